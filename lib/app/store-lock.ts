@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * The writers' lock on qubes.xml: a proper-lockfile lock directory
+ * (`qubes.xml.lock`) holding an `owner` file with the holder's pid and
+ * process start time.
+ *
+ * Why the owner file: proper-lockfile alone detects a dead holder only by
+ * the lock's age (10 s here), so every writer after a killed one would wait
+ * that long. With the owner recorded, a lock whose process is gone (or whose
+ * pid now belongs to a different process, told apart by start time) is
+ * reaped at once. Reaping happens under a second, short-lived mutex
+ * (`qubes.xml.lock.reap`) and by renaming the dead lock away, so two waiters
+ * can never both remove a lock, nor remove a fresh one.
+ *
+ * A lock directory without an owner file (its holder died between creating
+ * it and writing the owner) falls back to proper-lockfile's staleness.
+ *
+ * Readers take no lock: saves are atomic renames. These locks do not
+ * exclude the reference Python tools, which use fcntl; see README.
+ *
+ * Reference: shared/spec/store-and-core-tools.md §4.2–4.3.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { StoreLockError } from '../errors.js';
+
+const STALE_MS = 10000;
+const REAP_MUTEX_STALE_MS = 5000;
+
+/** Start time of a process (clock ticks since boot), or undefined when gone. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22; the command name (field 2) may contain spaces, so count from its ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+interface Owner {
+  pid: number;
+  start: string;
+}
+
+function readOwner(lockDir: string): Owner | undefined {
+  try {
+    const [pid, start] = fs.readFileSync(path.join(lockDir, 'owner'), 'utf8').trim().split(' ');
+    return { pid: Number(pid), start: start ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+const ownerAlive = (o: Owner) => processStartTime(o.pid) === o.start;
+const sameOwner = (a: Owner | undefined, b: Owner) => a !== undefined && a.pid === b.pid && a.start === b.start;
+
+/** Remove the lock of a dead holder; true when something was reaped. */
+function reapDeadLock(lockDir: string): boolean {
+  const owner = readOwner(lockDir);
+  if (!owner || ownerAlive(owner)) return false;
+  const mutex = `${lockDir}.reap`;
+  try {
+    fs.mkdirSync(mutex);
+  } catch {
+    try {
+      if (Date.now() - fs.statSync(mutex).mtimeMs > REAP_MUTEX_STALE_MS) fs.rmdirSync(mutex);
+    } catch {
+      /* another waiter is on it */
+    }
+    return false;
+  }
+  try {
+    // Only a reaper (us, under the mutex) removes a lock that has an owner
+    // file, so the directory we checked is still the one we rename away.
+    if (!sameOwner(readOwner(lockDir), owner)) return false;
+    const tomb = `${lockDir}.dead-${process.pid}-${Date.now()}`;
+    fs.renameSync(lockDir, tomb);
+    fs.rmSync(tomb, { recursive: true, force: true });
+    return true;
+  } finally {
+    fs.rmdirSync(mutex);
+  }
+}
+
+function describeHolder(lockDir: string): string {
+  const o = readOwner(lockDir);
+  return o ? `process ${o.pid}` : 'an unknown process';
+}
+
+export type Release = () => Promise<void>;
+
+/**
+ * Take the exclusive writers' lock, waiting up to `timeoutMs`.
+ * @throws StoreLockError naming the holder and the lock directory
+ */
+export async function lockStore(storePath: string, timeoutMs: number): Promise<Release> {
+  const lockDir = `${storePath}.lock`;
+  const deadline = Date.now() + timeoutMs;
+  let delay = 2;
+  for (;;) {
+    try {
+      const release = await lockfile.lock(storePath, {
+        realpath: false,
+        lockfilePath: lockDir,
+        retries: 0,
+        stale: STALE_MS,
+        onCompromised: (err) => {
+          throw new StoreLockError(`Lost the lock ${lockDir}: ${err.message}`);
+        },
+      });
+      const start = processStartTime(process.pid) ?? '';
+      fs.writeFileSync(path.join(lockDir, 'owner'), `${process.pid} ${start}\n`);
+      return async () => {
+        fs.rmSync(path.join(lockDir, 'owner'), { force: true });
+        await release();
+      };
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new StoreLockError(`Cannot lock ${storePath}: directory ${path.dirname(storePath)} does not exist`);
+      if (code === 'EACCES' || code === 'EROFS')
+        throw new StoreLockError(`Cannot lock ${storePath}: cannot create ${lockDir}: ${(e as Error).message}`);
+      if (code !== 'ELOCKED' && code !== 'ENOTEMPTY') throw e;
+      if (reapDeadLock(lockDir)) continue;
+      if (Date.now() >= deadline)
+        throw new StoreLockError(
+          `Timed out waiting for the lock on ${storePath}: held by ${describeHolder(lockDir)} (lock directory ${lockDir})`,
+        );
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 50);
+    }
+  }
+}

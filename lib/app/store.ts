@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Opening qubes.xml for reading (no lock: saves are atomic renames) and for
+ * changing (lock, re-read under the lock, change, save, unlock). The lock is
+ * held only for the load-change-save of the store itself; long work such as
+ * starting qubes or copying disks happens outside it (spec §4.3, #1458).
+ *
+ * Save: write `qubes.xml~<random>` in the same directory, fsync, mode 0660
+ * and group `qubes` when that group exists, check nobody bypassing the lock
+ * changed the store since we read it (#1729), rename over qubes.xml, fsync
+ * the directory (#3376). Temporary files left by a killed writer are removed
+ * by the next writer, under the lock.
+ *
+ * Reference: qubes-core-admin: qubes/app.py Qubes.load/save,
+ * qubes/utils.py replace_file; shared/spec/store-and-core-tools.md §4.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { lockTimeoutMs, type Paths } from '../config.js';
+import { StoreError } from '../errors.js';
+import type { Vmm } from '../vmm/vmm.js';
+import type { Qubes } from './app.js';
+import { loadQubesXml, type LoadWarnings } from './qubes-xml-read.js';
+import { serializeQubes } from './qubes-xml-write.js';
+import { lockStore } from './store-lock.js';
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  EIO: 'input/output error',
+};
+
+function ioError(what: string, file: string, e: unknown): StoreError {
+  const err = e as NodeJS.ErrnoException;
+  const reason = (err.code && ERRNO_TEXT[err.code]) ?? err.message;
+  return new StoreError(`Cannot ${what} ${file}: ${reason}`);
+}
+
+interface FileIdentity {
+  ino: number;
+  mtimeMs: number;
+  size: number;
+}
+
+const sameFile = (a: FileIdentity, b: FileIdentity) => a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.size === b.size;
+
+/** gid of group `qubes`, read from /etc/group (Node has no getgrnam). */
+function qubesGid(): number | undefined {
+  try {
+    const line = fs
+      .readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('qubes:'));
+    const gid = line ? Number(line.split(':')[2]) : NaN;
+    return Number.isInteger(gid) ? gid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** writeSync may write less than asked (a filling disk); loop until done or an error. */
+function writeAll(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
+}
+
+export class Store {
+  readonly warnings: LoadWarnings = [];
+
+  constructor(
+    readonly paths: Paths,
+    readonly vmm: Vmm,
+  ) {}
+
+  get file(): string {
+    return this.paths.store;
+  }
+
+  private readRaw(): { src: string; id: FileIdentity } {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new StoreError(`Qubes XML store '${this.file}' is missing; use qubes-create tool`);
+      throw ioError('open', this.file, e);
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      const src = fs.readFileSync(fd, 'utf8');
+      return { src, id: { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size } };
+    } catch (e) {
+      throw ioError('read', this.file, e);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private parse(src: string): Qubes {
+    return loadQubesXml(src, this.file, this.vmm, this.paths.baseDir, this.warnings);
+  }
+
+  /** Load a snapshot without locking. */
+  read(): Qubes {
+    return this.parse(this.readRaw().src);
+  }
+
+  /**
+   * Lock, load, let `change` modify the store, save, unlock. If `change`
+   * throws, nothing is written.
+   */
+  async update<T>(change: (app: Qubes) => T | Promise<T>): Promise<T> {
+    const release = await lockStore(this.file, lockTimeoutMs());
+    try {
+      this.removeStaleTemps();
+      const { src, id } = this.readRaw();
+      const app = this.parse(src);
+      const result = await change(app);
+      this.save(app, id);
+      return result;
+    } finally {
+      await release();
+    }
+  }
+
+  /** Write a new store; refuses to overwrite an existing one (qubes-create). */
+  async create(app: Qubes): Promise<void> {
+    const dir = path.dirname(this.file);
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      throw ioError('create directory', dir, e);
+    }
+    const release = await lockStore(this.file, lockTimeoutMs());
+    try {
+      if (fs.existsSync(this.file)) throw new StoreError(`${this.file} already exists, aborting`);
+      this.removeStaleTemps();
+      this.save(app, undefined);
+    } finally {
+      await release();
+    }
+  }
+
+  private removeStaleTemps(): void {
+    const dir = path.dirname(this.file);
+    const prefix = `${path.basename(this.file)}~`;
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) if (n.startsWith(prefix)) fs.rmSync(path.join(dir, n), { force: true });
+  }
+
+  private save(app: Qubes, readId: FileIdentity | undefined): void {
+    const xml = serializeQubes(app);
+    const dir = path.dirname(this.file);
+    const tmp = path.join(dir, `${path.basename(this.file)}~${randomBytes(6).toString('hex')}`);
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(tmp, 'wx', 0o660);
+      writeAll(fd, Buffer.from(xml, 'utf8'));
+      fs.fchmodSync(fd, 0o660);
+      const gid = qubesGid();
+      if (gid !== undefined) fs.fchownSync(fd, -1, gid);
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fd = undefined;
+      if (readId) {
+        let now: FileIdentity | undefined;
+        try {
+          now = fs.statSync(this.file);
+        } catch {
+          now = undefined;
+        }
+        if (!now || !sameFile(now, readId)) throw new StoreError('Someone else modified qubes.xml in the meantime');
+      }
+      fs.renameSync(tmp, this.file);
+    } catch (e) {
+      if (fd !== undefined) fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      if (e instanceof StoreError) throw e;
+      throw ioError('save', this.file, e);
+    }
+    const dfd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  }
+}

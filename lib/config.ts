@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Paths and fixed limits, with the environment overrides every command
+ * honours. Reference: qubes-core-admin: qubes/config.py;
+ * shared/spec/store-and-core-tools.md §1.1, §3.1.
+ */
+import path from 'node:path';
+
+export interface Paths {
+  /** qubes.xml */
+  store: string;
+  /** /var/lib/qubes: pool directories, vm-kernels. */
+  baseDir: string;
+}
+
+export function pathsFromEnv(env: NodeJS.ProcessEnv = process.env): Paths {
+  const baseDir = env.QUBES_BASE_DIR || '/var/lib/qubes';
+  return {
+    store: env.QUBES_XML_PATH || path.join(baseDir, 'qubes.xml'),
+    baseDir,
+  };
+}
+
+export const kernelsDir = (baseDir: string): string => path.join(baseDir, 'vm-kernels');
+
+/** qids are allocated from 1 up to (not including) this. */
+export const MAX_QID = 10000;
+export const MAX_DISPID = 10000;
+
+/** How long a writer waits for the store lock before giving up (ms). */
+export function lockTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.QUBES_LOCK_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : 30000;
+}
+
+export const DEFAULT_LIBVIRT_URI = 'xen:///';

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Errors that may be shown to a user. Names follow the reference
+ * (qubes-core-admin: qubes/exc.py) so they can be grepped across code and
+ * specs. How each maps to an exit code is decided in one place:
+ * lib/tools/common/exit.ts.
+ */
+
+/** Any condition that can be shown to the user as a one-line message. */
+export class QubesError extends Error {
+  override name = 'QubesError';
+}
+
+/** A value given by the user (or found in the store) is not acceptable. */
+export class QubesValueError extends QubesError {
+  override name = 'QubesValueError';
+}
+
+/** A property refused a value. */
+export class QubesPropertyValueError extends QubesValueError {
+  override name = 'QubesPropertyValueError';
+}
+
+/** Property name unknown for this holder; the CLI reports it as a usage error. */
+export class QubesNoSuchPropertyError extends QubesError {
+  override name = 'QubesNoSuchPropertyError';
+  constructor(readonly property: string) {
+    super(`no such property: '${property}'`);
+  }
+}
+
+/** A qube named by the user does not exist; the CLI reports it as a usage error. */
+export class QubesVMNotFoundError extends QubesError {
+  override name = 'QubesVMNotFoundError';
+  constructor(readonly vmname: string) {
+    super(`no such domain: '${vmname}'`);
+  }
+}
+
+export class QubesLabelNotFoundError extends QubesValueError {
+  override name = 'QubesLabelNotFoundError';
+  constructor(readonly label: string) {
+    super(`Label does not exist: ${label}`);
+  }
+}
+
+/** The qube is referenced elsewhere and cannot be removed. */
+export class QubesVMInUseError extends QubesError {
+  override name = 'QubesVMInUseError';
+}
+
+export class QubesVMNotHaltedError extends QubesError {
+  override name = 'QubesVMNotHaltedError';
+}
+
+/** The store cannot be read, parsed or written. */
+export class StoreError extends QubesError {
+  override name = 'StoreError';
+}
+
+/** The store lock could not be taken in the allowed time. */
+export class StoreLockError extends StoreError {
+  override name = 'StoreLockError';
+}
+
+/** Something needs the hypervisor, which is unreachable or switched off. */
+export class VmmError extends QubesError {
+  override name = 'VmmError';
+}
+
+export class VmmOfflineError extends VmmError {
+  override name = 'VmmOfflineError';
+  constructor() {
+    super('VMM operations disabled in offline mode');
+  }
+}

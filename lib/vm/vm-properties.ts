@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Every per-qube property, per class, as data: type, default, checks, load
+ * stage, help text. `qvm-prefs --help-properties`, bash completion and the
+ * man pages read this same table.
+ *
+ * "tpl→X" in the spec (the template's current value, else X) is
+ * `vm.fromTemplate(name, () => X)`.
+ *
+ * Reference: qubes-core-admin: qubes/vm/__init__.py, qubesvm.py, mix/net.py,
+ * adminvm.py, appvm.py, templatevm.py, standalonevm.py, dispvm.py;
+ * shared/spec/store-and-core-tools.md §2.3–2.5, §3.2.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { kernelsDir } from '../config.js';
+import { QubesPropertyValueError } from '../errors.js';
+import { hasPciDevices } from './devices.js';
+import { checkWithNetvm, featureIsTrue } from './features.js';
+import { addressFor, ipv6For, netvmLoopCheck } from './net.js';
+import type { PropertyDef, PropValue } from './property.js';
+import type { QubesVM } from './qubes-vm.js';
+
+export type VmClass = 'AdminVM' | 'AppVM' | 'TemplateVM' | 'StandaloneVM' | 'DispVM';
+export const VM_CLASSES: readonly VmClass[] = ['AdminVM', 'AppVM', 'DispVM', 'StandaloneVM', 'TemplateVM'];
+/** Classes `qvm-create --help-classes` offers (dom0 is not creatable). */
+export const CREATABLE_CLASSES: readonly VmClass[] = ['AppVM', 'DispVM', 'StandaloneVM', 'TemplateVM'];
+
+type Def = PropertyDef<QubesVM>;
+
+const positive = (name: string) => (_vm: QubesVM, v: PropValue) => {
+  if (typeof v === 'number' && v <= 0) throw new QubesPropertyValueError(`${name} must be positive`);
+};
+const nonNegative = (name: string) => (_vm: QubesVM, v: PropValue) => {
+  if (typeof v === 'number' && v < 0) throw new QubesPropertyValueError(`${name} must be non-negative`);
+};
+const matching = (name: string, re: RegExp, what: string) => (_vm: QubesVM, v: PropValue) => {
+  if (typeof v === 'string' && !re.test(v)) throw new QubesPropertyValueError(`Invalid ${name}: '${v}' (${what})`);
+};
+
+/** Target of default_dispvm / management_dispvm must be a disposable template. */
+const needsDispvmTemplate = (vm: QubesVM, v: PropValue) => {
+  const target = typeof v === 'string' ? vm.app.domains.get(v) : null;
+  if (target && target.get('template_for_dispvms') !== true)
+    throw new QubesPropertyValueError(`VM ${target.name} is not allowed to create disposables (template_for_dispvms is not set)`);
+};
+
+const installedKernel = (baseDir: string, k: string): boolean =>
+  fs.existsSync(path.join(kernelsDir(baseDir), k, 'vmlinuz'));
+
+export function checkKernel(baseDir: string, name: string, v: PropValue): void {
+  if (typeof v !== 'string' || v === '') return;
+  if (v.includes('/')) throw new QubesPropertyValueError(`${name} may not contain '/'`);
+  if (!installedKernel(baseDir, v)) throw new QubesPropertyValueError(`Kernel '${v}' not installed`);
+}
+
+function kernelFile(vm: QubesVM, file: string): string | undefined {
+  const k = vm.get('kernel');
+  if (typeof k !== 'string' || k === '') return undefined;
+  try {
+    return fs.readFileSync(path.join(kernelsDir(vm.app.baseDir), k, file), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keep `guivm-NAME` / `audiovm-NAME` tags in step with the properties. */
+export function syncGuiTags(vm: QubesVM): void {
+  for (const p of ['guivm', 'audiovm']) {
+    if (!vm.has(p)) continue;
+    const v = vm.get(p);
+    vm.tags.replacePrefixed(`${p}-`, typeof v === 'string' ? v : null);
+  }
+}
+
+function runtime(vm: QubesVM) {
+  return vm.app.vmm.info(vm);
+}
+
+// ---- property groups -------------------------------------------------------
+
+const identity: Def[] = [
+  {
+    name: 'qid',
+    type: 'int',
+    writeOnce: true,
+    doc: 'Internal, persistent identifier of particular domain. Note this is different from Xen domid.',
+    validate: (_vm, v) => {
+      if (typeof v === 'number' && (v < 0 || v > 10000)) throw new QubesPropertyValueError('qid out of range 0..10000');
+    },
+  },
+  { name: 'name', type: 'str', writeOnce: true, doc: 'User-specified name of the domain.' },
+  {
+    name: 'uuid',
+    type: 'uuid',
+    writeOnce: true,
+    doc: 'UUID from libvirt.',
+  },
+  { name: 'label', type: 'label', doc: 'Colourful label assigned to domain. This is the colour of the padlock in the window decorations.' },
+];
+
+const computedCommon: Def[] = [
+  { name: 'klass', type: 'str', stateless: true, doc: 'Domain class name', default: (vm) => vm.klass },
+  {
+    name: 'icon',
+    type: 'str',
+    stateless: true,
+    doc: 'freedesktop icon name, suitable for use in PyQt4.QtGui.QIcon.fromTheme()',
+    default: (vm) => {
+      const label = vm.get('label');
+      if (vm.klass === 'AdminVM') return `adminvm-${label ?? 'black'}`;
+      if (vm.klass === 'TemplateVM' || vm.get('template_for_dispvms') === true) return `templatevm-${label}`;
+      return `${vm.klass.toLowerCase()}-${label}`;
+    },
+  },
+  {
+    name: 'xid',
+    type: 'int',
+    stateless: true,
+    doc: 'Xen ID of the domain (-1 when not running).',
+    default: (vm) => runtime(vm).xid,
+  },
+  {
+    name: 'updateable',
+    type: 'bool',
+    forbidden: true,
+    doc: 'True if this machine may be updated on its own.',
+    default: (vm) => !vm.has('template'),
+  },
+  { name: 'include_in_backups', type: 'bool', doc: 'If this domain is to be included in default backup.', default: (vm) => (vm.klass === 'DispVM' ? vm.get('auto_cleanup') !== true : true) },
+  {
+    name: 'default_dispvm',
+    type: 'vm',
+    allowNone: true,
+    loadStage: 4,
+    doc: 'Default qube to be used as Disposable VM for service calls.',
+    default: (vm) => (vm.klass === 'DispVM' ? (vm.get('template') ?? null) : (vm.app.get('default_dispvm') ?? null)),
+    validate: needsDispvmTemplate,
+  },
+  {
+    name: 'devices_denied',
+    type: 'str',
+    doc: 'List of device interface codes (7 characters each) that this qube may not use.',
+    default: () => '',
+    validate: matching('devices_denied', /^([bump*][0-9a-f*]{6})*$/, 'a list of 7-character interface codes'),
+  },
+  {
+    name: 'keyboard_layout',
+    type: 'str',
+    doc: 'Keyboard layout for this qube (LAYOUT+VARIANT+OPTIONS).',
+    default: (vm) => {
+      const gui = vm.vmRef('guivm');
+      return gui && gui !== vm ? gui.get('keyboard_layout') ?? 'us++' : 'us++';
+    },
+    validate: matching('keyboard_layout', /^[A-Za-z0-9_()-]*\+[A-Za-z0-9_()-]*\+[A-Za-z0-9_():,-]*$/, 'LAYOUT+VARIANT+OPTIONS'),
+  },
+];
+
+const adminVm: Def[] = [
+  { name: 'qid', type: 'int', forbidden: true, doc: 'Internal, persistent identifier of particular domain.', default: () => 0 },
+  { name: 'name', type: 'str', forbidden: true, doc: 'The name of this domain.', default: () => 'dom0' },
+  { name: 'uuid', type: 'uuid', forbidden: true, doc: 'Machine UUID.', default: () => '00000000-0000-0000-0000-000000000000' },
+  { name: 'label', type: 'label', doc: 'Colourful label assigned to domain.' },
+  {
+    name: 'maxmem',
+    type: 'int',
+    forbidden: true,
+    doc: 'Maximum memory of dom0 in MiB (from the hypervisor).',
+    default: (vm) => (vm.app.vmm.offline ? 4096 : vm.app.vmm.hostMemoryMiB()),
+  },
+  ...computedCommon.filter((d) => d.name !== 'include_in_backups'),
+  { name: 'include_in_backups', type: 'bool', doc: 'If this domain is to be included in default backup.', default: () => true },
+];
+
+const qubesVm: Def[] = [
+  ...identity,
+  ...computedCommon,
+  {
+    name: 'virt_mode',
+    type: 'str',
+    choices: ['hvm', 'pv', 'pvh'],
+    doc: 'Virtualisation mode: full virtualisation ("hvm"), or paravirtualisation ("pv"), or hybrid ("pvh"). Default is "pvh" if no PCI devices are attached, "hvm" otherwise.',
+    default: (vm) => (hasPciDevices(vm.devices) ? 'hvm' : vm.fromTemplate('virt_mode', () => 'pvh')),
+    validate: (vm, v) => {
+      if (v === 'pvh' && hasPciDevices(vm.devices))
+        throw new QubesPropertyValueError("pvh mode can't be set if pci devices are attached");
+    },
+  },
+  {
+    name: 'memory',
+    type: 'int',
+    doc: 'Memory currently available for this VM (MiB).',
+    default: (vm) => vm.fromTemplate('memory', () => 400),
+    validate: positive('memory'),
+  },
+  {
+    name: 'maxmem',
+    type: 'int',
+    doc: 'Maximum amount of memory available for this VM (for the purpose of the memory balancer). Set to 0 to disable memory balancing for this qube.',
+    default: (vm) => defaultMaxmem(vm),
+    validate: nonNegative('maxmem'),
+  },
+  {
+    name: 'vcpus',
+    type: 'int',
+    doc: 'Number of virtual CPUs for a qube.',
+    default: (vm) => vm.fromTemplate('vcpus', () => 2),
+    validate: positive('vcpus'),
+  },
+  {
+    name: 'kernel',
+    type: 'str',
+    doc: 'Kernel used by this domain. Empty means boot from the qube\'s own bootloader.',
+    default: (vm) => vm.fromTemplate('kernel', () => vm.app.get('default_kernel') ?? ''),
+    validate: (vm, v) => checkKernel(vm.app.baseDir, 'kernel', v),
+  },
+  {
+    name: 'kernelopts',
+    type: 'str',
+    loadStage: 4,
+    doc: 'Kernel command line passed to domain.',
+    default: (vm) => {
+      const k = vm.get('kernel');
+      if (typeof k !== 'string' || k === '') return '';
+      if (hasPciDevices(vm.devices)) return kernelFile(vm, 'default-kernelopts-pci.txt') ?? '';
+      return vm.fromTemplate('kernelopts', () => kernelFile(vm, 'default-kernelopts-nopci.txt') ?? 'swiotlb=2048');
+    },
+    validate: (_vm, v) => {
+      if (typeof v === 'string' && v.length > 512) throw new QubesPropertyValueError('kernelopts longer than 512 characters');
+    },
+  },
+  { name: 'debug', type: 'bool', doc: 'Turns on debugging features.', default: () => false },
+  {
+    name: 'default_user',
+    type: 'str',
+    doc: 'Default user to start applications as.',
+    default: (vm) => vm.fromTemplate('default_user', () => 'user'),
+    validate: matching('default_user', /^[A-Za-z0-9_+,.-]+$/, 'allowed: letters, digits, _ + , . -'),
+  },
+  {
+    name: 'qrexec_timeout',
+    type: 'int',
+    doc: 'Time in seconds after which qrexec connection attempt is deemed failed.',
+    default: (vm) => vm.fromTemplate('qrexec_timeout', () => vm.app.get('default_qrexec_timeout') ?? 60),
+    validate: positive('qrexec_timeout'),
+  },
+  {
+    name: 'shutdown_timeout',
+    type: 'int',
+    doc: 'Time in seconds for shutdown of the VM, after which VM may be forcefully powered off.',
+    default: (vm) => vm.fromTemplate('shutdown_timeout', () => vm.app.get('default_shutdown_timeout') ?? 60),
+    validate: positive('shutdown_timeout'),
+  },
+  { name: 'autostart', type: 'bool', doc: 'Setting this to True means that VM should be autostarted on dom0 boot.', default: () => false },
+  { name: 'installed_by_rpm', type: 'bool', doc: "If this domain's image was installed from package tracked by package manager.", default: () => false },
+  { name: 'backup_timestamp', type: 'int', doc: 'Time of last backup of the qube, in seconds since unix epoch.' },
+  { name: 'stubdom_mem', type: 'int', doc: 'Memory amount allocated for the stubdom.', validate: positive('stubdom_mem') },
+  {
+    name: 'guivm',
+    type: 'vm',
+    allowNone: true,
+    loadStage: 4,
+    doc: 'VM used for Gui',
+    default: (vm) => vm.app.get('default_guivm') ?? null,
+    afterChange: syncGuiTags,
+  },
+  {
+    name: 'audiovm',
+    type: 'vm',
+    allowNone: true,
+    loadStage: 4,
+    doc: 'VM used for Audio',
+    default: (vm) => vm.app.get('default_audiovm') ?? null,
+    afterChange: syncGuiTags,
+  },
+  {
+    name: 'management_dispvm',
+    type: 'vm',
+    allowNone: true,
+    loadStage: 4,
+    doc: 'Default DVM template for Disposable VM for managing this VM.',
+    default: (vm) => vm.fromTemplate('management_dispvm', () => vm.app.get('management_dispvm') ?? null),
+    validate: needsDispvmTemplate,
+  },
+  {
+    name: 'bootmode',
+    type: 'str',
+    loadStage: 4,
+    doc: 'Boot mode of the qube (from the boot-mode.* features).',
+    default: (vm) => {
+      const t = vm.templateVm();
+      const tplDefault = t?.has('appvm_default_bootmode') && !t.isDefault('appvm_default_bootmode') ? t.get('appvm_default_bootmode') : undefined;
+      return tplDefault ?? 'default';
+    },
+  },
+  { name: 'start_time', type: 'str', stateless: true, doc: 'Time of start of the qube (empty when not running).', default: (vm) => runtime(vm).startTime ?? '' },
+  { name: 'stubdom_xid', type: 'int', stateless: true, doc: 'Xen ID of the stub domain (-1 if none).', default: () => -1 },
+  { name: 'stubdom_uuid', type: 'str', stateless: true, doc: 'UUID of the stub domain.', default: () => '' },
+  ...network(),
+];
+
+function network(): Def[] {
+  const netvmOf = (vm: QubesVM) => vm.netvmVm();
+  return [
+    {
+      name: 'netvm',
+      type: 'vm',
+      allowNone: true,
+      loadStage: 4,
+      doc: 'VM that provides network connection to this domain. When empty, machine is disconnected.',
+      default: (vm) => (vm.klass === 'TemplateVM' ? null : (vm.app.get('default_netvm') ?? null)),
+      validate: (vm, v) => {
+        const target = typeof v === 'string' ? vm.app.domains.get(v) : null;
+        if (!target) return;
+        if (target.get('provides_network') !== true)
+          throw new QubesPropertyValueError(`The ${target.name} qube does not provide network`);
+        netvmLoopCheck(vm, target);
+      },
+    },
+    {
+      name: 'provides_network',
+      type: 'bool',
+      doc: 'If this domain can act as network provider (formerly known as NetVM or ProxyVM).',
+      default: () => false,
+      validate: (vm, v) => {
+        if (v !== false) return;
+        const users = vm.app.domains.connectedTo(vm);
+        if (users.length > 0)
+          throw new QubesPropertyValueError(
+            `The qube is still used by other qubes as netvm (${users.map((u) => u.name).join(', ')}); change their netvm first`,
+          );
+      },
+      afterChange: (vm) => {
+        if (vm.get('provides_network') === true) vm.features.set('servicevm', true);
+        else vm.features.delete('servicevm');
+      },
+    },
+    {
+      name: 'mac',
+      type: 'str',
+      doc: 'MAC address of the NIC emulated inside VM',
+      default: () => '00:16:3e:5e:6c:00',
+      validate: matching('mac', /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/, 'xx:xx:xx:xx:xx:xx'),
+    },
+    {
+      name: 'ip',
+      type: 'str',
+      doc: 'IP address of this domain.',
+      default: (vm) => (vm.get('provides_network') === true || netvmOf(vm) ? addressFor(vm) : null),
+      validate: matching('ip', /^(\d{1,3}\.){3}\d{1,3}$/, 'an IPv4 address'),
+    },
+    {
+      name: 'ip6',
+      type: 'str',
+      doc: 'IPv6 address of this domain.',
+      default: (vm) =>
+        (vm.get('provides_network') === true || netvmOf(vm)) && featureIsTrue(checkWithNetvm(vm, 'ipv6')) ? ipv6For(vm) : null,
+    },
+    { name: 'visible_ip', type: 'str', stateless: true, doc: 'IP address of this domain as seen by the domain.', default: (vm) => vm.features.get('net.fake-ip') ?? vm.get('ip') ?? null },
+    { name: 'visible_ip6', type: 'str', stateless: true, doc: 'IPv6 address of this domain as seen by the domain.', default: (vm) => vm.get('ip6') ?? null },
+    {
+      name: 'visible_gateway',
+      type: 'str',
+      stateless: true,
+      doc: 'Default gateway of this domain as seen by the domain.',
+      default: (vm) => vm.features.get('net.fake-gateway') ?? netvmOf(vm)?.get('gateway') ?? null,
+    },
+    { name: 'visible_gateway6', type: 'str', stateless: true, doc: 'Default (IPv6) gateway of this domain as seen by the domain.', default: (vm) => netvmOf(vm)?.get('gateway6') ?? null },
+    {
+      name: 'visible_netmask',
+      type: 'str',
+      stateless: true,
+      doc: 'Netmask as seen by the domain.',
+      default: (vm) => vm.features.get('net.fake-netmask') ?? (netvmOf(vm) ? '255.255.255.255' : null),
+    },
+    {
+      name: 'gateway',
+      type: 'str',
+      stateless: true,
+      doc: 'Gateway for other domains that use this domain as netvm.',
+      default: (vm) => (vm.get('provides_network') === true ? (vm.get('visible_ip') ?? null) : null),
+    },
+    {
+      name: 'gateway6',
+      type: 'str',
+      stateless: true,
+      doc: 'Gateway (IPv6) for other domains that use this domain as netvm.',
+      default: (vm) => (vm.get('provides_network') === true ? (vm.get('visible_ip6') ?? null) : null),
+    },
+    {
+      name: 'dns',
+      type: 'str',
+      stateless: true,
+      doc: 'DNS servers set up for this domain.',
+      default: (vm) => (netvmOf(vm) ? '10.139.1.1 10.139.1.2' : null),
+    },
+  ];
+}
+
+/**
+ * Reference `_default_maxmem`: 0 without Xen, with PCI devices, or for HVM
+ * without qrexec/meminfo-writer support; otherwise tpl→ min(memory*10 for
+ * Linux else 4000, half of host RAM). Offline the hypervisor cannot be asked,
+ * so the default is reported as unavailable (undefined) instead of raising
+ * as the reference does (spec §2.5 [rec]).
+ */
+function defaultMaxmem(vm: QubesVM): PropValue | undefined {
+  const vmm = vm.app.vmm;
+  if (vmm.offline) return undefined;
+  if (!vmm.isXen() || hasPciDevices(vm.devices)) return 0;
+  if (vm.get('virt_mode') === 'hvm') {
+    const qrexec = featureIsTrue(vm.features.get('qrexec') ?? vm.templateVm()?.features.get('qrexec'));
+    if (!qrexec) return 0;
+  }
+  return vm.fromTemplate('maxmem', () => {
+    const mem = Number(vm.get('memory'));
+    const linux = (vm.features.get('os') ?? vm.templateVm()?.features.get('os')) === 'Linux';
+    return Math.min(linux ? mem * 10 : 4000, Math.floor(vmm.hostMemoryMiB() / 2));
+  });
+}
+
+const templateFor = (klass: 'AppVM' | 'DispVM'): Def => ({
+  name: 'template',
+  type: 'vm',
+  loadStage: 4,
+  doc: klass === 'AppVM' ? 'Template, on which this AppVM is based.' : 'AppVM, on which this DispVM is based.',
+  resetError: 'Cannot unset template',
+  default: klass === 'DispVM' ? (vm) => vm.app.get('default_dispvm') ?? undefined : undefined,
+  validate: (vm, v) => {
+    const t = typeof v === 'string' ? vm.app.domains.get(v) : null;
+    if (!t) throw new QubesPropertyValueError('Cannot unset template');
+    if (klass === 'AppVM' && t.klass !== 'TemplateVM')
+      throw new QubesPropertyValueError(`Template for the qube must be a TemplateVM, not ${t.klass} (${t.name})`);
+    if (klass === 'DispVM' && t.get('template_for_dispvms') !== true)
+      throw new QubesPropertyValueError(`Qube ${t.name} is not a disposable template (template_for_dispvms is not set)`);
+  },
+});
+
+const templateForDispvms: Def = {
+  name: 'template_for_dispvms',
+  type: 'bool',
+  doc: 'Should this VM be allowed to start as Disposable VM',
+  default: () => false,
+};
+
+const byClass: Record<VmClass, Def[]> = {
+  AdminVM: adminVm,
+  AppVM: [...qubesVm, templateFor('AppVM'), templateForDispvms],
+  TemplateVM: [
+    ...qubesVm,
+    { name: 'appvm_default_bootmode', type: 'str', loadStage: 4, doc: 'Default boot mode for qubes based on this template.', default: () => 'default' },
+  ],
+  StandaloneVM: [...qubesVm, templateForDispvms],
+  DispVM: [
+    ...qubesVm,
+    templateFor('DispVM'),
+    { name: 'dispid', type: 'int', writeOnce: true, doc: 'Internal, persistent identifier of particular DispVM.' },
+    { name: 'auto_cleanup', type: 'bool', doc: 'automatically remove this VM upon shutdown', default: () => false },
+    { name: 'is_preload', type: 'bool', stateless: true, doc: 'Whether this disposable is a preloaded one.', default: () => false },
+  ],
+};
+
+const cache = new Map<VmClass, ReadonlyMap<string, Def>>();
+
+export function propertiesFor(klass: VmClass): ReadonlyMap<string, Def> {
+  let m = cache.get(klass);
+  if (!m) {
+    m = new Map(byClass[klass].map((d) => [d.name, d]));
+    cache.set(klass, m);
+  }
+  return m;
+}
+
+export const isVmClass = (s: string): s is VmClass => (VM_CLASSES as readonly string[]).includes(s);
+
+/** Property names across every class (for completion). */
+export function allVmPropertyNames(): string[] {
+  const names = new Set<string>();
+  for (const k of VM_CLASSES) for (const n of propertiesFor(k).keys()) names.add(n);
+  return [...names].sort();
+}
