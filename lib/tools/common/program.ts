@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Running a command: build the commander program from its spec, parse,
+ * give the body a context (output streams, the store, offline mode), and
+ * turn whatever it throws into one line on stderr and an exit code.
+ *
+ * commander exits 1 on usage errors and prints its own text; here usage
+ * errors print `PROG: error: MESSAGE` and exit 2 as the reference's
+ * argparse does. Help (`-h`) goes to stdout with exit 0.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { pathsFromEnv } from '../../config.js';
+import { Store } from '../../app/store.js';
+import { makeVmm, offlineRequested } from '../../vmm/vmm.js';
+import { errorLine, exitCodeFor, UsageError } from './errors.js';
+import { COMMON_OPTIONS, type CommandSpec, type OptionSpec } from './spec.js';
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  isTTY: boolean;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface Context extends Io {
+  prog: string;
+  verbose: number;
+  offline: boolean;
+  /** The store, opened lazily (nothing is read until asked). */
+  store(): Store;
+}
+
+export type Body<O> = (opts: O, args: string[], ctx: Context) => Promise<number | void> | number | void;
+
+const increase = (_v: string, prev: number) => prev + 1;
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+
+export function addOption(cmd: Command, o: OptionSpec): void {
+  const opt = new Option(o.flags, o.description);
+  if (o.hidden) opt.hideHelp();
+  if (o.choices) opt.choices(o.choices as string[]);
+  if (o.count) opt.argParser(increase).default(0);
+  else if (o.repeatable) opt.argParser(collect);
+  cmd.addOption(opt);
+}
+
+/** The commander program for a spec; no side effects. */
+export function buildCommand(spec: CommandSpec): Command {
+  const cmd = new Command(spec.name).description(spec.summary).helpOption('-h, --help', 'show this help message and exit');
+  for (const a of spec.args) {
+    const n = `${a.name}${a.variadic ? '...' : ''}`;
+    cmd.argument(a.optional || a.variadic ? `[${n}]` : `<${n}>`, a.description);
+  }
+  for (const o of [...spec.options, ...COMMON_OPTIONS]) addOption(cmd, o);
+  cmd.allowExcessArguments(false);
+  return cmd;
+}
+
+export const processIo = (): Io => ({
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  isTTY: Boolean(process.stdout.isTTY),
+  env: process.env,
+});
+
+/**
+ * Parse `argv` (without node and script), run `body`, return the exit code.
+ */
+export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O>, io: Io = processIo()): Promise<number> {
+  const cmd = buildCommand(spec);
+  let helpShown = false;
+  cmd.exitOverride();
+  cmd.configureOutput({
+    writeOut: (s) => {
+      helpShown = true;
+      io.out(s);
+    },
+    writeErr: () => {},
+    outputError: () => {},
+  });
+  let verbose = 0;
+  try {
+    try {
+      cmd.parse(argv, { from: 'user' });
+    } catch (e) {
+      if (e instanceof CommanderError) {
+        if (helpShown || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+        throw new UsageError(e.message.replace(/^error: /, ''));
+      }
+      throw e;
+    }
+    const opts = cmd.opts() as O & { verbose: number; quiet: number; offlineMode?: boolean };
+    verbose = opts.verbose - opts.quiet;
+    const offline = offlineRequested(opts.offlineMode, io.env);
+    let store: Store | undefined;
+    const ctx: Context = {
+      ...io,
+      prog: spec.name,
+      verbose,
+      offline,
+      store: () => (store ??= new Store(pathsFromEnv(io.env), makeVmm(offline, io.env))),
+    };
+    const code = await body(opts, cmd.args, ctx);
+    if (verbose > 0) for (const w of store?.warnings ?? []) io.err(`${spec.name}: warning: ${w}\n`);
+    return code ?? 0;
+  } catch (e) {
+    const code = exitCodeFor(e);
+    if (!(e instanceof Error && e.name === 'SilentExit')) io.err(errorLine(spec.name, e, verbose) + '\n');
+    return code;
+  }
+}
+
+/** Entry point for bin/ shims. */
+export async function main<O>(spec: CommandSpec, body: Body<O>): Promise<void> {
+  process.exitCode = await runTool(spec, process.argv.slice(2), body);
+}

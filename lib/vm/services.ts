@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Services are features named `service.NAME`. Setting
+ * `service.meminfo-writer` is turned into the maxmem setting it stands for
+ * (true: maxmem back to default, false: maxmem=0) and not stored.
+ * Reference: qubes-core-admin: qubes/ext/services.py;
+ * shared/spec/store-and-core-tools.md §5.2.
+ */
+import { QubesValueError } from '../errors.js';
+import { featureIsTrue } from './features.js';
+import type { QubesVM } from './qubes-vm.js';
+
+export const SERVICE_PREFIX = 'service.';
+
+export function validateServiceName(untrusted: string): string {
+  if (untrusted === '' || untrusted.includes('/') || untrusted === '.' || untrusted === '..')
+    throw new QubesValueError(`Invalid service name: '${untrusted}'`);
+  if (untrusted.length > 48 && !untrusted.startsWith('app-dispvm.'))
+    throw new QubesValueError(`Service name too long (over 48 characters): '${untrusted}'`);
+  return untrusted;
+}
+
+/** Set a feature the way the core does, including the service conversions. */
+export function setFeature(vm: QubesVM, name: string, value: string | boolean): void {
+  if (name.startsWith(SERVICE_PREFIX)) validateServiceName(name.slice(SERVICE_PREFIX.length));
+  if (name === 'service.meminfo-writer' && vm.has('maxmem') && vm.klass !== 'AdminVM') {
+    const on = typeof value === 'boolean' ? value : featureIsTrue(value);
+    if (on) vm.props.delete('maxmem');
+    else vm.props.set('maxmem', '0');
+    vm.features.delete(name);
+    return;
+  }
+  vm.features.set(name, value);
+}

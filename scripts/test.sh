@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The one command that runs every test: installs what the tests need (Debian
+# packages when root and missing, npm dependencies), builds, runs jest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pair in "column:bsdextrautils" "mkfs.ext4:e2fsprogs" "losetup:mount"; do
+  cmd=${pair%%:*}; pkg=${pair##*:}
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian packages: ${need[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing commands (run as root to install): ${need[*]}" >&2
+  fi
+fi
+
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npm run -s build
+NODE_OPTIONS="--experimental-vm-modules ${NODE_OPTIONS:-}" npx jest --ci "$@"

@@ -1,0 +1,38 @@
+import { run, tmpStore } from '../helpers.js';
+
+describe('qvm-features', () => {
+  test('lists, sets, gets and removes features in the store', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    expect(run('qvm-features', ['vm0001'], s.env).stdout).toBe('service.cups  1\n');
+    expect(run('qvm-features', ['vm0001', 'x-foo', 'bar baz'], s.env).code).toBe(0);
+    expect(s.read()).toContain('<feature name="x-foo">bar baz</feature>');
+    expect(run('qvm-features', ['vm0001', 'x-foo'], s.env).stdout).toBe('bar baz\n');
+    expect(run('qvm-features', ['vm0001', 'x-foo', '-D'], s.env).code).toBe(0);
+    expect(s.read()).not.toContain('x-foo');
+  });
+
+  test('an absent feature exits 1 silently', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const r = run('qvm-features', ['vm0001', 'nope'], s.env);
+    expect(r).toEqual({ code: 1, stdout: '', stderr: '' });
+  });
+
+  test('usage errors exit 2 with one line and change nothing', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const before = s.read();
+    for (const args of [['vm0001', '-D'], ['vm0001', 'f', 'v', '-D'], ['no-such-vm', 'f', 'v']]) {
+      const r = run('qvm-features', args, s.env);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^qvm-features: error: /);
+    }
+    expect(s.read()).toBe(before);
+  });
+
+  test('service.meminfo-writer=0 becomes maxmem=0 and is not stored', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    expect(run('qvm-features', ['vm0001', 'service.meminfo-writer', ''], s.env).code).toBe(0);
+    expect(s.read()).not.toContain('meminfo-writer');
+    expect(run('qvm-prefs', ['vm0001', 'maxmem'], s.env).stdout).toBe('0\n');
+  });
+});
