@@ -170,7 +170,25 @@ interface Pending {
  * Parse and load a store.
  * @throws StoreError naming the file and, where known, the line
  */
-export function loadQubesXml(src: string, file: string, vmm: Vmm, baseDir: string, warnings: LoadWarnings = []): Qubes {
+export interface LoadOptions {
+  /**
+   * For stores that are not this system's own (the qubes.xml inside a
+   * backup, hand-edited samples): skip qubes of unknown class or duplicate
+   * name, renumber duplicate qids, drop references to missing qubes, each
+   * with a warning, instead of refusing the whole file. The local store is
+   * always loaded strictly.
+   */
+  lenient?: boolean;
+}
+
+export function loadQubesXml(
+  src: string,
+  file: string,
+  vmm: Vmm,
+  baseDir: string,
+  warnings: LoadWarnings = [],
+  options: LoadOptions = {},
+): Qubes {
   const reader = new RawStoreReader(src);
   try {
     scanXml(src, reader);
@@ -199,11 +217,32 @@ export function loadQubesXml(src: string, file: string, vmm: Vmm, baseDir: strin
     const pending: Pending[] = [];
     for (const d of raw.domains) {
       where = () => `domain on line ${lineAt(src, d.pos)}`;
+      if (options.lenient && !isVmClass(d.klass)) {
+        warnings.push(`${where()}: skipped: unknown class '${d.klass}'`);
+        continue;
+      }
       const p = readDomainStage2(app, d);
       where = () => `domain '${p.vm.name}'`;
+      if (options.lenient && app.domains.get(p.vm.name)) {
+        warnings.push(`${where()}: skipped: duplicate name`);
+        continue;
+      }
+      if (options.lenient && app.domains.getByQid(p.vm.qid)) {
+        const qid = app.allocateQid();
+        warnings.push(`${where()}: duplicate qid ${p.vm.qid}, renumbered to ${qid}`);
+        p.vm.props.set('qid', String(qid));
+      }
       app.domains.add(p.vm);
       pending.push(p);
     }
+    const setRef = (holder: Qubes | QubesVM, name: string, value: string) => {
+      try {
+        setProperty(holder, name, value);
+      } catch (e) {
+        if (!options.lenient || !(e instanceof QubesError)) throw e;
+        warnings.push(`${where()}: ${name} dropped: ${e.message}`);
+      }
+    };
     if (!app.adminVm) app.domains.add(app.newVm('AdminVM'));
 
     // Stage 3: global properties.
@@ -212,13 +251,13 @@ export function loadQubesXml(src: string, file: string, vmm: Vmm, baseDir: strin
     for (const [name, value] of raw.globals) {
       if (name === 'default_fw_netvm') continue;
       if (!app.defs.has(name)) app.props.set(name, value); // unknown: kept verbatim
-      else setProperty(app, name, value);
+      else setRef(app, name, value);
     }
 
     // Stage 4: references between qubes, features, tags, devices, volumes.
     for (const p of pending) {
       where = () => `domain '${p.vm.name}'`;
-      readDomainStage4(app, p, warnings);
+      readDomainStage4(app, p, warnings, setRef);
     }
     where = () => 'migrations';
     migrate(app, fwNetvm, warnings);
@@ -279,10 +318,15 @@ function readDomainStage2(app: Qubes, raw: RawDomain): Pending {
   return { vm, raw, refs };
 }
 
-function readDomainStage4(app: Qubes, { vm, raw, refs }: Pending, warnings: LoadWarnings): void {
+function readDomainStage4(
+  app: Qubes,
+  { vm, raw, refs }: Pending,
+  warnings: LoadWarnings,
+  setRef: (holder: QubesVM, name: string, value: string) => void,
+): void {
   for (const [name, value] of refs) {
     if (name === 'virt_mode' && vm.props.has('virt_mode')) continue; // explicit beats migrated hvm
-    setProperty(vm, name, value);
+    setRef(vm, name, value);
   }
   for (const [k, v] of raw.features) vm.features.map.set(k, v);
   for (const t of raw.tags) vm.tags.set.add(t);

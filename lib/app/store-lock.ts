@@ -24,6 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { StoreLockError } from '../errors.js';
+import { ioReason } from '../util/io-error.js';
 
 const STALE_MS = 10000;
 const REAP_MUTEX_STALE_MS = 5000;
@@ -44,13 +45,24 @@ interface Owner {
   start: string;
 }
 
+/**
+ * The recorded owner, or undefined when there is none or it is not complete:
+ * an unreadable owner must never look like a dead one.
+ */
 function readOwner(lockDir: string): Owner | undefined {
   try {
-    const [pid, start] = fs.readFileSync(path.join(lockDir, 'owner'), 'utf8').trim().split(' ');
-    return { pid: Number(pid), start: start ?? '' };
+    const m = /^(\d+) (\d+)\n$/.exec(fs.readFileSync(path.join(lockDir, 'owner'), 'utf8'));
+    return m ? { pid: Number(m[1]), start: m[2] as string } : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Written under a temporary name and renamed, so readers never see half of it. */
+function writeOwner(lockDir: string): void {
+  const tmp = path.join(lockDir, 'owner.tmp');
+  fs.writeFileSync(tmp, `${process.pid} ${processStartTime(process.pid) ?? '0'}\n`);
+  fs.renameSync(tmp, path.join(lockDir, 'owner'));
 }
 
 const ownerAlive = (o: Owner) => processStartTime(o.pid) === o.start;
@@ -110,8 +122,13 @@ export async function lockStore(storePath: string, timeoutMs: number): Promise<R
           throw new StoreLockError(`Lost the lock ${lockDir}: ${err.message}`);
         },
       });
-      const start = processStartTime(process.pid) ?? '';
-      fs.writeFileSync(path.join(lockDir, 'owner'), `${process.pid} ${start}\n`);
+      try {
+        writeOwner(lockDir);
+      } catch (e) {
+        for (const f of ['owner', 'owner.tmp']) fs.rmSync(path.join(lockDir, f), { force: true });
+        await release();
+        throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
+      }
       return async () => {
         fs.rmSync(path.join(lockDir, 'owner'), { force: true });
         await release();
@@ -119,8 +136,9 @@ export async function lockStore(storePath: string, timeoutMs: number): Promise<R
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new StoreLockError(`Cannot lock ${storePath}: directory ${path.dirname(storePath)} does not exist`);
-      if (code === 'EACCES' || code === 'EROFS')
-        throw new StoreLockError(`Cannot lock ${storePath}: cannot create ${lockDir}: ${(e as Error).message}`);
+      if (e instanceof StoreLockError) throw e;
+      if (code === 'EACCES' || code === 'EROFS' || code === 'ENOSPC')
+        throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
       if (code !== 'ELOCKED' && code !== 'ENOTEMPTY') throw e;
       if (reapDeadLock(lockDir)) continue;
       if (Date.now() >= deadline)

@@ -19,25 +19,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { lockTimeoutMs, type Paths } from '../config.js';
 import { StoreError } from '../errors.js';
+import { ioReason } from '../util/io-error.js';
 import type { Vmm } from '../vmm/vmm.js';
 import type { Qubes } from './app.js';
 import { loadQubesXml, type LoadWarnings } from './qubes-xml-read.js';
 import { serializeQubes } from './qubes-xml-write.js';
 import { lockStore } from './store-lock.js';
 
-const ERRNO_TEXT: Record<string, string> = {
-  ENOSPC: 'no space left on device',
-  EDQUOT: 'disk quota exceeded',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EROFS: 'read-only file system',
-  EIO: 'input/output error',
-};
-
 function ioError(what: string, file: string, e: unknown): StoreError {
-  const err = e as NodeJS.ErrnoException;
-  const reason = (err.code && ERRNO_TEXT[err.code]) ?? err.message;
-  return new StoreError(`Cannot ${what} ${file}: ${reason}`);
+  return new StoreError(`Cannot ${what} ${file}: ${ioReason(e)}`);
 }
 
 interface FileIdentity {

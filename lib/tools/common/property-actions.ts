@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * What qvm-prefs and qubes-prefs share: list, get, set and reset the
+ * properties of one holder (a qube, or the global settings).
+ * Reference: qubesadmin/tools/qvm_prefs.py process_actions; spec §9.
+ */
+import type { Qubes } from '../../app/app.js';
+import { QubesNoSuchPropertyError } from '../../errors.js';
+import type { PropertyDef, PropertyHolder, PropValue } from '../../vm/property.js';
+import { UsageError } from './errors.js';
+import type { Context } from './program.js';
+import type { OptionSpec } from './spec.js';
+
+/** Methods both Qubes and QubesVM have. */
+export interface Holder extends PropertyHolder {
+  get(name: string): PropValue | undefined;
+  isDefault(name: string): boolean;
+  set(name: string, untrusted: string): void;
+  reset(name: string): void;
+}
+
+export const PROPERTY_OPTIONS: OptionSpec[] = [
+  { flags: '--help-properties', description: 'list all available properties with a short explanation and exit' },
+  { flags: '--hide-default', description: 'do not show properties that are set to their default value' },
+  { flags: '-D, --default', description: 'reset the property to its default value' },
+  { flags: '-g, --get', description: 'ignored; for compatibility with older scripts', hidden: true },
+  { flags: '-s, --set', description: 'ignored; for compatibility with older scripts', hidden: true },
+];
+
+export interface PropertyOpts {
+  helpProperties?: boolean;
+  hideDefault?: boolean;
+  default?: boolean;
+}
+
+/** Text of a value as listings and get print it; undefined means "no value". */
+export function displayValue(def: PropertyDef<any>, v: PropValue | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (v === null) return def.type === 'vm' || def.type === 'label' ? 'None' : '';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  return String(v);
+}
+
+/** A default that cannot be computed here (e.g. needs the hypervisor) reads as no value. */
+function safeGet(h: Holder, name: string): PropValue | undefined {
+  try {
+    return h.get(name);
+  } catch (e) {
+    if (e instanceof QubesNoSuchPropertyError) throw e;
+    return undefined;
+  }
+}
+
+function wrap(text: string, width: number, indent: number): string {
+  const words = text.split(/\s+/).filter(Boolean);
+  const lines: string[] = [];
+  let line = '';
+  for (const w of words) {
+    if (line && indent + line.length + 1 + w.length > width) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  if (line) lines.push(line);
+  return lines.join(`\n${' '.repeat(indent)}`);
+}
+
+export function helpProperties(defs: ReadonlyMap<string, PropertyDef<any>>): string {
+  const names = [...defs.keys()].sort();
+  const width = Math.max(...names.map((n) => n.length));
+  return names.map((n) => `  ${n.padEnd(width)}  ${wrap(defs.get(n)?.doc ?? '', 80, width + 6)}\n`).join('');
+}
+
+export function listProperties(h: Holder, hideDefault: boolean): string {
+  const names = [...h.defs.keys()].sort();
+  const width = Math.max(...names.map((n) => n.length));
+  let out = '';
+  for (const n of names) {
+    const def = h.defs.get(n) as PropertyDef<any>;
+    const isDef = h.isDefault(n);
+    if (hideDefault && isDef) continue;
+    const shown = displayValue(def, safeGet(h, n));
+    if (shown === undefined) out += `${n.padEnd(width)}  U\n`;
+    else out += `${n.padEnd(width)}  ${isDef ? 'D' : '-'}  ${shown}\n`;
+  }
+  return out;
+}
+
+/**
+ * Run the property actions against the holder `select` picks from the
+ * store: list (no property), get, set (value), reset (--default).
+ */
+export async function propertyActions(
+  ctx: Context,
+  opts: PropertyOpts,
+  rawProperty: string | undefined,
+  value: string | undefined,
+  select: (app: Qubes) => Holder,
+): Promise<void> {
+  if (opts.default && rawProperty === undefined) throw new UsageError('--default requires a property');
+  if (opts.default && value !== undefined) throw new UsageError('cannot both set and reset a property');
+  const property = rawProperty?.replace(/-/g, '_');
+
+  if (value !== undefined || opts.default) {
+    let warning: string | undefined;
+    await ctx.store().update((app) => {
+      const h = select(app);
+      const def = h.defs.get(property as string);
+      if (!def) throw new QubesNoSuchPropertyError(property as string);
+      if (opts.default) h.reset(property as string);
+      else h.set(property as string, def.type === 'vm' && (value as string).toLowerCase() === 'none' ? '' : (value as string));
+      warning = memoryWarning(h, property as string);
+    });
+    if (warning) ctx.err(`${ctx.prog}: warning: ${warning}\n`);
+    return;
+  }
+
+  const h = select(ctx.store().read());
+  if (property === undefined) {
+    ctx.out(listProperties(h, opts.hideDefault === true));
+    return;
+  }
+  const def = h.defs.get(property);
+  if (!def) throw new QubesNoSuchPropertyError(property);
+  if (opts.hideDefault && h.isDefault(property)) return;
+  const shown = displayValue(def, safeGet(h, property));
+  if (shown !== undefined && !(shown === 'None' && (def.type === 'vm' || def.type === 'label'))) ctx.out(`${shown}\n`);
+}
+
+/** R3.2 warned when maxmem < memory; the R4 core does not check (spec §2.5 [rec]). */
+function memoryWarning(h: Holder, property: string): string | undefined {
+  if (property !== 'maxmem' && property !== 'memory') return undefined;
+  if (!h.defs.has('maxmem') || !h.defs.has('memory')) return undefined;
+  const maxmem = safeGet(h, 'maxmem');
+  const memory = safeGet(h, 'memory');
+  if (typeof maxmem === 'number' && typeof memory === 'number' && maxmem > 0 && maxmem < memory)
+    return `maxmem (${maxmem}) is lower than memory (${memory}); memory balancing will be limited`;
+  return undefined;
+}

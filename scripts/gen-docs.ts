@@ -1,0 +1,690 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Generates the man pages (man/COMMAND.1) and the bash completion
+ * (completions/qubes-tools.bash) from the command specs, the property
+ * tables and man/src/COMMAND.md.
+ *
+ *   node dist/scripts/gen-docs.js           write the files
+ *   node dist/scripts/gen-docs.js --check   write nothing; exit 1 listing the
+ *                                           files that differ (CI, tests)
+ *
+ * A command in registry COMMANDS whose module does not exist (yet) is
+ * skipped with a warning on stderr. Output is deterministic: no dates, no
+ * environment.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GLOBAL_PROPERTIES } from '../lib/app/global-properties.js';
+import { COMMON_OPTIONS, type ArgSpec, type CommandSpec, type OptionSpec, type ValueKind } from '../lib/tools/common/spec.js';
+import { COMMANDS, loadModule } from '../lib/tools/registry.js';
+import type { PropertyDef } from '../lib/vm/property.js';
+import { allVmPropertyNames, CREATABLE_CLASSES, propertiesFor, VM_CLASSES } from '../lib/vm/vm-properties.js';
+
+/** Repository root: this file runs as dist/scripts/gen-docs.js. */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const COMPLETION_FILE = path.join('completions', 'qubes-tools.bash');
+
+/** The help option commander adds to every command (program.ts). */
+const HELP_OPTION: OptionSpec = { flags: '-h, --help', description: 'show this help message and exit' };
+
+/** Command words of qvm-tags (and aliases), reference parser order. */
+const TAGS_COMMAND_WORDS = ['list', 'ls', 'l', 'add', 'a', 'set', 'del', 'd', 'unset', 'u'];
+
+export interface LoadedCommand {
+  name: string;
+  spec: CommandSpec;
+  /** Extra exports of the module (e.g. column names), for completion. */
+  module: Record<string, unknown>;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version?: string };
+  return pkg.version ?? '';
+}
+
+/** Load every command that exists; warn about those that do not. */
+export async function loadCommands(warn: (s: string) => void): Promise<LoadedCommand[]> {
+  const out: LoadedCommand[] = [];
+  for (const name of COMMANDS) {
+    try {
+      const mod = await loadModule(name);
+      out.push({ name, spec: mod.spec, module: mod });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes(`/tools/${name}.js`)) {
+        warn(`gen-docs: warning: lib/tools/${name}.ts does not exist; skipping ${name}\n`);
+        continue;
+      }
+      throw e;
+    }
+  }
+  return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Option flags                                                        */
+/* ------------------------------------------------------------------ */
+
+interface ParsedFlags {
+  /** Every spelling: ['-l', '--label'] */
+  names: string[];
+  /** Value placeholder, e.g. 'LABEL', when the option takes one. */
+  value?: string;
+  /** The value is optional (`[X]`). */
+  optionalValue: boolean;
+}
+
+/** `<X...>`: commander takes every following non-option word as a value. */
+const isVariadicValue = (value: string | undefined) => Boolean(value?.endsWith('...') && !value.endsWith(',...'));
+/** `<X,...>`: one comma-separated word. */
+const isListValue = (value: string | undefined) => Boolean(value?.endsWith(',...'));
+
+export function parseFlags(flags: string): ParsedFlags {
+  const names: string[] = [];
+  let value: string | undefined;
+  let optionalValue = false;
+  // tokens: <...> and [...] whole (they may hold ',' or '|'), else split at ' ', ',' and '|'
+  for (const part of flags.match(/<[^>]*>|\[[^\]]*\]|[^\s,|]+/g) ?? []) {
+    if (part.startsWith('-')) names.push(part);
+    else if (/^<.*>$/.test(part)) value = part.slice(1, -1);
+    else if (/^\[.*\]$/.test(part)) {
+      value = part.slice(1, -1);
+      optionalValue = true;
+    }
+  }
+  return { names, value, optionalValue };
+}
+
+const allOptions = (spec: CommandSpec): OptionSpec[] => [...spec.options, ...COMMON_OPTIONS, HELP_OPTION];
+
+/* ------------------------------------------------------------------ */
+/* Man pages                                                           */
+/* ------------------------------------------------------------------ */
+
+/** Escape text for roff: backslashes, hyphens (as minus), non-ASCII as \[uXXXX]. */
+export function roffEscape(s: string): string {
+  return s
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .replace(/[^\x00-\x7f]/gu, (c) => `\\[u${(c.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}]`);
+}
+
+/** Protect a line that would start with a control character. */
+const protectLine = (line: string): string => (/^[.']/.test(line) ? `\\&${line}` : line);
+
+/** Inline markdown (`code`, **bold**, *italic*) on already-escaped text. */
+function inline(text: string): string {
+  return roffEscape(text)
+    .replace(/`([^`]+)`/g, '\\fB$1\\fR')
+    .replace(/\*\*([^*]+)\*\*/g, '\\fB$1\\fR')
+    .replace(/(^|[^\w*])\*([^*\s][^*]*)\*(?=$|[^\w*])/g, '$1\\fI$2\\fR')
+    .replace(/(^|[^\w])_([^_\s][^_]*)_(?=$|[^\w])/g, '$1\\fI$2\\fR');
+}
+
+/** Fill-mode text: one roff line per source line, trimmed and protected. */
+const textLines = (lines: string[]): string[] => lines.map((l) => protectLine(inline(l.trim())));
+
+/** Literal lines for .nf/.fi blocks. */
+const literalLines = (lines: string[]): string[] => lines.map((l) => protectLine(roffEscape(l)) || '\\&');
+
+/** Convert man/src/COMMAND.md to roff sections. */
+export function markdownToRoff(md: string): string[] {
+  const lines = md.replace(/\r\n?/g, '\n').split('\n');
+  const out: string[] = [];
+  let i = 0;
+  const isIndented = (l: string) => /^( {4}|\t)/.test(l);
+  const blank = (l: string | undefined) => l === undefined || l.trim() === '';
+  while (i < lines.length) {
+    const line = lines[i] as string;
+    if (blank(line)) {
+      i++;
+      continue;
+    }
+    let m: RegExpMatchArray | null;
+    if ((m = line.match(/^#\s+(.*)$/))) {
+      // document title: the NAME section already says it
+      i++;
+      continue;
+    }
+    if ((m = line.match(/^##\s+(.*?)\s*#*$/))) {
+      out.push(`.SH "${roffEscape((m[1] as string).toUpperCase()).replace(/"/g, "''")}"`);
+      i++;
+      continue;
+    }
+    if ((m = line.match(/^###+\s+(.*?)\s*#*$/))) {
+      out.push(`.SS "${roffEscape(m[1] as string).replace(/"/g, "''")}"`);
+      i++;
+      continue;
+    }
+    if (/^```/.test(line)) {
+      const block: string[] = [];
+      i++;
+      while (i < lines.length && !/^```/.test(lines[i] as string)) block.push(lines[i++] as string);
+      i++;
+      out.push('.PP', '.nf', '.RS 4', ...literalLines(block), '.RE', '.fi');
+      continue;
+    }
+    if (line.startsWith('$ ') || isIndented(line)) {
+      // a shell example (until a blank line) or an indented block
+      const block: string[] = [];
+      const indented = isIndented(line);
+      while (i < lines.length) {
+        const l = lines[i] as string;
+        if (indented) {
+          if (blank(l)) {
+            // a blank line inside an indented block continues it if more indented lines follow
+            let j = i;
+            while (j < lines.length && blank(lines[j])) j++;
+            if (j < lines.length && isIndented(lines[j] as string)) {
+              for (; i < j; i++) block.push('');
+              continue;
+            }
+            break;
+          }
+          if (!isIndented(l)) break;
+          block.push(l.replace(/^( {4}|\t)/, ''));
+        } else {
+          if (blank(l)) break;
+          block.push(l);
+        }
+        i++;
+      }
+      out.push('.PP', '.nf', '.RS 4', ...literalLines(block), '.RE', '.fi');
+      continue;
+    }
+    if (/^[-*] /.test(line)) {
+      while (i < lines.length && /^[-*] /.test(lines[i] as string)) {
+        const item = [(lines[i] as string).slice(2)];
+        i++;
+        while (i < lines.length && /^ {2,}\S/.test(lines[i] as string) && !/^ {4}/.test(lines[i] as string)) item.push(lines[i++] as string);
+        out.push('.IP \\(bu 2', ...textLines(item));
+        while (i < lines.length && blank(lines[i]) && /^[-*] /.test(lines[i + 1] ?? '')) i++;
+      }
+      continue;
+    }
+    const para: string[] = [];
+    while (i < lines.length) {
+      const l = lines[i] as string;
+      if (blank(l) || /^#{1,6}\s/.test(l) || /^[-*] /.test(l) || l.startsWith('$ ') || /^```/.test(l)) break;
+      para.push(l);
+      i++;
+    }
+    out.push('.PP', ...textLines(para));
+  }
+  return out;
+}
+
+function synopsisArg(a: ArgSpec): string {
+  const n = `\\fI${roffEscape(a.name)}\\fR${a.variadic ? ' ...' : ''}`;
+  return a.optional || a.variadic ? `[${n}]` : n;
+}
+
+function optionHeading(o: OptionSpec): string {
+  const { names, value, optionalValue } = parseFlags(o.flags);
+  const flags = names.map((n) => `\\fB${roffEscape(n)}\\fR`).join(', ');
+  if (!value) return flags;
+  const v = `\\fI${roffEscape(value)}\\fR`;
+  return `${flags} ${optionalValue ? `[${v}]` : v}`;
+}
+
+export function manPage(spec: CommandSpec, version: string, mdSource: string | undefined): string {
+  const out: string[] = [];
+  out.push(`.\\" Generated by scripts/gen-docs.ts from lib/tools/${spec.name}.ts and man/src/${spec.name}.md; do not edit.`);
+  out.push(`.TH "${roffEscape(spec.name.toUpperCase())}" "1" "" "qubes\\-dom0\\-tools ${roffEscape(version)}" "Qubes OS dom0 tools"`);
+  out.push('.SH NAME', `${roffEscape(spec.name)} \\- ${inline(spec.summary)}`);
+  out.push('.SH SYNOPSIS', `.B ${roffEscape(spec.name)}`, protectLine(['[\\fIOPTIONS\\fR]', ...spec.args.map(synopsisArg)].join(' ')));
+  if (spec.args.length) {
+    out.push('.SH ARGUMENTS');
+    for (const a of spec.args) out.push('.TP', `\\fI${roffEscape(a.name)}\\fR`, protectLine(inline(a.description)));
+  }
+  out.push('.SH OPTIONS');
+  for (const o of allOptions(spec)) {
+    if (o.hidden) continue;
+    let desc = inline(o.description);
+    if (o.choices?.length) desc += `\n.br\nChoices: ${o.choices.map((c) => `\\fB${roffEscape(c)}\\fR`).join(', ')}.`;
+    if (o.repeatable) desc += '\n.br\nMay be given more than once.';
+    if (o.count) desc += '\n.br\nMay be given more than once.';
+    out.push('.TP', optionHeading(o), protectLine(desc));
+  }
+  if (mdSource !== undefined) out.push(...markdownToRoff(mdSource));
+  return out.join('\n') + '\n';
+}
+
+/* ------------------------------------------------------------------ */
+/* Bash completion                                                     */
+/* ------------------------------------------------------------------ */
+
+/** How the completion offers a value. */
+type ValueSource = { words: readonly string[] } | { fn: string } | { file: true } | null;
+
+const bashFnId = (name: string) => name.replace(/[^A-Za-z0-9]/g, '_');
+
+/** Quote a word for bash (single quotes). */
+const shq = (s: string) => (/^[A-Za-z0-9_.,:/=+@%-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+function kindSource(kind: ValueKind | undefined, cmd: LoadedCommand): ValueSource | string {
+  switch (kind) {
+    case 'vm':
+      return { fn: '_qubes_tools_vms' };
+    case 'label':
+      return { fn: '_qubes_tools_labels' };
+    case 'class':
+      return { words: /create/.test(cmd.name) ? CREATABLE_CLASSES : VM_CLASSES };
+    case 'vm-property':
+      return { fn: '_qubes_tools_vm_property_names' };
+    case 'global-property':
+      return { fn: '_qubes_tools_global_property_names' };
+    case 'property-value':
+      // resolved at completion time from the PROPERTY positional
+      return 'property-value';
+    case 'feature':
+      return { fn: '_qubes_tools_features' };
+    case 'service':
+      return { fn: '_qubes_tools_services' };
+    case 'tag':
+      return { fn: '_qubes_tools_tags' };
+    case 'tags-command':
+      return { words: TAGS_COMMAND_WORDS };
+    case 'pool':
+      return { fn: '_qubes_tools_pools' };
+    case 'file':
+      return { file: true };
+    case 'column': {
+      // an exported column list if the module has one, else every column of its formats
+      for (const key of ['COLUMNS', 'COLUMN_NAMES']) {
+        const v = cmd.module[key];
+        if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return { words: [...new Set(v as string[])].sort() };
+      }
+      const formats = cmd.module.FORMATS;
+      if (formats && typeof formats === 'object') {
+        const cols = new Set<string>();
+        for (const v of Object.values(formats as Record<string, unknown>))
+          if (Array.isArray(v)) for (const c of v) if (typeof c === 'string') cols.add(c);
+        if (cols.size) return { words: [...cols].sort() };
+      }
+      return null;
+    }
+    case 'format':
+    case 'text':
+    case undefined:
+      return null;
+  }
+}
+
+/** The bash snippet that fills COMPREPLY for a value source. */
+function sourceAction(src: ValueSource | string, list = false): string {
+  const reply = list ? '_qubes_tools_reply_list' : '_qubes_tools_reply';
+  if (src === null) return 'return 0';
+  if (typeof src === 'string') return '_qubes_tools_property_value';
+  if ('words' in src) return `${reply} ${src.words.map(shq).join(' ')}`;
+  if ('fn' in src) return `${reply} $(${src.fn})`;
+  return '_qubes_tools_files';
+}
+
+/** Completion of a property's value, by its definition. */
+function propertyValueSource(def: PropertyDef<never>): string | undefined {
+  if (def.stateless || def.forbidden) return undefined;
+  if (def.choices?.length) return `_qubes_tools_reply ${def.choices.map(shq).join(' ')}`;
+  if (def.name === 'virt_mode') return '_qubes_tools_reply hvm pv pvh';
+  switch (def.type) {
+    case 'bool':
+      return '_qubes_tools_reply True False';
+    case 'vm':
+      return '_qubes_tools_reply $(_qubes_tools_vms)';
+    case 'label':
+      return '_qubes_tools_reply $(_qubes_tools_labels)';
+    case 'pool':
+      return '_qubes_tools_reply $(_qubes_tools_pools)';
+    default:
+      return undefined;
+  }
+}
+
+/** `case` arms mapping property names to value completions (grouped, sorted). */
+function propertyValueCase(defs: Iterable<PropertyDef<never>>): string[] {
+  const byAction = new Map<string, string[]>();
+  const seen = new Set<string>();
+  for (const d of defs) {
+    if (seen.has(d.name)) continue;
+    seen.add(d.name);
+    const action = propertyValueSource(d);
+    if (!action) continue;
+    byAction.set(action, [...(byAction.get(action) ?? []), d.name]);
+  }
+  return [...byAction.entries()]
+    .map(([action, names]) => [action, names.sort()] as const)
+    .sort((a, b) => (a[1][0] as string).localeCompare(b[1][0] as string))
+    .map(([action, names]) => `    ${names.join('|')}) ${action} ;;`);
+}
+
+function vmPropertyDefs(): PropertyDef<never>[] {
+  const defs: PropertyDef<never>[] = [];
+  for (const k of VM_CLASSES) for (const d of propertiesFor(k).values()) defs.push(d as unknown as PropertyDef<never>);
+  return defs;
+}
+
+const wrapWords = (words: readonly string[], indent: string): string => {
+  const lines: string[] = [];
+  let cur = '';
+  for (const w of words.map(shq)) {
+    if (cur && cur.length + w.length + 1 > 72) {
+      lines.push(cur);
+      cur = w;
+    } else cur = cur ? `${cur} ${w}` : w;
+  }
+  if (cur) lines.push(cur);
+  return lines.map((l) => indent + l).join(' \\\n');
+};
+
+// (bash `${` is written `$%{` here: this is a template literal)
+const ENGINE = String.raw`
+# --- store readers (no Node start: grep/sed over qubes.xml) -----------
+
+_qubes_tools_store() {
+  printf '%s\n' "$%{QUBES_XML_PATH:-/var/lib/qubes/qubes.xml}"
+}
+
+_qubes_tools_vms() {
+  local f
+  f=$(_qubes_tools_store)
+  {
+    printf '%s\n' dom0
+    [ -r "$f" ] && sed -n 's/.*<property name="name">\([^<]*\)<\/property>.*/\1/p' "$f"
+  } | sort -u
+}
+
+_qubes_tools_labels() {
+  local f
+  f=$(_qubes_tools_store)
+  [ -r "$f" ] && sed -n 's/.*<label [^>]*>\([^<]*\)<\/label>.*/\1/p' "$f"
+}
+
+_qubes_tools_features() {
+  local f
+  f=$(_qubes_tools_store)
+  [ -r "$f" ] && sed -n 's/.*<feature name="\([^"]*\)".*/\1/p' "$f" | sort -u
+}
+
+_qubes_tools_services() {
+  local f
+  f=$(_qubes_tools_store)
+  [ -r "$f" ] && sed -n 's/.*<feature name="service\.\([^"]*\)".*/\1/p' "$f" | sort -u
+}
+
+_qubes_tools_tags() {
+  local f
+  f=$(_qubes_tools_store)
+  [ -r "$f" ] && sed -n 's/.*<tag name="\([^"]*\)".*/\1/p' "$f" | sort -u
+}
+
+_qubes_tools_pools() {
+  local f
+  f=$(_qubes_tools_store)
+  [ -r "$f" ] && sed -n 's/.*<pool [^>]*name="\([^"]*\)".*/\1/p' "$f" | sort -u
+}
+
+# --- replies ------------------------------------------------------------
+
+# _qubes_tools_reply WORD...: the words that start with $cur
+_qubes_tools_reply() {
+  local w
+  for w in "$@"; do
+    [[ $w == "$cur"* ]] && COMPREPLY+=("$w")
+  done
+  return 0
+}
+
+# _qubes_tools_reply_list WORD...: complete the last item of a comma-separated $cur
+_qubes_tools_reply_list() {
+  local w head="" last=$cur
+  if [[ $cur == *,* ]]; then
+    head=$%{cur%,*},
+    last=$%{cur##*,}
+  fi
+  for w in "$@"; do
+    [[ $w == "$last"* ]] && COMPREPLY+=("$head$w")
+  done
+  compopt -o nospace 2>/dev/null
+  return 0
+}
+
+_qubes_tools_files() {
+  compopt -o filenames 2>/dev/null
+  local IFS=$'\n'
+  COMPREPLY+=($(compgen -f -- "$cur"))
+}
+
+# _qubes_tools_property_value CMDID: the value of the property named by
+# the PROPERTY positional (its kind tells vm or global)
+_qubes_tools_property_value() {
+  local i prop="" table=""
+  for i in "$%{!_qt_kinds[@]}"; do
+    case $%{_qt_kinds[i]} in
+      vm-property) prop=$%{_qt_args[i]}; table=vm ;;
+      global-property) prop=$%{_qt_args[i]}; table=global ;;
+    esac
+  done
+  [ -n "$table" ] || return 0
+  prop=$%{prop//-/_}
+  "_qubes_tools_$%{table}_property_value" "$prop"
+}
+
+# --- the walk over the command line --------------------------------------
+
+# _qubes_tools_complete CMDID: uses _qubes_tools_CMDID_optarg (flag -> value
+# kind, status 1 when the flag takes no value), _qubes_tools_CMDID_positional
+# (index -> fills COMPREPLY) and _qubes_tools_CMDID_flags (the flag words).
+_qubes_tools_complete() {
+  local id=$1
+  local cur=$%{COMP_WORDS[COMP_CWORD]}
+  local prev=""
+  ((COMP_CWORD > 0)) && prev=$%{COMP_WORDS[COMP_CWORD - 1]}
+  COMPREPLY=()
+  local -a _qt_args=() _qt_kinds=()
+  local i=1 w dashdash=0 kind varopt=""
+  while ((i < COMP_CWORD)); do
+    w=$%{COMP_WORDS[i]}
+    if ((dashdash)); then
+      _qt_args+=("$w")
+    elif [[ $w == -- ]]; then
+      dashdash=1
+      varopt=""
+    elif [[ $w == -?* ]]; then
+      varopt=""
+      if [[ $w != *=* ]] && kind=$("_qubes_tools_$%{id}_optarg" "$w"); then
+        if [[ $%{COMP_WORDS[i + 1]-} == = ]]; then
+          ((i += 2))
+        else
+          ((i += 1))
+        fi
+        # <X...>: the following words are values too, up to the next option
+        [[ $kind == *' variadic'* ]] && varopt=$w
+      fi
+    elif [ -z "$varopt" ]; then
+      _qt_args+=("$w")
+    fi
+    ((i += 1))
+  done
+  for i in "$%{!_qt_args[@]}"; do
+    _qt_kinds[i]=$("_qubes_tools_$%{id}_argkind" "$i")
+  done
+
+  # the value of an option: "-l CUR", "--label=CUR" (split at '=' by bash)
+  local opt=""
+  if [[ $cur == = ]] && [[ $prev == -?* ]]; then
+    opt=$prev
+    cur=""
+  elif [[ $prev == = ]] && ((COMP_CWORD > 1)) && [[ $%{COMP_WORDS[COMP_CWORD - 2]} == -?* ]]; then
+    opt=$%{COMP_WORDS[COMP_CWORD - 2]}
+  elif ((!dashdash)) && [[ $prev == -?* ]] && [[ $prev != -- ]]; then
+    opt=$prev
+  fi
+  if [ -n "$opt" ] && kind=$("_qubes_tools_$%{id}_optarg" "$opt"); then
+    "_qubes_tools_$%{id}_optvalue" "$opt"
+    return 0
+  fi
+
+  if ((!dashdash)) && [[ $cur != -* ]] && [ -n "$varopt" ]; then
+    "_qubes_tools_$%{id}_optvalue" "$varopt"
+    return 0
+  fi
+
+  if ((!dashdash)) && [[ $cur == -* ]]; then
+    _qubes_tools_reply $("_qubes_tools_$%{id}_flags")
+    return 0
+  fi
+  "_qubes_tools_$%{id}_positional" "$%{#_qt_args[@]}"
+  return 0
+}
+`.replace(/\$%\{/g, '${');
+
+function commandCompletion(cmd: LoadedCommand): string {
+  const id = bashFnId(cmd.name);
+  const spec = cmd.spec;
+  const opts = allOptions(spec);
+  const flagWords = opts.filter((o) => !o.hidden).flatMap((o) => parseFlags(o.flags).names);
+  const optargArms: string[] = [];
+  const optvalueArms: string[] = [];
+  for (const o of opts) {
+    const f = parseFlags(o.flags);
+    if (!f.value || f.optionalValue) continue;
+    const pattern = f.names.join('|');
+    const src: ValueSource | string = o.choices?.length ? { words: o.choices } : kindSource(o.kind, cmd);
+    const kind = [o.kind ?? 'text', ...(isVariadicValue(f.value) ? ['variadic'] : []), ...(isListValue(f.value) ? ['list'] : [])];
+    optargArms.push(`    ${pattern}) echo ${shq(kind.join(' '))} ;;`);
+    optvalueArms.push(`    ${pattern}) ${sourceAction(src === 'property-value' ? null : src, isListValue(f.value))} ;;`);
+  }
+  const argkindArms: string[] = [];
+  const positionalArms: string[] = [];
+  spec.args.forEach((a, idx) => {
+    const last = idx === spec.args.length - 1;
+    const pattern = last && a.variadic ? '*' : String(idx);
+    argkindArms.push(`    ${pattern}) echo ${shq(a.kind ?? 'text')} ;;`);
+    positionalArms.push(`    ${pattern}) ${sourceAction(kindSource(a.kind, cmd))} ;;`);
+  });
+  const fn = (name: string, body: string[]) => [`_qubes_tools_${id}_${name}() {`, ...body, '}'].join('\n');
+  const caseFn = (name: string, arms: string[], dflt: string) =>
+    fn(name, ['  case $1 in', ...arms, ...(arms.some((l) => l.startsWith('    *)')) ? [] : [`    *) ${dflt} ;;`]), '  esac']);
+  return [
+    `# --- ${cmd.name} ---`,
+    '',
+    fn('flags', ['  printf \'%s\\n\' \\', wrapWords(flagWords, '    ')]),
+    '',
+    caseFn('optarg', optargArms, 'return 1'),
+    '',
+    caseFn('optvalue', optvalueArms, 'return 0'),
+    '',
+    caseFn('argkind', argkindArms, 'echo none'),
+    '',
+    caseFn('positional', positionalArms, 'return 0'),
+    '',
+    `_qubes_tools_${id}() {`,
+    `  _qubes_tools_complete ${id}`,
+    '}',
+    `complete -F _qubes_tools_${id} ${cmd.name}`,
+  ].join('\n');
+}
+
+export function bashCompletion(cmds: LoadedCommand[]): string {
+  const vmNames = allVmPropertyNames();
+  const globalNames = [...new Set(GLOBAL_PROPERTIES.map((d) => d.name))].sort();
+  const parts = [
+    '# bash completion for the Qubes OS dom0 tools',
+    '# Generated by scripts/gen-docs.ts (npm run gen-docs); do not edit.',
+    `# Commands: ${cmds.map((c) => c.name).join(' ')}`,
+    '# Qube names, labels, features, tags and pools are read from',
+    '# ${QUBES_XML_PATH:-/var/lib/qubes/qubes.xml} with sed; property names,',
+    '# property value types and classes are embedded here.',
+    ENGINE.trimEnd(),
+    '',
+    '# --- property tables (lib/vm/vm-properties.ts, lib/app/global-properties.ts) ---',
+    '',
+    '_qubes_tools_vm_property_names() {',
+    "  printf '%s\\n' \\",
+    wrapWords(vmNames, '    '),
+    '}',
+    '',
+    '_qubes_tools_global_property_names() {',
+    "  printf '%s\\n' \\",
+    wrapWords(globalNames, '    '),
+    '}',
+    '',
+    '_qubes_tools_vm_property_value() {',
+    '  case $1 in',
+    ...propertyValueCase(vmPropertyDefs()),
+    '  esac',
+    '  return 0',
+    '}',
+    '',
+    '_qubes_tools_global_property_value() {',
+    '  case $1 in',
+    ...propertyValueCase(GLOBAL_PROPERTIES as unknown as PropertyDef<never>[]),
+    '  esac',
+    '  return 0',
+    '}',
+    '',
+    ...cmds.map((c) => commandCompletion(c) + '\n'),
+  ];
+  return parts.join('\n').replace(/\n*$/, '\n');
+}
+
+/* ------------------------------------------------------------------ */
+/* Main                                                                */
+/* ------------------------------------------------------------------ */
+
+/** Every file to generate, relative path → content. */
+export async function generate(warn: (s: string) => void): Promise<Map<string, string>> {
+  const cmds = await loadCommands(warn);
+  const version = packageVersion();
+  const files = new Map<string, string>();
+  for (const c of cmds) {
+    const src = path.join(ROOT, 'man', 'src', `${c.name}.md`);
+    const md = fs.existsSync(src) ? fs.readFileSync(src, 'utf8') : undefined;
+    files.set(path.join('man', `${c.name}.1`), manPage(c.spec, version, md));
+  }
+  files.set(COMPLETION_FILE, bashCompletion(cmds));
+  return files;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const check = argv.includes('--check');
+  const unknown = argv.filter((a) => a !== '--check');
+  if (unknown.length) {
+    process.stderr.write(`usage: gen-docs [--check]\n`);
+    return 2;
+  }
+  const files = await generate((s) => process.stderr.write(s));
+  const differ: string[] = [];
+  for (const [rel, content] of files) {
+    const abs = path.join(ROOT, rel);
+    const old = fs.existsSync(abs) ? fs.readFileSync(abs, 'utf8') : undefined;
+    if (old === content) continue;
+    differ.push(rel);
+    if (!check) {
+      fs.mkdirSync(path.dirname(abs), { recursive: true });
+      fs.writeFileSync(abs, content);
+    }
+  }
+  // man pages of commands that are no longer in the registry
+  const manDir = path.join(ROOT, 'man');
+  for (const f of fs.existsSync(manDir) ? fs.readdirSync(manDir).sort() : []) {
+    if (!f.endsWith('.1') || COMMANDS.includes(f.slice(0, -2))) continue;
+    const rel = path.join('man', f);
+    differ.push(`${rel} (stale)`);
+    if (!check) fs.rmSync(path.join(ROOT, rel));
+  }
+  if (check) {
+    if (differ.length) {
+      process.stderr.write(`gen-docs: out of date (run npm run gen-docs):\n${differ.map((f) => `  ${f}\n`).join('')}`);
+      return 1;
+    }
+    return 0;
+  }
+  for (const f of differ) process.stdout.write(f.endsWith(' (stale)') ? `removed ${f.slice(0, -8)}\n` : `wrote ${f}\n`);
+  return 0;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = await main(process.argv.slice(2));
+}

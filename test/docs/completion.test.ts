@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * The generated bash completion, run in a real bash against a copy of the
+ * q10 vector store (completions/qubes-tools.bash must be current:
+ * gen-docs.test.ts checks that).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT, tmpStore, type TmpStore } from '../helpers.js';
+
+const COMPLETION = path.join(ROOT, 'completions', 'qubes-tools.bash');
+const has = (cmd: string) => fs.existsSync(path.join(ROOT, 'lib', 'tools', `${cmd}.ts`));
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+let store: TmpStore;
+beforeAll(() => {
+  store = tmpStore('qubes-xml/q10.xml');
+});
+afterAll(() => {
+  fs.rmSync(store.dir, { recursive: true, force: true });
+});
+
+/**
+ * Complete `line` as if TAB were pressed at its end (a trailing space means
+ * an empty current word). Returns COMPREPLY.
+ */
+function complete(line: string): string[] {
+  // bash splits words at COMP_WORDBREAKS too: `--label=r` is `--label` `=` `r`
+  const words = line.split(/ +/).flatMap((w) => (/^-[^=]*=/.test(w) ? [w.slice(0, w.indexOf('=')), '=', w.slice(w.indexOf('=') + 1)] : [w]));
+  const cword = words.length - 1;
+  const cmd = words[0] as string;
+  const script = [
+    `source ${q(COMPLETION)} || exit 90`,
+    `spec=$(complete -p ${q(cmd)}) || exit 91`,
+    `fn=$(sed -n 's/.*-F \\([^ ]*\\) .*/\\1/p' <<<"$spec")`,
+    `[ -n "$fn" ] || exit 92`,
+    `COMP_WORDS=(${words.map(q).join(' ')})`,
+    `COMP_CWORD=${cword}`,
+    `COMP_LINE=${q(line)}`,
+    `COMP_POINT=${line.length}`,
+    `COMPREPLY=()`,
+    `"$fn" ${q(cmd)} ${q(words[cword] as string)} ${q(cword > 0 ? (words[cword - 1] as string) : '')}`,
+    `printf '%s\\n' "\${COMPREPLY[@]}"`,
+  ].join('\n');
+  const r = spawnSync('bash', ['--norc', '--noprofile', '-c', script], {
+    env: { ...store.env, QUBES_XML_PATH: store.xml },
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`bash exited ${r.status}: ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+const LABELS = ['red', 'orange', 'yellow', 'green', 'gray', 'blue', 'purple', 'black'];
+
+describe('bash completion', () => {
+  test('every bash completion function is registered by command name', () => {
+    const text = fs.readFileSync(COMPLETION, 'utf8');
+    expect(text).toMatch(/^complete -F _qubes_tools_qvm_prefs qvm-prefs$/m);
+  });
+
+  test('qube names by prefix', () => {
+    expect(complete('qvm-prefs sys-').sort()).toEqual(['sys-firewall', 'sys-net']);
+  });
+
+  test('dom0 is offered as a qube name', () => {
+    expect(complete('qvm-prefs dom')).toEqual(['dom0']);
+  });
+
+  test('qube property names', () => {
+    expect(complete('qvm-prefs vm0001 netv')).toEqual(['netvm']);
+  });
+
+  test('label values are the labels of the store', () => {
+    expect(complete('qvm-prefs vm0001 label ').sort()).toEqual([...LABELS].sort());
+  });
+
+  test('choices of virt_mode', () => {
+    expect(complete('qvm-prefs vm0001 virt_mode ').sort()).toEqual(['hvm', 'pv', 'pvh']);
+  });
+
+  test("'-' for '_' in a property name", () => {
+    expect(complete('qvm-prefs vm0001 virt-mode p').sort()).toEqual(['pv', 'pvh']);
+  });
+
+  test('bool values', () => {
+    expect(complete('qvm-prefs vm0001 debug ')).toEqual(['True', 'False']);
+  });
+
+  test('qube-valued property offers qube names', () => {
+    expect(complete('qvm-prefs vm0001 netvm sys-').sort()).toEqual(['sys-firewall', 'sys-net']);
+  });
+
+  test('options of qvm-prefs, including the common ones', () => {
+    const r = complete('qvm-prefs --');
+    expect(r).toEqual(expect.arrayContaining(['--help-properties', '--offline-mode', '--verbose', '--help']));
+    expect(r).not.toContain('--force-root');
+  });
+
+  test('options do not count as positionals', () => {
+    expect(complete('qvm-prefs --hide-default vm0001 netv')).toEqual(['netvm']);
+  });
+
+  test('global property names and values', () => {
+    expect(complete('qubes-prefs default_n')).toEqual(['default_netvm']);
+    expect(complete('qubes-prefs default_netvm sys-').sort()).toEqual(['sys-firewall', 'sys-net']);
+  });
+
+  (has('qvm-create') ? test : test.skip)('qvm-create -l: labels', () => {
+    expect(complete('qvm-create -l ').sort()).toEqual([...LABELS].sort());
+  });
+
+  (has('qvm-create') ? test : test.skip)('qvm-create --class: classes', () => {
+    expect(complete('qvm-create --class ').sort()).toEqual(['AppVM', 'DispVM', 'StandaloneVM', 'TemplateVM']);
+  });
+
+  test('qvm-tags command words', () => {
+    expect(complete('qvm-tags vm0001 ')).toEqual(['list', 'ls', 'l', 'add', 'a', 'set', 'del', 'd', 'unset', 'u']);
+  });
+
+  test('qvm-tags tags from the store', () => {
+    expect(complete('qvm-tags vm0001 del guivm')).toEqual(['guivm-dom0']);
+  });
+
+  (has('qvm-ls') ? test : test.skip)('qvm-ls options', () => {
+    expect(complete('qvm-ls --')).toContain('--raw-list');
+  });
+
+  (has('qvm-ls') ? test : test.skip)('qvm-ls option values: choices, variadic, comma lists', () => {
+    expect(complete('qvm-ls --internal ')).toEqual(['y', 'yes', 'n', 'no']);
+    expect(complete('qvm-ls --class AppVM Disp')).toEqual(['DispVM']);
+    expect(complete('qvm-ls --label=r')).toEqual(['red']);
+    expect(complete('qvm-ls -O NAME,ST')).toEqual(['NAME,STATE']);
+    expect(complete('qvm-ls --raw-list sys-f')).toEqual(['sys-firewall']);
+  });
+
+  test('qvm-features feature names', () => {
+    expect(complete('qvm-features vm0001 ')).toContain('service.cups');
+  });
+
+  test('qvm-service service names', () => {
+    expect(complete('qvm-service vm0001 ')).toContain('cups');
+  });
+
+  test('a missing store completes nothing and does not fail', () => {
+    const r = spawnSync(
+      'bash',
+      ['--norc', '-c', `source ${q(COMPLETION)}; COMP_WORDS=(qvm-prefs '') COMP_CWORD=1; _qubes_tools_qvm_prefs; printf '%s\\n' "\${COMPREPLY[@]}"`],
+      { env: { ...process.env, QUBES_XML_PATH: path.join(store.dir, 'nonexistent.xml') }, encoding: 'utf8' },
+    );
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('dom0');
+  });
+});
