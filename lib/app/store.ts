@@ -24,7 +24,7 @@ import type { Vmm } from '../vmm/vmm.js';
 import type { Qubes } from './app.js';
 import { loadQubesXml, type LoadWarnings } from './qubes-xml-read.js';
 import { serializeQubes } from './qubes-xml-write.js';
-import { lockStore } from './store-lock.js';
+import type { Release } from './store-lock.js';
 
 function ioError(what: string, file: string, e: unknown): StoreError {
   return new StoreError(`Cannot ${what} ${file}: ${ioReason(e)}`);
@@ -103,7 +103,7 @@ export class Store {
    * throws, nothing is written.
    */
   async update<T>(change: (app: Qubes) => T | Promise<T>): Promise<T> {
-    const release = await lockStore(this.file, lockTimeoutMs());
+    const release = await this.lock();
     try {
       this.removeStaleTemps();
       const { src, id } = this.readRaw();
@@ -124,7 +124,7 @@ export class Store {
     } catch (e) {
       throw ioError('create directory', dir, e);
     }
-    const release = await lockStore(this.file, lockTimeoutMs());
+    const release = await this.lock();
     try {
       if (fs.existsSync(this.file)) throw new StoreError(`${this.file} already exists, aborting`);
       this.removeStaleTemps();
@@ -132,6 +132,12 @@ export class Store {
     } finally {
       await release();
     }
+  }
+
+  /** The lock code (and proper-lockfile) is loaded only by commands that write. */
+  private async lock(): Promise<Release> {
+    const { lockStore } = await import('./store-lock.js');
+    return lockStore(this.file, lockTimeoutMs());
   }
 
   private removeStaleTemps(): void {

@@ -57,6 +57,7 @@ const TAG_RE = /<(\/?)([A-Za-z_:][-A-Za-z0-9_:.]*)((?:\s+[A-Za-z_:][-A-Za-z0-9_:
 const ATTR_RE = /([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:"([^"<]*)"|'([^'<]*)')/g;
 const ENTITY_RE = /&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);|&/g;
 const NOT_SPACE_RE = /[^ \t\r\n]/;
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
 /** Replace entity and character references. @throws SyntaxError on a bare `&` */
@@ -178,6 +179,21 @@ export function scanXml(src: string, h: XmlHandler): void {
         if (end === -1) fail('unterminated processing instruction', lt);
         pos = end + 2;
         continue;
+      }
+      if (c === 0x2f /* / */) {
+        // End tags are half of all tags: match the expected name in place,
+        // without a regex or any allocation.
+        const open = stack[stack.length - 1];
+        if (open !== undefined && src.startsWith(open, lt + 2)) {
+          let p = lt + 2 + open.length;
+          while (p < n && isSpace(src.charCodeAt(p))) p++;
+          if (src.charCodeAt(p) === 0x3e /* > */) {
+            stack.pop();
+            h.close(open);
+            pos = p + 1;
+            continue;
+          }
+        }
       }
       TAG_RE.lastIndex = lt;
       const m = TAG_RE.exec(src);

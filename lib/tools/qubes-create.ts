@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * qubes-create: write a fresh store (qubes.xml) at installation time: the
+ * 8 default labels, pools varlibqubes (file-reflink when the filesystem can
+ * clone files, else file) and linux-kernel, default_pool_kernel, and dom0
+ * with label black. Refuses to overwrite an existing store.
+ * Reference: qubes-core-admin: qubes/tools/qubes_create.py,
+ * Qubes.load_initial_values; spec §1.1.
+ */
+import fs from 'node:fs';
+import { Pool, Qubes } from '../app/app.js';
+import { Labels } from '../app/labels.js';
+import { kernelsDir, pathsFromEnv } from '../config.js';
+import { StoreError } from '../errors.js';
+import { supportsReflink } from '../storage/file-images.js';
+import { OfflineVmm } from '../vmm/vmm.js';
+import type { Context } from './common/program.js';
+import type { CommandSpec } from './common/spec.js';
+
+export const spec: CommandSpec = {
+  name: 'qubes-create',
+  summary: 'create a new, empty Qubes store (qubes.xml)',
+  args: [],
+  options: [],
+};
+
+/** The store contents of a fresh installation (not saved). */
+export function initialStore(baseDir: string, reflink: boolean): Qubes {
+  const app = new Qubes(new OfflineVmm(), baseDir, Labels.defaults());
+  app.pools.set(
+    'varlibqubes',
+    new Pool([
+      ['name', 'varlibqubes'],
+      ['dir_path', baseDir],
+      ['driver', reflink ? 'file-reflink' : 'file'],
+      ['revisions_to_keep', '1'],
+      ['ephemeral_volatile', 'False'],
+    ]),
+  );
+  app.pools.set(
+    'linux-kernel',
+    new Pool([
+      ['name', 'linux-kernel'],
+      ['dir_path', kernelsDir(baseDir)],
+      ['driver', 'linux-kernel'],
+    ]),
+  );
+  app.set('default_pool_kernel', 'linux-kernel');
+  const dom0 = app.newVm('AdminVM');
+  dom0.set('label', 'black');
+  app.domains.add(dom0);
+  return app;
+}
+
+export async function run(_opts: unknown, _args: string[], ctx: Context): Promise<number> {
+  const paths = pathsFromEnv(ctx.env);
+  if (fs.existsSync(paths.store)) throw new StoreError(`${paths.store} already exists, aborting`);
+  try {
+    fs.mkdirSync(paths.baseDir, { recursive: true });
+  } catch (e) {
+    throw new StoreError(`Cannot create directory ${paths.baseDir}: ${(e as Error).message}`);
+  }
+  await ctx.store().create(initialStore(paths.baseDir, supportsReflink(paths.baseDir)));
+  return 0;
+}

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * qvm-clone: a new qube with another one's settings and disk data.
+ * Reference: qubesadmin/tools/qvm_clone.py, qubesadmin/app.py clone_vm;
+ * spec §10.3. The record is created under the store lock, the disk data is
+ * copied after releasing it, and the record removed again if that fails.
+ */
+import type { VmClass } from '../vm/vm-properties.js';
+import { cloneQube, isCreatableClass, parseVolumePools } from '../vm/vm-factory.js';
+import { UsageError } from './common/errors.js';
+import type { Context } from './common/program.js';
+import type { CommandSpec } from './common/spec.js';
+
+export const spec: CommandSpec = {
+  name: 'qvm-clone',
+  summary: 'clone a qube',
+  args: [
+    { name: 'VMNAME', description: 'qube to clone (must be halted)', kind: 'vm' },
+    { name: 'NEWVM', description: 'name of the new qube', kind: 'text' },
+  ],
+  options: [
+    { flags: '-C, --class <CLASS>', description: 'class of the new qube (default: that of the source)', kind: 'class' },
+    { flags: '--ignore-errors', description: 'only warn when properties, features, tags or devices cannot be copied (disk data errors still abort)' },
+    { flags: '-P <POOL>', description: 'storage pool for all writable, non-snapshot volumes', kind: 'pool' },
+    { flags: '-p, --pool <VOLUME=POOL>', description: 'storage pool for one volume: root, private, volatile or kernel', kind: 'pool', repeatable: true },
+  ],
+};
+
+interface Opts {
+  class?: string;
+  ignoreErrors?: boolean;
+  P?: string;
+  pool?: string[];
+}
+
+export async function run(opts: Opts, args: string[], ctx: Context): Promise<number> {
+  const [source, name] = args as [string, string];
+  const perVolume = parseVolumePools(opts.pool);
+  if (typeof perVolume === 'string') throw new UsageError(perVolume);
+  if (opts.P !== undefined && perVolume.size > 0) throw new UsageError('-P and -p/--pool cannot be used together');
+  if (opts.class !== undefined && !isCreatableClass(opts.class)) throw new UsageError(`no such domain class: '${opts.class}'`);
+  const { warnings } = await cloneQube(
+    ctx.store(),
+    { source, name, klass: opts.class as VmClass | undefined, pools: { all: opts.P, perVolume }, ignoreErrors: Boolean(opts.ignoreErrors) },
+    (msg) => ctx.err(`${ctx.prog}: warning: ${msg}\n`),
+  );
+  for (const w of warnings) ctx.err(`${ctx.prog}: warning: ${w}\n`);
+  return 0;
+}

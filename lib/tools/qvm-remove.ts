@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * qvm-remove: remove qubes and their disk images.
+ * Reference: qubesadmin/tools/qvm_remove.py; spec §10.2. Each qube is
+ * removed in its own store update (the first failure stops, earlier ones
+ * stay removed); image directories are deleted after the lock is released.
+ */
+import fs from 'node:fs';
+import { QubesError } from '../errors.js';
+import { removeQube, VmInUseReport } from '../vm/vm-factory.js';
+import { UsageError } from './common/errors.js';
+import type { Context } from './common/program.js';
+import type { CommandSpec } from './common/spec.js';
+import { resolveVms } from './common/vm-args.js';
+
+export const spec: CommandSpec = {
+  name: 'qvm-remove',
+  summary: 'remove qubes',
+  args: [{ name: 'VMNAME', description: 'qube(s) to remove (shell wildcards allowed)', kind: 'vm', variadic: true }],
+  options: [
+    { flags: '-f, --force', description: 'do not ask for confirmation' },
+    { flags: '--all', description: 'remove every qube but dom0' },
+    { flags: '--exclude <VMNAME>', description: 'with --all: keep this qube', kind: 'vm', repeatable: true },
+  ],
+};
+
+interface Opts {
+  force?: boolean;
+  all?: boolean;
+  exclude?: string[];
+}
+
+/** One line from stdin (blocking; EOF gives what was read, possibly ''). */
+function readLine(): string {
+  const buf = Buffer.alloc(1);
+  let line = '';
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(0, buf, 0, 1, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') continue;
+      if (code === 'EOF') return line;
+      throw e;
+    }
+    if (n === 0) return line;
+    const c = buf.toString('latin1');
+    if (c === '\n') return line;
+    line += c;
+  }
+}
+
+export async function run(opts: Opts, args: string[], ctx: Context): Promise<number> {
+  if (!opts.all && args.length === 0) throw new UsageError('one of the arguments --all VMNAME is required');
+  const app = ctx.store().read();
+  const vms = resolveVms(app, { names: args, all: opts.all, exclude: opts.exclude });
+  const dom0 = vms.find((vm) => vm.klass === 'AdminVM');
+  if (dom0) throw new QubesError(`Domain '${dom0.name}' cannot be removed.`);
+  if (vms.length === 0) return 0;
+
+  if (opts.all && !opts.force && !opts.exclude?.length) {
+    ctx.err('WARNING: This will remove ALL qubes (except dom0), including the templates and the qubes providing network.\n');
+    ctx.out('Are you certain? [N/IKNOWWHATIAMDOING]');
+    if (readLine() !== 'IKNOWWHATIAMDOING') {
+      ctx.out('Remove cancelled.\n');
+      return 1;
+    }
+  }
+  if (!opts.force) {
+    ctx.err('This will completely remove the selected VM(s)...\n');
+    for (const vm of vms) ctx.out(`  ${vm.name}\n`);
+    ctx.out('Are you sure? [y/N] ');
+    if (readLine().trim().toUpperCase() !== 'Y') {
+      ctx.out('Remove cancelled.\n');
+      return 1;
+    }
+  }
+
+  for (const vm of vms) {
+    let problems: string[];
+    try {
+      problems = await removeQube(ctx.store(), vm.name);
+    } catch (e) {
+      if (e instanceof VmInUseReport) {
+        ctx.out(`VM ${e.vmName} cannot be removed. It is in use as:\n`);
+        for (const u of e.usages) ctx.out(u.holder ? ` - ${u.prop} for ${u.holder}\n` : ` - global property ${u.prop}\n`);
+      }
+      throw e;
+    }
+    for (const p of problems) ctx.err(`${ctx.prog}: warning: ${p}\n`);
+  }
+  return 0;
+}
