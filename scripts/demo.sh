@@ -11,7 +11,7 @@ if [ ! -f "$QUBES_XML_PATH" ]; then
   ./bin/qubes-create
   ./bin/qvm-create --class TemplateVM --label black fedora-41
   ./bin/qubes-prefs default_template fedora-41
-  ./bin/qvm-create --label red --prop provides_network=True sys-net
+  ./bin/qvm-create --label red --prop provides_network=True --prop netvm=none sys-net
   ./bin/qvm-create --label orange --prop provides_network=True --prop netvm=sys-net sys-firewall
   ./bin/qubes-prefs default_netvm sys-firewall
   ./bin/qvm-create --label blue work

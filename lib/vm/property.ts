@@ -117,7 +117,8 @@ export function coerce(def: PropertyDef<any>, untrusted: string): PropValue {
       return u;
     }
     case 'vm':
-      if (untrusted === '') {
+      // "none" can never be a qube name (reserved), so it always means no qube.
+      if (untrusted === '' || untrusted.toLowerCase() === 'none') {
         if (!def.allowNone) throw new QubesPropertyValueError(`Property ${def.name} does not allow an empty value`);
         return null;
       }

@@ -105,10 +105,8 @@ export async function propertyActions(
     let warning: string | undefined;
     await ctx.store().update((app) => {
       const h = select(app);
-      const def = h.defs.get(property as string);
-      if (!def) throw new QubesNoSuchPropertyError(property as string);
       if (opts.default) h.reset(property as string);
-      else h.set(property as string, def.type === 'vm' && (value as string).toLowerCase() === 'none' ? '' : (value as string));
+      else h.set(property as string, value as string);
       warning = memoryWarning(h, property as string);
     });
     if (warning) ctx.err(`${ctx.prog}: warning: ${warning}\n`);
