@@ -79,7 +79,8 @@ export class VMCollection {
 
   /** By name, codepoint order, as every listing and the writer want. */
   sorted(): QubesVM[] {
-    return this.all().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Names are ASCII (validateVmName), so the default UTF-16 order is codepoint order.
+    return [...this.byName.keys()].sort().map((n) => this.byName.get(n) as QubesVM);
   }
 
   /** Qubes whose (effective) netvm is `vm`. */

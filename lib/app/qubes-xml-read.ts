@@ -16,7 +16,6 @@ import { randomUUID } from 'node:crypto';
 import { QubesError, StoreError } from '../errors.js';
 import { attr, lineAt, nameAttr, parseAttrs, scanXml, TreeBuilder, XmlSyntaxError, type XmlElement, type XmlHandler } from '../util/xml-reader.js';
 import { ASSIGNMENT_MODES, type AssignmentMode, type DeviceAssignment } from '../vm/devices.js';
-import { hasNetvmLoop } from '../vm/net.js';
 import { parseBool, setProperty } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { isVmClass } from '../vm/vm-properties.js';
@@ -368,28 +367,53 @@ function readAssignment(app: Qubes, vm: QubesVM, devclass: string, dev: RawDevic
 
 /** Load-time migrations of the reference (spec §1.5). */
 function migrate(app: Qubes, fwNetvm: string | undefined, warnings: LoadWarnings): void {
+  const vms = app.domains.all();
   const defaultNetvm = app.props.get('default_netvm');
   if (fwNetvm !== undefined && fwNetvm !== defaultNetvm) {
-    for (const vm of app.domains.all()) {
+    for (const vm of vms) {
       if (vm.get('provides_network') === true && vm.has('netvm') && vm.isDefault('netvm')) vm.props.set('netvm', fwNetvm);
     }
   }
   const isDispTemplate = (name: string | undefined) => !name || app.domains.get(name)?.get('template_for_dispvms') === true;
   for (const p of ['default_dispvm', 'management_dispvm']) {
     if (!isDispTemplate(app.props.get(p))) app.props.set(p, '');
-    for (const vm of app.domains.all()) if (vm.props.has(p) && !isDispTemplate(vm.props.get(p))) vm.props.set(p, '');
   }
-  for (const vm of app.domains.all()) {
+  for (const vm of vms) {
+    for (const p of ['default_dispvm', 'management_dispvm']) {
+      const v = vm.props.get(p);
+      if (v !== undefined && !isDispTemplate(v)) vm.props.set(p, '');
+    }
     const mw = vm.features.get('service.meminfo-writer');
     if (mw !== undefined) {
       if (mw === '' && vm.has('maxmem')) vm.props.set('maxmem', '0');
       vm.features.delete('service.meminfo-writer');
     }
   }
-  for (const vm of app.domains.sorted()) {
-    if (vm.has('netvm') && hasNetvmLoop(vm)) {
+  breakNetvmLoops(vms, warnings);
+}
+
+/**
+ * Set netvm to none on qubes whose netvm chain never ends. Qubes known to
+ * reach the end of their chain are remembered, so the many qubes sharing
+ * one chain (the default netvm) are walked once.
+ */
+function breakNetvmLoops(vms: QubesVM[], warnings: LoadWarnings): void {
+  const terminates = new Set<QubesVM>();
+  for (const vm of vms) {
+    if (!vm.has('netvm')) continue;
+    const path: QubesVM[] = [];
+    const onPath = new Set<QubesVM>();
+    let cur: QubesVM | null = vm;
+    while (cur && !terminates.has(cur) && !onPath.has(cur)) {
+      path.push(cur);
+      onPath.add(cur);
+      cur = cur.netvmVm();
+    }
+    if (cur && onPath.has(cur)) {
       warnings.push(`${vm.name}: netvm loop found, setting netvm to none`);
       vm.props.set('netvm', '');
+      continue; // the chain changed; its members are checked on their own turn
     }
+    for (const p of path) terminates.add(p);
   }
 }

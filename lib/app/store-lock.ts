@@ -12,8 +12,12 @@
  * (`qubes.xml.lock.reap`) and by renaming the dead lock away, so two waiters
  * can never both remove a lock, nor remove a fresh one.
  *
- * A lock directory without an owner file (its holder died between creating
- * it and writing the owner) falls back to proper-lockfile's staleness.
+ * A lock directory without a complete owner file (its holder died between
+ * creating it and writing the owner, which a live holder does within
+ * microseconds) is reaped once it is older than OWNERLESS_STALE_MS.
+ * proper-lockfile's own age-based takeover is pushed out of the way
+ * (`stale` of an hour): it would `rmdir` a directory that our owner file
+ * keeps non-empty, so there is exactly one recovery mechanism.
  *
  * Readers take no lock: saves are atomic renames. These locks do not
  * exclude the reference Python tools, which use fcntl; see README.
@@ -26,8 +30,10 @@ import lockfile from 'proper-lockfile';
 import { StoreLockError } from '../errors.js';
 import { ioReason } from '../util/io-error.js';
 
-const STALE_MS = 10000;
+const OWNERLESS_STALE_MS = 10000;
 const REAP_MUTEX_STALE_MS = 5000;
+/** Disables proper-lockfile's own takeover (see the module comment). */
+const LOCKFILE_STALE_MS = 3600 * 1000;
 
 /** Start time of a process (clock ticks since boot), or undefined when gone. */
 function processStartTime(pid: number): string | undefined {
@@ -68,10 +74,29 @@ function writeOwner(lockDir: string): void {
 const ownerAlive = (o: Owner) => processStartTime(o.pid) === o.start;
 const sameOwner = (a: Owner | undefined, b: Owner) => a !== undefined && a.pid === b.pid && a.start === b.start;
 
+/**
+ * What makes a lock reapable: a recorded owner that is gone, or no complete
+ * owner on a lock older than OWNERLESS_STALE_MS. Undefined: leave it alone.
+ */
+function deadLock(lockDir: string): Owner | 'ownerless' | undefined {
+  const owner = readOwner(lockDir);
+  if (owner) return ownerAlive(owner) ? undefined : owner;
+  try {
+    return Date.now() - fs.statSync(lockDir).mtimeMs > OWNERLESS_STALE_MS ? 'ownerless' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const sameDeadLock = (lockDir: string, seen: Owner | 'ownerless') => {
+  const now = deadLock(lockDir);
+  return seen === 'ownerless' ? now === 'ownerless' : now !== undefined && now !== 'ownerless' && sameOwner(now, seen);
+};
+
 /** Remove the lock of a dead holder; true when something was reaped. */
 function reapDeadLock(lockDir: string): boolean {
-  const owner = readOwner(lockDir);
-  if (!owner || ownerAlive(owner)) return false;
+  const dead = deadLock(lockDir);
+  if (!dead) return false;
   const mutex = `${lockDir}.reap`;
   try {
     fs.mkdirSync(mutex);
@@ -84,9 +109,10 @@ function reapDeadLock(lockDir: string): boolean {
     return false;
   }
   try {
-    // Only a reaper (us, under the mutex) removes a lock that has an owner
-    // file, so the directory we checked is still the one we rename away.
-    if (!sameOwner(readOwner(lockDir), owner)) return false;
+    // Only a reaper (us, under the mutex) removes a lock it judged dead, and
+    // a new holder's lock is fresh and owned, so re-checking under the mutex
+    // guarantees the directory we rename away is the dead one.
+    if (!sameDeadLock(lockDir, dead)) return false;
     const tomb = `${lockDir}.dead-${process.pid}-${Date.now()}`;
     fs.renameSync(lockDir, tomb);
     fs.rmSync(tomb, { recursive: true, force: true });
@@ -117,7 +143,7 @@ export async function lockStore(storePath: string, timeoutMs: number): Promise<R
         realpath: false,
         lockfilePath: lockDir,
         retries: 0,
-        stale: STALE_MS,
+        stale: LOCKFILE_STALE_MS,
         onCompromised: (err) => {
           throw new StoreLockError(`Lost the lock ${lockDir}: ${err.message}`);
         },

@@ -43,6 +43,8 @@ export interface PropertyDef<H extends PropertyHolder = PropertyHolder> {
   stateless?: boolean;
   /** For VM references: whether "no qube" is allowed. */
   allowNone?: boolean;
+  /** Canonical form of user text before any check (virt_mode and mac are lower-cased). */
+  normalize?: (untrusted: string) => string;
   /** Allowed values of a string property (also offered by completion). */
   choices?: readonly string[];
   /** Stage 4 properties are written after stage 2 ones (reference order). */
@@ -169,7 +171,7 @@ export function assertWritable(holder: PropertyHolder, def: PropertyDef<any>, re
 export function setProperty<H extends PropertyHolder>(holder: H, name: string, untrusted: string): void {
   const def = getDef(holder, name) as PropertyDef<H>;
   if (!holder.loading) assertWritable(holder, def, false);
-  let value = coerce(def, untrusted);
+  let value = coerce(def, def.normalize ? def.normalize(untrusted) : untrusted);
   if (typeof value === 'string' && (def.type === 'vm' || def.type === 'label' || def.type === 'pool'))
     value = holder.resolveReference(def, value);
   if (holder.loading) {

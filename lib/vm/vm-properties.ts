@@ -179,6 +179,7 @@ const qubesVm: Def[] = [
     name: 'virt_mode',
     type: 'str',
     choices: ['hvm', 'pv', 'pvh'],
+    normalize: (v) => v.toLowerCase(),
     doc: 'Virtualisation mode: full virtualisation ("hvm"), or paravirtualisation ("pv"), or hybrid ("pvh"). Default is "pvh" if no PCI devices are attached, "hvm" otherwise.',
     default: (vm) => (hasPciDevices(vm.devices) ? 'hvm' : vm.fromTemplate('virt_mode', () => 'pvh')),
     validate: (vm, v) => {
@@ -340,6 +341,7 @@ function network(): Def[] {
       type: 'str',
       doc: 'MAC address of the NIC emulated inside VM',
       default: () => '00:16:3e:5e:6c:00',
+      normalize: (v) => v.toLowerCase(),
       validate: matching('mac', /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/, 'xx:xx:xx:xx:xx:xx'),
     },
     {

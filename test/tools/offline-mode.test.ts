@@ -1,0 +1,80 @@
+import { run, tmpStore } from '../helpers.js';
+
+/** The store env without any offline-mode setting. */
+function online(s: ReturnType<typeof tmpStore>, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...s.env };
+  delete env.QUBES_OFFLINE_MODE;
+  delete env.LIBVIRT_DEFAULT_URI;
+  return { ...env, ...extra };
+}
+
+const QUBES = ['fedora-41', 'sys-firewall', 'sys-net', ...Array.from({ length: 10 }, (_, i) => `vm000${i}`)];
+
+function expectOfflineListing(stdout: string) {
+  const rows = stdout.trim().split('\n').map((l) => l.split(/\s+/));
+  expect(rows[0]).toEqual(['NAME', 'STATE']);
+  expect(rows.slice(1)).toEqual([['dom0', 'Running'], ...QUBES.map((n) => [n, 'Halted'])]);
+}
+
+// Offline mode also turns on automatically for root inside a chroot; these tests run outside one.
+describe('offline mode', () => {
+  test('without offline mode qvm-ls needs the hypervisor and says so in one line', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const r = run('qvm-ls', [], online(s));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    const err = r.stderr.trim().split('\n');
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(/^qvm-ls: error: /);
+    expect(err[0]).toContain('xen:///');
+    expect(err[0]).toContain('--offline-mode');
+  });
+
+  test('the error names LIBVIRT_DEFAULT_URI', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const r = run('qvm-ls', [], online(s, { LIBVIRT_DEFAULT_URI: 'qemu:///system' }));
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('qemu:///system');
+    expect(r.stderr).not.toContain('xen:///');
+  });
+
+  test('tools that only touch the store work without connecting', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const env = online(s);
+    expect(run('qvm-prefs', ['vm0001', 'memory', '500'], env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(s.read()).toContain('<property name="memory">500</property>');
+    expect(run('qvm-prefs', ['vm0001', 'memory'], env)).toEqual({ code: 0, stdout: '500\n', stderr: '' });
+    expect(run('qvm-features', ['vm0001', 'x-foo', 'bar'], env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(run('qvm-features', ['vm0001'], env)).toEqual({ code: 0, stdout: 'service.cups  1\nx-foo         bar\n', stderr: '' });
+    expect(run('qvm-tags', ['vm0001', 'add', 't'], env).code).toBe(0);
+    expect(run('qvm-service', ['vm0001', 'cups'], env)).toEqual({ code: 0, stdout: 'on\n', stderr: '' });
+    expect(run('qubes-prefs', ['default_netvm'], env)).toEqual({ code: 0, stdout: 'sys-firewall\n', stderr: '' });
+  });
+
+  test('--offline-mode alone enables offline mode', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const r = run('qvm-ls', ['--offline-mode', '-O', 'NAME,STATE'], online(s));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expectOfflineListing(r.stdout);
+  });
+
+  test('QUBES_OFFLINE_MODE=1 alone enables offline mode', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const r = run('qvm-ls', ['-O', 'NAME,STATE'], online(s, { QUBES_OFFLINE_MODE: '1' }));
+    expect(r.code).toBe(0);
+    expectOfflineListing(r.stdout);
+    // default columns too
+    const d = run('qvm-ls', [], online(s, { QUBES_OFFLINE_MODE: '1' }));
+    expect(d.stdout.split('\n')[1]).toMatch(/^dom0\s+Running\s+AdminVM\s+black\s+-\s+-$/);
+  });
+
+  test('QUBES_OFFLINE_MODE=0 does not enable offline mode', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const r = run('qvm-ls', [], online(s, { QUBES_OFFLINE_MODE: '0' }));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('--offline-mode');
+  });
+});

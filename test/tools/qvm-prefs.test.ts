@@ -1,0 +1,227 @@
+import { run, tmpStore } from '../helpers.js';
+
+const lines = (out: string) => out.split('\n').filter((l) => l !== '');
+
+describe('qvm-prefs listing', () => {
+  test('full listing of an AppVM in offline mode', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const r = run('qvm-prefs', ['vm0001'], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const out = lines(r.stdout);
+    for (const l of [
+      'label                 -  orange',
+      'netvm                 D  sys-firewall',
+      'maxmem                U',
+      'xid                   D  -1',
+      'backup_timestamp      U',
+      'ip                    D  10.137.0.5',
+      'kernel                D  None',
+      'template              -  fedora-41',
+      'qid                   -  5',
+      'memory                D  400',
+      'virt_mode             D  pvh',
+      'autostart             D  False',
+      'default_dispvm        D  None',
+      'visible_gateway       D  10.137.0.3',
+    ])
+      expect(out).toContain(l);
+    // string without value: marker then two spaces and nothing
+    expect(r.stdout).toContain('\ngateway               D  \n');
+    const names = out.map((l) => l.split(' ')[0]);
+    expect(names).toEqual([...names].sort());
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toContain('template_for_dispvms');
+    // column width = longest name + 2 (template_for_dispvms: 20 chars -> markers at column 22)
+    const width = Math.max(...names.map((n) => n.length)) + 2;
+    expect(width).toBe(22);
+    for (const l of out) {
+      expect(l.slice(0, width).trimEnd()).toBe(l.split(' ')[0]);
+      expect(l[width - 1]).toBe(' ');
+      expect(['-', 'D', 'U']).toContain(l[width]);
+    }
+  });
+
+  test('--hide-default shows only explicitly set properties', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const r = run('qvm-prefs', ['--hide-default', 'vm0001'], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        'label                 -  orange',
+        'name                  -  vm0001',
+        'qid                   -  5',
+        'template              -  fedora-41',
+        'uuid                  -  8fdd92b8-f91c-4f47-a164-ef68efdd8476',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('dom0 listing', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const r = run('qvm-prefs', ['dom0'], s.env);
+    expect(r.code).toBe(0);
+    expect(lines(r.stdout)).toEqual([
+      'default_dispvm      D  None',
+      'devices_denied      D  ',
+      'icon                D  adminvm-black',
+      'include_in_backups  D  True',
+      'keyboard_layout     D  us++',
+      'klass               D  AdminVM',
+      'label               -  black',
+      'maxmem              D  4096',
+      'name                D  dom0',
+      'qid                 D  0',
+      'updateable          D  True',
+      'uuid                D  00000000-0000-0000-0000-000000000000',
+      'xid                 D  0',
+    ]);
+  });
+
+  test('--help-properties lists properties with their documentation', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const r = run('qvm-prefs', ['vm0001', '--help-properties'], s.env);
+    expect(r.code).toBe(0);
+    const out = r.stdout.split('\n');
+    expect(out).toContain('  audiovm               VM used for Audio');
+    expect(out).toContain('  debug                 Turns on debugging features.');
+    // continuation lines are indented by longest name + 6
+    const i = out.indexOf('  autostart             Setting this to True means that VM should be');
+    expect(i).toBeGreaterThanOrEqual(0);
+    expect(out[i + 1]).toBe(' '.repeat(26) + 'autostarted on dom0 boot.');
+    for (const l of out) expect(l.length).toBeLessThanOrEqual(80);
+    const names = out.filter((l) => /^  \S/.test(l)).map((l) => l.trim().split(' ')[0]);
+    expect(names).toEqual([...names].sort());
+    expect(names).toContain('netvm');
+  });
+});
+
+describe('qvm-prefs get and set', () => {
+  test('get a VM property prints the name', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    expect(run('qvm-prefs', ['vm0001', 'netvm'], s.env)).toEqual({ code: 0, stdout: 'sys-firewall\n', stderr: '' });
+    expect(run('qvm-prefs', ['vm0001', 'template'], s.env)).toEqual({ code: 0, stdout: 'fedora-41\n', stderr: '' });
+  });
+
+  test('get of a none or valueless property prints nothing, exit 0', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    for (const p of ['default_dispvm', 'backup_timestamp', 'maxmem'])
+      expect(run('qvm-prefs', ['vm0001', p], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+  });
+
+  test('get with --hide-default prints nothing for a default value', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    expect(run('qvm-prefs', ['--hide-default', 'vm0001', 'memory'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(run('qvm-prefs', ['--hide-default', 'vm0001', 'label'], s.env).stdout).toBe('orange\n');
+  });
+
+  test('set then get', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    expect(run('qvm-prefs', ['vm0001', 'memory', '800'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(s.read()).toContain('<property name="memory">800</property>');
+    expect(run('qvm-prefs', ['vm0001', 'memory'], s.env).stdout).toBe('800\n');
+    expect(lines(run('qvm-prefs', ['vm0001'], s.env).stdout)).toContain('memory                -  800');
+  });
+
+  test('--get and --set are accepted and ignored', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    expect(run('qvm-prefs', ['--set', 'vm0001', 'vcpus', '3'], s.env).code).toBe(0);
+    expect(run('qvm-prefs', ['--get', 'vm0001', 'vcpus'], s.env).stdout).toBe('3\n');
+  });
+
+  test('`-` is accepted for `_` in property names, and -D resets to default', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    expect(run('qvm-prefs', ['vm0001', 'virt-mode', 'hvm'], s.env).code).toBe(0);
+    expect(s.read()).toContain('<property name="virt_mode">hvm</property>');
+    expect(run('qvm-prefs', ['vm0001', 'virt_mode'], s.env).stdout).toBe('hvm\n');
+    expect(lines(run('qvm-prefs', ['vm0001'], s.env).stdout)).toContain('virt_mode             -  hvm');
+    expect(run('qvm-prefs', ['-D', 'vm0001', 'virt-mode'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(s.read()).not.toContain('name="virt_mode"');
+    expect(lines(run('qvm-prefs', ['vm0001'], s.env).stdout)).toContain('virt_mode             D  pvh');
+    // --default after the property name works too
+    run('qvm-prefs', ['vm0001', 'memory', '900'], s.env);
+    expect(run('qvm-prefs', ['vm0001', 'memory', '--default'], s.env).code).toBe(0);
+    expect(lines(run('qvm-prefs', ['vm0001'], s.env).stdout)).toContain('memory                D  400');
+  });
+
+  test('netvm none stores an empty property and get prints nothing', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    expect(run('qvm-prefs', ['vm0001', 'netvm', 'none'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    const xml = s.read();
+    const dom = xml.slice(xml.indexOf('<property name="name">vm0001</property>'));
+    expect(dom.slice(0, dom.indexOf('</domain>'))).toContain('<property name="netvm"></property>');
+    expect(run('qvm-prefs', ['vm0001', 'netvm'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    const out = lines(run('qvm-prefs', ['vm0001'], s.env).stdout);
+    expect(out).toContain('netvm                 -  None');
+    // no netvm: no address
+    expect(out).toContain('ip                    D  ');
+    // `None` in any case works too
+    expect(run('qvm-prefs', ['vm0002', 'netvm', 'NONE'], s.env).code).toBe(0);
+    expect(run('qvm-prefs', ['vm0002', 'netvm'], s.env).stdout).toBe('');
+  });
+
+  test('maxmem below memory warns on stderr but succeeds', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    expect(run('qvm-prefs', ['vm0001', 'memory', '800'], s.env).code).toBe(0);
+    const r = run('qvm-prefs', ['vm0001', 'maxmem', '500'], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^qvm-prefs: warning: .*maxmem.*500.*800/);
+    expect(run('qvm-prefs', ['vm0001', 'maxmem'], s.env).stdout).toBe('500\n');
+    // 0 disables balancing: no warning
+    expect(run('qvm-prefs', ['vm0001', 'maxmem', '0'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    // above memory: no warning
+    expect(run('qvm-prefs', ['vm0001', 'maxmem', '4000'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+  });
+});
+
+describe('qvm-prefs errors', () => {
+  test('no VMNAME is a one-line usage error', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const r = run('qvm-prefs', [], s.env);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^qvm-prefs: error: .*VMNAME/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('a value together with --default is a usage error', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const before = s.read();
+    const r = run('qvm-prefs', ['vm0001', 'memory', '500', '--default'], s.env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^qvm-prefs: error: /);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(s.read()).toBe(before);
+  });
+
+  test('unknown property exits 2 for get, set and reset', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    for (const args of [['vm0001', 'nope'], ['vm0001', 'nope', '1'], ['vm0001', 'nope', '-D'], ['dom0', 'netvm']]) {
+      const r = run('qvm-prefs', args, s.env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`qvm-prefs: error: no such property: '${args[1]}'\n`);
+    }
+  });
+
+  test("dom0's name cannot be set", () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const before = s.read();
+    const r = run('qvm-prefs', ['dom0', 'name', 'foo'], s.env);
+    expect(r).toEqual({ code: 1, stdout: '', stderr: "qvm-prefs: error: property 'name' cannot be set\n" });
+    expect(s.read()).toBe(before);
+    // dom0's label can be changed
+    expect(run('qvm-prefs', ['dom0', 'label', 'purple'], s.env).code).toBe(0);
+    expect(run('qvm-prefs', ['dom0', 'label'], s.env).stdout).toBe('purple\n');
+  });
+
+  test('computed properties cannot be set or reset', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    for (const args of [['vm0001', 'visible_ip', '10.0.0.1'], ['vm0001', 'klass', 'AppVM'], ['vm0001', 'updateable', 'True']]) {
+      const r = run('qvm-prefs', args, s.env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/cannot be set/);
+    }
+  });
+});
