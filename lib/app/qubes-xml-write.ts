@@ -7,16 +7,38 @@
  * tags, devices, volume-config. Elements this version does not know are
  * written back after the known ones.
  *
+ * The text is built directly (no intermediate tree): saving the 1004-qube
+ * store is on the path of every change. Volume configurations nobody looked
+ * at are written from their loaded attribute text when that text is
+ * already in canonical form.
+ *
  * Reference: qubes-core-admin: qubes/app.py Qubes.__xml__,
  * qubes/vm/__init__.py BaseVM.__xml__; shared/spec/store-and-core-tools.md §1.2–1.4.
  */
 import type { XmlElement } from '../util/xml-reader.js';
-import { serializeXml, type XmlNode } from '../util/xml-writer.js';
+import { escapeAttr, escapeText, serializeXml, type XmlNode } from '../util/xml-writer.js';
 import type { PropertyDef } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import type { Qubes } from './app.js';
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** ` name="value"` pairs with nothing to escape: exactly what the writer would produce. */
+const CANONICAL_ATTRS_RE = /^(?: [A-Za-z_:][-A-Za-z0-9_:.]*="[^"&<>\n\r\t]*")*$/;
+
+const attrs = (list: readonly [string, string][]) => {
+  let s = '';
+  for (const [k, v] of list) s += ` ${k}="${escapeAttr(v)}"`;
+  return s;
+};
+
+const element = (indent: string, name: string, attrText: string, text: string | undefined) =>
+  text === undefined ? `${indent}<${name}${attrText}/>\n` : `${indent}<${name}${attrText}>${escapeText(text)}</${name}>\n`;
+
+/** A container with one line per child, self-closed when empty. */
+function container(indent: string, name: string, attrText: string, lines: string[]): string {
+  return lines.length === 0 ? `${indent}<${name}${attrText}/>\n` : `${indent}<${name}${attrText}>\n${lines.join('')}${indent}</${name}>\n`;
+}
 
 const rawNode = (el: XmlElement): XmlNode => ({
   name: el.name,
@@ -25,59 +47,69 @@ const rawNode = (el: XmlElement): XmlNode => ({
   ...(el.text.trim() !== '' || el.children.length === 0 ? { text: el.text } : {}),
 });
 
-function propertiesNode(props: Map<string, string>, defs: ReadonlyMap<string, PropertyDef<any>>): XmlNode {
-  const stage = (n: string) => defs.get(n)?.loadStage ?? 2;
-  const names = [...props.keys()].sort((a, b) => stage(a) - stage(b) || cmp(a, b));
-  return {
-    name: 'properties',
-    children: names.map((n) => ({ name: 'property', attrs: [['name', n]], text: props.get(n) as string })),
-  };
+/** Unknown elements kept from the loaded file, re-indented to their depth. */
+function extras(indent: string, els: XmlElement[]): string {
+  let s = '';
+  for (const el of els) s += serializeXml(rawNode(el)).replace(/^/gm, indent);
+  return s;
 }
 
-function domainNode(vm: QubesVM): XmlNode {
-  const children: XmlNode[] = [
-    propertiesNode(vm.props, vm.defs),
-    { name: 'features', children: vm.features.entries().map(([k, v]) => ({ name: 'feature', attrs: [['name', k]], text: v })) },
-    { name: 'tags', children: [...vm.tags.set].map((t) => ({ name: 'tag', attrs: [['name', t]] })) },
-  ];
+function properties(indent: string, props: Map<string, string>, defs: ReadonlyMap<string, PropertyDef<any>>): string {
+  const stage = (n: string) => defs.get(n)?.loadStage ?? 2;
+  const names = [...props.keys()].sort((a, b) => stage(a) - stage(b) || cmp(a, b));
+  const inner = indent + '  ';
+  return container(
+    indent,
+    'properties',
+    '',
+    names.map((n) => element(inner, 'property', ` name="${escapeAttr(n)}"`, props.get(n) as string)),
+  );
+}
+
+function volumes(indent: string, vm: QubesVM): string {
+  const inner = indent + '  ';
+  const raw = vm.untouchedVolumeText();
+  const lines =
+    raw && raw.every((r) => CANONICAL_ATTRS_RE.test(r))
+      ? raw.map((r) => `${inner}<volume${r}/>\n`)
+      : vm.volumeConfig.map((v) => `${inner}<volume${attrs(v)}/>\n`);
+  return container(indent, 'volume-config', '', lines);
+}
+
+function domain(vm: QubesVM): string {
+  const i3 = '      ';
+  const i4 = '        ';
+  let s = `    <domain id="domain-${vm.qid}" class="${vm.klass}">\n`;
+  s += properties(i3, vm.props, vm.defs);
+  s += container(i3, 'features', '', vm.features.entries().map(([k, v]) => element(i4, 'feature', ` name="${escapeAttr(k)}"`, v)));
+  s += container(i3, 'tags', '', [...vm.tags.set].map((t) => element(i4, 'tag', ` name="${escapeAttr(t)}"`, undefined)));
   for (const d of vm.devices) {
-    children.push({
-      name: 'devices',
-      attrs: [['class', d.devclass]],
-      children: d.assignments.map((a) => ({
-        name: 'device',
-        attrs: [
-          ['backend-domain', a.backend],
-          ['id', a.port],
-          ['mode', a.mode],
-          ...(a.identity !== undefined ? [['identity', a.identity] as [string, string]] : []),
-        ],
-        children: a.options.map(([k, v]) => ({ name: 'option', attrs: [['name', k]], text: v })),
-      })),
+    const devs = d.assignments.map((a) => {
+      const head: [string, string][] = [['backend-domain', a.backend], ['id', a.port], ['mode', a.mode]];
+      if (a.identity !== undefined) head.push(['identity', a.identity]);
+      const opts = a.options.map(([k, v]) => element(i4 + '    ', 'option', ` name="${escapeAttr(k)}"`, v));
+      return container(i4 + '  ', 'device', attrs(head), opts);
     });
+    s += container(i3, 'devices', ` class="${escapeAttr(d.devclass)}"`, devs);
   }
-  if (vm.klass !== 'AdminVM') {
-    children.push({ name: 'volume-config', children: vm.volumeConfig.map((attrs) => ({ name: 'volume', attrs })) });
-  }
-  children.push(...vm.extraElements.map(rawNode));
-  return { name: 'domain', attrs: [['id', `domain-${vm.qid}`], ['class', vm.klass]], children };
+  if (vm.klass !== 'AdminVM') s += volumes(i3, vm);
+  s += extras(i3, vm.extraElements);
+  return s + '    </domain>\n';
 }
 
 export function serializeQubes(app: Qubes): string {
   const vms = app.domains.sorted();
-  const dom0 = vms.filter((v) => v.klass === 'AdminVM');
-  const root: XmlNode = {
-    name: 'qubes',
-    children: [
-      {
-        name: 'labels',
-        children: app.labels.all().map((l) => ({ name: 'label', attrs: [['id', `label-${l.index}`], ['color', l.color]], text: l.name })),
-      },
-      { name: 'pools', children: [...app.pools.values()].map((p) => ({ name: 'pool', attrs: p.attrs })) },
-      propertiesNode(app.props, app.defs),
-      { name: 'domains', children: [...dom0, ...vms.filter((v) => v.klass !== 'AdminVM')].map(domainNode) },
-      ...app.extraElements.map(rawNode),
-    ],
-  };
-  return serializeXml(root);
+  const ordered = [...vms.filter((v) => v.klass === 'AdminVM'), ...vms.filter((v) => v.klass !== 'AdminVM')];
+  let s = '<qubes>\n';
+  s += container(
+    '  ',
+    'labels',
+    '',
+    app.labels.all().map((l) => element('    ', 'label', ` id="label-${l.index}" color="${escapeAttr(l.color)}"`, l.name)),
+  );
+  s += container('  ', 'pools', '', [...app.pools.values()].map((p) => `    <pool${attrs(p.attrs)}/>\n`));
+  s += properties('  ', app.props, app.defs);
+  s += container('  ', 'domains', '', ordered.map(domain));
+  s += extras('  ', app.extraElements);
+  return s + '</qubes>\n';
 }

@@ -16,10 +16,10 @@ export interface XmlNode {
   text?: string;
 }
 
-const escapeText = (s: string): string =>
+export const escapeText = (s: string): string =>
   /[&<>\r]/.test(s) ? s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#13;') : s;
 
-const escapeAttr = (s: string): string =>
+export const escapeAttr = (s: string): string =>
   /[&<>"\n\r\t]/.test(s)
     ? s
         .replace(/&/g, '&amp;')

@@ -59,6 +59,10 @@ export class QubesVM implements PropertyHolder, FeatureSource {
   setRawVolumes(raw: string[]): void {
     this.rawVolumes = raw;
   }
+  /** The `<volume>` attribute text as loaded, while nobody has looked at it (for the writer). */
+  untouchedVolumeText(): readonly string[] | undefined {
+    return this.rawVolumes;
+  }
 
   get loading(): boolean {
     return this.app.loading;
