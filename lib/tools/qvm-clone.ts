@@ -5,8 +5,9 @@
  * spec §10.3. The record is created under the store lock, the disk data is
  * copied after releasing it, and the record removed again if that fails.
  */
+import { cloneQube } from '../app/qube-operations.js';
 import type { VmClass } from '../vm/vm-properties.js';
-import { cloneQube, isCreatableClass, parseVolumePools } from '../vm/vm-factory.js';
+import { isCreatableClass, parseVolumePools } from '../vm/vm-factory.js';
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';

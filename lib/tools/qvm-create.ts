@@ -2,12 +2,13 @@
 /**
  * qvm-create: create a new qube.
  * Reference: qubesadmin/tools/qvm_create.py; spec §10.1. Domain logic is in
- * lib/vm/vm-factory.ts; this file parses, checks and reports.
+ * lib/app/qube-operations.ts; this file parses, checks and reports.
  */
 import fs from 'node:fs';
+import { createQube, importRoot } from '../app/qube-operations.js';
 import { QubesError } from '../errors.js';
 import { CREATABLE_CLASSES, type VmClass } from '../vm/vm-properties.js';
-import { createQube, importRoot, isCreatableClass, parseVolumePools } from '../vm/vm-factory.js';
+import { isCreatableClass, parseVolumePools } from '../vm/vm-factory.js';
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';

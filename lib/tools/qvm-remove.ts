@@ -6,8 +6,8 @@
  * stay removed); image directories are deleted after the lock is released.
  */
 import fs from 'node:fs';
+import { removeQube, VmInUseReport } from '../app/qube-operations.js';
 import { QubesError } from '../errors.js';
-import { removeQube, VmInUseReport } from '../vm/vm-factory.js';
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
