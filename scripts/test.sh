@@ -20,4 +20,6 @@ fi
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run -s build
+# ts-jest compiles each test file alone (no type check); check the whole test tree here.
+npx tsc -p tsconfig.test.json
 NODE_OPTIONS="--experimental-vm-modules ${NODE_OPTIONS:-}" npx jest --ci "$@"

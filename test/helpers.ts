@@ -30,6 +30,22 @@ export function tmpStore(vectorRel?: string): TmpStore {
   return { dir, xml, env, read: () => fs.readFileSync(xml, 'utf8') };
 }
 
+/** A store from a vector whose pool directories point into its temporary directory (images land there). */
+export function tmpStoreLocalPools(vectorRel: string): TmpStore {
+  const s = tmpStore(vectorRel);
+  fs.writeFileSync(s.xml, s.read().replaceAll('/var/lib/qubes', s.dir));
+  return s;
+}
+
+/** The `<domain>` element of a qube in a written store. */
+export function domainXml(xml: string, name: string): string {
+  const m = new RegExp(
+    `<domain id="domain-\\d+" class="\\w+">\\s*<properties>(?:(?!</domain>)[\\s\\S])*?<property name="name">${name}</property>[\\s\\S]*?</domain>`,
+  ).exec(xml);
+  if (!m) throw new Error(`no domain ${name}`);
+  return m[0];
+}
+
 export interface RunResult {
   code: number;
   stdout: string;

@@ -7,13 +7,9 @@
  * what we write is checked.
  */
 import fs from 'node:fs';
-import { run, tmpStore, vector } from '../helpers.js';
+import { domainXml, run, tmpStore, vector } from '../helpers.js';
 
 const section = (xml: string, open: string, close: string) => xml.slice(xml.indexOf(open), xml.indexOf(close, xml.indexOf(open)) + close.length);
-const domainOf = (xml: string, name: string) => {
-  const at = xml.indexOf(`<property name="name">${name}</property>`);
-  return xml.slice(xml.lastIndexOf('<domain ', at), xml.indexOf('</domain>', at));
-};
 
 describe('stores we create have the reference shape', () => {
   test('qubes-create and qvm-create give q10.xml\'s labels, pools, globals and volume configs', () => {
@@ -42,8 +38,8 @@ describe('stores we create have the reference shape', () => {
     const globals = (xml: string) => section(xml, '  <properties>', '  </properties>').replace(/ *<property name="default_kernel">None<\/property>\n/, '');
     expect(globals(ours)).toBe(globals(ref));
     for (const name of ['fedora-41', 'sys-net', 'sys-firewall']) {
-      const mine = domainOf(ours, name);
-      const theirs = domainOf(ref, name);
+      const mine = domainXml(ours, name);
+      const theirs = domainXml(ref, name);
       expect(section(mine, '<volume-config>', '</volume-config>')).toBe(section(theirs, '<volume-config>', '</volume-config>'));
       // Same explicitly set properties apart from the random uuid.
       const props = (d: string) => section(d, '<properties>', '</properties>').replace(/<property name="uuid">[^<]*</, '<property name="uuid"><');

@@ -1,18 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { run, tmpStore, type TmpStore } from '../helpers.js';
+import { domainXml, run, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
 
-function store(): TmpStore {
-  const s = tmpStore('qubes-xml/q10.xml');
-  fs.writeFileSync(s.xml, s.read().replaceAll('/var/lib/qubes', s.dir));
-  return s;
-}
+const store = (): TmpStore => tmpStoreLocalPools('qubes-xml/q10.xml');
 
-function domain(xml: string, name: string): string {
-  const m = new RegExp(`<domain id="domain-\\d+" class="\\w+">\\s*<properties>(?:(?!</domain>)[\\s\\S])*?<property name="name">${name}</property>[\\s\\S]*?</domain>`).exec(xml);
-  if (!m) throw new Error(`no domain ${name}`);
-  return m[0];
-}
+const domain = domainXml;
 const prop = (dom: string, p: string) => new RegExp(`<property name="${p}">([^<]*)</property>`).exec(dom)?.[1];
 
 /** Give a q10 qube a private image with some data; returns the data. */

@@ -1,20 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { run, tmpStore, type TmpStore } from '../helpers.js';
+import { domainXml, run, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
 
-/** q10 with its pools moved into the temporary directory (images land there). */
-function store(): TmpStore {
-  const s = tmpStore('qubes-xml/q10.xml');
-  fs.writeFileSync(s.xml, s.read().replaceAll('/var/lib/qubes', s.dir));
-  return s;
-}
+const store = (): TmpStore => tmpStoreLocalPools('qubes-xml/q10.xml');
 
-/** The `<domain>` element of a qube in the written store. */
-function domain(xml: string, name: string): string {
-  const m = new RegExp(`<domain id="domain-\\d+" class="\\w+">\\s*<properties>(?:(?!</domain>)[\\s\\S])*?<property name="name">${name}</property>[\\s\\S]*?</domain>`).exec(xml);
-  if (!m) throw new Error(`no domain ${name}`);
-  return m[0];
-}
+const domain = domainXml;
 
 /** The first n bytes of a (possibly huge, sparse) file. */
 function head(file: string, n: number): Buffer {

@@ -28,7 +28,7 @@ describe('qvm-prefs listing', () => {
       expect(out).toContain(l);
     // string without value: marker then two spaces and nothing
     expect(r.stdout).toContain('\ngateway               D  \n');
-    const names = out.map((l) => l.split(' ')[0]);
+    const names = out.map((l) => l.split(' ')[0] as string);
     expect(names).toEqual([...names].sort());
     expect(new Set(names).size).toBe(names.length);
     expect(names).toContain('template_for_dispvms');

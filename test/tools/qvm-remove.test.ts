@@ -1,12 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { run, tmpStore, type TmpStore } from '../helpers.js';
+import { run, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
 
-function store(): TmpStore {
-  const s = tmpStore('qubes-xml/q10.xml');
-  fs.writeFileSync(s.xml, s.read().replaceAll('/var/lib/qubes', s.dir));
-  return s;
-}
+const store = (): TmpStore => tmpStoreLocalPools('qubes-xml/q10.xml');
 
 /** A private image for a q10 qube, as a real installation would have. */
 function image(s: TmpStore, vm: string): string {

@@ -32,7 +32,7 @@ describe('qvm-service', () => {
 
   test('values are parsed as booleans, case-insensitively', () => {
     const s = tmpStore('qubes-xml/q10.xml');
-    for (const [v, stored, shown] of [
+    for (const [v, stored, shown] of <[string, string, string][]>[
       ['yes', '1', 'on'],
       ['Off', '', 'off'],
       ['TRUE', '1', 'on'],
