@@ -216,7 +216,7 @@ _qubes_tools_qvm_ls_flags() {
     --class --label --tags --exclude-tags --template-source --netvm-is \
     --internal --servicevm --pending-update --features --prefs --running \
     --paused --halted --sort --reverse --ignore-case --spinner --no-spinner \
-    -v --verbose -q --quiet --offline-mode -h --help
+    -v --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_ls_optarg() {
@@ -281,7 +281,7 @@ complete -F _qubes_tools_qvm_ls qvm-ls
 _qubes_tools_qvm_prefs_flags() {
   printf '%s\n' \
     --help-properties --hide-default -D --default -v --verbose -q --quiet \
-    --offline-mode -h --help
+    --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_prefs_optarg() {
@@ -324,7 +324,7 @@ complete -F _qubes_tools_qvm_prefs qvm-prefs
 _qubes_tools_qubes_prefs_flags() {
   printf '%s\n' \
     --help-properties --hide-default -D --default -v --verbose -q --quiet \
-    --offline-mode -h --help
+    --offline-mode --version -h --help
 }
 
 _qubes_tools_qubes_prefs_optarg() {
@@ -366,7 +366,8 @@ _qubes_tools_qvm_create_flags() {
   printf '%s\n' \
     -C --class --standalone --disp -l --label -t --template --prop \
     --property -P -p --pool -r --root-copy-from -R --root-move-from \
-    --help-classes -v --verbose -q --quiet --offline-mode -h --help
+    --help-classes -v --verbose -q --quiet --offline-mode --version -h \
+    --help
 }
 
 _qubes_tools_qvm_create_optarg() {
@@ -420,8 +421,8 @@ complete -F _qubes_tools_qvm_create qvm-create
 
 _qubes_tools_qvm_remove_flags() {
   printf '%s\n' \
-    -f --force --all --exclude -v --verbose -q --quiet --offline-mode -h \
-    --help
+    -f --force --all --exclude -v --verbose -q --quiet --offline-mode \
+    --version -h --help
 }
 
 _qubes_tools_qvm_remove_optarg() {
@@ -460,7 +461,7 @@ complete -F _qubes_tools_qvm_remove qvm-remove
 _qubes_tools_qvm_clone_flags() {
   printf '%s\n' \
     -C --class --ignore-errors -P -p --pool -v --verbose -q --quiet \
-    --offline-mode -h --help
+    --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_clone_optarg() {
@@ -506,8 +507,8 @@ complete -F _qubes_tools_qvm_clone qvm-clone
 
 _qubes_tools_qvm_features_flags() {
   printf '%s\n' \
-    -D --unset --default --delete -v --verbose -q --quiet --offline-mode -h \
-    --help
+    -D --unset --default --delete -v --verbose -q --quiet --offline-mode \
+    --version -h --help
 }
 
 _qubes_tools_qvm_features_optarg() {
@@ -550,7 +551,7 @@ complete -F _qubes_tools_qvm_features qvm-features
 _qubes_tools_qvm_service_flags() {
   printf '%s\n' \
     -l --list -e --enable -d --disable -D --unset --default --delete -v \
-    --verbose -q --quiet --offline-mode -h --help
+    --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_service_optarg() {
@@ -592,7 +593,7 @@ complete -F _qubes_tools_qvm_service qvm-service
 
 _qubes_tools_qvm_tags_flags() {
   printf '%s\n' \
-    -v --verbose -q --quiet --offline-mode -h --help
+    -v --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_tags_optarg() {
@@ -632,7 +633,7 @@ complete -F _qubes_tools_qvm_tags qvm-tags
 
 _qubes_tools_qubes_create_flags() {
   printf '%s\n' \
-    -v --verbose -q --quiet --offline-mode -h --help
+    -v --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qubes_create_optarg() {

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT } from '../helpers.js';
+import { ROOT, run } from '../helpers.js';
 import { COMMANDS, loadSpec } from '../../lib/tools/registry.js';
 import { COMMON_OPTIONS } from '../../lib/tools/common/spec.js';
 
@@ -58,4 +58,16 @@ describe('gen-docs', () => {
       for (const a of spec.args) expect(man).toContain(a.name);
     },
   );
+});
+
+describe('--version', () => {
+  test('every command prints the package version', async () => {
+    const { VERSION } = await import('../../lib/version.js');
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
+    expect(VERSION).toBe(pkg.version);
+    for (const name of Object.keys(pkg.bin)) {
+      const r = run(name, ['--version'], { ...process.env, QUBES_XML_PATH: '/nonexistent/qubes.xml' });
+      expect(r).toEqual({ code: 0, stdout: `${name} (qubes-dom0-tools) ${pkg.version}\n`, stderr: '' });
+    }
+  });
 });

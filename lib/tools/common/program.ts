@@ -11,6 +11,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { pathsFromEnv } from '../../config.js';
 import { Store } from '../../app/store.js';
+import { VERSION } from '../../version.js';
 import { makeVmm, offlineRequested } from '../../vmm/vmm.js';
 import { errorLine, exitCodeFor, UsageError } from './errors.js';
 import { COMMON_OPTIONS, type CommandSpec, type OptionSpec } from './spec.js';
@@ -51,7 +52,10 @@ export function buildCommand(spec: CommandSpec): Command {
     const n = `${a.name}${a.variadic ? '...' : ''}`;
     cmd.argument(a.optional || a.variadic ? `[${n}]` : `<${n}>`, a.description);
   }
-  for (const o of [...spec.options, ...COMMON_OPTIONS]) addOption(cmd, o);
+  for (const o of [...spec.options, ...COMMON_OPTIONS]) {
+    if (o.version) cmd.version(`${spec.name} (qubes-dom0-tools) ${VERSION}`, o.flags, o.description);
+    else addOption(cmd, o);
+  }
   cmd.allowExcessArguments(false);
   return cmd;
 }

@@ -34,6 +34,8 @@ export interface OptionSpec {
   repeatable?: boolean;
   /** Counted flag (-vv). */
   count?: boolean;
+  /** Handled by commander before arguments are checked (`--version`). */
+  version?: boolean;
 }
 
 export interface ArgSpec {
@@ -60,5 +62,6 @@ export const COMMON_OPTIONS: OptionSpec[] = [
     flags: '--offline-mode',
     description: 'do not contact the hypervisor: every qube but dom0 reads as Halted (also QUBES_OFFLINE_MODE=1, and automatic in a chroot)',
   },
+  { flags: '--version', description: 'show the version of the tools and exit', version: true },
   { flags: '--force-root', description: 'accepted for compatibility; ignored', hidden: true },
 ];
