@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in "column:bsdextrautils" "mkfs.ext4:e2fsprogs" "losetup:mount"; do
+# Commands the tests run (a tmpfs for the full-disk test, bash for completion,
+# GNU cp for sparse copies): Debian package for each.
+for pair in "mount:mount" "umount:mount" "df:coreutils" "cp:coreutils" "sed:sed" "bash:bash"; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
