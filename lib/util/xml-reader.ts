@@ -92,14 +92,6 @@ export function attr(el: { attrs: [string, string][] }, name: string): string | 
   return undefined;
 }
 
-export function childrenNamed(el: XmlElement, name: string): XmlElement[] {
-  return el.children.filter((c) => c.name === name);
-}
-
-export function firstChild(el: XmlElement, name: string): XmlElement | undefined {
-  return el.children.find((c) => c.name === name);
-}
-
 const SOLE_NAME_RE = /^\s+name="([^"&<]*)"$/;
 
 /** The `name` attribute; a fast path for the common `<x name="...">`. */

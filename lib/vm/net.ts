@@ -36,13 +36,3 @@ export function netvmLoopCheck(vm: QubesVM, target: QubesVM): void {
     seen.add(cur);
   }
 }
-
-/** True when following netvm from `vm` never terminates (used to break loops at load). */
-export function hasNetvmLoop(vm: QubesVM): boolean {
-  const seen = new Set<QubesVM>();
-  for (let cur: QubesVM | null = vm; cur; cur = cur.netvmVm()) {
-    if (seen.has(cur)) return true;
-    seen.add(cur);
-  }
-  return false;
-}
