@@ -3,7 +3,7 @@
  * Errors that may be shown to a user. Names follow the reference
  * (qubes-core-admin: qubes/exc.py) so they can be grepped across code and
  * specs. How each maps to an exit code is decided in one place:
- * lib/tools/common/exit.ts.
+ * lib/tools/common/errors.ts.
  */
 
 /** Any condition that can be shown to the user as a one-line message. */
@@ -44,9 +44,21 @@ export class QubesLabelNotFoundError extends QubesValueError {
   }
 }
 
-/** The qube is referenced elsewhere and cannot be removed. */
+/** Where a qube is referenced: a global property (holder null) or another qube's property. */
+export interface VmUsage {
+  holder: string | null;
+  prop: string;
+}
+
+/** The qube is referenced elsewhere and cannot be removed; `usages` says where. */
 export class QubesVMInUseError extends QubesError {
   override name = 'QubesVMInUseError';
+  constructor(
+    message: string,
+    readonly usages: readonly VmUsage[] = [],
+  ) {
+    super(message);
+  }
 }
 
 export class QubesVMNotHaltedError extends QubesError {

@@ -164,15 +164,20 @@ export class Qubes implements PropertyHolder {
 
   /**
    * Remove a qube from the collection. Refuses dom0, qubes installed by the
-   * package manager and qubes still in use; global defaults pointing to it
-   * are reset. Disk data is the storage layer's business.
-   * @throws QubesVMInUseError, QubesError
+   * package manager and qubes still in use (any global property naming it,
+   * even by default, blocks removal, so no global needs resetting). Disk
+   * data is the storage layer's business.
+   * @throws QubesVMInUseError (with the usages), QubesError
    */
   removeVm(vm: QubesVM): void {
     if (vm.klass === 'AdminVM') throw new QubesError(`Domain '${vm.name}' cannot be removed.`);
     if (vm.get('installed_by_rpm') === true) throw new QubesError(`VM installed by package manager: ${vm.name}`);
     const usages = this.usagesOf(vm);
-    if (usages.length > 0) throw new QubesVMInUseError(`Domain is in use: '${vm.name}'; see the listed properties`);
+    if (usages.length > 0)
+      throw new QubesVMInUseError(
+        `Domain is in use: '${vm.name}'`,
+        usages.map((u) => ({ holder: u.holder?.name ?? null, prop: u.prop })),
+      );
     for (const other of this.domains.all()) {
       for (const dev of other.devices) {
         if (other !== vm && dev.assignments.some((a) => a.backend === vm.name))

@@ -15,13 +15,13 @@
  * Reference: qubes-core-admin: qubes/app.py Qubes.__xml__,
  * qubes/vm/__init__.py BaseVM.__xml__; shared/spec/store-and-core-tools.md §1.2–1.4.
  */
+import { codepointOrder } from '../util/compare.js';
 import type { XmlElement } from '../util/xml-reader.js';
 import { escapeAttr, escapeText, serializeXml, type XmlNode } from '../util/xml-writer.js';
 import type { PropertyDef } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import type { Qubes } from './app.js';
 
-const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** ` name="value"` pairs with nothing to escape: exactly what the writer would produce. */
 const CANONICAL_ATTRS_RE = /^(?: [A-Za-z_:][-A-Za-z0-9_:.]*="[^"&<>\n\r\t]*")*$/;
@@ -56,7 +56,7 @@ function extras(indent: string, els: XmlElement[]): string {
 
 function properties(indent: string, props: Map<string, string>, defs: ReadonlyMap<string, PropertyDef<any>>): string {
   const stage = (n: string) => defs.get(n)?.loadStage ?? 2;
-  const names = [...props.keys()].sort((a, b) => stage(a) - stage(b) || cmp(a, b));
+  const names = [...props.keys()].sort((a, b) => stage(a) - stage(b) || codepointOrder(a, b));
   const inner = indent + '  ';
   return container(
     indent,
