@@ -5,8 +5,7 @@
  * process start time.
  *
  * Why the owner file: proper-lockfile alone detects a dead holder only by
- * the lock's age (10 s here), so every writer after a killed one would wait
- * that long. With the owner recorded, a lock whose process is gone (or whose
+ * the lock's age, so every writer after a killed one would wait that long. With the owner recorded, a lock whose process is gone (or whose
  * pid now belongs to a different process, told apart by start time) is
  * reaped at once. Reaping happens under a second, short-lived mutex
  * (`qubes.xml.lock.reap`) and by renaming the dead lock away, so two waiters
@@ -71,7 +70,22 @@ function writeOwner(lockDir: string): void {
   fs.renameSync(tmp, path.join(lockDir, 'owner'));
 }
 
-const ownerAlive = (o: Owner) => processStartTime(o.pid) === o.start;
+/**
+ * Alive when the pid runs and, where /proc tells, started when the owner
+ * recorded. Without /proc (a bare chroot) only the pid can be checked: pid
+ * reuse then keeps a dead lock until the timeout, which is safe; calling a
+ * live holder dead never is.
+ */
+function ownerAlive(o: Owner): boolean {
+  const start = processStartTime(o.pid);
+  if (start !== undefined && o.start !== '0') return start === o.start;
+  try {
+    process.kill(o.pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 const sameOwner = (a: Owner | undefined, b: Owner) => a !== undefined && a.pid === b.pid && a.start === b.start;
 
 /**

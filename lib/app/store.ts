@@ -89,7 +89,9 @@ export class Store {
     }
   }
 
+  /** Warnings are those of the latest load (commands may load more than once). */
   private parse(src: string): Qubes {
+    this.warnings.length = 0;
     return loadQubesXml(src, this.file, this.vmm, this.paths.baseDir, this.warnings);
   }
 
@@ -140,16 +142,19 @@ export class Store {
     return lockStore(this.file, lockTimeoutMs());
   }
 
+  /**
+   * Under the lock, a temporary file of ours can only be a dead writer's.
+   * Only our exact name pattern is touched: `qubes.xml~` or
+   * `qubes.xml~before-upgrade` may be a user's own backup.
+   */
   private removeStaleTemps(): void {
     const dir = path.dirname(this.file);
-    const prefix = `${path.basename(this.file)}~`;
-    let names: string[];
+    const ours = new RegExp(`^${path.basename(this.file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}~[0-9a-f]{12}$`);
     try {
-      names = fs.readdirSync(dir);
-    } catch {
-      return;
+      for (const n of fs.readdirSync(dir)) if (ours.test(n)) fs.rmSync(path.join(dir, n), { force: true });
+    } catch (e) {
+      throw ioError('clean up temporary files next to', this.file, e);
     }
-    for (const n of names) if (n.startsWith(prefix)) fs.rmSync(path.join(dir, n), { force: true });
   }
 
   private save(app: Qubes, readId: FileIdentity | undefined): void {
@@ -182,11 +187,16 @@ export class Store {
       if (e instanceof StoreError) throw e;
       throw ioError('save', this.file, e);
     }
-    const dfd = fs.openSync(dir, 'r');
+    // The rename is done; make it durable (#3376: empty qubes.xml after a crash).
     try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
+      const dfd = fs.openSync(dir, 'r');
+      try {
+        fs.fsyncSync(dfd);
+      } finally {
+        fs.closeSync(dfd);
+      }
+    } catch (e) {
+      throw ioError('sync the directory of', this.file, e);
     }
   }
 }

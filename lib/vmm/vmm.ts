@@ -93,7 +93,9 @@ export class LazyVmm implements Vmm {
 /**
  * Offline when asked (`--offline-mode`, QUBES_OFFLINE_MODE=1) or when running
  * as root inside a chroot (root directory differs from /proc/1/root; issue
- * #2412). Where /proc/1/root cannot be inspected we assume no chroot.
+ * #2412). A missing /proc also means a chroot (a running dom0 always has
+ * it); where /proc/1/root exists but cannot be inspected (containers deny
+ * it) we assume no chroot.
  */
 export function offlineRequested(flag: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
   if (flag) return true;
@@ -108,8 +110,8 @@ function inChroot(): boolean {
     const a = fs.statSync('/');
     const b = fs.statSync('/proc/1/root/');
     return a.dev !== b.dev || a.ino !== b.ino;
-  } catch {
-    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' && !fs.existsSync('/proc/self');
   }
 }
 

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { run, tmpStore } from '../helpers.js';
+import { ROOT, run, tmpStore } from '../helpers.js';
 
 const startTime = (pid: number) => {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -63,5 +63,49 @@ describe('the writers lock', () => {
     lockWith(s.xml, { owner: `${process.pid} ${startTime(process.pid)}\n` });
     const r = run('qvm-features', ['vm0001'], { ...s.env, QUBES_LOCK_TIMEOUT_MS: '300' });
     expect(r).toEqual({ code: 0, stdout: 'service.cups  1\n', stderr: '' });
+  });
+});
+
+describe('files next to the store', () => {
+  test("a user's own qubes.xml~ backups are left alone; a dead writer's temp file is removed", () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    for (const n of ['qubes.xml~', 'qubes.xml~before-upgrade']) fs.copyFileSync(s.xml, path.join(s.dir, n));
+    fs.writeFileSync(path.join(s.dir, 'qubes.xml~0123456789ab'), 'partial');
+    expect(run('qvm-tags', ['vm0001', 'add', 'z'], s.env).code).toBe(0);
+    expect(fs.readdirSync(s.dir).sort()).toEqual(['qubes.xml', 'qubes.xml~', 'qubes.xml~before-upgrade']);
+  });
+});
+
+const canUnshare = process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'true']).status === 0;
+
+(canUnshare ? describe : describe.skip)('without /proc (a bare chroot; needs root and unshare)', () => {
+  // A private mount namespace with an empty /proc over the real one.
+  const noProc = (script: string, env: NodeJS.ProcessEnv) =>
+    spawnSync('unshare', ['-m', 'bash', '-c', `mount -t tmpfs none /proc && ${script}`], { env, encoding: 'utf8' });
+
+  test('a live holder is still waited for (its liveness falls back to kill(pid, 0))', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const holder = path.join(s.dir, 'hold.mjs');
+    fs.writeFileSync(
+      holder,
+      `const { lockStore } = await import(${JSON.stringify(path.join(ROOT, 'dist/lib/app/store-lock.js'))});\n` +
+        `const release = await lockStore(process.argv[2], 5000);\nconsole.log('held');\n` +
+        `await new Promise((r) => setTimeout(r, 1500));\nawait release();\nconsole.log('released');\n`,
+    );
+    const r = noProc(
+      `node ${holder} ${s.xml} & sleep 0.5; ${path.join(ROOT, 'bin/qvm-tags')} vm0001 add x; echo "writer done"; wait`,
+      s.env,
+    );
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['held', 'released', 'writer done']);
+  });
+
+  test('offline mode switches on by itself', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const env = { ...s.env };
+    delete env.QUBES_OFFLINE_MODE;
+    const r = noProc(`${path.join(ROOT, 'bin/qvm-ls')} --raw-data --fields name,state vm0001`, env);
+    expect(r.stdout).toBe('vm0001|Halted\n');
+    expect(r.status).toBe(0);
   });
 });
