@@ -17,7 +17,7 @@
  */
 import { codepointOrder } from '../util/compare.js';
 import type { XmlElement } from '../util/xml-reader.js';
-import { escapeAttr, escapeText, serializeXml, type XmlNode } from '../util/xml-writer.js';
+import { attrText, container, element, escapeAttr, serializeXml, type XmlNode } from '../util/xml-writer.js';
 import type { PropertyDef } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import type { Qubes } from './app.js';
@@ -26,44 +26,24 @@ import type { Qubes } from './app.js';
 /** ` name="value"` pairs with nothing to escape: exactly what the writer would produce. */
 const CANONICAL_ATTRS_RE = /^(?: [A-Za-z_:][-A-Za-z0-9_:.]*="[^"&<>\n\r\t]*")*$/;
 
-const attrs = (list: readonly [string, string][]) => {
-  let s = '';
-  for (const [k, v] of list) s += ` ${k}="${escapeAttr(v)}"`;
-  return s;
-};
-
-const element = (indent: string, name: string, attrText: string, text: string | undefined) =>
-  text === undefined ? `${indent}<${name}${attrText}/>\n` : `${indent}<${name}${attrText}>${escapeText(text)}</${name}>\n`;
-
-/** A container with one line per child, self-closed when empty. */
-function container(indent: string, name: string, attrText: string, lines: string[]): string {
-  return lines.length === 0 ? `${indent}<${name}${attrText}/>\n` : `${indent}<${name}${attrText}>\n${lines.join('')}${indent}</${name}>\n`;
-}
-
+/**
+ * An element this version does not know, as loaded. A childless one without
+ * text is self-closed, as lxml writes what it parsed from `<a></a>`.
+ */
 const rawNode = (el: XmlElement): XmlNode => ({
   name: el.name,
   attrs: el.attrs,
   children: el.children.map(rawNode),
-  ...(el.text.trim() !== '' || el.children.length === 0 ? { text: el.text } : {}),
+  ...(el.text !== '' ? { text: el.text } : {}),
 });
 
-/** Unknown elements kept from the loaded file, re-indented to their depth. */
-function extras(indent: string, els: XmlElement[]): string {
-  let s = '';
-  for (const el of els) s += serializeXml(rawNode(el)).replace(/^/gm, indent);
-  return s;
-}
+const extras = (indent: string, els: XmlElement[]): string => els.map((el) => serializeXml(rawNode(el), indent)).join('');
 
 function properties(indent: string, props: Map<string, string>, defs: ReadonlyMap<string, PropertyDef<any>>): string {
   const stage = (n: string) => defs.get(n)?.loadStage ?? 2;
   const names = [...props.keys()].sort((a, b) => stage(a) - stage(b) || codepointOrder(a, b));
   const inner = indent + '  ';
-  return container(
-    indent,
-    'properties',
-    '',
-    names.map((n) => element(inner, 'property', ` name="${escapeAttr(n)}"`, props.get(n) as string)),
-  );
+  return container(indent, 'properties', '', names.map((n) => element(inner, 'property', ` name="${escapeAttr(n)}"`, props.get(n) as string)).join(''));
 }
 
 function volumes(indent: string, vm: QubesVM): string {
@@ -72,8 +52,8 @@ function volumes(indent: string, vm: QubesVM): string {
   const lines =
     raw && raw.every((r) => CANONICAL_ATTRS_RE.test(r))
       ? raw.map((r) => `${inner}<volume${r}/>\n`)
-      : vm.volumeConfig.map((v) => `${inner}<volume${attrs(v)}/>\n`);
-  return container(indent, 'volume-config', '', lines);
+      : vm.volumeConfig.map((v) => element(inner, 'volume', attrText(v), undefined));
+  return container(indent, 'volume-config', '', lines.join(''));
 }
 
 function domain(vm: QubesVM): string {
@@ -81,16 +61,16 @@ function domain(vm: QubesVM): string {
   const i4 = '        ';
   let s = `    <domain id="domain-${vm.qid}" class="${vm.klass}">\n`;
   s += properties(i3, vm.props, vm.defs);
-  s += container(i3, 'features', '', vm.features.entries().map(([k, v]) => element(i4, 'feature', ` name="${escapeAttr(k)}"`, v)));
-  s += container(i3, 'tags', '', [...vm.tags.set].map((t) => element(i4, 'tag', ` name="${escapeAttr(t)}"`, undefined)));
+  s += container(i3, 'features', '', vm.features.entries().map(([k, v]) => element(i4, 'feature', ` name="${escapeAttr(k)}"`, v)).join(''));
+  s += container(i3, 'tags', '', [...vm.tags.set].map((t) => element(i4, 'tag', ` name="${escapeAttr(t)}"`, undefined)).join(''));
   for (const d of vm.devices) {
     const devs = d.assignments.map((a) => {
       const head: [string, string][] = [['backend-domain', a.backend], ['id', a.port], ['mode', a.mode]];
       if (a.identity !== undefined) head.push(['identity', a.identity]);
-      const opts = a.options.map(([k, v]) => element(i4 + '    ', 'option', ` name="${escapeAttr(k)}"`, v));
-      return container(i4 + '  ', 'device', attrs(head), opts);
+      const opts = a.options.map(([k, v]) => element(i4 + '  ', 'option', ` name="${escapeAttr(k)}"`, v)).join('');
+      return container(i4, 'device', attrText(head), opts);
     });
-    s += container(i3, 'devices', ` class="${escapeAttr(d.devclass)}"`, devs);
+    s += container(i3, 'devices', ` class="${escapeAttr(d.devclass)}"`, devs.join(''));
   }
   if (vm.klass !== 'AdminVM') s += volumes(i3, vm);
   s += extras(i3, vm.extraElements);
@@ -101,15 +81,10 @@ export function serializeQubes(app: Qubes): string {
   const vms = app.domains.sorted();
   const ordered = [...vms.filter((v) => v.klass === 'AdminVM'), ...vms.filter((v) => v.klass !== 'AdminVM')];
   let s = '<qubes>\n';
-  s += container(
-    '  ',
-    'labels',
-    '',
-    app.labels.all().map((l) => element('    ', 'label', ` id="label-${l.index}" color="${escapeAttr(l.color)}"`, l.name)),
-  );
-  s += container('  ', 'pools', '', [...app.pools.values()].map((p) => `    <pool${attrs(p.attrs)}/>\n`));
+  s += container('  ', 'labels', '', app.labels.all().map((l) => element('    ', 'label', ` id="label-${l.index}" color="${escapeAttr(l.color)}"`, l.name)).join(''));
+  s += container('  ', 'pools', '', [...app.pools.values()].map((p) => element('    ', 'pool', attrText(p.attrs), undefined)).join(''));
   s += properties('  ', app.props, app.defs);
-  s += container('  ', 'domains', '', ordered.map(domain));
+  s += container('  ', 'domains', '', ordered.map(domain).join(''));
   s += extras('  ', app.extraElements);
   return s + '</qubes>\n';
 }

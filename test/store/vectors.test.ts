@@ -70,6 +70,24 @@ describe('qubes.xml vectors', () => {
     expect(() => load('reference-samples/v3-qubes.xml')).toThrow(/R3\.2 store/);
   });
 
+  test('device assignments and unknown elements are written in the reference shape and stable across saves', () => {
+    const src = fs
+      .readFileSync(vector('qubes-xml/q10.xml'), 'utf8')
+      .replace(
+        '      <devices class="pci"/>\n',
+        '      <devices class="pci">\n' +
+          '        <device backend-domain="dom0" id="00_14.3" mode="required" identity="8086:a370::p028000">\n' +
+          '          <option name="no-strict-reset">True</option>\n' +
+          '        </device>\n' +
+          '      </devices>\n',
+      )
+      .replace('      </volume-config>\n', '      </volume-config>\n      <notes>first line\nsecond line</notes>\n      <extra a="1"/>\n')
+      .replace('</qubes>', '  <future>x\n  y</future>\n</qubes>');
+    const once = serializeQubes(loadQubesXml(src, 'x', new OfflineVmm(), '/v'));
+    expect(once).toBe(src);
+    expect(serializeQubes(loadQubesXml(once, 'x', new OfflineVmm(), '/v'))).toBe(src);
+  });
+
   test('unknown properties and elements survive a round trip', () => {
     const src = fs
       .readFileSync(vector('qubes-xml/q10.xml'), 'utf8')
