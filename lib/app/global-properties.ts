@@ -21,7 +21,7 @@ const vmOfClass = (klass: string) => (app: Qubes, v: PropValue) => {
 
 const dispvmTemplate = (app: Qubes, v: PropValue) => {
   const vm = typeof v === 'string' ? app.domains.get(v) : null;
-  if (vm && vm.get('template_for_dispvms') !== true)
+  if (vm && !vm.isDispvmTemplate())
     throw new QubesPropertyValueError(`VM ${vm.name} is not allowed to create disposables (template_for_dispvms is not set)`);
 };
 

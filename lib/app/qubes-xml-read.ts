@@ -374,7 +374,7 @@ function migrate(app: Qubes, fwNetvm: string | undefined, warnings: LoadWarnings
       if (vm.get('provides_network') === true && vm.has('netvm') && vm.isDefault('netvm')) vm.props.set('netvm', fwNetvm);
     }
   }
-  const isDispTemplate = (name: string | undefined) => !name || app.domains.get(name)?.get('template_for_dispvms') === true;
+  const isDispTemplate = (name: string | undefined) => !name || app.domains.get(name)?.isDispvmTemplate() === true;
   for (const p of ['default_dispvm', 'management_dispvm']) {
     if (!isDispTemplate(app.props.get(p))) app.props.set(p, '');
   }
@@ -389,31 +389,32 @@ function migrate(app: Qubes, fwNetvm: string | undefined, warnings: LoadWarnings
       vm.features.delete('service.meminfo-writer');
     }
   }
-  breakNetvmLoops(vms, warnings);
+  breakNetvmLoops(app.domains.sorted(), warnings);
 }
 
 /**
- * Set netvm to none on qubes whose netvm chain never ends. Qubes known to
- * reach the end of their chain are remembered, so the many qubes sharing
- * one chain (the default netvm) are walked once.
+ * Break netvm cycles as the reference does: a qube that is itself on a cycle
+ * (its chain comes back to it) gets netvm none; qubes that merely lead into
+ * a cycle keep theirs, and reach the end of the chain once the cycle is
+ * broken. Qubes are visited by name; qubes known to reach the end of their
+ * chain are remembered, so the many sharing one chain are walked once.
  */
 function breakNetvmLoops(vms: QubesVM[], warnings: LoadWarnings): void {
   const terminates = new Set<QubesVM>();
   for (const vm of vms) {
     if (!vm.has('netvm')) continue;
-    const path: QubesVM[] = [];
-    const onPath = new Set<QubesVM>();
-    let cur: QubesVM | null = vm;
-    while (cur && !terminates.has(cur) && !onPath.has(cur)) {
-      path.push(cur);
-      onPath.add(cur);
+    const path = new Set<QubesVM>([vm]);
+    let cur = vm.netvmVm();
+    while (cur && !terminates.has(cur) && !path.has(cur)) {
+      path.add(cur);
       cur = cur.netvmVm();
     }
-    if (cur && onPath.has(cur)) {
+    if (cur === vm) {
       warnings.push(`${vm.name}: netvm loop found, setting netvm to none`);
       vm.props.set('netvm', '');
-      continue; // the chain changed; its members are checked on their own turn
-    }
-    for (const p of path) terminates.add(p);
+      terminates.add(vm);
+    } else if (!cur || terminates.has(cur)) {
+      for (const p of path) terminates.add(p);
+    } // else: vm leads into a cycle of others, broken on their turn
   }
 }

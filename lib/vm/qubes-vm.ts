@@ -95,6 +95,11 @@ export class QubesVM implements PropertyHolder, FeatureSource {
     return typeof v === 'string' ? (this.app.domains.get(v) ?? null) : null;
   }
 
+  /** May disposables be started from this qube? Only classes with template_for_dispvms can say yes. */
+  isDispvmTemplate(): boolean {
+    return this.defs.has('template_for_dispvms') && this.get('template_for_dispvms') === true;
+  }
+
   templateVm(): QubesVM | null {
     return this.vmRef('template');
   }

@@ -41,7 +41,7 @@ const matching = (name: string, re: RegExp, what: string) => (_vm: QubesVM, v: P
 /** Target of default_dispvm / management_dispvm must be a disposable template. */
 const needsDispvmTemplate = (vm: QubesVM, v: PropValue) => {
   const target = typeof v === 'string' ? vm.app.domains.get(v) : null;
-  if (target && target.get('template_for_dispvms') !== true)
+  if (target && !target.isDispvmTemplate())
     throw new QubesPropertyValueError(`VM ${target.name} is not allowed to create disposables (template_for_dispvms is not set)`);
 };
 
@@ -109,7 +109,7 @@ const computedCommon: Def[] = [
     default: (vm) => {
       const label = vm.get('label');
       if (vm.klass === 'AdminVM') return `adminvm-${label ?? 'black'}`;
-      if (vm.klass === 'TemplateVM' || vm.get('template_for_dispvms') === true) return `templatevm-${label}`;
+      if (vm.klass === 'TemplateVM' || vm.isDispvmTemplate()) return `templatevm-${label}`;
       return `${vm.klass.toLowerCase()}-${label}`;
     },
   },
@@ -433,7 +433,7 @@ const templateFor = (klass: 'AppVM' | 'DispVM'): Def => ({
     if (!t) throw new QubesPropertyValueError('Cannot unset template');
     if (klass === 'AppVM' && t.klass !== 'TemplateVM')
       throw new QubesPropertyValueError(`Template for the qube must be a TemplateVM, not ${t.klass} (${t.name})`);
-    if (klass === 'DispVM' && t.get('template_for_dispvms') !== true)
+    if (klass === 'DispVM' && !t.isDispvmTemplate())
       throw new QubesPropertyValueError(`Qube ${t.name} is not a disposable template (template_for_dispvms is not set)`);
   },
 });

@@ -73,6 +73,7 @@ describe('bad input', () => {
     refused(s, 'qvm-prefs', ['vm0001', 'no_such', '3'], 2, /no such property: 'no_such'/);
     refused(s, 'qubes-prefs', ['default_template', 'vm0001'], 1, /Qube vm0001 is not a TemplateVM/);
     refused(s, 'qubes-prefs', ['default_netvm', 'vm0001'], 1, /does not provide network/);
+    refused(s, 'qubes-prefs', ['default_dispvm', 'fedora-41'], 1, /VM fedora-41 is not allowed to create disposables/);
   });
 
   test('invalid qube names', () => {

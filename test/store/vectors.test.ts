@@ -88,6 +88,22 @@ describe('qubes.xml vectors', () => {
     expect(serializeQubes(loadQubesXml(once, 'x', new OfflineVmm(), '/v'))).toBe(src);
   });
 
+  test('load-time migrations: netvm cycles are broken on the cycle only; dispvm references to non-disposable templates are cleared', () => {
+    const src = fs
+      .readFileSync(vector('qubes-xml/q10.xml'), 'utf8')
+      // fedora-41 -> sys-net -> sys-firewall -> sys-net: fedora-41 only leads into the cycle.
+      .replace('<property name="uuid">c1f8b66d-a710-4b0c-9883-367817ee5c1b</property>', '<property name="uuid">c1f8b66d-a710-4b0c-9883-367817ee5c1b</property>\n        <property name="netvm">sys-net</property>')
+      .replace('<property name="netvm"></property>', '<property name="netvm">sys-firewall</property>')
+      .replace('<property name="default_kernel">None</property>', '<property name="default_dispvm">fedora-41</property>\n    <property name="default_kernel">None</property>');
+    const warnings: string[] = [];
+    const app = loadQubesXml(src, 'x', new OfflineVmm(), '/v', warnings);
+    expect(app.domains.get('fedora-41')?.get('netvm')).toBe('sys-net');
+    expect(app.domains.get('sys-firewall')?.get('netvm')).toBeNull(); // first cycle member by name
+    expect(app.domains.get('sys-net')?.get('netvm')).toBe('sys-firewall');
+    expect(warnings).toEqual(['sys-firewall: netvm loop found, setting netvm to none']);
+    expect(app.get('default_dispvm')).toBeNull();
+  });
+
   test('unknown properties and elements survive a round trip', () => {
     const src = fs
       .readFileSync(vector('qubes-xml/q10.xml'), 'utf8')
