@@ -214,6 +214,8 @@ export function loadQubesXml(
 
     // Stage 2: every qube with its plain properties, so references can resolve.
     const pending: Pending[] = [];
+    // Every qid the file uses, so a renumbered duplicate cannot take one of a later qube.
+    const fileQids = new Set(raw.domains.map((d) => Number(d.props.find(([k]) => k === 'qid')?.[1])));
     for (const d of raw.domains) {
       where = () => `domain on line ${lineAt(src, d.pos)}`;
       if (options.lenient && !isVmClass(d.klass)) {
@@ -227,7 +229,9 @@ export function loadQubesXml(
         continue;
       }
       if (options.lenient && app.domains.getByQid(p.vm.qid)) {
-        const qid = app.allocateQid();
+        let qid = 1;
+        while (app.domains.getByQid(qid) || fileQids.has(qid)) qid++;
+        fileQids.add(qid);
         warnings.push(`${where()}: duplicate qid ${p.vm.qid}, renumbered to ${qid}`);
         p.vm.props.set('qid', String(qid));
       }
