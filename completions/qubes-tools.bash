@@ -243,7 +243,7 @@ _qubes_tools_qvm_ls_optvalue() {
   case $1 in
     --exclude) _qubes_tools_reply $(_qubes_tools_vms) ;;
     -o|--format) _qubes_tools_reply simple network kernel full prefs disk json ;;
-    -O|--fields) _qubes_tools_reply_list CLASS DISK GATEWAY INITIALMEM IP IPBACK KERNEL KERNELOPTS LABEL MAXMEM NAME NETVM PRIV-CURR PRIV-MAX PRIV-USED QID ROOT-CURR ROOT-MAX ROOT-USED STATE TEMPLATE UUID VCPUS VIRT-MODE XID ;;
+    -O|--fields) _qubes_tools_reply_list CLASS DISK FLAGS GATEWAY INITIALMEM IP IPBACK KERNEL KERNELOPTS LABEL MAXMEM MEMORY NAME NETVM PRIV-CURR PRIV-MAX PRIV-POOL PRIV-USED QID ROOT-CURR ROOT-MAX ROOT-POOL ROOT-USED STATE TAGS TEMPLATE UUID VCPUS VIRT-MODE XID ;;
     --class) _qubes_tools_reply AdminVM AppVM DispVM StandaloneVM TemplateVM ;;
     --label) _qubes_tools_reply $(_qubes_tools_labels) ;;
     --tags) _qubes_tools_reply $(_qubes_tools_tags) ;;
@@ -254,7 +254,7 @@ _qubes_tools_qvm_ls_optvalue() {
     --servicevm) _qubes_tools_reply y yes n no ;;
     --features) _qubes_tools_reply $(_qubes_tools_features) ;;
     --prefs) _qubes_tools_reply $(_qubes_tools_vm_property_names) ;;
-    --sort) _qubes_tools_reply CLASS DISK GATEWAY INITIALMEM IP IPBACK KERNEL KERNELOPTS LABEL MAXMEM NAME NETVM PRIV-CURR PRIV-MAX PRIV-USED QID ROOT-CURR ROOT-MAX ROOT-USED STATE TEMPLATE UUID VCPUS VIRT-MODE XID ;;
+    --sort) _qubes_tools_reply CLASS DISK FLAGS GATEWAY INITIALMEM IP IPBACK KERNEL KERNELOPTS LABEL MAXMEM MEMORY NAME NETVM PRIV-CURR PRIV-MAX PRIV-POOL PRIV-USED QID ROOT-CURR ROOT-MAX ROOT-POOL ROOT-USED STATE TAGS TEMPLATE UUID VCPUS VIRT-MODE XID ;;
     *) return 0 ;;
   esac
 }

@@ -8,16 +8,18 @@
  *   node dist/scripts/gen-docs.js --check   write nothing; exit 1 listing the
  *                                           files that differ (CI, tests)
  *
- * A command in registry COMMANDS whose module does not exist (yet) is
- * skipped with a warning on stderr. Output is deterministic: no dates, no
- * environment.
+ * Every command in registry COMMANDS must load; one that does not stops
+ * the generation with an error naming its module. Output is deterministic:
+ * no dates, no environment.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GLOBAL_PROPERTIES } from '../lib/app/global-properties.js';
+import { BUILTIN_COLUMNS, FORMATS } from '../lib/listing/columns.js';
 import { COMMON_OPTIONS, type ArgSpec, type CommandSpec, type OptionSpec, type ValueKind } from '../lib/tools/common/spec.js';
-import { COMMANDS, loadModule } from '../lib/tools/registry.js';
+import { TAG_COMMANDS } from '../lib/tools/qvm-tags.js';
+import { COMMANDS, loadSpec } from '../lib/tools/registry.js';
 import type { PropertyDef } from '../lib/vm/property.js';
 import { allVmPropertyNames, CREATABLE_CLASSES, propertiesFor, VM_CLASSES } from '../lib/vm/vm-properties.js';
 
@@ -28,14 +30,12 @@ const COMPLETION_FILE = path.join('completions', 'qubes-tools.bash');
 /** The help option commander adds to every command (program.ts). */
 const HELP_OPTION: OptionSpec = { flags: '-h, --help', description: 'show this help message and exit' };
 
-/** Command words of qvm-tags (and aliases), reference parser order. */
-const TAGS_COMMAND_WORDS = ['list', 'ls', 'l', 'add', 'a', 'set', 'del', 'd', 'unset', 'u'];
+/** Columns qvm-ls accepts by name: the built-in ones and the property columns of its formats. */
+const COLUMN_WORDS = [...new Set([...BUILTIN_COLUMNS.map((c) => c.head), ...Object.values(FORMATS).flat()])].sort();
 
 export interface LoadedCommand {
   name: string;
   spec: CommandSpec;
-  /** Extra exports of the module (e.g. column names), for completion. */
-  module: Record<string, unknown>;
 }
 
 function packageVersion(): string {
@@ -43,20 +43,14 @@ function packageVersion(): string {
   return pkg.version ?? '';
 }
 
-/** Load every command that exists; warn about those that do not. */
-export async function loadCommands(warn: (s: string) => void): Promise<LoadedCommand[]> {
+/** Load every command of the registry. @throws Error naming the module that does not load */
+export async function loadCommands(): Promise<LoadedCommand[]> {
   const out: LoadedCommand[] = [];
   for (const name of COMMANDS) {
     try {
-      const mod = await loadModule(name);
-      out.push({ name, spec: mod.spec, module: mod });
+      out.push({ name, spec: await loadSpec(name) });
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes(`/tools/${name}.js`)) {
-        warn(`gen-docs: warning: lib/tools/${name}.ts does not exist; skipping ${name}\n`);
-        continue;
-      }
-      throw e;
+      throw new Error(`gen-docs: cannot load command ${name} (lib/tools/${name}.ts): ${(e as Error).message}`, { cause: e });
     }
   }
   return out;
@@ -285,26 +279,13 @@ function kindSource(kind: ValueKind | undefined, cmd: LoadedCommand): ValueSourc
     case 'tag':
       return { fn: '_qubes_tools_tags' };
     case 'tags-command':
-      return { words: TAGS_COMMAND_WORDS };
+      return { words: Object.keys(TAG_COMMANDS) };
     case 'pool':
       return { fn: '_qubes_tools_pools' };
     case 'file':
       return { file: true };
-    case 'column': {
-      // an exported column list if the module has one, else every column of its formats
-      for (const key of ['COLUMNS', 'COLUMN_NAMES']) {
-        const v = cmd.module[key];
-        if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return { words: [...new Set(v as string[])].sort() };
-      }
-      const formats = cmd.module.FORMATS;
-      if (formats && typeof formats === 'object') {
-        const cols = new Set<string>();
-        for (const v of Object.values(formats as Record<string, unknown>))
-          if (Array.isArray(v)) for (const c of v) if (typeof c === 'string') cols.add(c);
-        if (cols.size) return { words: [...cols].sort() };
-      }
-      return null;
-    }
+    case 'column':
+      return { words: COLUMN_WORDS };
     case 'format':
     case 'text':
     case undefined:
@@ -634,8 +615,8 @@ export function bashCompletion(cmds: LoadedCommand[]): string {
 /* ------------------------------------------------------------------ */
 
 /** Every file to generate, relative path → content. */
-export async function generate(warn: (s: string) => void): Promise<Map<string, string>> {
-  const cmds = await loadCommands(warn);
+export async function generate(): Promise<Map<string, string>> {
+  const cmds = await loadCommands();
   const version = packageVersion();
   const files = new Map<string, string>();
   for (const c of cmds) {
@@ -654,7 +635,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`usage: gen-docs [--check]\n`);
     return 2;
   }
-  const files = await generate((s) => process.stderr.write(s));
+  const files = await generate();
   const differ: string[] = [];
   for (const [rel, content] of files) {
     const abs = path.join(ROOT, rel);
@@ -686,5 +667,10 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = await main(process.argv.slice(2));
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -7,7 +7,9 @@
  * sparse images, which are instant, with it); copying image data happens
  * after the lock is released, so a large copy does not hold up every other
  * writer; if the copy fails a second update removes the record again.
- * Nothing is written when a check fails.
+ * The power state a clone or removal needs is asked from the hypervisor
+ * before the lock is taken; the update only re-checks that the qube is still
+ * the same one. Nothing is written when a check fails.
  *
  * Reference: qubes-core-admin: qubes/app.py add_new_vm, api/admin.py
  * _vm_create / vm_remove, qubes/storage/file.py; qubes-core-admin-client:
@@ -18,7 +20,7 @@ import { imageDirs, removeDirs, viewVolume } from '../storage/file-images.js';
 import { copyImages, createImages, importRootImage, planStorage, rollbackImages, type StoragePlan } from '../storage/qube-images.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../vm/vm-factory.js';
-import type { VmClass } from '../vm/vm-properties.js';
+import { propertiesFor, type VmClass } from '../vm/vm-properties.js';
 import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
 import type { Qubes } from './app.js';
 import type { Store } from './store.js';
@@ -95,6 +97,41 @@ function volumeSize(vm: QubesVM, volume: string): number | undefined {
   return Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
+/** The qube checked before the lock, identified by its uuid. */
+interface CheckedQube {
+  name: string;
+  uuid: string | undefined;
+}
+
+/**
+ * The power-state check, done before taking the store lock (spec §4.3: no
+ * hypervisor work under the lock): read the store without locking, refresh
+ * the qube's runtime state and require it to be halted. `precheck` runs
+ * first; it may throw, or return true to skip the power check.
+ * @throws QubesVMNotFoundError, QubesVMNotHaltedError, VmmError
+ */
+async function requireHalted(store: Store, name: string, precheck?: (vm: QubesVM) => boolean | void): Promise<CheckedQube> {
+  const app = store.read();
+  const vm = app.domains.get(name);
+  if (!vm) throw new QubesVMNotFoundError(name);
+  const checked = { name, uuid: vm.props.get('uuid') };
+  if (precheck?.(vm) === true) return checked;
+  await app.vmm.refresh([vm]);
+  if (app.vmm.info(vm).state !== 'Halted') throw new QubesVMNotHaltedError(`Domain is not powered off: '${vm.name}'`);
+  return checked;
+}
+
+/**
+ * Under the lock: the qube checked by requireHalted, still the same one
+ * (a qube removed and re-created under its name since has not been checked).
+ */
+function sameQube(app: Qubes, name: string, checked: CheckedQube): QubesVM {
+  const vm = app.domains.get(name);
+  if (!vm) throw new QubesVMNotFoundError(name);
+  if (vm.props.get('uuid') !== checked.uuid) throw new QubesError(`Qube ${name} was replaced by another one meanwhile; try again`);
+  return vm;
+}
+
 // ---- create ------------------------------------------------------------------
 
 export interface CreateRequest {
@@ -165,23 +202,27 @@ export interface CloneRequest {
   ignoreErrors: boolean;
 }
 
-/** qvm-clone: a new qube with the source's settings and a copy of its persistent volumes. */
-export async function cloneQube(store: Store, req: CloneRequest, warn: (msg: string) => void): Promise<{ warnings: string[] }> {
-  const { warnings } = await createWithImages(store, async (app) => {
-    const src = app.domains.get(req.source);
-    if (!src) throw new QubesVMNotFoundError(req.source);
+/**
+ * qvm-clone: a new qube with the source's settings and a copy of its
+ * persistent volumes. Returns every warning (properties etc. skipped with
+ * `ignoreErrors`, storage not handled here) for the caller to print after
+ * the operation.
+ */
+export async function cloneQube(store: Store, req: CloneRequest): Promise<{ warnings: string[] }> {
+  const checked = await requireHalted(store, req.source, (src) => {
     if (src.klass === 'AdminVM') throw new QubesValueError(`Cannot clone ${src.name}`);
-    await app.vmm.refresh([src]);
-    if (app.vmm.info(src).state !== 'Halted') throw new QubesVMNotHaltedError(`Domain is not powered off: '${src.name}'`);
+  });
+  const copyWarnings: string[] = [];
+  const { warnings } = await createWithImages(store, (app) => {
+    const src = sameQube(app, req.source, checked);
     const klass = req.klass ?? src.klass;
-    const probe = app.newVm(klass);
     const srcTemplate = src.has('template') ? src.get('template') : undefined;
     const label = src.get('label');
     const vm = addVmRecord(app, {
       klass,
       name: req.name,
       label: typeof label === 'string' ? label : 'red',
-      template: probe.has('template') && typeof srcTemplate === 'string' ? srcTemplate : undefined,
+      template: propertiesFor(klass).has('template') && typeof srcTemplate === 'string' ? srcTemplate : undefined,
       pools: req.pools,
       poolFallback: (volume) => {
         if (req.pools.all !== undefined) return undefined;
@@ -194,7 +235,7 @@ export async function cloneQube(store: Store, req: CloneRequest, warn: (msg: str
       },
       sizeOf: (volume) => volumeSize(src, volume),
     });
-    copyAttributes(src, vm, true, req.ignoreErrors ? warn : undefined);
+    copyAttributes(src, vm, true, req.ignoreErrors ? (msg) => copyWarnings.push(msg) : undefined);
     syncKernelVid(vm);
     const persistent = vm.volumeConfig
       .map((c) => viewVolume(app.pools, c))
@@ -202,7 +243,7 @@ export async function cloneQube(store: Store, req: CloneRequest, warn: (msg: str
       .map((v) => v.name);
     return { vm, plan: planStorage(app, vm, { src, volumes: persistent }) };
   });
-  return { warnings };
+  return { warnings: [...copyWarnings, ...warnings] };
 }
 
 // ---- root import ---------------------------------------------------------------
@@ -228,38 +269,19 @@ export async function importRoot(store: Store, vmName: string, file: string, mov
 
 // ---- remove --------------------------------------------------------------------
 
-/** Refusal with the references that keep the qube in use (for the tool's report). */
-export class VmInUseReport extends QubesError {
-  override name = 'QubesVMInUseError';
-  constructor(
-    message: string,
-    readonly vmName: string,
-    readonly usages: { holder: string | null; prop: string }[],
-  ) {
-    super(message);
-  }
-}
-
 /**
  * Remove one qube from the store (one update), then its image directories
  * outside the lock. Returns warnings (disk removal problems are not fatal).
- * @throws VmInUseReport, QubesError
+ * dom0, qubes installed by the package manager and qubes in use are refused
+ * by the core (Qubes.removeVm).
+ * @throws QubesVMInUseError (with the usages), QubesError
  */
 export async function removeQube(store: Store, name: string): Promise<string[]> {
+  // dom0 never halts: skip the power check and let removeVm refuse it.
+  const checked = await requireHalted(store, name, (vm) => vm.klass === 'AdminVM');
   let dirs: string[] = [];
-  await store.update(async (app) => {
-    const vm = app.domains.get(name);
-    if (!vm) throw new QubesVMNotFoundError(name);
-    if (vm.klass === 'AdminVM') throw new QubesError(`Domain '${vm.name}' cannot be removed.`);
-    await app.vmm.refresh([vm]);
-    if (app.vmm.info(vm).state !== 'Halted') throw new QubesVMNotHaltedError(`Domain is not powered off: '${vm.name}'`);
-    const usages = app.usagesOf(vm);
-    if (usages.length > 0 && vm.get('installed_by_rpm') !== true)
-      throw new VmInUseReport(
-        `Domain is in use: '${vm.name}'`,
-        vm.name,
-        usages.map((u) => ({ holder: u.holder?.name ?? null, prop: u.prop })),
-      );
+  await store.update((app) => {
+    const vm = sameQube(app, name, checked);
     dirs = imageDirs(app.pools, vm.name, vm.volumeConfig);
     app.removeVm(vm);
   });

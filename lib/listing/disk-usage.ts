@@ -7,14 +7,15 @@
  * because file pools keep images sparse: the size is the volume's maximum.
  * Only the pool drivers whose images we can find on disk are measured; for
  * others the usage is unknown and the cell prints as `-` rather than a
- * guess. Pool lookups are cached per listing, so a 1000-qube disk listing
- * resolves each pool once and costs one stat per volume.
+ * guess. The image is found as the storage code finds it (imagePath), at
+ * the cost of one stat per volume.
  *
  * Reference: qubesadmin/tools/qvm_ls.py; shared/spec/store-and-core-tools.md §8
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Qubes } from '../app/app.js';
+import { QubesError } from '../errors.js';
+import { imagePath, isFilePool } from '../storage/file-images.js';
 import { volumeAttr, type VolumeConfig } from '../vm/volume-config.js';
 
 export const MiB = 1024 * 1024;
@@ -26,23 +27,23 @@ export const sizeMiB = (v: VolumeConfig | undefined): number => {
 };
 
 export class DiskUsage {
-  private readonly poolDirs = new Map<string, { driver: string; dir: string | undefined } | null>();
   constructor(private readonly app: Qubes) {}
 
   /** Allocated MiB of a volume; 0 if it has no image yet; undefined where the pool driver is not known here. */
   of(v: VolumeConfig): number | undefined {
-    const poolName = volumeAttr(v, 'pool') ?? '';
-    let p = this.poolDirs.get(poolName);
-    if (p === undefined) {
-      const pool = this.app.pools.get(poolName);
-      p = pool ? { driver: pool.driver, dir: pool.attr('dir_path') } : null;
-      this.poolDirs.set(poolName, p);
-    }
-    if (!p) return undefined;
+    const pool = this.app.pools.get(volumeAttr(v, 'pool') ?? '');
     // kernel volumes are read-only files shared by all qubes: nothing is allocated to the qube
-    if (p.driver === 'linux-kernel') return 0;
-    if ((p.driver !== 'file' && p.driver !== 'file-reflink') || !p.dir) return undefined;
-    const st = fs.statSync(path.join(p.dir, `${volumeAttr(v, 'vid') ?? ''}.img`), { throwIfNoEntry: false });
+    if (pool?.driver === 'linux-kernel') return 0;
+    if (!isFilePool(pool)) return undefined;
+    let file: string;
+    try {
+      file = imagePath(pool, volumeAttr(v, 'vid') ?? '');
+    } catch (e) {
+      // no dir_path, or a vid leaving it: where the image is is not known
+      if (e instanceof QubesError) return undefined;
+      throw e;
+    }
+    const st = fs.statSync(file, { throwIfNoEntry: false });
     return st ? Math.floor((st.blocks * 512) / MiB) : 0;
   }
 }

@@ -8,6 +8,7 @@
  *
  * Reference: qubesadmin/tools/qvm_ls.py; shared/spec/store-and-core-tools.md §8
  */
+import { VmmError } from '../errors.js';
 import type { PropValue } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { volumeAttr, type VolumeConfig } from '../vm/volume-config.js';
@@ -16,14 +17,16 @@ import type { DiskUsage } from './disk-usage.js';
 
 /**
  * Own property value, or undefined where the class has no such property or
- * its default is unavailable: a listing shows `-` there instead of failing.
+ * its default needs the hypervisor, which is unavailable: a listing shows
+ * `-` there instead of failing. Any other error propagates.
  */
 export function prop(vm: QubesVM, name: string): PropValue | undefined {
   if (!vm.has(name)) return undefined;
   try {
     return vm.get(name);
-  } catch {
-    return undefined;
+  } catch (e) {
+    if (e instanceof VmmError) return undefined;
+    throw e;
   }
 }
 

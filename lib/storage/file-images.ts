@@ -18,9 +18,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../app/app.js';
 import { QubesError } from '../errors.js';
+import { ioReason } from '../util/io-error.js';
 import { volumeAttr, type VolumeConfig } from '../vm/volume-config.js';
 
-export const FILE_DRIVERS: readonly string[] = ['file', 'file-reflink'];
+const FILE_DRIVERS: readonly string[] = ['file', 'file-reflink'];
 
 export const isFilePool = (pool: Pool | undefined): pool is Pool => pool !== undefined && FILE_DRIVERS.includes(pool.driver);
 
@@ -71,8 +72,7 @@ export function viewVolume(pools: ReadonlyMap<string, Pool>, v: VolumeConfig): V
 }
 
 function fsError(what: string, file: string, e: unknown): QubesError {
-  const err = e as NodeJS.ErrnoException;
-  return new QubesError(`Cannot ${what} ${file}: ${err.code ? `${err.code} ${err.message.replace(/^[A-Z]+: /, '')}` : err.message}`);
+  return new QubesError(`Cannot ${what} ${file}: ${ioReason(e)}`);
 }
 
 /**
@@ -222,7 +222,7 @@ export function removeDirs(dirs: string[]): string[] {
     try {
       fs.rmSync(d, { recursive: true, force: true });
     } catch (e) {
-      problems.push(`cannot remove ${d}: ${(e as Error).message}`);
+      problems.push(`cannot remove ${d}: ${ioReason(e)}`);
     }
   }
   return problems;

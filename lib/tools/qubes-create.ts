@@ -10,9 +10,10 @@
 import fs from 'node:fs';
 import { Pool, Qubes } from '../app/app.js';
 import { Labels } from '../app/labels.js';
-import { kernelsDir, pathsFromEnv } from '../config.js';
+import { kernelsDir } from '../config.js';
 import { StoreError } from '../errors.js';
 import { supportsReflink } from '../storage/file-images.js';
+import { ioReason } from '../util/io-error.js';
 import { OfflineVmm } from '../vmm/vmm.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
@@ -25,7 +26,7 @@ export const spec: CommandSpec = {
 };
 
 /** The store contents of a fresh installation (not saved). */
-export function initialStore(baseDir: string, reflink: boolean): Qubes {
+function initialStore(baseDir: string, reflink: boolean): Qubes {
   const app = new Qubes(new OfflineVmm(), baseDir, Labels.defaults());
   app.pools.set(
     'varlibqubes',
@@ -53,13 +54,16 @@ export function initialStore(baseDir: string, reflink: boolean): Qubes {
 }
 
 export async function run(_opts: unknown, _args: string[], ctx: Context): Promise<number> {
-  const paths = pathsFromEnv(ctx.env);
-  if (fs.existsSync(paths.store)) throw new StoreError(`${paths.store} already exists, aborting`);
+  const store = ctx.store();
+  const { baseDir } = store.paths;
+  // The reflink probe needs the pool directory itself (QUBES_XML_PATH may put
+  // the store elsewhere); Store.create makes the store's directory and
+  // refuses an existing store under the lock.
   try {
-    fs.mkdirSync(paths.baseDir, { recursive: true });
+    fs.mkdirSync(baseDir, { recursive: true });
   } catch (e) {
-    throw new StoreError(`Cannot create directory ${paths.baseDir}: ${(e as Error).message}`);
+    throw new StoreError(`Cannot create directory ${baseDir}: ${ioReason(e)}`);
   }
-  await ctx.store().create(initialStore(paths.baseDir, supportsReflink(paths.baseDir)));
+  await store.create(initialStore(baseDir, supportsReflink(baseDir)));
   return 0;
 }

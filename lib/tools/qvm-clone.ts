@@ -40,11 +40,13 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   if (typeof perVolume === 'string') throw new UsageError(perVolume);
   if (opts.P !== undefined && perVolume.size > 0) throw new UsageError('-P and -p/--pool cannot be used together');
   if (opts.class !== undefined && !isCreatableClass(opts.class)) throw new UsageError(`no such domain class: '${opts.class}'`);
-  const { warnings } = await cloneQube(
-    ctx.store(),
-    { source, name, klass: opts.class as VmClass | undefined, pools: { all: opts.P, perVolume }, ignoreErrors: Boolean(opts.ignoreErrors) },
-    (msg) => ctx.err(`${ctx.prog}: warning: ${msg}\n`),
-  );
+  const { warnings } = await cloneQube(ctx.store(), {
+    source,
+    name,
+    klass: opts.class as VmClass | undefined,
+    pools: { all: opts.P, perVolume },
+    ignoreErrors: Boolean(opts.ignoreErrors),
+  });
   for (const w of warnings) ctx.err(`${ctx.prog}: warning: ${w}\n`);
   return 0;
 }

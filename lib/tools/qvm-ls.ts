@@ -20,14 +20,16 @@ import { buildFilter, type FilterOptions } from '../listing/filters.js';
 import { Row } from '../listing/row.js';
 import { sortOrder, type SortOptions } from '../listing/sort.js';
 import { treeOrder } from '../listing/tree.js';
+import { codepointOrder } from '../util/compare.js';
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
+import { wrapWords } from './common/text.js';
 import { resolveVms } from './common/vm-args.js';
 
-// gen-docs reads the column names for shell completion from here (scripts/gen-docs.ts)
-export { FORMATS };
+// The -o choices (gen-docs completes them from the spec; the column names for
+// -O and --sort it takes from lib/listing/columns.ts).
 const FORMAT_CHOICES = [...Object.keys(FORMATS), 'json'];
 
 export const spec: CommandSpec = {
@@ -86,31 +88,18 @@ interface Opts extends Omit<FilterOptions, 'features' | 'prefs'>, SortOptions {
   prefs?: string[];
 }
 
-export function helpFormats(): string {
+function helpFormats(): string {
   const names = Object.keys(FORMATS).sort();
   const rows = names.map((n) => [`  ${n}`, (FORMATS[n] as readonly string[]).join(',')]);
   rows.push(['  json', 'the columns of simple (or of --fields, --disk, ...) as a JSON array of objects']);
   return `Available formats:\n${formatTable(rows)}\n`;
 }
 
-function wrap(text: string, width: number): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const w of text.split(' ')) {
-    if (line && line.length + 1 + w.length > width) {
-      lines.push(line);
-      line = w;
-    } else line = line ? `${line} ${w}` : w;
-  }
-  if (line) lines.push(line);
-  return lines;
-}
-
-export function helpColumns(): string {
+function helpColumns(): string {
   const w = Math.max(...BUILTIN_COLUMNS.map((c) => c.head.length));
   let out = 'Available columns:\n';
   for (const c of BUILTIN_COLUMNS) {
-    const lines = wrap(c.doc, 80 - w - 4);
+    const lines = wrapWords(c.doc, 80 - w - 4);
     out += `  ${c.head.padEnd(w)}  ${lines[0] ?? ''}\n`;
     for (const l of lines.slice(1)) out += `  ${''.padEnd(w)}  ${l}\n`;
   }
@@ -141,8 +130,6 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   const chosen = (opts.format && !json ? 1 : 0) + (opts.fields !== undefined ? 1 : 0) + shortcuts.length;
   if (chosen > 1) throw new UsageError('only one of --format, --fields, --disk, --network, --kernel may be given');
   if (json && (opts.rawData || opts.rawList)) throw new UsageError('--format json cannot be combined with --raw-data or --raw-list');
-  if (opts.exclude?.length && !opts.all) throw new UsageError('--exclude can only be used with --all');
-  if (opts.all && args.length) throw new UsageError('--all cannot be used together with qube names');
 
   let fields: string[];
   if (opts.rawList) fields = ['NAME'];
@@ -153,11 +140,10 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   const columns = fields.map(columnFor);
 
   const app = ctx.store().read();
+  // No selection means every qube; named qubes come in command-line order, listed by name.
   const selected =
-    args.length || opts.all
-      ? resolveVms(app, { names: args, all: opts.all, exclude: opts.exclude }, true).sort((a, b) =>
-          a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-        )
+    args.length || opts.all || opts.exclude?.length
+      ? resolveVms(app, { names: args, all: opts.all, exclude: opts.exclude }, true).sort((a, b) => codepointOrder(a.name, b.name))
       : app.domains.sorted();
   await app.vmm.refresh(selected);
 

@@ -6,8 +6,8 @@
  * stay removed); image directories are deleted after the lock is released.
  */
 import fs from 'node:fs';
-import { removeQube, VmInUseReport } from '../app/qube-operations.js';
-import { QubesError } from '../errors.js';
+import { removeQube } from '../app/qube-operations.js';
+import { QubesError, QubesVMInUseError } from '../errors.js';
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
@@ -55,6 +55,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   if (!opts.all && args.length === 0) throw new UsageError('one of the arguments --all VMNAME is required');
   const app = ctx.store().read();
   const vms = resolveVms(app, { names: args, all: opts.all, exclude: opts.exclude });
+  // Refused by the core too; checked here so that no confirmation is asked first.
   const dom0 = vms.find((vm) => vm.klass === 'AdminVM');
   if (dom0) throw new QubesError(`Domain '${dom0.name}' cannot be removed.`);
   if (vms.length === 0) return 0;
@@ -82,8 +83,8 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     try {
       problems = await removeQube(ctx.store(), vm.name);
     } catch (e) {
-      if (e instanceof VmInUseReport) {
-        ctx.out(`VM ${e.vmName} cannot be removed. It is in use as:\n`);
+      if (e instanceof QubesVMInUseError && e.usages.length > 0) {
+        ctx.out(`VM ${vm.name} cannot be removed. It is in use as:\n`);
         for (const u of e.usages) ctx.out(u.holder ? ` - ${u.prop} for ${u.holder}\n` : ` - global property ${u.prop}\n`);
       }
       throw e;

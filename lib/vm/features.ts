@@ -20,7 +20,7 @@ export function validateFeatureName(untrusted: string): string {
 }
 
 /** true is stored as "1", false and null as "", other values stringified. */
-export function featureValue(value: string | boolean | null): string {
+function featureValue(value: string | boolean | null): string {
   if (value === true) return '1';
   if (value === false || value === null) return '';
   if (!FEATURE_VALUE_RE.test(value)) throw new QubesValueError('Feature value must be printable ASCII');

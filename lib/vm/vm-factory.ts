@@ -20,7 +20,7 @@ import type { QubesVM } from './qubes-vm.js';
 import { CREATABLE_CLASSES, syncGuiTags, type VmClass } from './vm-properties.js';
 import { DEFAULT_VOLUMES, defaultVolumeConfig, setVolumeAttr, volumeAttr, type PoolInfo } from './volume-config.js';
 
-export const VOLUME_NAMES: readonly string[] = ['root', 'private', 'volatile', 'kernel'];
+const VOLUME_NAMES: readonly string[] = ['root', 'private', 'volatile', 'kernel'];
 
 /** Properties `qvm-clone` never copies (spec §10.3). */
 const CLONE_SKIP_PROPS = new Set(['name', 'qid', 'template', 'label', 'uuid', 'installed_by_rpm', 'dispid']);

@@ -135,6 +135,13 @@ describe('bash completion', () => {
     expect(complete('qvm-ls --raw-list sys-f')).toEqual(['sys-firewall']);
   });
 
+  test('qvm-ls -O and --sort offer every built-in column', () => {
+    for (const c of ['FLAGS', 'TAGS', 'MEMORY', 'PRIV-POOL', 'ROOT-POOL']) {
+      expect(complete(`qvm-ls -O NAME,${c}`)).toEqual([`NAME,${c}`]);
+      expect(complete(`qvm-ls --sort ${c}`)).toEqual([c]);
+    }
+  });
+
   test('qvm-features feature names', () => {
     expect(complete('qvm-features vm0001 ')).toContain('service.cups');
   });

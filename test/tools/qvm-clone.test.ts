@@ -107,4 +107,22 @@ describe('qvm-clone', () => {
     expect(s.read()).toBe(before);
     expect(fs.readdirSync(path.join(s.dir, 'appvms'))).toEqual(['vm0003']);
   });
+
+  test('--ignore-errors turns a property that cannot be copied into a warning, printed after the clone', () => {
+    const s = store();
+    privateImage(s, 'vm0000');
+    fs.writeFileSync(
+      s.xml,
+      s.read().replace('<property name="name">vm0000</property>', '<property name="name">vm0000</property>\n        <property name="kernel">nosuchkernel</property>'),
+    );
+    const before = s.read();
+    const strict = run('qvm-clone', ['vm0000', 'copy'], s.env);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toMatch(/^qvm-clone: error: Failed to copy property kernel: /);
+    expect(s.read()).toBe(before);
+    const r = run('qvm-clone', ['--ignore-errors', 'vm0000', 'copy'], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^qvm-clone: warning: Failed to copy property kernel: [^\n]*\n$/);
+    expect(prop(domain(s.read(), 'copy'), 'kernel')).toBeUndefined();
+  });
 });

@@ -36,7 +36,7 @@ export type Body<O> = (opts: O, args: string[], ctx: Context) => Promise<number 
 const increase = (_v: string, prev: number) => prev + 1;
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
-export function addOption(cmd: Command, o: OptionSpec): void {
+function addOption(cmd: Command, o: OptionSpec): void {
   const opt = new Option(o.flags, o.description);
   if (o.hidden) opt.hideHelp();
   if (o.choices) opt.choices(o.choices as string[]);
@@ -46,7 +46,7 @@ export function addOption(cmd: Command, o: OptionSpec): void {
 }
 
 /** The commander program for a spec; no side effects. */
-export function buildCommand(spec: CommandSpec): Command {
+function buildCommand(spec: CommandSpec): Command {
   const cmd = new Command(spec.name).description(spec.summary).helpOption('-h, --help', 'show this help message and exit');
   for (const a of spec.args) {
     const n = `${a.name}${a.variadic ? '...' : ''}`;
@@ -60,7 +60,7 @@ export function buildCommand(spec: CommandSpec): Command {
   return cmd;
 }
 
-export const processIo = (): Io => ({
+const processIo = (): Io => ({
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
   isTTY: Boolean(process.stdout.isTTY),

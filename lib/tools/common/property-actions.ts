@@ -5,11 +5,12 @@
  * Reference: qubesadmin/tools/qvm_prefs.py process_actions; spec §9.
  */
 import type { Qubes } from '../../app/app.js';
-import { QubesNoSuchPropertyError } from '../../errors.js';
+import { QubesNoSuchPropertyError, VmmError } from '../../errors.js';
 import type { PropertyDef, PropertyHolder, PropValue } from '../../vm/property.js';
 import { UsageError } from './errors.js';
 import type { Context } from './program.js';
 import type { OptionSpec } from './spec.js';
+import { wrapWords } from './text.js';
 
 /** Methods both Qubes and QubesVM have. */
 export interface Holder extends PropertyHolder {
@@ -34,44 +35,31 @@ export interface PropertyOpts {
 }
 
 /** Text of a value as listings and get print it; undefined means "no value". */
-export function displayValue(def: PropertyDef<any>, v: PropValue | undefined): string | undefined {
+function displayValue(def: PropertyDef<any>, v: PropValue | undefined): string | undefined {
   if (v === undefined) return undefined;
   if (v === null) return def.type === 'vm' || def.type === 'label' ? 'None' : '';
   if (typeof v === 'boolean') return v ? 'True' : 'False';
   return String(v);
 }
 
-/** A default that cannot be computed here (e.g. needs the hypervisor) reads as no value. */
+/** A default that needs the hypervisor, which is unavailable, reads as no value; other errors propagate. */
 function safeGet(h: Holder, name: string): PropValue | undefined {
   try {
     return h.get(name);
   } catch (e) {
-    if (e instanceof QubesNoSuchPropertyError) throw e;
-    return undefined;
+    if (e instanceof VmmError) return undefined;
+    throw e;
   }
-}
-
-function wrap(text: string, width: number, indent: number): string {
-  const words = text.split(/\s+/).filter(Boolean);
-  const lines: string[] = [];
-  let line = '';
-  for (const w of words) {
-    if (line && indent + line.length + 1 + w.length > width) {
-      lines.push(line);
-      line = w;
-    } else line = line ? `${line} ${w}` : w;
-  }
-  if (line) lines.push(line);
-  return lines.join(`\n${' '.repeat(indent)}`);
 }
 
 export function helpProperties(defs: ReadonlyMap<string, PropertyDef<any>>): string {
   const names = [...defs.keys()].sort();
   const width = Math.max(...names.map((n) => n.length));
-  return names.map((n) => `  ${n.padEnd(width)}  ${wrap(defs.get(n)?.doc ?? '', 80, width + 6)}\n`).join('');
+  const indent = width + 6;
+  return names.map((n) => `  ${n.padEnd(width)}  ${wrapWords(defs.get(n)?.doc ?? '', 80 - indent).join(`\n${' '.repeat(indent)}`)}\n`).join('');
 }
 
-export function listProperties(h: Holder, hideDefault: boolean): string {
+function listProperties(h: Holder, hideDefault: boolean): string {
   const names = [...h.defs.keys()].sort();
   const width = Math.max(...names.map((n) => n.length));
   let out = '';

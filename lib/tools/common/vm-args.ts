@@ -13,7 +13,7 @@ import { UsageError } from './errors.js';
 const WILDCARD_RE = /[*?[\]!]/;
 
 /** fnmatch-style pattern → RegExp (`*`, `?`, `[seq]`, `[!seq]`). */
-export function globToRegExp(glob: string): RegExp {
+function globToRegExp(glob: string): RegExp {
   let re = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i] as string;
