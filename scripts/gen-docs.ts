@@ -375,35 +375,18 @@ _qubes_tools_vms() {
   } | sort -u
 }
 
-_qubes_tools_labels() {
+# _qubes_tools_from_store SED-SCRIPT: what the script prints for the store, sorted, unique.
+_qubes_tools_from_store() {
   local f
   f=$(_qubes_tools_store)
-  [ -r "$f" ] && sed -n 's/.*<label [^>]*>\([^<]*\)<\/label>.*/\1/p' "$f"
+  [ -r "$f" ] && sed -n "$1" "$f" | sort -u
 }
 
-_qubes_tools_features() {
-  local f
-  f=$(_qubes_tools_store)
-  [ -r "$f" ] && sed -n 's/.*<feature name="\([^"]*\)".*/\1/p' "$f" | sort -u
-}
-
-_qubes_tools_services() {
-  local f
-  f=$(_qubes_tools_store)
-  [ -r "$f" ] && sed -n 's/.*<feature name="service\.\([^"]*\)".*/\1/p' "$f" | sort -u
-}
-
-_qubes_tools_tags() {
-  local f
-  f=$(_qubes_tools_store)
-  [ -r "$f" ] && sed -n 's/.*<tag name="\([^"]*\)".*/\1/p' "$f" | sort -u
-}
-
-_qubes_tools_pools() {
-  local f
-  f=$(_qubes_tools_store)
-  [ -r "$f" ] && sed -n 's/.*<pool [^>]*name="\([^"]*\)".*/\1/p' "$f" | sort -u
-}
+_qubes_tools_labels() { _qubes_tools_from_store 's/.*<label [^>]*>\([^<]*\)<\/label>.*/\1/p'; }
+_qubes_tools_features() { _qubes_tools_from_store 's/.*<feature name="\([^"]*\)".*/\1/p'; }
+_qubes_tools_services() { _qubes_tools_from_store 's/.*<feature name="service\.\([^"]*\)".*/\1/p'; }
+_qubes_tools_tags() { _qubes_tools_from_store 's/.*<tag name="\([^"]*\)".*/\1/p'; }
+_qubes_tools_pools() { _qubes_tools_from_store 's/.*<pool [^>]*name="\([^"]*\)".*/\1/p'; }
 
 # --- replies ------------------------------------------------------------
 
