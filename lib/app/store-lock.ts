@@ -5,9 +5,10 @@
  * process start time.
  *
  * Why the owner file: proper-lockfile alone detects a dead holder only by
- * the lock's age, so every writer after a killed one would wait that long. With the owner recorded, a lock whose process is gone (or whose
- * pid now belongs to a different process, told apart by start time) is
- * reaped at once. Reaping happens under a second, short-lived mutex
+ * the lock's age, so every writer after a killed one would wait that long.
+ * With the owner recorded, a lock whose process is gone (or whose pid now
+ * belongs to a different process, told apart by start time) is reaped at
+ * once. Reaping happens under a second, short-lived mutex
  * (`qubes.xml.lock.reap`) and by renaming the dead lock away, so two waiters
  * can never both remove a lock, nor remove a fresh one.
  *
@@ -152,6 +153,9 @@ export async function lockStore(storePath: string, timeoutMs: number): Promise<R
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
   for (;;) {
+    // proper-lockfile reports a lost lock from a timer, where throwing would
+    // crash with a stack trace; remember it and fail the command at release.
+    let lost: Error | undefined;
     try {
       const release = await lockfile.lock(storePath, {
         realpath: false,
@@ -159,7 +163,7 @@ export async function lockStore(storePath: string, timeoutMs: number): Promise<R
         retries: 0,
         stale: LOCKFILE_STALE_MS,
         onCompromised: (err) => {
-          throw new StoreLockError(`Lost the lock ${lockDir}: ${err.message}`);
+          lost = err;
         },
       });
       try {
@@ -170,6 +174,7 @@ export async function lockStore(storePath: string, timeoutMs: number): Promise<R
         throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
       }
       return async () => {
+        if (lost) throw new StoreLockError(`Lost the lock ${lockDir}: ${lost.message}`);
         fs.rmSync(path.join(lockDir, 'owner'), { force: true });
         await release();
       };
