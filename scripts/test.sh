@@ -24,4 +24,13 @@ fi
 npm run -s build
 # ts-jest compiles each test file alone (no type check); check the whole test tree here.
 npx tsc -p tsconfig.test.json
-NODE_OPTIONS="--experimental-vm-modules ${NODE_OPTIONS:-}" npx jest --ci "$@"
+results=$(mktemp)
+status=0
+NODE_OPTIONS="--experimental-vm-modules ${NODE_OPTIONS:-}" npx jest --ci --json --outputFile="$results" "$@" || status=$?
+# One plain closing line that CI reads ("Tests: N passed, N failed, N skipped").
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`Tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+' "$results" || true
+rm -f "$results"
+exit "$status"
