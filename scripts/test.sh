@@ -28,7 +28,7 @@ results=$(mktemp)
 status=0
 NODE_OPTIONS="--experimental-vm-modules ${NODE_OPTIONS:-}" npx jest --ci --json --outputFile="$results" "$@" || status=$?
 # One plain closing line that CI reads ("Tests: N passed, N failed, N skipped").
-node -e '
+[ -s "$results" ] && node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   console.log(`Tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
 ' "$results" || true
