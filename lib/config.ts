@@ -34,3 +34,9 @@ export function lockTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 export const DEFAULT_LIBVIRT_URI = 'xen:///';
+
+/** Where a qube's directory lives under the base directory and a file pool's: vm-templates or appvms. */
+export const vmDirPrefix = (klass: string): 'vm-templates' | 'appvms' => (klass === 'TemplateVM' ? 'vm-templates' : 'appvms');
+
+/** A qube's own directory (firewall.xml, icons; file pools' images). */
+export const vmDir = (baseDir: string, klass: string, name: string): string => path.join(baseDir, vmDirPrefix(klass), name);

@@ -86,3 +86,18 @@ export class VmmOfflineError extends VmmError {
     super('VMM operations disabled in offline mode');
   }
 }
+
+/** A storage pool or volume operation failed (reference: StoragePoolException). */
+export class StoragePoolError extends QubesError {
+  override name = 'StoragePoolError';
+}
+
+/** The pool is used by volumes or a default_pool* property and cannot be removed. */
+export class QubesPoolInUseError extends QubesError {
+  override name = 'QubesPoolInUseError';
+}
+
+/** No revision of that id (qvm-volume revert). */
+export class QubesVolumeRevisionNotFoundError extends StoragePoolError {
+  override name = 'QubesVolumeRevisionNotFoundError';
+}

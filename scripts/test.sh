@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 
 need=()
 # Commands the tests run (a tmpfs for the full-disk test, bash for completion,
-# GNU cp for sparse copies): Debian package for each.
-for pair in "mount:mount" "umount:mount" "df:coreutils" "cp:coreutils" "sed:sed" "bash:bash"; do
+# GNU cp for sparse copies, loop-mounted btrfs/XFS/ext4 for the storage
+# drivers): Debian package for each.
+for pair in "mount:mount" "umount:mount" "losetup:mount" "df:coreutils" "cp:coreutils" "sed:sed" "bash:bash" \
+  "mkfs.btrfs:btrfs-progs" "mkfs.xfs:xfsprogs" "mkfs.ext4:e2fsprogs"; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

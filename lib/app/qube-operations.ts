@@ -3,21 +3,26 @@
  * Creating, cloning and removing qubes across the store's lock phases, and
  * importing a root image into a new one.
  *
- * Locking (spec §4.3): the record is created under one store update (and
- * sparse images, which are instant, with it); copying image data happens
- * after the lock is released, so a large copy does not hold up every other
- * writer; if the copy fails a second update removes the record again.
+ * Locking (spec §4.3): the record is created under one store update; the
+ * volumes are made by the storage drivers after the lock is released, so a
+ * large copy does not hold up every other writer; if that fails a second
+ * update removes the record again.
  * The power state a clone or removal needs is asked from the hypervisor
  * before the lock is taken; the update only re-checks that the qube is still
  * the same one. Nothing is written when a check fails.
  *
  * Reference: qubes-core-admin: qubes/app.py add_new_vm, api/admin.py
- * _vm_create / vm_remove, qubes/storage/file.py; qubes-core-admin-client:
+ * _vm_create / vm_remove, qubes/storage/__init__.py; qubes-core-admin-client:
  * qubesadmin/app.py clone_vm; shared/spec/store-and-core-tools.md §4.3, §10.
  */
+import fs from 'node:fs';
 import { QubesError, QubesValueError, QubesVMNotFoundError, QubesVMNotHaltedError } from '../errors.js';
-import { imageDirs, removeDirs, viewVolume } from '../storage/file-images.js';
-import { copyImages, createImages, importRootImage, planStorage, rollbackImages, type StoragePlan } from '../storage/qube-images.js';
+import { vmDir } from '../config.js';
+import { importFile } from '../storage/copy-data.js';
+import { createDir } from '../storage/durable-fs.js';
+import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
+import { settingsFromConfig } from '../storage/volume.js';
+import { ioReason } from '../util/io-error.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../vm/vm-factory.js';
 import { propertiesFor, type VmClass } from '../vm/vm-properties.js';
@@ -25,47 +30,49 @@ import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
 import type { Qubes } from './app.js';
 import type { Store } from './store.js';
 
-/** The qube a `recordQube` callback added, and the disk work it needs. */
+/** What a `recordQube` callback added: the qube, and which volumes to fill from another qube. */
 interface RecordedQube {
   vm: QubesVM;
-  plan: StoragePlan;
-}
-
-/** Which record to drop when the copy fails: the uuid tells ours from a same-named qube made since. */
-interface CreatedRecord {
-  name: string;
-  uuid: string;
+  copyFrom?: { src: string; volumes: string[] };
 }
 
 /**
- * The lock phases create and clone share: `recordQube` adds the qube and
- * plans its disk work inside a store update, whose sparse images are made
- * in the same update (and removed if it fails); the copies run after the
- * lock is released (copyOrRollback).
+ * The lock phases create and clone share: `recordQube` adds the qube in a
+ * store update; its volumes are made (and filled from the source) after
+ * the lock is released, so a large copy does not hold up other writers.
+ * If that fails, whatever was made is removed and a second update drops
+ * the record again (matched by uuid: a same-named qube made since stays).
  */
-async function createWithImages(
-  store: Store,
-  recordQube: (app: Qubes) => RecordedQube | Promise<RecordedQube>,
-): Promise<{ name: string; warnings: string[] }> {
-  const made: string[] = [];
-  // Known as soon as it exists: a failed save must still remove the images.
-  let planned: StoragePlan | undefined;
-  let recorded: { plan: StoragePlan; created: CreatedRecord };
+async function createWithStorage(store: Store, recordQube: (app: Qubes) => RecordedQube | Promise<RecordedQube>): Promise<string> {
+  const { name, uuid, copyFrom } = await store.update(async (app) => {
+    const { vm, copyFrom: from } = await recordQube(app);
+    return { name: vm.name, uuid: vm.props.get('uuid') as string, copyFrom: from };
+  });
+  const app = store.read();
+  const vm = app.domains.get(name);
+  if (!vm || vm.props.get('uuid') !== uuid) throw new QubesError(`Qube ${name} was removed while its volumes were being made`);
+  const pools = new PoolSet(app);
+  let storage: QubeStorage | undefined;
   try {
-    recorded = await store.update(async (app) => {
-      const { vm, plan } = await recordQube(app);
-      planned = plan;
-      const created = { name: vm.name, uuid: vm.props.get('uuid') as string };
-      createImages(plan, made);
-      return { plan, created };
-    });
+    createDir(vmDir(app.baseDir, vm.klass, vm.name));
+    storage = await pools.qube(vm);
+    await storage.create(copyFrom?.volumes ?? []);
+    if (copyFrom) {
+      const src = app.domains.get(copyFrom.src);
+      if (!src) throw new QubesVMNotFoundError(copyFrom.src);
+      await storage.cloneFrom(await pools.qube(src), copyFrom.volumes);
+    }
   } catch (e) {
-    if (planned) rollbackImages(planned, made);
-    throw e;
+    await storage?.removeData();
+    fs.rmSync(vmDir(app.baseDir, vm.klass, vm.name), { recursive: true, force: true });
+    try {
+      await dropRecord(store, name, uuid);
+    } catch (e2) {
+      throw new QubesError(`${(e as Error).message}; removing the new qube ${name} failed too: ${(e2 as Error).message}`);
+    }
+    throw new QubesError(`Creating the volumes of ${name} failed, qube removed: ${(e as Error).message}`);
   }
-  const { plan, created } = recorded;
-  await copyOrRollback(store, plan, made, created);
-  return { name: created.name, warnings: plan.warnings };
+  return name;
 }
 
 /** Remove the record created by us (matched by uuid) in a new update. */
@@ -74,21 +81,6 @@ async function dropRecord(store: Store, name: string, uuid: string): Promise<voi
     const vm = app.domains.get(name);
     if (vm && vm.props.get('uuid') === uuid) app.domains.delete(vm);
   });
-}
-
-/** Copy image data outside the lock; on failure remove the new qube and its images. */
-async function copyOrRollback(store: Store, plan: StoragePlan, made: string[], created: CreatedRecord): Promise<void> {
-  try {
-    copyImages(plan, made);
-  } catch (e) {
-    rollbackImages(plan, made);
-    try {
-      await dropRecord(store, created.name, created.uuid);
-    } catch (e2) {
-      throw new QubesError(`${(e as Error).message}; removing the new qube ${created.name} failed too: ${(e2 as Error).message}`);
-    }
-    throw new QubesError(`Copying volume data failed, qube ${created.name} removed: ${(e as Error).message}`);
-  }
 }
 
 function volumeSize(vm: QubesVM, volume: string): number | undefined {
@@ -158,10 +150,10 @@ export interface CreateResult {
  */
 export async function createQube(store: Store, req: CreateRequest, check?: (app: Qubes) => void): Promise<CreateResult> {
   const propErrors: CreateResult['propErrors'] = [];
-  const { name, warnings } = await createWithImages(store, (app) => {
+  const name = await createWithStorage(store, (app) => {
     check?.(app);
     let vm: QubesVM;
-    let plan: StoragePlan;
+    let copyFrom: RecordedQube['copyFrom'];
     if (req.klass === 'StandaloneVM' && req.template !== undefined) {
       const src = app.domains.get(req.template);
       if (!src) throw new QubesVMNotFoundError(req.template);
@@ -174,10 +166,9 @@ export async function createQube(store: Store, req: CreateRequest, check?: (app:
       });
       copyAttributes(src, vm, false);
       vm.set('label', req.label);
-      plan = planStorage(app, vm, { src, volumes: ['root'] });
+      copyFrom = { src: src.name, volumes: ['root'] };
     } else {
       vm = addVmRecord(app, req);
-      plan = planStorage(app, vm);
     }
     for (const [prop, value] of req.props) {
       try {
@@ -187,9 +178,9 @@ export async function createQube(store: Store, req: CreateRequest, check?: (app:
       }
     }
     syncKernelVid(vm);
-    return { vm, plan };
+    return { vm, copyFrom };
   });
-  return { name, propErrors, warnings };
+  return { name, propErrors, warnings: [] };
 }
 
 // ---- clone -------------------------------------------------------------------
@@ -213,7 +204,7 @@ export async function cloneQube(store: Store, req: CloneRequest): Promise<{ warn
     if (src.klass === 'AdminVM') throw new QubesValueError(`Cannot clone ${src.name}`);
   });
   const copyWarnings: string[] = [];
-  const { warnings } = await createWithImages(store, (app) => {
+  await createWithStorage(store, (app) => {
     const src = sameQube(app, req.source, checked);
     const klass = req.klass ?? src.klass;
     const srcTemplate = src.has('template') ? src.get('template') : undefined;
@@ -228,43 +219,64 @@ export async function cloneQube(store: Store, req: CloneRequest): Promise<{ warn
         if (req.pools.all !== undefined) return undefined;
         const s = src.volumeConfig.find((c) => volumeAttr(c, 'name') === volume);
         if (!s) return undefined;
-        const v = viewVolume(app.pools, s);
+        const v = settingsFromConfig(s);
         if (!v.rw || v.snapOnStart) return undefined;
         const g = app.get(`default_pool_${volume}`);
-        return v.poolName !== g ? v.poolName : undefined;
+        return v.pool !== g ? v.pool : undefined;
       },
       sizeOf: (volume) => volumeSize(src, volume),
     });
     copyAttributes(src, vm, true, req.ignoreErrors ? (msg) => copyWarnings.push(msg) : undefined);
     syncKernelVid(vm);
     const persistent = vm.volumeConfig
-      .map((c) => viewVolume(app.pools, c))
-      .filter((v) => v.saveOnStop && src.volumeConfig.some((c) => volumeAttr(c, 'name') === v.name))
+      .map((c) => settingsFromConfig(c))
+      .filter((v) => v.saveOnStop && !v.snapOnStart && src.volumeConfig.some((c) => volumeAttr(c, 'name') === v.name))
       .map((v) => v.name);
-    return { vm, plan: planStorage(app, vm, { src, volumes: persistent }) };
+    return { vm, copyFrom: { src: src.name, volumes: persistent } };
   });
-  return { warnings: [...copyWarnings, ...warnings] };
+  return { warnings: copyWarnings };
 }
 
 // ---- root import ---------------------------------------------------------------
 
 /**
- * Replace the root volume's data with `file` (qvm-create -r/-R); grows the
- * volume (and its recorded size) when the file is larger. Like the copies
- * of create and clone, the file work runs outside the lock; only a grown
- * size takes an update.
+ * Replace the root volume's data with `file` (qvm-create -r/-R) through
+ * the driver's import (the old state may become a revision); grows the
+ * volume (and its recorded size) when the file is larger. Runs outside
+ * the lock; only a grown size takes an update.
  */
 export async function importRoot(store: Store, vmName: string, file: string, move: boolean): Promise<void> {
   const app = store.read();
   const vm = app.domains.get(vmName);
   if (!vm) throw new QubesVMNotFoundError(vmName);
-  const grown = importRootImage(app, vm, file, move);
-  if (grown !== undefined) {
-    await store.update((a) => {
-      const c = a.domains.get(vmName)?.volumeConfig.find((x) => volumeAttr(x, 'name') === 'root');
-      if (c) setVolumeAttr(c, 'size', String(grown));
-    });
+  const pools = new PoolSet(app);
+  const { volume, pool } = (await pools.qube(vm)).require('root');
+  if (!volume.isOrigin) throw new QubesError(`The root volume of ${vm.name} is not persistent`);
+  let fileSize: number;
+  try {
+    fileSize = fs.statSync(file).size;
+  } catch (e) {
+    throw new QubesError(`Cannot read ${file}: ${ioReason(e)}`);
   }
+  const size = Math.max(fileSize, await pool.size(volume));
+  const target = await pool.importData(volume, size);
+  try {
+    await importFile(file, target, size, pools.ctx.runner);
+  } catch (e) {
+    await pool.importDataEnd(volume, false);
+    throw e;
+  }
+  await pool.importDataEnd(volume, true);
+  if (move) fs.rmSync(file, { force: true });
+  if (size > volume.size) await recordVolumeSize(store, vmName, 'root', size);
+}
+
+/** Record a volume's new nominal size in the store. */
+export async function recordVolumeSize(store: Store, vmName: string, volume: string, size: number): Promise<void> {
+  await store.update((a) => {
+    const c = a.domains.get(vmName)?.volumeConfig.find((x) => volumeAttr(x, 'name') === volume);
+    if (c) setVolumeAttr(c, 'size', String(size));
+  });
 }
 
 // ---- remove --------------------------------------------------------------------
@@ -279,11 +291,25 @@ export async function importRoot(store: Store, vmName: string, file: string, mov
 export async function removeQube(store: Store, name: string): Promise<string[]> {
   // dom0 never halts: skip the power check and let removeVm refuse it.
   const checked = await requireHalted(store, name, (vm) => vm.klass === 'AdminVM');
-  let dirs: string[] = [];
-  await store.update((app) => {
+  let storage: QubeStorage | undefined;
+  let dir = '';
+  const problems: string[] = [];
+  await store.update(async (app) => {
     const vm = sameQube(app, name, checked);
-    dirs = imageDirs(app.pools, vm.name, vm.volumeConfig);
+    try {
+      storage = await new PoolSet(app).qube(vm);
+    } catch (e) {
+      // a pool we cannot open must not keep a qube in the store forever
+      problems.push(`cannot remove the volumes of ${name}: ${(e as Error).message}`);
+    }
+    dir = vmDir(app.baseDir, vm.klass, vm.name);
     app.removeVm(vm);
   });
-  return removeDirs(dirs);
+  problems.push(...((await storage?.removeData()) ?? []));
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch (e) {
+    problems.push(`cannot remove ${dir}: ${ioReason(e)}`);
+  }
+  return problems;
 }

@@ -6,16 +6,16 @@
  * Allocation is read from the image file's block count, not its size,
  * because file pools keep images sparse: the size is the volume's maximum.
  * Only the pool drivers whose images we can find on disk are measured; for
- * others the usage is unknown and the cell prints as `-` rather than a
- * guess. The image is found as the storage code finds it (imagePath), at
- * the cost of one stat per volume.
+ * others (lvm_thin would need an `lvs` run) the usage is unknown and the
+ * cell prints as `-` rather than a guess. The images are found as the
+ * drivers lay them out (the running copy first), at the cost of a stat or
+ * two per volume; this stays synchronous and loads no driver, for speed.
  *
  * Reference: qubesadmin/tools/qvm_ls.py; shared/spec/store-and-core-tools.md §8
  */
 import fs from 'node:fs';
 import type { Qubes } from '../app/app.js';
-import { QubesError } from '../errors.js';
-import { imagePath, isFilePool } from '../storage/file-images.js';
+import path from 'node:path';
 import { volumeAttr, type VolumeConfig } from '../vm/volume-config.js';
 
 export const MiB = 1024 * 1024;
@@ -34,16 +34,14 @@ export class DiskUsage {
     const pool = this.app.pools.get(volumeAttr(v, 'pool') ?? '');
     // kernel volumes are read-only files shared by all qubes: nothing is allocated to the qube
     if (pool?.driver === 'linux-kernel') return 0;
-    if (!isFilePool(pool)) return undefined;
-    let file: string;
-    try {
-      file = imagePath(pool, volumeAttr(v, 'vid') ?? '');
-    } catch (e) {
-      // no dir_path, or a vid leaving it: where the image is is not known
-      if (e instanceof QubesError) return undefined;
-      throw e;
-    }
-    const st = fs.statSync(file, { throwIfNoEntry: false });
+    const dir = pool?.attr('dir_path');
+    if (!dir || (pool?.driver !== 'file' && pool?.driver !== 'file-reflink')) return undefined;
+    const base = path.resolve(dir, volumeAttr(v, 'vid') ?? '');
+    // a vid leaving the pool's directory: where the image is is not known
+    if (!base.startsWith(path.resolve(dir) + path.sep)) return undefined;
+    const candidates = pool.driver === 'file-reflink' ? [`${base}-dirty.img`, `${base}.img`] : [`${base}.img`];
+    let st: fs.Stats | undefined;
+    for (const f of candidates) if ((st = fs.statSync(f, { throwIfNoEntry: false }))) break;
     return st ? Math.floor((st.blocks * 512) / MiB) : 0;
   }
 }

@@ -1,8 +1,40 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
- * The storage drivers this implementation has, by the names qubes.xml
- * uses. Kept apart from the drivers themselves so the docs generator and
- * completion can list them without loading any driver.
+ * The storage drivers this implementation has, with their options, kept
+ * apart from the drivers themselves so listing them (qvm-pool drivers, the
+ * docs generator, completion) loads no driver.
+ *
+ * Reference: qubes-core-admin: qubes/storage/__init__.py driver_parameters
+ * (constructor signature order; required = no default); spec storage.md §1.1.
  */
 export const DRIVER_NAMES = ['file', 'file-reflink', 'linux-kernel', 'lvm_thin'] as const;
 export type DriverName = (typeof DRIVER_NAMES)[number];
+
+export interface DriverParameter {
+  name: string;
+  required: boolean;
+}
+
+const opt = (name: string): DriverParameter => ({ name, required: false });
+const req = (name: string): DriverParameter => ({ name, required: true });
+
+/** Options a pool of each driver takes, in the reference's signature order. */
+export const DRIVER_PARAMETERS: Record<DriverName, DriverParameter[]> = {
+  file: [opt('revisions_to_keep'), req('dir_path'), opt('ephemeral_volatile')],
+  'file-reflink': [opt('revisions_to_keep'), req('dir_path'), opt('setup_check'), opt('ephemeral_volatile')],
+  'linux-kernel': [req('dir_path')],
+  lvm_thin: [opt('revisions_to_keep'), req('volume_group'), req('thin_pool'), opt('ephemeral_volatile')],
+};
+
+/**
+ * The attributes a pool of each driver writes to qubes.xml, in order
+ * (`setup_check` is an add-time switch, never saved).
+ */
+export const DRIVER_CONFIG_KEYS: Record<DriverName, string[]> = {
+  file: ['name', 'dir_path', 'driver', 'revisions_to_keep', 'ephemeral_volatile'],
+  'file-reflink': ['name', 'dir_path', 'driver', 'revisions_to_keep', 'ephemeral_volatile'],
+  'linux-kernel': ['name', 'dir_path', 'driver'],
+  lvm_thin: ['name', 'volume_group', 'thin_pool', 'driver', 'revisions_to_keep', 'ephemeral_volatile'],
+};
+
+export const isDriverName = (s: string): s is DriverName => (DRIVER_NAMES as readonly string[]).includes(s);

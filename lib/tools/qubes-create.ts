@@ -12,7 +12,8 @@ import { Pool, Qubes } from '../app/app.js';
 import { Labels } from '../app/labels.js';
 import { kernelsDir } from '../config.js';
 import { StoreError } from '../errors.js';
-import { supportsReflink } from '../storage/file-images.js';
+import { reflinkSupported } from '../storage/drivers/file-reflink.js';
+import { PoolSet } from '../storage/qube-storage.js';
 import { ioReason } from '../util/io-error.js';
 import { OfflineVmm } from '../vmm/vmm.js';
 import type { Context } from './common/program.js';
@@ -64,6 +65,8 @@ export async function run(_opts: unknown, _args: string[], ctx: Context): Promis
   } catch (e) {
     throw new StoreError(`Cannot create directory ${baseDir}: ${ioReason(e)}`);
   }
-  await store.create(initialStore(baseDir, supportsReflink(baseDir)));
+  await store.create(initialStore(baseDir, reflinkSupported(baseDir)));
+  // as the reference's load_initial_values: each pool prepares its directories
+  for (const pool of await new PoolSet(store.read()).all()) await pool.setup();
   return 0;
 }

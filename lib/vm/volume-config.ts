@@ -15,16 +15,26 @@
  * standalonevm.py, dispvm.py, qubes/storage/__init__.py;
  * shared/spec/store-and-core-tools.md §1.3 item 5.
  */
+import { vmDirPrefix } from '../config.js';
 
 /** Attributes of one `<volume/>`, in file order. */
 export type VolumeConfig = [string, string][];
 
 export const volumeAttr = (v: VolumeConfig, key: string): string | undefined => v.find(([k]) => k === key)?.[1];
 
+/** The reference writer's attribute order (qubes/vm/qubesvm.py); unknown keys go last. */
+const ATTR_ORDER = ['name', 'pool', 'vid', 'revisions_to_keep', 'rw', 'save_on_stop', 'snap_on_start', 'ephemeral', 'size', 'source'];
+const rank = (k: string) => (ATTR_ORDER.includes(k) ? ATTR_ORDER.indexOf(k) : ATTR_ORDER.length);
+
+/** Set an attribute; a new one goes where the reference writer puts it. */
 export function setVolumeAttr(v: VolumeConfig, key: string, value: string): void {
   const e = v.find(([k]) => k === key);
-  if (e) e[1] = value;
-  else v.push([key, value]);
+  if (e) {
+    e[1] = value;
+    return;
+  }
+  const at = v.findIndex(([k]) => rank(k) > rank(key));
+  v.splice(at < 0 ? v.length : at, 0, [key, value]);
 }
 
 export const GiB = 1024 ** 3;
@@ -86,7 +96,7 @@ export interface VolumePlanInput {
 /** A volume's id inside its pool (`appvms/NAME/VOL`, `VG/vm-NAME-VOL`). */
 export function vidFor(pool: PoolInfo, klass: string, vmName: string, volume: string): string {
   if (pool.driver === 'lvm_thin') return `${pool.volumeGroup ?? pool.name}/vm-${vmName}-${volume}`;
-  return `${klass === 'TemplateVM' ? 'vm-templates' : 'appvms'}/${vmName}/${volume}`;
+  return `${vmDirPrefix(klass)}/${vmName}/${volume}`;
 }
 
 /** Volume configuration recorded for a new qube, in the reference writer's attribute order. */

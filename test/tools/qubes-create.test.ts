@@ -19,7 +19,8 @@ describe('qubes-create', () => {
     expect(xml).toContain('<domain id="domain-0" class="AdminVM">\n      <properties>\n        <property name="label">black</property>');
     expect(xml.match(/<domain /g)).toHaveLength(1);
     expect(fs.statSync(s.xml).mode & 0o777).toBe(0o660);
-    expect(fs.readdirSync(s.dir)).toEqual(['qubes.xml']);
+    // every pool was set up: the file pool's directories, the kernels' directory
+    expect(fs.readdirSync(s.dir).sort()).toEqual(['appvms', 'qubes.xml', 'vm-kernels', 'vm-templates']);
 
     expect(run('qvm-features', ['dom0'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
     expect(run('qvm-features', ['dom0', 'x-installed', '1'], s.env).code).toBe(0);

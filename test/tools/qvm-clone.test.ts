@@ -74,6 +74,7 @@ describe('qvm-clone', () => {
     const root = path.join(s.dir, 'vm-templates/fedora-41/root.img');
     fs.mkdirSync(path.dirname(root), { recursive: true });
     fs.writeFileSync(root, 'template root');
+    fs.truncateSync(root, 10 * 1024 ** 3);
     expect(run('qvm-clone', ['-C', 'StandaloneVM', 'vm0002', 'sa'], s.env).code).toBe(0);
     const dom = domain(s.read(), 'sa');
     expect(dom).toMatch(/class="StandaloneVM"/);
@@ -87,7 +88,7 @@ describe('qvm-clone', () => {
     privateImage(s, 'vm0003');
     const before = s.read();
     const cases: [string[], number, RegExp][] = [
-      [['vm0004', 'c'], 1, /Image of volume private of vm0004 not found/],
+      [['vm0004', 'c'], 1, /Creating the volumes of c failed, qube removed: Missing image file: .*\/appvms\/vm0004\/private.img/],
       [['vm0003', 'vm0001'], 1, /Qube already exists: vm0001$/],
       [['vm0003', '-bad'], 2, /unknown option/],
       [['vm0003', 'bad name'], 1, /illegal characters/],

@@ -87,6 +87,7 @@ describe('qvm-create', () => {
     fs.mkdirSync(path.dirname(root), { recursive: true });
     const data = Buffer.from('template root data '.repeat(1000));
     fs.writeFileSync(root, data);
+    fs.truncateSync(root, 10 * 1024 ** 3);
     fs.writeFileSync(path.join(s.dir, 'vm-templates/fedora-41/private.img'), 'template private');
     expect(run('qvm-features', ['fedora-41', 'os', 'Linux'], s.env).code).toBe(0);
     expect(run('qvm-tags', ['fedora-41', 'add', 'tpl-tag'], s.env).code).toBe(0);
@@ -170,35 +171,49 @@ describe('qvm-create', () => {
     expect(dom).toContain('<tag name="from-dvm"/>');
     expect(dom).toMatch(/<volume name="private" pool="varlibqubes" vid="appvms\/disp\d+\/private" revisions_to_keep="0" rw="True" save_on_stop="False" snap_on_start="True" size="2147483648" source="appvms\/dvm\/private"\/>/);
     expect(dom).toContain('size="12884901888"');
-    expect(fs.existsSync(path.join(s.dir, 'appvms', (m as RegExpExecArray)[1] as string))).toBe(false);
+    // snapshot volumes have no image of their own; the volatile one is made at start
+    const own = fs.readdirSync(path.join(s.dir, 'appvms', (m as RegExpExecArray)[1] as string));
+    expect(own.filter((f) => /^(root|private)/.test(f))).toEqual([]);
   });
 
-  test('-P / -p choose pools; snapshot volumes stay with the template; other drivers warn', () => {
+  test('-P / -p choose pools; snapshot volumes stay with the template', () => {
+    const s = store();
+    const other = path.join(s.dir, 'other');
+    expect(run('qvm-pool', ['add', 'other', 'file', '-o', `dir_path=${other}`, '-o', 'revisions_to_keep=0'], s.env).code).toBe(0);
+    expect(run('qvm-create', ['-l', 'red', '-P', 'other', 'onother'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    const dom = domain(s.read(), 'onother');
+    expect(dom).toContain('<volume name="root" pool="varlibqubes" vid="appvms/onother/root"');
+    expect(dom).toContain('<volume name="private" pool="other" vid="appvms/onother/private" revisions_to_keep="0"');
+    expect(dom).toContain('<volume name="volatile" pool="other" vid="appvms/onother/volatile"');
+    expect(dom).toContain('<volume name="kernel" pool="linux-kernel"');
+    expect(fs.statSync(path.join(other, 'appvms/onother/private.img')).size).toBe(2 * 1024 ** 3);
+    expect(run('qvm-create', ['-l', 'red', '-p', 'volatile=other', 'mixed'], s.env).code).toBe(0);
+    const mixed = domain(s.read(), 'mixed');
+    expect(mixed).toContain('<volume name="private" pool="varlibqubes"');
+    expect(mixed).toContain('<volume name="volatile" pool="other"');
+    const before = s.read();
+    const bad = run('qvm-create', ['-l', 'red', '-p', 'root=other', 'snap'], s.env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/must stay in pool varlibqubes/);
+    expect(s.read()).toBe(before);
+  });
+
+  test('a pool whose driver fails (lvm_thin without LVM) fails the create and leaves nothing', () => {
     const s = store();
     fs.writeFileSync(
       s.xml,
       s.read().replace(
         '<pool name="linux-kernel"',
-        '<pool name="lvm" driver="lvm_thin" volume_group="qubes_dom0" thin_pool="vm-pool" revisions_to_keep="2" ephemeral_volatile="False"/>\n    <pool name="linux-kernel"',
+        '<pool name="lvm" volume_group="qubes_dom0" thin_pool="vm-pool" driver="lvm_thin" revisions_to_keep="2" ephemeral_volatile="False"/>\n    <pool name="linux-kernel"',
       ),
     );
-    const r = run('qvm-create', ['-l', 'red', '-P', 'lvm', 'onlvm'], s.env);
-    expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^qvm-create: warning: volume private of onlvm: image creation for pool lvm \(driver lvm_thin\) comes with the storage subsystem/);
-    const dom = domain(s.read(), 'onlvm');
-    expect(dom).toContain('<volume name="root" pool="varlibqubes" vid="appvms/onlvm/root"');
-    expect(dom).toContain('<volume name="private" pool="lvm" vid="qubes_dom0/vm-onlvm-private" revisions_to_keep="2"');
-    expect(dom).toContain('<volume name="volatile" pool="lvm" vid="qubes_dom0/vm-onlvm-volatile"');
-    expect(dom).toContain('<volume name="kernel" pool="linux-kernel"');
-    expect(run('qvm-create', ['-l', 'red', '-p', 'volatile=lvm', 'mixed'], s.env).code).toBe(0);
-    const mixed = domain(s.read(), 'mixed');
-    expect(mixed).toContain('<volume name="private" pool="varlibqubes"');
-    expect(mixed).toContain('<volume name="volatile" pool="lvm"');
     const before = s.read();
-    const bad = run('qvm-create', ['-l', 'red', '-p', 'root=lvm', 'snap'], s.env);
-    expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/must stay in pool varlibqubes/);
+    const r = run('qvm-create', ['-l', 'red', '-P', 'lvm', 'onlvm'], { ...s.env, PATH: path.dirname(process.execPath) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('qvm-create: error: Error creating VM: Creating the volumes of onlvm failed, qube removed: lvm: command not found\n');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(s.read()).toBe(before);
+    expect(fs.existsSync(path.join(s.dir, 'appvms/onlvm'))).toBe(false);
   });
 
   test('--root-copy-from fills the root image; a larger file grows the volume; -R moves', () => {

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * The one way storage drivers run external programs (lvm, blkdiscard,
+ * losetup, dmsetup, the dm helper scripts, cp): an argv list, never a
+ * shell. Tests record what a driver issues by putting recording programs
+ * first on PATH (test/storage/fake-bin) or by passing their own runner.
+ */
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Added to the environment. */
+  env?: Record<string, string>;
+  /** Data for standard input; default: none (/dev/null). */
+  input?: string;
+}
+
+export interface CommandRunner {
+  /** Run argv[0] with the rest as arguments; never throws for a non-zero exit. */
+  run(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
+}
+
+/** The runner of real commands (execa, loaded on first use: most commands never run a program). */
+export const execaRunner: CommandRunner = {
+  async run(argv, options = {}) {
+    const { execa } = await import('execa');
+    const [file, ...args] = argv as [string, ...string[]];
+    const r = await execa(file, args, {
+      reject: false,
+      env: options.env,
+      input: options.input,
+      stdin: options.input === undefined ? 'ignore' : 'pipe',
+      stripFinalNewline: false,
+      cwd: '/',
+    });
+    if (r.failed && r.exitCode === undefined) {
+      // could not run at all (not installed, not executable): one line
+      const why = (r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? 'command not found' : (r.shortMessage ?? 'cannot run').split('\n')[0];
+      return { exitCode: 127, stdout: '', stderr: `${file}: ${why}` };
+    }
+    return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  },
+};
+
+/** Prefix with sudo when not root (the reference's rule for lvm and cryptsetup). */
+export const asRoot = (argv: readonly string[]): string[] => (process.getuid?.() === 0 ? [...argv] : ['sudo', ...argv]);

@@ -1,0 +1,534 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * The `file` driver (legacy, still shipped): sparse image files, with a
+ * device-mapper copy-on-write layer built over loop devices by two helper
+ * scripts of dom0 (`create-snapshot`, `destroy-snapshot`).
+ *
+ * For P = <dir_path>/<vid> (vid `vm-templates/<vm>/<vol>` for templates,
+ * else `appvms/<vm>/<vol>`):
+ *   P.img            the data (a snapshot volume has none: it reads its
+ *                    source's <source vid>.img)
+ *   P-cow.img        dm exception store of the running copy
+ *   P-cow.img.old    the previous cow, the only revision ("old")
+ *   P-import.img     import target
+ *
+ *   class      device the qube gets                       made by
+ *   volatile   P.img                                      (plain file)
+ *   origin     /dev/mapper/origin-<D:I of P.img>          create-snapshot NAME img cow
+ *              (snapshot-origin: writes go to P.img, the old blocks to the cow)
+ *   snapshot   /dev/mapper/snapshot-<D:I src img>-<D:I src cow>-<D:I own cow>
+ *                                                          create-snapshot NAME srcimg srccow cow
+ *              (a snapshot of the source's shared first-level snapshot)
+ *   origin with snapshots disabled: P.img directly
+ * <D:I> is st_dev in lowercase hex, `:`, the inode in decimal.
+ *
+ * A cow is "dirty" when it holds exceptions: the image then has changes of
+ * a run that was not committed (see cowHasChanges).
+ *
+ * Reference: qubes-core-admin: qubes/storage/file.py,
+ * linux/system-config/create-snapshot, destroy-snapshot; spec storage.md §3.1, §8.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Pool } from '../../app/app.js';
+import { vmDirPrefix } from '../../config.js';
+import { StoragePoolError } from '../../errors.js';
+import { ioReason } from '../../util/io-error.js';
+import { asRoot } from '../command-runner.js';
+import { createDir, createSparse, fsyncPath, removeFile, renameFile, replaceFile, tempLeftovers, truncateFile } from '../durable-fs.js';
+import { StoragePool, type BlockDevice, type PoolSpace, type StorageContext } from '../pool.js';
+import { isoDate, type Revision, type Volume, type VolumeOwner, type VolumeSettings } from '../volume.js';
+import { containingPool, readdirOrEmpty, statfsSpace } from '../dir-pool.js';
+import { runningMarker } from '../running-marker.js';
+
+/**
+ * Where dom0 installs the dm helper scripts (qubes-core-admin's
+ * CREATE_SCRIPT/DESTROY_SCRIPT). They belong to the Qubes packages, not to
+ * these tools; without them a `file` volume cannot start.
+ */
+export const DM_SCRIPTS_DIR = '/usr/lib/qubes';
+const CREATE_SCRIPT = path.join(DM_SCRIPTS_DIR, 'create-snapshot');
+const DESTROY_SCRIPT = path.join(DM_SCRIPTS_DIR, 'destroy-snapshot');
+
+/** Image files are group-writable, as the reference makes them. */
+const IMAGE_MODE = 0o664;
+
+/** The exception store create-snapshot sets up: chunks of 256 sectors. */
+const HEADER_BYTES = 262144;
+
+/**
+ * An untouched persistent exception store: the header dm-snap-persistent
+ * writes (`struct.pack('<4I', 0x70416e53, 1, 1, 256)`: magic "SnAp", valid,
+ * version 1, chunk size) and an empty first metadata area, all zeros.
+ */
+const EMPTY_SNAPSHOT: Buffer = (() => {
+  const b = Buffer.alloc(HEADER_BYTES);
+  [0x70416e53, 1, 1, 256].forEach((n, i) => b.writeUInt32LE(n, i * 4));
+  return b;
+})();
+
+const READ_CHUNK = 1024 * 1024;
+const ZEROS = Buffer.alloc(READ_CHUNK);
+
+/** One device-mapper change at a time in this process (the reference's module-global lock). */
+let dmQueue: Promise<unknown> = Promise.resolve();
+function withDmLock<T>(work: () => Promise<T>): Promise<T> {
+  const run = dmQueue.then(work, work);
+  dmQueue = run.catch(() => undefined);
+  return run;
+}
+
+/**
+ * Volumes exported in this process (by `<dir_path>/<vid>`): such a volume
+ * cannot start or stop until the export ends. The reference keeps this per
+ * volume object in qubesd, i.e. per process as well.
+ */
+const exported = new Set<string>();
+
+const exists = (p: string) => fs.existsSync(p);
+
+/** `<st_dev hex>:<inode>` of an image file, as create-snapshot names devices (`stat --printf=%D:%i`). */
+function devIno(file: string): string {
+  let st: fs.BigIntStats;
+  try {
+    st = fs.statSync(file, { bigint: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StoragePoolError(`Missing image file: ${file}`);
+    throw new StoragePoolError(`Cannot read ${file}: ${ioReason(e)}`);
+  }
+  if (!st.isFile()) throw new StoragePoolError(`${file} is not a regular file`);
+  return `${st.dev.toString(16)}:${st.ino.toString(10)}`;
+}
+
+/** Bytes the file occupies on disk (st_blocks * 512), 0 when missing. */
+function allocated(file: string): number {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  return st ? st.blocks * 512 : 0;
+}
+
+function readAt(fd: number, offset: number, length: number): Buffer {
+  const buf = Buffer.alloc(length);
+  let got = 0;
+  while (got < length) {
+    const n = fs.readSync(fd, buf, got, length - got, offset + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
+}
+
+const isZero = (b: Buffer) => b.equals(ZEROS.subarray(0, b.length));
+
+/** Whether any byte from `offset` to `size` is not zero (holes read as zeros; the kernel reads them fast). */
+function nonZeroFrom(fd: number, offset: number, size: number): boolean {
+  for (let at = offset; at < size; at += READ_CHUNK) {
+    const chunk = readAt(fd, at, Math.min(READ_CHUNK, size - at));
+    if (chunk.length === 0) return false;
+    if (!isZero(chunk)) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether a cow holds changes: the reference's rule (qubes-issues#6371)
+ *   has data && (used > 262144 || first 262144 bytes != EMPTY_SNAPSHOT || used > first hole)
+ * with used = st_blocks*512. Node has no SEEK_DATA/SEEK_HOLE, so:
+ * - "has data": some block is allocated (used > 0) and, when the first
+ *   262144 bytes are all zeros (dm never wrote a header: a cow we created
+ *   sparse), more than 262144 bytes are allocated or a non-zero byte
+ *   exists further on. A filesystem that charges a block to an empty file
+ *   (ZFS) thus reads as clean, as in the reference.
+ * - "used > first hole" with the empty header in place and at most 262144
+ *   bytes used: blocks exist beyond a hole. Only when the used bytes fit in
+ *   the first block (which holds "SnAp") is that impossible; otherwise the
+ *   file past the header is read for a non-zero byte.
+ * Allocated blocks that hold only zeros cannot be told from holes by
+ * reading; the reference would count them. Real exceptions also change the
+ * metadata area inside the first 262144 bytes, so they are always seen.
+ */
+function cowHasChanges(cow: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(cow, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new StoragePoolError(`Cannot read ${cow}: ${ioReason(e)}`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    const used = st.blocks * 512;
+    if (used === 0) return false;
+    const head = readAt(fd, 0, Math.min(st.size, HEADER_BYTES));
+    if (isZero(head)) return used > HEADER_BYTES || nonZeroFrom(fd, head.length, st.size);
+    if (used > HEADER_BYTES || !head.equals(EMPTY_SNAPSHOT)) return true;
+    if (used <= Math.min(st.blksize, 4096)) return false;
+    return nonZeroFrom(fd, HEADER_BYTES, st.size);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A new sparse image; an existing file is an error (the reference's create_sparse_file). */
+async function createImage(file: string, size: number): Promise<void> {
+  if (exists(file)) throw new StoragePoolError(`Volume ${file} already exists`);
+  createDir(path.dirname(file));
+  await createSparse(file, size, IMAGE_MODE);
+}
+
+export class FilePool extends StoragePool {
+  readonly driver = 'file' as const;
+  readonly dirPath: string;
+  /** Vids initialised in this process (listVolumes adds those with an image on disk). */
+  private readonly initialised = new Set<string>();
+
+  /** @throws StoragePoolError when revisions_to_keep is above 1 */
+  constructor(record: Pool, ctx: StorageContext) {
+    super(record, ctx);
+    this.dirPath = path.resolve(record.attr('dir_path') as string);
+    if (this.revisionsToKeep > 1) throw new StoragePoolError('FilePool supports maximum 1 volume revision to keep');
+  }
+
+  // ---- pool -----------------------------------------------------------------
+
+  /** `mkdir` of dir_path (its parent must exist), appvms and vm-templates. */
+  async setup(): Promise<void> {
+    if (!exists(path.dirname(this.dirPath)))
+      throw new StoragePoolError(`Cannot create ${this.dirPath}: ${path.dirname(this.dirPath)} does not exist`);
+    for (const d of [this.dirPath, path.join(this.dirPath, 'appvms'), path.join(this.dirPath, 'vm-templates')]) createDir(d);
+  }
+
+  /** The filesystem's size and use (statfs f_bsize stands for statvfs f_frsize: equal on Linux filesystems); 0 when the directory is missing. */
+  async space(): Promise<PoolSpace> {
+    const s = statfsSpace(this.dirPath);
+    return s.size === undefined ? { size: 0, usage: 0, details: { data_size: 0, data_usage: 0 } } : s;
+  }
+
+  async listVolumes(): Promise<string[]> {
+    const vids = new Set(this.initialised);
+    for (const top of ['appvms', 'vm-templates'])
+      for (const vm of readdirOrEmpty(path.join(this.dirPath, top)))
+        for (const f of readdirOrEmpty(path.join(this.dirPath, top, vm))) {
+          const m = /^(.+)\.img$/.exec(f);
+          if (m && !/-(cow|import)$/.test(m[1] as string)) vids.add(`${top}/${vm}/${m[1]}`);
+        }
+    return [...vids].sort();
+  }
+
+  override includedIn(pools: readonly StoragePool[]): StoragePool | undefined {
+    return containingPool(this, this.dirPath, pools);
+  }
+
+  /** The vid of a qube's volume in this pool. */
+  static vidFor(owner: VolumeOwner, volumeName: string): string {
+    return `${vmDirPrefix(owner.klass)}/${owner.name}/${volumeName}`;
+  }
+
+  /**
+   * snap_on_start with save_on_stop is refused; volumes that are not
+   * origins keep no revisions; a volume keeps -1, 0 or 1. An empty vid is
+   * made from the owner (vm-templates/ for TemplateVMs, else appvms/).
+   */
+  override initVolume(s: VolumeSettings, owner?: VolumeOwner): Volume {
+    if (s.snapOnStart && s.saveOnStop) throw new StoragePoolError('snap_on_start + save_on_stop not supported by file driver');
+    let vid = s.vid;
+    if (!vid) {
+      if (!owner) throw new StoragePoolError(`Volume ${s.name} has no vid and no owner to make one from`);
+      vid = FilePool.vidFor(owner, s.name);
+    }
+    const revisionsToKeep = s.saveOnStop ? s.revisionsToKeep : 0;
+    if (!Number.isInteger(revisionsToKeep) || revisionsToKeep < -1 || revisionsToKeep > 1)
+      throw new StoragePoolError('FileVolume supports maximum 1 volume revision to keep');
+    this.base(vid);
+    const v = super.initVolume({ ...s, vid, revisionsToKeep }, owner);
+    this.initialised.add(vid);
+    return v;
+  }
+
+  // ---- paths and devices ----------------------------------------------------
+
+  /** `<dir_path>/<vid>`; the vid must stay below appvms/ or vm-templates/. */
+  private base(vid: string): string {
+    const p = path.resolve(this.dirPath, vid);
+    const rel = path.relative(this.dirPath, p).split(path.sep);
+    if (rel.length < 2 || !['appvms', 'vm-templates'].includes(rel[0] as string))
+      throw new StoragePoolError(`Volume id '${vid}' is not under appvms/ or vm-templates/ of pool ${this.name}`);
+    return p;
+  }
+  private img = (vid: string) => `${this.base(vid)}.img`;
+  private cow = (vid: string) => `${this.base(vid)}-cow.img`;
+  private importPath = (v: Volume) => `${this.base(v.vid)}-import.img`;
+  private sourceVid = (v: Volume) => v.source as string;
+
+  /** The image the volume's data lives in: a snapshot reads its source's. */
+  path(v: Volume): string {
+    return this.img(v.isSnapshot ? this.sourceVid(v) : v.vid);
+  }
+
+  /** Whether a dm device stands between the image and the qube. */
+  private layered = (v: Volume) => v.isSnapshot || (v.isOrigin && !v.snapshotsDisabled);
+
+  /**
+   * The dm device name (without /dev/mapper/) of a layered volume, from
+   * the files' device and inode numbers.
+   * @throws StoragePoolError when a file it is named after is missing
+   */
+  private dmName(v: Volume): string {
+    if (v.isOrigin) return `origin-${devIno(this.img(v.vid))}`;
+    const src = this.sourceVid(v);
+    return `snapshot-${devIno(this.img(src))}-${devIno(this.cow(src))}-${devIno(this.cow(v.vid))}`;
+  }
+
+  private dmPath = (name: string) => path.join(this.ctx.devDir, 'mapper', name);
+
+  /** The dm device node of a layered volume when it exists (the device is set up). */
+  private activeDevice(v: Volume): string | undefined {
+    if (!this.layered(v)) return undefined;
+    let name: string;
+    try {
+      name = this.dmName(v);
+    } catch {
+      return undefined; // a file it is named after is missing: no device can exist
+    }
+    const p = this.dmPath(name);
+    return exists(p) ? p : undefined;
+  }
+
+  blockDevice(v: Volume): BlockDevice {
+    const p = this.layered(v) ? this.dmPath(this.dmName(v)) : this.path(v);
+    return { path: p, name: v.name, rw: v.rw, devtype: 'disk' };
+  }
+
+  /**
+   * Running: the volume's running marker exists (`<runDir>/volume-running-<pool:vid escaped>`,
+   * written after a qube's volumes started) or its dm device is set up.
+   */
+  private isRunning(v: Volume): boolean {
+    return exists(runningMarker(this.ctx.runDir, this.name, v.vid)) || this.activeDevice(v) !== undefined;
+  }
+
+  /** Run a dm/loop command as root; its stdout. @throws StoragePoolError on a non-zero exit */
+  private async runAsRoot(argv: [string, ...string[]]): Promise<string> {
+    const r = await this.ctx.runner.run(asRoot(argv));
+    if (r.exitCode !== 0) {
+      const why = (r.stderr || r.stdout).trim() || `exit code ${r.exitCode}`;
+      throw new StoragePoolError(`${path.basename(argv[0])} failed: ${why}`);
+    }
+    return r.stdout;
+  }
+
+  // ---- volume contract ------------------------------------------------------
+
+  /** A sparse image of the nominal size for every volume but snapshots. */
+  async create(v: Volume): Promise<void> {
+    if (!(v.size > 0)) throw new StoragePoolError(`Volume ${v.vid}: size must be > 0`);
+    if (!v.isSnapshot) await createImage(this.img(v.vid), v.size);
+  }
+
+  /**
+   * Stop, then delete the image (not a snapshot's: it is the source's), cow,
+   * revision, and leftovers of an interrupted import or copy.
+   */
+  async remove(v: Volume): Promise<void> {
+    this.initialised.delete(v.vid);
+    await this.stop(v);
+    if (!v.isSnapshot) removeFile(this.img(v.vid));
+    const base = this.base(v.vid);
+    const leftovers = tempLeftovers(path.dirname(base), path.basename(base));
+    for (const f of [this.cow(v.vid), `${this.cow(v.vid)}.old`, this.importPath(v), ...leftovers]) removeFile(f);
+  }
+
+  async start(v: Volume): Promise<void> {
+    if (exported.has(this.base(v.vid))) throw new StoragePoolError('file pool cannot start a VM with an exported volume');
+    if (v.isVolatile) {
+      removeFile(this.img(v.vid));
+      await createImage(this.img(v.vid), v.size);
+      return;
+    }
+    const img = this.path(v);
+    if (!exists(img)) throw new StoragePoolError(`Missing image file: ${img}`);
+    if (v.snapshotsDisabled) return;
+    const size = await this.size(v);
+    const cow = this.cow(v.vid);
+    // a snapshot always starts afresh, even when no stop followed the last run
+    if (v.isSnapshot) removeFile(cow);
+    if (!exists(cow)) await createImage(cow, size);
+    if (v.isSnapshot && !exists(this.cow(this.sourceVid(v)))) await createImage(this.cow(this.sourceVid(v)), size);
+    const name = this.dmName(v);
+    const args = v.isOrigin ? [name, img, cow] : [name, img, this.cow(this.sourceVid(v)), cow];
+    await withDmLock(() => this.runAsRoot([CREATE_SCRIPT, ...args]));
+  }
+
+  /**
+   * Tear down the dm device, then: origin commits (the cow becomes the
+   * "old" revision, a new empty cow follows), read-only origin and
+   * snapshot drop their cow, volatile drops its image.
+   */
+  async stop(v: Volume): Promise<void> {
+    if (exported.has(this.base(v.vid))) throw new StoragePoolError('file pool cannot stop an exported volume');
+    if (this.layered(v)) {
+      await withDmLock(async () => {
+        const dev = this.activeDevice(v);
+        if (dev) await this.runAsRoot([DESTROY_SCRIPT, dev]);
+      });
+    }
+    if (v.isOrigin) {
+      if (v.snapshotsDisabled) return;
+      if (v.rw) await this.commit(v);
+      else removeFile(this.cow(v.vid));
+    } else if (v.isSnapshot) removeFile(this.cow(v.vid));
+    else removeFile(this.img(v.vid));
+  }
+
+  /**
+   * Rotate the cow: it becomes `-cow.img.old` (revisions_to_keep 1) or is
+   * deleted (0), and a new empty sparse cow takes its place. A cow without
+   * changes is left alone, so a repeated stop (stop is idempotent, and
+   * runs for every halted qube) never replaces the last real revision with
+   * an empty one. Without an image there is nothing to commit.
+   */
+  private async commit(v: Volume): Promise<void> {
+    const cow = this.cow(v.vid);
+    if (!exists(this.img(v.vid))) return;
+    if (exists(cow)) {
+      if (!cowHasChanges(cow)) return;
+      if (v.revisionsToKeep > 0) renameFile(cow, `${cow}.old`);
+      else removeFile(cow);
+    }
+    await createImage(cow, await this.size(v));
+  }
+
+  async verify(v: Volume): Promise<void> {
+    if (v.isVolatile) return;
+    if (!exists(this.path(v))) throw new StoragePoolError(`Missing image file: ${this.path(v)}.`);
+  }
+
+  /** The image, while neither running (marker or dm device) nor dirty. */
+  async export(v: Volume): Promise<string> {
+    if (this.isRunning(v)) throw new StoragePoolError('file pool cannot export running volumes');
+    if (await this.isDirty(v)) throw new StoragePoolError('file pool cannot export dirty volumes');
+    exported.add(this.base(v.vid));
+    return this.path(v);
+  }
+
+  override async exportEnd(v: Volume, _path: string): Promise<void> {
+    exported.delete(this.base(v.vid));
+  }
+
+  /** A new sparse `-import.img` of `size`; one left from an unfinished import is an error. */
+  async importData(v: Volume, size: number): Promise<string> {
+    if (!v.isOrigin) throw new StoragePoolError(`Can not import into save_on_stop=False volume ${v.vid}`);
+    if (this.isRunning(v)) throw new StoragePoolError(`file pool cannot import into running volume ${v.vid}`);
+    const p = this.importPath(v);
+    await createImage(p, size);
+    return p;
+  }
+
+  async importDataEnd(v: Volume, success: boolean): Promise<void> {
+    const p = this.importPath(v);
+    if (!success) return removeFile(p);
+    if (!exists(p)) throw new StoragePoolError(`No import operation in progress on ${v.vid}`);
+    fsyncPath(p);
+    renameFile(p, this.img(v.vid));
+  }
+
+  /**
+   * Copy the committed data of `src` into an origin volume with
+   * `cp --sparse=always --reflink=auto` (into a temporary file renamed over
+   * the image, so a failed copy leaves the old data); other classes: nothing.
+   */
+  async importVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void> {
+    if (src.isSnapshot) throw new StoragePoolError(`Can not import snapshot volume ${src.vid} in to pool ${this.name}`);
+    if (!v.isOrigin) return;
+    if (this.isRunning(v)) throw new StoragePoolError(`file pool cannot import into running volume ${v.vid}`);
+    const dst = this.img(v.vid);
+    createDir(path.dirname(dst));
+    const from = await srcPool.export(src);
+    try {
+      await replaceFile(
+        dst,
+        async (tmp) => {
+          const r = await this.ctx.runner.run(['cp', '--sparse=always', '--reflink=auto', from, tmp]);
+          if (r.exitCode !== 0) throw new StoragePoolError(`Error while copying '${from}' to '${dst}': ${r.stderr.trim() || `cp exit code ${r.exitCode}`}`);
+        },
+        IMAGE_MODE,
+      );
+    } finally {
+      await srcPool.exportEnd(src, from);
+    }
+  }
+
+  /**
+   * Set the image's size (growing or shrinking: the client guards shrinks).
+   * When a loop device backs the image (the qube runs), tell it the new
+   * capacity and, for an origin, reload its snapshot-origin table with the
+   * new sector count. A halted volatile volume has no image: its nominal
+   * size (recorded by the caller) is used at the next start.
+   */
+  async resize(v: Volume, size: number): Promise<void> {
+    if (!v.rw) throw new StoragePoolError(`Can not resize readonly volume ${v.vid}`);
+    if (v.isSnapshot) throw new StoragePoolError('Cannot resize volume based on a template - resizethe template instead');
+    const img = this.img(v.vid);
+    if (!exists(img)) {
+      if (v.isVolatile) return;
+      throw new StoragePoolError(`Missing image file: ${img}`);
+    }
+    truncateFile(img, size);
+    const assoc = await this.ctx.runner.run(asRoot(['losetup', '--associated', img]));
+    const loop = /^(\/dev\/loop\d+):\s/.exec(assoc.stdout)?.[1];
+    if (!loop) return;
+    await withDmLock(async () => {
+      await this.runAsRoot(['losetup', '--set-capacity', loop]);
+      if (this.layered(v)) await this.resizeOrigin(this.dmPath(this.dmName(v)), size);
+    });
+  }
+
+  /**
+   * Load the snapshot-origin table again with the new length. Only the
+   * origin target is reloaded: a snapshot target could not be changed
+   * without suspending its origin first (kernel dm docs).
+   */
+  private async resizeOrigin(dev: string, size: number): Promise<void> {
+    const table = (await this.runAsRoot(['dmsetup', 'table', dev])).replace(/\n$/, '');
+    const parts = table.split(' ');
+    if (table.includes('\n') || parts[0] !== '0' || parts[2] !== 'snapshot-origin')
+      throw new StoragePoolError(`Unexpected device-mapper table of ${dev}: ${table}`);
+    parts[1] = String(Math.floor(size / 512));
+    await this.runAsRoot(['dmsetup', 'load', `--table=${parts.join(' ')}`, dev]);
+    await this.runAsRoot(['dmsetup', 'resume', dev]);
+  }
+
+  /** The file driver keeps the previous cow but cannot merge it back (the reference raises NotImplementedError). */
+  async revert(v: Volume, _revision?: string): Promise<void> {
+    throw new StoragePoolError(`Volume ${v.vid}: the file driver cannot revert to a revision`);
+  }
+
+  /** An origin whose cow holds changes of a run that was not committed. */
+  async isDirty(v: Volume): Promise<boolean> {
+    if (!v.isOrigin || v.snapshotsDisabled) return false;
+    return cowHasChanges(this.cow(v.vid));
+  }
+
+  async isOutdated(_v: Volume): Promise<boolean> {
+    return false;
+  }
+
+  /** `old`: the previous cow, dated by its ctime (when it was rotated). */
+  async revisions(v: Volume): Promise<Revision[]> {
+    const st = fs.statSync(`${this.cow(v.vid)}.old`, { throwIfNoEntry: false });
+    return st ? [{ id: 'old', timestamp: isoDate(st.ctimeMs) }] : [];
+  }
+
+  async size(v: Volume): Promise<number> {
+    const st = fs.statSync(this.path(v), { throwIfNoEntry: false });
+    return st ? st.size : v.size;
+  }
+
+  /** Allocated bytes of the own cow (origin, snapshot) and of the image (origin, volatile). */
+  async usage(v: Volume): Promise<number> {
+    let used = 0;
+    if (!v.isVolatile) used += allocated(this.cow(v.vid));
+    if (!v.isSnapshot) used += allocated(this.img(v.vid));
+    return used;
+  }
+}
+

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Adding, removing and changing storage pools, and what `qvm-pool info`
+ * reports about one.
+ *
+ * Add: the record is checked by the driver (unknown or missing options),
+ * `setup()` prepares the pool (directories, the reflink check) before the
+ * store update, and the record is saved with the driver's attributes in
+ * the reference's order. Remove: refused while a volume or a
+ * `default_pool*` property uses the pool; no data is deleted (the
+ * reference does not call destroy() either).
+ *
+ * Reference: qubes-core-admin: qubes/app.py add_pool / remove_pool,
+ * qubes/api/admin.py pool_*; spec storage.md §4, §5.
+ */
+import { Pool, type Qubes } from '../app/app.js';
+import type { Store } from '../app/store.js';
+import { QubesPoolInUseError, QubesValueError, StoragePoolError } from '../errors.js';
+import { volumeAttr } from '../vm/volume-config.js';
+import { DRIVER_CONFIG_KEYS, DRIVER_PARAMETERS, isDriverName } from './driver-names.js';
+import { openPool, storageContext } from './pools.js';
+import { PoolSet } from './qube-storage.js';
+import { parseQubesBool } from './volume.js';
+
+const POOL_NAME = /^[A-Za-z0-9._-]+$/;
+
+/** The defaults the reference writes for options not given. */
+const DEFAULTS: Record<string, string> = { revisions_to_keep: '1', ephemeral_volatile: 'False' };
+
+/** `KEY=VALUE` words to pairs (first `=` splits). @throws QubesValueError */
+export function parseOptions(words: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (const w of words) {
+    const i = w.indexOf('=');
+    if (i <= 0) throw new QubesValueError(`Invalid option '${w}': expected KEY=VALUE`);
+    const key = w.slice(0, i);
+    if (out.some(([k]) => k === key)) throw new QubesValueError(`Option ${key} given twice`);
+    out.push([key, w.slice(i + 1)]);
+  }
+  return out;
+}
+
+function validateSetting(key: string, value: string): string {
+  if (key === 'revisions_to_keep') {
+    if (!/^-?\d+$/.test(value) || Number(value) < -1) throw new QubesValueError(`Invalid value for revisions_to_keep: '${value}' (an integer >= -1)`);
+    return String(Number(value));
+  }
+  if (key === 'ephemeral_volatile' || key === 'setup_check') return parseQubesBool(value, key) ? 'True' : 'False';
+  return value;
+}
+
+/** The record a new pool gets: the driver's attributes in order, defaults filled in, setup_check kept for setup only. */
+function newRecord(name: string, driver: string, options: [string, string][]): Pool {
+  if (!isDriverName(driver)) throw new StoragePoolError(`unknown driver '${driver}'`);
+  const known = new Set(DRIVER_PARAMETERS[driver].map((p) => p.name));
+  const unknown = options.map(([k]) => k).filter((k) => !known.has(k));
+  if (unknown.length) throw new StoragePoolError(`Unexpected driver options found: ${unknown.join(', ')}`);
+  const given = new Map(options.map(([k, v]) => [k, validateSetting(k, v)]));
+  const attrs: [string, string][] = [];
+  for (const k of DRIVER_CONFIG_KEYS[driver]) {
+    const v = k === 'name' ? name : k === 'driver' ? driver : (given.get(k) ?? DEFAULTS[k]);
+    if (v !== undefined) attrs.push([k, v]);
+  }
+  if (given.has('setup_check')) attrs.push(['setup_check', given.get('setup_check') as string]);
+  return new Pool(attrs);
+}
+
+/** @throws StoragePoolError, QubesValueError */
+export async function addPool(store: Store, name: string, driver: string, options: [string, string][]): Promise<void> {
+  if (!POOL_NAME.test(name)) throw new QubesValueError(`Invalid pool name '${name}': use letters, digits, '.', '_' and '-'`);
+  if (store.read().pools.has(name)) throw new StoragePoolError(`pool named ${name} already exists`);
+  const record = newRecord(name, driver, options);
+  const pool = await openPool(record, storageContext());
+  await pool.setup();
+  await store.update((app) => {
+    if (app.pools.has(name)) throw new StoragePoolError(`pool named ${name} already exists`);
+    app.pools.set(name, new Pool(pool.config()));
+  });
+}
+
+/** Who uses a pool: volumes of qubes and default_pool* properties. */
+export function poolUsers(app: Qubes, name: string): string[] {
+  const users: string[] = [];
+  for (const prop of ['default_pool', 'default_pool_kernel', 'default_pool_private', 'default_pool_root', 'default_pool_volatile'])
+    if (app.props.get(prop) === name) users.push(`set as ${prop}`);
+  for (const vm of app.domains.all())
+    for (const v of vm.volumeConfig) if (volumeAttr(v, 'pool') === name) users.push(`volume ${volumeAttr(v, 'name')} of ${vm.name}`);
+  return users;
+}
+
+/** @throws StoragePoolError (no such pool), QubesPoolInUseError */
+export async function removePool(store: Store, name: string): Promise<void> {
+  await store.update((app) => {
+    if (!app.pools.has(name)) throw new StoragePoolError(`No such pool ${name}`);
+    const users = poolUsers(app, name);
+    if (users.length) throw new QubesPoolInUseError(`Storage pool is in use: ${users.slice(0, 3).join(', ')}${users.length > 3 ? `, and ${users.length - 3} more` : ''}`);
+    app.pools.delete(name);
+  });
+}
+
+/** The options `qvm-pool set` may change (properties of a pool, not of its driver). */
+export const SETTABLE = ['revisions_to_keep', 'ephemeral_volatile'];
+
+/** @throws StoragePoolError for an option that cannot be set, QubesValueError for a bad value */
+export async function setPoolOption(store: Store, name: string, key: string, value: string): Promise<void> {
+  if (!SETTABLE.includes(key)) throw new StoragePoolError(`Setting option ${key} is not supported for pool ${name}`);
+  const v = validateSetting(key, value);
+  await store.update((app) => {
+    const record = app.pools.get(name);
+    if (!record) throw new StoragePoolError(`No such pool ${name}`);
+    if (!isDriverName(record.driver) || !DRIVER_PARAMETERS[record.driver].some((p) => p.name === key))
+      throw new StoragePoolError(`Setting option ${key} is not supported for pool ${name}`);
+    const i = record.attrs.findIndex(([k]) => k === key);
+    if (i >= 0) (record.attrs[i] as [string, string])[1] = v;
+    else record.attrs.push([key, v]);
+  });
+}
+
+/**
+ * `admin.pool.Info` of a pool: its attributes, then size and usage when
+ * known and the pool holding it. Keys sorted; `name` first (as qvm-pool prints).
+ */
+export async function poolInfo(app: Qubes, name: string): Promise<[string, string][]> {
+  const pools = new PoolSet(app);
+  const pool = await pools.get(name);
+  const rows = new Map<string, string>(pool.record.attrs.filter(([k]) => k !== 'name'));
+  const space = await pool.space();
+  if (space.size !== undefined) rows.set('size', String(space.size));
+  if (space.usage !== undefined) rows.set('usage', String(space.usage));
+  const container = pool.includedIn(await pools.all());
+  if (container) rows.set('included_in', container.name);
+  return [['name', name], ...[...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))];
+}

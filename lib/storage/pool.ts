@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * A storage pool: a named instance of a driver (the `<pool/>` record of
+ * qubes.xml) and the driver-independent volume contract every driver
+ * implements. Operations are async: drivers run programs (lvm) or do
+ * file work that callers may run side by side.
+ *
+ * The contract (spec storage.md §2.2):
+ *   create   once per lifetime; origin volumes get empty data of `size`
+ *   remove   everything of the vid (data, running copy, revisions, leftovers)
+ *   start    volatile: fresh empty; snapshot: copy of the source's committed
+ *            state; origin: running copy of the committed state, or keep
+ *            the uncommitted one of a crashed run
+ *   stop     origin: commit (old state becomes a revision, pruned to
+ *            revisions_to_keep); others: discard. Idempotent.
+ *   verify   data needed to start is there
+ *   export   a path with the committed state (pre-start while running)
+ *   importData / importDataEnd   a path to write a whole new image, then
+ *            commit it (success) or drop it
+ *   importVolume   copy another volume's committed data (any pool)
+ *   resize, revert, isDirty, isOutdated, revisions, size, usage
+ *
+ * Reference: qubes-core-admin: qubes/storage/__init__.py (Pool, Volume).
+ */
+import type { Pool } from '../app/app.js';
+import { StoragePoolError } from '../errors.js';
+import type { CommandRunner } from './command-runner.js';
+import { DRIVER_CONFIG_KEYS, DRIVER_PARAMETERS, type DriverName } from './driver-names.js';
+import { parseQubesBool, Volume, type Revision, type VolumeOwner, type VolumeSettings } from './volume.js';
+
+/** Where drivers find the outside world; tests substitute parts. */
+export interface StorageContext {
+  runner: CommandRunner;
+  /** Milliseconds since the epoch (lvm revision names). */
+  now: () => number;
+  /** Running markers (`volume-running-*`), /var/run/qubes. */
+  runDir: string;
+  /** Device nodes, /dev (lvm checks /dev/VG/LV). */
+  devDir: string;
+}
+
+export interface BlockDevice {
+  path: string;
+  name: string;
+  rw: boolean;
+  devtype: 'disk';
+}
+
+export interface PoolSpace {
+  size?: number;
+  usage?: number;
+  /** `data_size`, `data_usage`, driver extras; only known values. */
+  details: Record<string, number>;
+}
+
+export abstract class StoragePool {
+  abstract readonly driver: DriverName;
+
+  constructor(
+    readonly record: Pool,
+    protected readonly ctx: StorageContext,
+  ) {
+    const known = new Set(['name', 'driver', ...DRIVER_PARAMETERS[record.driver as DriverName].map((p) => p.name)]);
+    const extra = record.attrs.map(([k]) => k).filter((k) => !known.has(k));
+    if (extra.length) throw new StoragePoolError(`Unexpected driver options found: ${extra.join(', ')}`);
+    const missing = DRIVER_PARAMETERS[record.driver as DriverName].filter((p) => p.required && record.attr(p.name) === undefined);
+    if (missing.length) throw new StoragePoolError(`missing required driver options: ${missing.map((p) => p.name).join(' ')}`);
+  }
+
+  get name(): string {
+    return this.record.name;
+  }
+
+  /** Pool default for new volumes (`1` unless set). */
+  get revisionsToKeep(): number {
+    const raw = this.record.attr('revisions_to_keep');
+    if (raw === undefined) return 1;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < -1) throw new StoragePoolError(`Invalid revisions_to_keep '${raw}' of pool ${this.name}`);
+    return n;
+  }
+
+  get ephemeralVolatile(): boolean {
+    return parseQubesBool(this.record.attr('ephemeral_volatile'), `ephemeral_volatile of pool ${this.name}`);
+  }
+
+  /** The attributes saved in qubes.xml, in the reference's order. */
+  config(): [string, string][] {
+    const out: [string, string][] = [];
+    for (const k of DRIVER_CONFIG_KEYS[this.driver]) {
+      const v = this.record.attr(k);
+      if (v !== undefined) out.push([k, v]);
+    }
+    return out;
+  }
+
+  /** Prepare the pool when added (directories, checks). */
+  abstract setup(): Promise<void>;
+
+  abstract space(): Promise<PoolSpace>;
+
+  /** The vids of the volumes in this pool. */
+  abstract listVolumes(): Promise<string[]>;
+
+  /**
+   * Check and complete a volume's settings for this pool (the reference's
+   * init_volume; touches nothing on disk).
+   */
+  initVolume(s: VolumeSettings, owner?: VolumeOwner): Volume {
+    if (s.snapOnStart && s.saveOnStop) throw new StoragePoolError(`Volume ${s.vid}: snap_on_start together with save_on_stop is not supported`);
+    return new Volume(s, owner, this.ephemeralVolatile);
+  }
+
+  abstract create(v: Volume): Promise<void>;
+  abstract remove(v: Volume): Promise<void>;
+  abstract start(v: Volume): Promise<void>;
+  abstract stop(v: Volume): Promise<void>;
+  abstract verify(v: Volume): Promise<void>;
+  /** A path holding the committed state; callers end with exportEnd. */
+  abstract export(v: Volume): Promise<string>;
+  async exportEnd(_v: Volume, _path: string): Promise<void> {}
+  abstract importData(v: Volume, size: number): Promise<string>;
+  abstract importDataEnd(v: Volume, success: boolean): Promise<void>;
+  abstract importVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void>;
+  abstract resize(v: Volume, size: number): Promise<void>;
+  abstract revert(v: Volume, revision?: string): Promise<void>;
+  abstract isDirty(v: Volume): Promise<boolean>;
+  abstract isOutdated(v: Volume): Promise<boolean>;
+  /** Oldest first. */
+  abstract revisions(v: Volume): Promise<Revision[]>;
+  /** Real size of the backing object, else the nominal size. */
+  abstract size(v: Volume): Promise<number>;
+  abstract usage(v: Volume): Promise<number>;
+  /** Path of the data the qube sees (driver specific; shown by qvm-volume info). */
+  abstract path(v: Volume): string;
+  abstract blockDevice(v: Volume): BlockDevice | undefined;
+
+  /** The pool whose storage physically holds this one (file pools inside another's directory). */
+  includedIn(_pools: readonly StoragePool[]): StoragePool | undefined {
+    return undefined;
+  }
+}

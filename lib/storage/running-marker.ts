@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * The files that say a volume is in use by a running qube:
+ * `<runDir>/volume-running-<pool>:<vid>` with `-` doubled, then `/` as `-`
+ * (the reference's names, so its tools and ours agree).
+ * Reference: qubes-core-admin: qubes/storage/__init__.py (core-admin@1ad5da3f).
+ */
+import path from 'node:path';
+
+export const runningMarkerName = (pool: string, vid: string): string =>
+  `volume-running-${`${pool}:${vid}`.replace(/-/g, '--').replace(/\//g, '-')}`;
+
+export const runningMarker = (runDir: string, pool: string, vid: string): string => path.join(runDir, runningMarkerName(pool, vid));
