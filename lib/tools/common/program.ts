@@ -110,6 +110,12 @@ function resolveSubcommand(spec: CommandSpec, cmd: Command, args: string[]): str
   return [...args.slice(0, lead), sub.name, ...rest];
 }
 
+/** Whether an option selecting the legacy (option-driven) form was given. */
+function legacyForm(spec: CommandSpec, cmd: Command): boolean {
+  const legacy = new Set(spec.options.filter((o) => o.legacy).map((o) => o.flags));
+  return cmd.options.some((o) => legacy.has(o.flags) && cmd.getOptionValueSource(o.attributeName()) === 'cli');
+}
+
 /*
  * argparse reads a word like `-1` as a (negative number) positional when
  * the parser has no option that looks like a number; commander takes it
@@ -160,7 +166,7 @@ export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O
       offlineMode?: boolean;
     };
     let args = cmd.args.map(undisguise);
-    if (spec.subcommands) args = resolveSubcommand(spec, cmd, args);
+    if (spec.subcommands && !legacyForm(spec, cmd)) args = resolveSubcommand(spec, cmd, args);
     verbose = opts.verbose - opts.quiet;
     const offline = offlineRequested(opts.offlineMode, io.env);
     let store: Store | undefined;

@@ -40,6 +40,12 @@ export interface OptionSpec {
   count?: boolean;
   /** Handled by commander before arguments are checked (`--version`). */
   version?: boolean;
+  /**
+   * Selects a command's older option-driven form (`qvm-pool -a NAME
+   * DRIVER`): when given, no subcommand word is read and the body gets the
+   * positionals as they are.
+   */
+  legacy?: boolean;
 }
 
 export interface ArgSpec {

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * qvm-volume: list the volumes of qubes, show and change one, resize,
+ * revert to a revision, import data, clone between qubes, clear.
+ * Reference: qubesadmin/tools/qvm_volume.py; spec storage.md §7.
+ */
+import fs from 'node:fs';
+import { QubesError } from '../errors.js';
+import { PoolSet } from '../storage/qube-storage.js';
+import { parseSize } from '../storage/sizes.js';
+import {
+  clearVolume,
+  cloneVolume,
+  CONFIGURABLE,
+  configureVolume,
+  importVolumeData,
+  inputSize,
+  resizeVolume,
+  resolveVolume,
+  revertVolume,
+  revisionIds,
+  volumeInfo,
+  type VolumeRef,
+} from '../storage/volume-admin.js';
+import { UsageError } from './common/errors.js';
+import type { Context } from './common/program.js';
+import type { CommandSpec, OptionSpec } from './common/spec.js';
+import { formatTable } from './common/table.js';
+import { resolveVm } from './common/vm-args.js';
+
+const FORCE: OptionSpec = { flags: '-f, --force', description: 'do not ask for confirmation (resize: allow shrinking)' };
+const VOLUME_ARG = (name = 'VM:VOLUME') => ({ name, description: 'a qube and one of its volumes, e.g. work:private', kind: 'vm-volume' as const });
+
+export const spec: CommandSpec = {
+  name: 'qvm-volume',
+  summary: 'manage the volumes of qubes',
+  args: [],
+  options: [],
+  defaultSubcommand: 'list',
+  subcommands: [
+    {
+      name: 'list',
+      aliases: ['ls', 'l'],
+      summary: 'list volumes, with whether a revert is possible',
+      args: [{ name: 'VMNAME', description: 'qubes whose volumes to list (default: all)', kind: 'vm', variadic: true }],
+      options: [
+        { flags: '-p, --pool <POOL>', description: 'only volumes in this pool (repeatable)', kind: 'pool', repeatable: true },
+        { flags: '--full', description: 'print the pool:volume of every row, also for volumes shared by several qubes' },
+        { flags: '--all', description: 'all qubes (the default when none is named)' },
+        { flags: '--exclude <VMNAME>', description: 'leave this qube out (repeatable)', kind: 'vm', repeatable: true },
+      ],
+    },
+    {
+      name: 'info',
+      aliases: ['i'],
+      summary: "show a volume's settings and revisions, or one property",
+      args: [VOLUME_ARG(), { name: 'PROPERTY', description: 'one property (e.g. size, revisions, is_outdated)', optional: true }],
+      options: [],
+    },
+    {
+      name: 'config',
+      aliases: ['c', 'set', 's'],
+      summary: 'set rw, revisions_to_keep or ephemeral of a volume',
+      args: [VOLUME_ARG(), { name: 'PROPERTY', description: 'rw, revisions_to_keep or ephemeral' }, { name: 'VALUE', description: 'new value' }],
+      options: [],
+    },
+    {
+      name: 'resize',
+      aliases: ['extend'],
+      summary: 'set the size of a volume (shrinking needs --force)',
+      args: [VOLUME_ARG(), { name: 'SIZE', description: 'bytes, or with a unit: 10GiB, 512M, 2G' }],
+      options: [FORCE],
+    },
+    {
+      name: 'revert',
+      aliases: ['rv', 'r'],
+      summary: 'go back to a revision (default: the newest)',
+      args: [VOLUME_ARG(), { name: 'REVISION', description: 'revision id (see info)', kind: 'revision', optional: true }],
+      options: [],
+    },
+    {
+      name: 'import',
+      summary: 'replace the data of a volume with a file or standard input',
+      args: [VOLUME_ARG(), { name: 'PATH', description: 'image file, or - for standard input', kind: 'file' }],
+      options: [
+        { flags: '--size <SIZE>', description: 'size of the data (needed for a pipe); the volume gets this size' },
+        { flags: '--no-resize', description: 'the data must be exactly the current size of the volume' },
+      ],
+    },
+    {
+      name: 'clone',
+      summary: "replace a volume's data with a copy of another's",
+      args: [VOLUME_ARG('SRC_VM:SRC_VOLUME'), VOLUME_ARG('DST_VM:DST_VOLUME')],
+      options: [FORCE],
+    },
+    { name: 'clear', summary: "empty a volume (all zeros; the old state may stay as a revision)", args: [VOLUME_ARG()], options: [FORCE] },
+  ],
+};
+
+interface Opts {
+  pool?: string[];
+  full?: boolean;
+  all?: boolean;
+  exclude?: string[];
+  force?: boolean;
+  size?: string;
+  noResize?: boolean;
+}
+
+/** `VM:VOLUME` → parts. @throws UsageError */
+function splitVolumeArg(arg: string): [string, string] {
+  const parts = arg.split(':');
+  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new UsageError('expected a vm & volume combination like foo:bar');
+  return parts as [string, string];
+}
+
+async function volumeArg(ctx: Context, arg: string): Promise<VolumeRef> {
+  const [vm, vol] = splitVolumeArg(arg);
+  return resolveVolume(ctx.store().read(), vm, vol);
+}
+
+/** Ask on the terminal (or read standard input); true for y/Y. */
+function confirm(ctx: Context, lines: string[]): boolean {
+  ctx.out(lines.map((l) => `${l}\n`).join('') + 'Are you sure? [y/N] ');
+  const buf = Buffer.alloc(256);
+  let answer = '';
+  try {
+    const n = fs.readSync(0, buf, 0, buf.length, null);
+    answer = buf.subarray(0, n).toString('utf8').split('\n')[0]?.trim() ?? '';
+  } catch {
+    // no standard input: not confirmed
+  }
+  return answer === 'y' || answer === 'Y';
+}
+
+async function list(opts: Opts, names: string[], ctx: Context): Promise<void> {
+  const app = ctx.store().read();
+  const pools = new PoolSet(app);
+  const excluded = new Set(opts.exclude ?? []);
+  for (const n of excluded) resolveVm(app, n);
+  const vms = (names.length ? names.map((n) => resolveVm(app, n)) : app.domains.sorted()).filter((vm) => !excluded.has(vm.name));
+  const groups = new Map<string, { key: [string, string]; rows: { vm: string; volume: string; revertible: boolean }[] }>();
+  for (const vm of vms) {
+    for (const { volume, pool } of await pools.volumesOf(vm)) {
+      if (opts.pool?.length && !opts.pool.includes(pool.name)) continue;
+      const id = `${pool.name}\0${volume.vid}`;
+      const g = groups.get(id) ?? { key: [pool.name, volume.vid] as [string, string], rows: [] };
+      g.rows.push({ vm: vm.name, volume: volume.name, revertible: (await pool.revisions(volume)).length > 0 });
+      groups.set(id, g);
+    }
+  }
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const sorted = [...groups.values()].sort((a, b) => cmp(a.key[0], b.key[0]) || cmp(a.key[1], b.key[1]));
+  const rows = [['POOL:VOLUME', 'VMNAME', 'VOLUME_NAME', 'REVERT_POSSIBLE']];
+  for (const g of sorted)
+    g.rows.forEach((r, i) => {
+      const label = i > 0 && ctx.isTTY && !opts.full ? '' : `${g.key[0]}:${g.key[1]}`;
+      rows.push([label, r.vm, r.volume, r.revertible ? 'Yes' : 'No']);
+    });
+  ctx.out(formatTable(rows));
+}
+
+async function info(ref: VolumeRef, property: string | undefined, ctx: Context): Promise<void> {
+  const rows = await volumeInfo(ref);
+  const revisions = await revisionIds(ref);
+  if (property === undefined) {
+    const shown = rows
+      .filter(([k]) => k !== 'path')
+      .map(([k, v]): [string, string] => [k, k === 'revisions_to_keep' && v === '-1' ? '-1 (snapshot disabled)' : v]);
+    // the reference's row order: is_outdated after ephemeral, size and usage after snap_on_start
+    const order = ['pool', 'vid', 'rw', 'source', 'save_on_stop', 'snap_on_start', 'size', 'usage', 'revisions_to_keep', 'ephemeral', 'is_outdated'];
+    shown.sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
+    ctx.out(formatTable(shown));
+    const label = 'List of available revisions (for revert):';
+    ctx.out(revisions.length ? `${label}\n${revisions.map((r) => `  ${r}\n`).join('')}` : `${label} none\n`);
+    return;
+  }
+  if (property === 'revisions') {
+    ctx.out(revisions.map((r) => `${r}\n`).join(''));
+    return;
+  }
+  const row = rows.find(([k]) => k === property);
+  if (!row) throw new QubesError(`No such property: ${property}`);
+  ctx.out(`${row[1]}\n`);
+}
+
+async function resize(opts: Opts, ref: VolumeRef, sizeArg: string, ctx: Context): Promise<void> {
+  const size = parseSize(sizeArg);
+  const current = await ref.qv.pool.size(ref.qv.volume);
+  const label = `${ref.vm.name}:${ref.name}`;
+  if (!opts.force && size < current)
+    throw new QubesError(
+      `Refusing to shrink volume ${label} from ${current} to ${size} bytes. Shrink the filesystem inside the qube first (data beyond the new end is lost), then run: qvm-volume resize --force ${label} ${size}`,
+    );
+  await resizeVolume(ctx.store(), ref, size);
+}
+
+async function importData(opts: Opts, ref: VolumeRef, file: string, ctx: Context): Promise<void> {
+  if (opts.size !== undefined && opts.noResize) throw new UsageError('--size and --no-resize cannot be used together');
+  const fromStdin = file === '-';
+  let fd: number;
+  try {
+    fd = fromStdin ? 0 : fs.openSync(file, 'r');
+  } catch (e) {
+    throw new QubesError(`Cannot open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const size = opts.noResize
+    ? await ref.qv.pool.size(ref.qv.volume)
+    : opts.size !== undefined
+      ? parseSize(opts.size)
+      : inputSize(file, fd);
+  const input = fs.createReadStream('', { fd, autoClose: !fromStdin });
+  await importVolumeData(ctx.store(), ref, input, size);
+}
+
+export async function run(opts: Opts, args: string[], ctx: Context): Promise<void> {
+  const [command, ...rest] = args as [string, ...string[]];
+  if (command === 'list') return list(opts, rest, ctx);
+  if (command === 'clone') {
+    const [src, dst] = [splitVolumeArg(rest[0] as string), splitVolumeArg(rest[1] as string)];
+    const app = ctx.store().read();
+    const pools = new PoolSet(app);
+    const from = await resolveVolume(app, src[0], src[1], pools);
+    const to = await resolveVolume(app, dst[0], dst[1], pools);
+    if (!from.qv.volume.saveOnStop || !to.qv.volume.saveOnStop) throw new QubesError('Volumes must be save_on_stop for cloning');
+    if (!opts.force && !confirm(ctx, [`This will replace the data of ${rest[1]} with a copy of ${rest[0]}.`, `The current data of ${rest[1]} may survive only as a revision.`])) {
+      ctx.out('Clone cancelled.\n');
+      return;
+    }
+    return cloneVolume(ctx.store(), from, to);
+  }
+  const ref = await volumeArg(ctx, rest[0] as string);
+  switch (command) {
+    case 'info':
+      return info(ref, rest[1], ctx);
+    case 'config':
+      if (!CONFIGURABLE.includes(rest[1] as string)) throw new QubesError(`Invalid property: ${rest[1]}`);
+      return configureVolume(ctx.store(), ref, rest[1] as string, rest[2] as string);
+    case 'resize':
+      return resize(opts, ref, rest[1] as string, ctx);
+    case 'revert':
+      return revertVolume(ref, rest[1]);
+    case 'import':
+      return importData(opts, ref, rest[1] as string, ctx);
+    case 'clear':
+      if (!opts.force && !confirm(ctx, [`This will erase all data of ${rest[0]}.`, 'The current data may survive only as a revision.'])) {
+        ctx.out('Clear cancelled.\n');
+        return;
+      }
+      return clearVolume(ctx.store(), ref);
+  }
+}
