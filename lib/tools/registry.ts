@@ -18,6 +18,10 @@ export const COMMANDS: string[] = [
   'qvm-service',
   'qvm-tags',
   'qubes-create',
+  'qvm-device',
+  'qvm-pci',
+  'qvm-block',
+  'qvm-usb',
 ];
 
 /** The module of a command, lib/tools/NAME.ts. */
