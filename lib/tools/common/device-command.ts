@@ -36,30 +36,11 @@ import type { AssignmentMode } from '../../vm/devices.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { UsageError } from './errors.js';
 import type { Context } from './program.js';
-import type { CommandSpec, OptionSpec } from './spec.js';
+import type { ArgSpec, CommandSpec, OptionSpec, SubcommandSpec } from './spec.js';
 import { formatTable } from './table.js';
 import { resolveVm, resolveVms } from './vm-args.js';
 
 type Word = 'list' | 'attach' | 'detach' | 'assign' | 'unassign' | 'info';
-
-/** Command words and their aliases (reference parser). */
-export const DEVICE_COMMANDS: Record<string, Word> = {
-  list: 'list',
-  ls: 'list',
-  l: 'list',
-  attach: 'attach',
-  at: 'attach',
-  a: 'attach',
-  detach: 'detach',
-  d: 'detach',
-  dt: 'detach',
-  assign: 'assign',
-  s: 'assign',
-  unassign: 'unassign',
-  u: 'unassign',
-  info: 'info',
-  i: 'info',
-};
 
 /** Option names of each class, for the man page and completion (`-o NAME=VALUE`). */
 export const DEVICE_OPTION_WORDS = ['frontend-dev=', 'read-only=', 'devtype=', 'no-strict-reset=True', 'permissive=True'];
@@ -82,63 +63,97 @@ export interface DeviceOpts {
   onlyDevice?: boolean;
   listDeviceClasses?: boolean;
   listClasses?: boolean;
-  verbose: number;
-  quiet: number;
 }
 
-/** Which options each command word takes (attribute name → flag shown in the error). */
-const ALLOWED: Record<Word, (keyof DeviceOpts)[]> = {
-  list: ['assignments', 'withSbdf', 'resolvePaths', 'all', 'exclude'],
-  attach: ['option', 'ro', 'persistent'],
-  detach: [],
-  assign: ['option', 'ro', 'required', 'ask', 'askToAttach', 'port', 'onlyPort', 'device', 'onlyDevice'],
-  unassign: ['port', 'onlyPort', 'device', 'onlyDevice'],
-  info: [],
+const OPTION: OptionSpec = {
+  flags: '-o, --option <NAME=VALUE>',
+  description: 'set an option of the device (repeatable); see NOTES',
+  kind: 'device-option',
+  repeatable: true,
 };
-
-const OPTIONS: (OptionSpec & { key: keyof DeviceOpts })[] = [
-  { key: 'option', flags: '-o, --option <NAME=VALUE>', description: 'attach, assign: set an option of the device (repeatable); see NOTES', kind: 'device-option', repeatable: true },
-  { key: 'ro', flags: '--ro', description: 'attach, assign: read-only (same as -o read-only=yes, and wins over it)' },
-  { key: 'persistent', flags: '-p, --persistent', description: 'attach: also assign the device as required (works on a halted qube)' },
-  { key: 'required', flags: '-r, --required', description: 'assign: the qube needs the device to start (pci and block only)' },
-  { key: 'ask', flags: '--ask', description: 'assign: ask before each automatic attachment' },
-  { key: 'askToAttach', flags: '--ask-to-attach', description: 'assign: same as --ask', hidden: true },
-  { key: 'port', flags: '--port', description: 'assign, unassign: whatever device is at this port (device id *)' },
-  { key: 'onlyPort', flags: '--only-port', description: 'assign, unassign: same as --port', hidden: true },
-  { key: 'device', flags: '--device', description: 'assign, unassign: this device at whatever port (port *)' },
-  { key: 'onlyDevice', flags: '--only-device', description: 'assign, unassign: same as --device', hidden: true },
-  { key: 'assignments', flags: '-s, --assignments', description: 'list: also list assignments, their qubes marked with *' },
-  { key: 'withSbdf', flags: '--with-sbdf', description: 'list: show the SBDF of PCI devices' },
-  { key: 'resolvePaths', flags: '--resolve-paths', description: 'list: same as --with-sbdf', hidden: true },
-  { key: 'all', flags: '--all', description: 'list: devices of all qubes' },
-  { key: 'exclude', flags: '--exclude <VMNAME>', description: 'list: with --all, leave out this qube (repeatable)', kind: 'vm', repeatable: true },
-  { key: 'listDeviceClasses', flags: '--list-device-classes', description: 'print the device classes and exit' },
-  { key: 'listClasses', flags: '--list-classes', description: 'same as --list-device-classes', hidden: true },
+const RO: OptionSpec = { flags: '--ro', description: 'read-only (same as -o read-only=yes, and wins over it)' };
+const PORT: OptionSpec[] = [
+  { flags: '--port', description: 'whatever device is at this port (device id *)' },
+  { flags: '--only-port', description: 'same as --port', hidden: true },
 ];
+const DEVICE: OptionSpec[] = [
+  { flags: '--device', description: 'this device at whatever port (port *)' },
+  { flags: '--only-device', description: 'same as --device', hidden: true },
+];
+const VMNAME: ArgSpec = { name: 'VMNAME', description: 'the frontend qube', kind: 'vm' };
+const DEVICE_ARG: ArgSpec = { name: 'BACKEND:PORT[:DEVICE_ID]', description: 'the device: backend qube, port, and optionally the identity expected there (`*`: any)', kind: 'device' };
 
-const flagOf = (key: keyof DeviceOpts): string => {
-  const o = OPTIONS.find((x) => x.key === key);
-  return (o?.flags.match(/--[\w-]+/)?.[0] ?? String(key)) as string;
-};
-
-const COMMAND_HELP = 'list (ls, l; the default), attach (at, a), detach (d, dt), assign (s), unassign (u) or info (i)';
+const SUBCOMMANDS: SubcommandSpec[] = [
+  {
+    name: 'list',
+    aliases: ['ls', 'l'],
+    summary: 'list the devices exposed by or attached to the qubes (all qubes when none is named), and who uses each',
+    args: [{ name: 'VMNAME', description: 'qubes whose devices to list', kind: 'vm', variadic: true }],
+    options: [
+      { flags: '-s, --assignments', description: "also list assignments, the assigned qubes marked with '*'" },
+      { flags: '--with-sbdf', description: 'show the SBDF of PCI devices (ignored for other classes)' },
+      { flags: '--resolve-paths', description: 'same as --with-sbdf', hidden: true },
+      { flags: '--all', description: 'devices of all qubes' },
+      { flags: '--exclude <VMNAME>', description: 'with --all, leave out this qube (repeatable)', kind: 'vm', repeatable: true },
+    ],
+  },
+  {
+    name: 'attach',
+    aliases: ['at', 'a'],
+    summary: 'attach a device to a running qube now (not stored)',
+    args: [VMNAME, DEVICE_ARG],
+    options: [OPTION, RO, { flags: '-p, --persistent', description: 'also assign the device as required (works on a halted qube): `assign --required`' }],
+  },
+  {
+    name: 'detach',
+    aliases: ['d', 'dt'],
+    summary: 'detach a device (every device of the class when none is named; port `*`: every device of that backend)',
+    args: [VMNAME, { ...DEVICE_ARG, optional: true }],
+    options: [],
+  },
+  {
+    name: 'assign',
+    aliases: ['s'],
+    summary: 'assign a device (stored in qubes.xml; attached when the qube starts or the device appears), or change the mode of an assignment',
+    args: [VMNAME, DEVICE_ARG],
+    options: [
+      OPTION,
+      RO,
+      { flags: '-r, --required', description: 'the qube needs the device to start (pci and block only; pci must be required)' },
+      { flags: '--ask', description: 'ask before each automatic attachment' },
+      { flags: '--ask-to-attach', description: 'same as --ask', hidden: true },
+      ...PORT,
+      ...DEVICE,
+    ],
+  },
+  {
+    name: 'unassign',
+    aliases: ['u'],
+    summary: 'remove an assignment (every assignment of the class when none is named); an attached device stays attached',
+    args: [VMNAME, { ...DEVICE_ARG, optional: true }],
+    options: [...PORT, ...DEVICE],
+  },
+  {
+    name: 'info',
+    aliases: ['i'],
+    summary: 'show the description, identity and details of a device (no qube is named)',
+    args: [{ name: 'BACKEND:PORT', description: 'the device', kind: 'device', optional: true }],
+    options: [],
+  },
+];
 
 /** The spec of qvm-device (no class) or of qvm-CLASS. */
 export function deviceSpec(name: string, devclass?: string): CommandSpec {
   return {
     name,
     summary: devclass ? `list, attach and assign ${devclass} devices` : 'list, attach and assign devices of any class',
-    args: [
-      ...(devclass ? [] : [{ name: 'CLASS', description: `device class: ${DEVICE_CLASSES.join(', ')}`, kind: 'device-class' as const, optional: true }]),
-      { name: 'COMMAND', description: COMMAND_HELP, kind: 'device-command', optional: true },
-      {
-        name: 'ARG',
-        description: 'list: [VMNAME...]; attach, assign: VMNAME BACKEND:PORT[:DEVICE_ID]; detach, unassign: VMNAME [BACKEND:PORT[:DEVICE_ID]]; info: BACKEND:PORT',
-        kind: 'device-arg',
-        variadic: true,
-      },
+    args: devclass ? [] : [{ name: 'CLASS', description: `device class: ${DEVICE_CLASSES.join(', ')}`, kind: 'device-class', optional: true }],
+    options: [
+      { flags: '--list-device-classes', description: 'print the device classes and exit' },
+      { flags: '--list-classes', description: 'same as --list-device-classes', hidden: true },
     ],
-    options: OPTIONS.map(({ key: _key, ...o }) => o),
+    subcommands: SUBCOMMANDS,
+    defaultSubcommand: 'list',
   };
 }
 
@@ -221,34 +236,18 @@ function requestOptions(opts: DeviceOpts): Options {
   return [...map];
 }
 
-const vmArgs = (word: Word, args: string[], min: number, max: number): void => {
-  if (args.length < min) throw new UsageError(`${word}: the following arguments are required: ${['VMNAME', 'BACKEND:DEVICE_ID'].slice(args.length, min).join(', ')}`);
-  if (args.length > max) throw new UsageError(`unrecognized arguments: ${args.slice(max).join(' ')}`);
-};
 
-/** Run qvm-device (fixedClass undefined) or qvm-CLASS. */
+/** Run qvm-device (fixedClass undefined) or qvm-CLASS; args are [CLASS,] COMMAND, ARGS... */
 export async function runDevice(fixedClass: string | undefined, opts: DeviceOpts, args: string[], ctx: Context): Promise<void> {
   if (opts.listDeviceClasses || opts.listClasses) {
     ctx.out(DEVICE_CLASSES.map((c) => `${c}\n`).join(''));
     return;
   }
   const rest = [...args];
-  const devclass = fixedClass ?? rest.shift();
-  if (!devclass) throw new UsageError('the following arguments are required: DEVICE_CLASS');
-  const first = rest[0];
-  let word: Word = 'list';
-  if (first !== undefined) {
-    const w = DEVICE_COMMANDS[first];
-    if (!w) throw new UsageError(`argument command: invalid choice: '${first}' (choose from ${Object.keys(DEVICE_COMMANDS).join(', ')})`);
-    word = w;
-    rest.shift();
-  }
-  for (const o of OPTIONS) {
-    const v = opts[o.key];
-    const given = Array.isArray(v) ? v.length > 0 : v === true;
-    if (given && !ALLOWED[word].includes(o.key) && o.key !== 'listDeviceClasses' && o.key !== 'listClasses')
-      throw new UsageError(`unrecognized arguments: ${flagOf(o.key)}`);
-  }
+  // without CLASS the parser has put the (default) command word first
+  const devclass = fixedClass ?? (rest.length >= 2 ? rest.shift() : undefined);
+  if (!devclass) throw new UsageError('the following arguments are required: CLASS');
+  const word = rest.shift() as Word;
   if (opts.required && (opts.ask || opts.askToAttach)) throw new UsageError('argument --ask/--ask-to-attach: not allowed with argument --required/-r');
   if ((opts.port || opts.onlyPort) && (opts.device || opts.onlyDevice))
     throw new UsageError('argument --device/--only-device: not allowed with argument --port/--only-port');
@@ -263,7 +262,6 @@ export async function runDevice(fixedClass: string | undefined, opts: DeviceOpts
     case 'list':
       return list(svc, snapshot, devclass, opts, rest, ctx);
     case 'info': {
-      vmArgs(word, rest, 0, 1);
       if (!rest[0]) return;
       const dev = resolveDevice(svc, snapshot, devclass, rest[0], { allowUnknown: false, onlyPort: true });
       ctx.out(`${describe(dev, svc.enumerator.hw)}\ndevice ID: ${dev.deviceId}\n`);
@@ -271,16 +269,12 @@ export async function runDevice(fixedClass: string | undefined, opts: DeviceOpts
       return;
     }
     case 'attach':
-      vmArgs(word, rest, 2, 2);
       return attachCommand(svc, snapshot, devclass, opts, rest as [string, string], ctx);
     case 'detach':
-      vmArgs(word, rest, 1, 2);
       return detachCommand(svc, snapshot, devclass, rest as [string, string?]);
     case 'assign':
-      vmArgs(word, rest, 2, 2);
       return assignCommand(svc, snapshot, devclass, opts, rest as [string, string], ctx);
     case 'unassign':
-      vmArgs(word, rest, 1, 2);
       return unassignCommand(svc, snapshot, devclass, opts, rest as [string, string?], ctx);
   }
 }
