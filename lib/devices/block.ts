@@ -9,6 +9,7 @@
  */
 import { BLOCK_QDB_PREFIX } from './block-export.js';
 import type { DeviceInfo, Port } from './model.js';
+import { qdbDevices } from './runtime.js';
 
 const NAME_RE = /^[a-z0-9-]{1,12}$/;
 const DESC_ALLOWED = /[^A-Za-z0-9()+,\-.:=_/ ]/g;
@@ -23,26 +24,8 @@ interface RawBlock {
   fields: Map<string, string>;
 }
 
-/** Ports present under the prefix, names checked (unsafe ones are skipped with a warning). */
-function rawDevices(backend: string, entries: Map<string, string>, warn: (m: string) => void): RawBlock[] {
-  const byPort = new Map<string, Map<string, string>>();
-  for (const [key, value] of entries) {
-    if (!key.startsWith(BLOCK_QDB_PREFIX)) continue;
-    const [port, field] = key.slice(BLOCK_QDB_PREFIX.length).split('/') as [string, string | undefined];
-    if (!port) continue;
-    if (!byPort.has(port)) byPort.set(port, new Map());
-    if (field) byPort.get(port)?.set(field, value);
-  }
-  const out: RawBlock[] = [];
-  for (const [portId, fields] of [...byPort].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    if (!NAME_RE.test(portId)) {
-      warn(`${backend} vm's device path name contains unsafe characters. Skipping it.`);
-      continue;
-    }
-    out.push({ portId, fields });
-  }
-  return out;
-}
+const rawDevices = (backend: string, entries: Map<string, string>, warn: (m: string) => void): RawBlock[] =>
+  qdbDevices(backend, entries, BLOCK_QDB_PREFIX, NAME_RE, warn).map(({ key, fields }) => ({ portId: key, fields }));
 
 /** Trailing digits of the port id: `sda1`→1, `loop0p1`→1, `nvme0n1`→1; none reads `None` (quirk, kept). */
 const partitionNumber = (portId: string): string => /(\d+)$/.exec(portId)?.[1]?.replace(/^0+(?=\d)/, '') ?? 'None';

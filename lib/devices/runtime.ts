@@ -75,3 +75,30 @@ export class VmmLiveDevices implements LiveDevices {
     throw noClient(this.vmm, `detach ${device.backend}:${device.portId} from ${vm.name}`);
   }
 }
+
+export interface QdbDevice {
+  /** The key's second component (the port, as the backend writes it). */
+  key: string;
+  fields: Map<string, string>;
+}
+
+/**
+ * QubesDB device entries (`PREFIX/KEY/FIELD`) grouped by key, sorted; keys
+ * failing `safe` are skipped with the reference's warning.
+ */
+export function qdbDevices(backend: string, entries: Map<string, string>, prefix: string, safe: RegExp, warn: (m: string) => void): QdbDevice[] {
+  const byKey = new Map<string, Map<string, string>>();
+  for (const [path, value] of entries) {
+    if (!path.startsWith(prefix)) continue;
+    const [key, field] = path.slice(prefix.length).split('/') as [string, string | undefined];
+    if (!key) continue;
+    if (!byKey.has(key)) byKey.set(key, new Map());
+    if (field) byKey.get(key)?.set(field, value);
+  }
+  const out: QdbDevice[] = [];
+  for (const [key, fields] of [...byKey].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (safe.test(key)) out.push({ key, fields });
+    else warn(`${backend} vm's device path name contains unsafe characters. Skipping it.`);
+  }
+  return out;
+}

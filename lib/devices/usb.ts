@@ -10,6 +10,7 @@
  */
 import type { HwData } from './hwdata.js';
 import { sanitizeIdPart, type DeviceInfo } from './model.js';
+import { qdbDevices } from './runtime.js';
 import { USB_QDB_PREFIX } from './usb-export.js';
 
 const KEY_RE = /^[0-9]+-[0-9]+(_[0-9]+)*$/;
@@ -19,20 +20,8 @@ const decodeEnc = (s: string): string =>
   s.replace(/\\x([0-9a-f]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16))).replace(/[^\x20-\x7e]/g, '_').trim();
 
 export function usbDevicesFromQdb(backend: string, entries: Map<string, string>, hw: HwData, warn: (m: string) => void): DeviceInfo[] {
-  const byKey = new Map<string, Map<string, string>>();
-  for (const [key, value] of entries) {
-    if (!key.startsWith(USB_QDB_PREFIX)) continue;
-    const [k, field] = key.slice(USB_QDB_PREFIX.length).split('/') as [string, string | undefined];
-    if (!k) continue;
-    if (!byKey.has(k)) byKey.set(k, new Map());
-    if (field) byKey.get(k)?.set(field, value);
-  }
   const out: DeviceInfo[] = [];
-  for (const [k, fields] of [...byKey].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    if (!KEY_RE.test(k)) {
-      warn(`${backend} vm's device path name contains unsafe characters. Skipping it.`);
-      continue;
-    }
+  for (const { key: k, fields } of qdbDevices(backend, entries, USB_QDB_PREFIX, KEY_RE, warn)) {
     const desc = (fields.get('desc') ?? '').replace(/[^\x20-\x7e]/g, '_');
     const [ids = '', vendorEnc = '', productEnc = '', serial = ''] = desc.split(' ');
     const [vid = '0000', pid = '0000'] = ids.split(':');
