@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 need=()
 # Commands the tests run (a tmpfs for the full-disk test, bash for completion,
-# GNU cp for sparse copies): Debian package for each.
-for pair in "mount:mount" "umount:mount" "df:coreutils" "cp:coreutils" "sed:sed" "bash:bash"; do
+# GNU cp for sparse copies, loop devices with partitions for the block
+# devices test): Debian package for each.
+for pair in "mount:mount" "umount:mount" "df:coreutils" "cp:coreutils" "sed:sed" "bash:bash" "losetup:mount" "partx:util-linux"; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
