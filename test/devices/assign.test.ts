@@ -5,10 +5,12 @@
  * `<device>` shape), what the reference's loader makes of it, and every
  * refusal with its own message and nothing changed.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
 import { OfflineVmm } from '../../lib/vmm/vmm.js';
-import { domainXml, run, tmpStore, type TmpStore } from '../helpers.js';
+import { domainXml, ROOT, run, tmpStore, type TmpStore } from '../helpers.js';
 import { addBlock, makeSysfs, type SysfsFixture } from './sysfs-fixture.js';
 
 let fx: SysfsFixture;
@@ -88,6 +90,16 @@ describe('listing', () => {
     const r = qvm('qvm-device', 'foo', 'list');
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("qvm-device: error: Failed to list 'foo' devices, this device type either does not exist or you do not have access to it.\n");
+  });
+
+  test('a link named qvm-CLASS to qvm-device fixes the class', () => {
+    const links = fs.mkdtempSync(path.join(s.dir, 'bin-'));
+    for (const n of ['qvm-block', 'qvm-mic']) fs.symlinkSync(path.join(ROOT, 'bin', 'qvm-device'), path.join(links, n));
+    const viaLink = (n: string, ...args: string[]) => spawnSync(path.join(links, n), args, { env: env(), encoding: 'utf8' });
+    expect(viaLink('qvm-block').stdout).toBe(qvm('qvm-block', 'list').stdout);
+    const mic = viaLink('qvm-mic', 'attach', 'vm0001', 'dom0:mic');
+    expect(mic.stderr).toBe("qvm-mic: error: backend vm dom0 doesn't expose mic device 'mic'\n");
+    expect(mic.status).toBe(1);
   });
 
   test('--list-device-classes', () => {
