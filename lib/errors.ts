@@ -101,3 +101,33 @@ export class QubesPoolInUseError extends QubesError {
 export class QubesVolumeRevisionNotFoundError extends StoragePoolError {
   override name = 'QubesVolumeRevisionNotFoundError';
 }
+
+/** The qube must be running for this (a live device attach, for one). */
+export class QubesVMNotRunningError extends QubesError {
+  override name = 'QubesVMNotRunningError';
+}
+
+/**
+ * Device errors, named as the reference's (qubes-core-admin:
+ * qubes/devices.py, qubes/exc.py ProtocolError).
+ */
+export class ProtocolError extends QubesError {
+  override name = 'ProtocolError';
+}
+
+export class DeviceNotAssigned extends QubesError {
+  override name = 'DeviceNotAssigned';
+}
+
+export class DeviceAlreadyAttached extends QubesError {
+  override name = 'DeviceAlreadyAttached';
+}
+
+export class DeviceAlreadyAssigned extends QubesError {
+  override name = 'DeviceAlreadyAssigned';
+}
+
+/** The device at a port is not the one the request named. */
+export class UnrecognizedDevice extends QubesError {
+  override name = 'UnrecognizedDevice';
+}

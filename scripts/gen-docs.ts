@@ -19,6 +19,8 @@ import { GLOBAL_PROPERTIES } from '../lib/app/global-properties.js';
 import { BUILTIN_COLUMNS, FORMATS } from '../lib/listing/columns.js';
 import { allSpecOptions, COMMON_OPTIONS, subcommandWords, type ArgSpec, type CommandSpec, type OptionSpec, type SubcommandSpec, type ValueKind } from '../lib/tools/common/spec.js';
 import { DRIVER_NAMES } from '../lib/storage/driver-names.js';
+import { DEVICE_CLASSES } from '../lib/devices/model.js';
+import { DEVICE_OPTION_WORDS } from '../lib/tools/common/device-command.js';
 import { TAG_COMMANDS } from '../lib/tools/qvm-tags.js';
 import { COMMANDS, loadSpec } from '../lib/tools/registry.js';
 import type { PropertyDef } from '../lib/vm/property.js';
@@ -304,6 +306,12 @@ function kindSource(kind: ValueKind | undefined, cmd: LoadedCommand): ValueSourc
       return { words: Object.keys(TAG_COMMANDS) };
     case 'pool':
       return { fn: '_qubes_tools_pools' };
+    case 'device-class':
+      return { words: DEVICE_CLASSES };
+    case 'device-option':
+      return { words: DEVICE_OPTION_WORDS };
+    case 'device':
+      return { fn: '_qubes_tools_devices' };
     case 'file':
       return { file: true };
     case 'column':
@@ -417,6 +425,19 @@ _qubes_tools_features() { _qubes_tools_from_store 's/.*<feature name="\([^"]*\)"
 _qubes_tools_services() { _qubes_tools_from_store 's/.*<feature name="service\.\([^"]*\)".*/\1/p'; }
 _qubes_tools_tags() { _qubes_tools_from_store 's/.*<tag name="\([^"]*\)".*/\1/p'; }
 _qubes_tools_pools() { _qubes_tools_from_store 's/.*<pool [^>]*name="\([^"]*\)".*/\1/p'; }
+
+# _qubes_tools_devices: BACKEND:PORT of the devices of the class being
+# completed (qvm-CLASS, or qvm-device CLASS), from a live listing
+_qubes_tools_devices() {
+  local cmd=$%{COMP_WORDS[0]}
+  case $%{cmd##*/} in
+    qvm-device)
+      [ -n "$%{_qt_args[0]-}" ] || return 0
+      "$cmd" "$%{_qt_args[0]}" list 2>/dev/null
+      ;;
+    *) "$cmd" list 2>/dev/null ;;
+  esac | sed 's/ .*//' | sort -u
+}
 
 # QUBE:VOLUME for every volume in the store
 _qubes_tools_vm_volumes() {

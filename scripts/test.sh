@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 need=()
 # Commands the tests run (a tmpfs for the full-disk test, bash for completion,
 # GNU cp for sparse copies, loop-mounted btrfs/XFS/ext4 for the storage
-# drivers): Debian package for each.
-for pair in "mount:mount" "umount:mount" "losetup:mount" "df:coreutils" "cp:coreutils" "sed:sed" "bash:bash" \
+# drivers, loop devices with partitions for the block devices test): Debian
+# package for each.
+for pair in "mount:mount" "umount:mount" "losetup:mount" "partx:util-linux" "df:coreutils" "cp:coreutils" "sed:sed" "bash:bash" \
   "mkfs.btrfs:btrfs-progs" "mkfs.xfs:xfsprogs" "mkfs.ext4:e2fsprogs"; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")

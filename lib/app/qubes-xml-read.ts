@@ -15,6 +15,8 @@
 import { randomUUID } from 'node:crypto';
 import { QubesError, StoreError } from '../errors.js';
 import { attr, lineAt, nameAttr, parseAttrs, scanXml, TreeBuilder, XmlSyntaxError, type XmlElement, type XmlHandler } from '../util/xml-reader.js';
+import { isPciPath, sbdfToPath } from '../devices/pci-path.js';
+import { hostRoots } from '../devices/sysfs.js';
 import { ASSIGNMENT_MODES, type AssignmentMode, type DeviceAssignment } from '../vm/devices.js';
 import { parseBool, setProperty } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
@@ -345,7 +347,7 @@ function readDomainStage4(
   vm.extraElements = raw.extras;
 }
 
-/** Current and legacy assignment shapes (spec §1.3 item 4). */
+/** Current and legacy assignment shapes (spec §1.3 item 4; firewall-and-devices.md B4). */
 function readAssignment(app: Qubes, vm: QubesVM, devclass: string, dev: RawDevice, warnings: LoadWarnings): DeviceAssignment | null {
   const backend = attr(dev, 'backend-domain') ?? '';
   const port = attr(dev, 'id') ?? '';
@@ -353,20 +355,31 @@ function readAssignment(app: Qubes, vm: QubesVM, devclass: string, dev: RawDevic
   let identity = attr(dev, 'identity');
   const legacyIdentity = options.find(([k]) => k === 'identity');
   if (legacyIdentity) {
-    identity ??= legacyIdentity[1];
+    identity = legacyIdentity[1];
     options = options.filter(([k]) => k !== 'identity');
   }
   const required = attr(dev, 'required');
-  const mode = attr(dev, 'mode') ?? (required === 'no' ? 'auto-attach' : 'required');
+  const mode = required !== undefined ? (required === 'yes' ? 'required' : 'auto-attach') : (attr(dev, 'mode') ?? 'required');
   if (!(ASSIGNMENT_MODES as readonly string[]).includes(mode)) {
-    warnings.push(`${vm.name}: ignoring ${devclass} assignment of ${backend}:${port}: unknown mode '${mode}'`);
+    warnings.push(`${vm.name}: ${devclass} device '${port}': Unrecognized assignment mode '${mode}', ignoring.`);
     return null;
   }
   if (!app.domains.get(backend)) {
-    warnings.push(`${vm.name}: ignoring ${devclass} assignment of ${backend}:${port}: no such backend qube`);
+    warnings.push(`${vm.name}: Cannot find backend domain '${backend}' for device type ${devclass} '${port}'`);
     return null;
   }
-  return { backend, port, mode: mode as AssignmentMode, ...(identity !== undefined ? { identity } : {}), options };
+  return { backend, port: devclass === 'pci' ? migratePciPort(port) : port, mode: mode as AssignmentMode, identity: identity ?? '*', options };
+}
+
+/**
+ * PCI ports are paths since R4.3; an older BDF id (`01_23.4` behind a
+ * bridge) is converted from this machine's sysfs, and kept when that fails
+ * (firewall-and-devices.md B3). Ports on a root bus are already paths.
+ */
+function migratePciPort(port: string): string {
+  if (port === '*') return port;
+  const sys = hostRoots().sys;
+  return isPciPath(sys, port) ? port : (sbdfToPath(sys, port) ?? port);
 }
 
 /** Load-time migrations of the reference (spec §1.5). */

@@ -65,8 +65,7 @@ function domain(vm: QubesVM): string {
   s += container(i3, 'tags', '', [...vm.tags.set].map((t) => element(i4, 'tag', ` name="${escapeAttr(t)}"`, undefined)).join(''));
   for (const d of vm.devices) {
     const devs = d.assignments.map((a) => {
-      const head: [string, string][] = [['backend-domain', a.backend], ['id', a.port], ['mode', a.mode]];
-      if (a.identity !== undefined) head.push(['identity', a.identity]);
+      const head: [string, string][] = [['backend-domain', a.backend], ['id', a.port], ['mode', a.mode], ['identity', a.identity]];
       const opts = a.options.map(([k, v]) => element(i4 + '  ', 'option', ` name="${escapeAttr(k)}"`, v)).join('');
       return container(i4, 'device', attrText(head), opts);
     });

@@ -20,6 +20,10 @@ export const COMMANDS: string[] = [
   'qubes-create',
   'qvm-pool',
   'qvm-volume',
+  'qvm-device',
+  'qvm-pci',
+  'qvm-block',
+  'qvm-usb',
 ];
 
 /** The module of a command, lib/tools/NAME.ts. */

@@ -14,7 +14,8 @@ export interface DeviceAssignment {
   backend: string;
   port: string;
   mode: AssignmentMode;
-  identity?: string;
+  /** Device id expected at the port; `*` for any (the default of older stores). */
+  identity: string;
   options: [string, string][];
 }
 

@@ -26,7 +26,7 @@ afterAll(() => {
  * Complete `line` as if TAB were pressed at its end (a trailing space means
  * an empty current word). Returns COMPREPLY.
  */
-function complete(line: string): string[] {
+function complete(line: string, extraEnv: NodeJS.ProcessEnv = {}): string[] {
   // bash splits words at COMP_WORDBREAKS too: `--label=r` is `--label` `=` `r`
   const words = line.split(/ +/).flatMap((w) => (/^-[^=]*=/.test(w) ? [w.slice(0, w.indexOf('=')), '=', w.slice(w.indexOf('=') + 1)] : [w]));
   const cword = words.length - 1;
@@ -45,7 +45,7 @@ function complete(line: string): string[] {
     `printf '%s\\n' "\${COMPREPLY[@]}"`,
   ].join('\n');
   const r = spawnSync('bash', ['--norc', '--noprofile', '-c', script], {
-    env: { ...store.env, QUBES_XML_PATH: store.xml },
+    env: { ...store.env, QUBES_XML_PATH: store.xml, ...extraEnv },
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new Error(`bash exited ${r.status}: ${r.stderr}`);
@@ -148,6 +148,21 @@ describe('bash completion', () => {
 
   test('qvm-service service names', () => {
     expect(complete('qvm-service vm0001 ')).toContain('cups');
+  });
+
+  test('qvm-device: classes, command words, option names, qubes, and devices from a live listing', () => {
+    const live = { PATH: `${path.join(ROOT, 'bin')}:${process.env.PATH}`, QUBES_SYSFS_ROOT: fs.mkdtempSync(path.join(store.dir, 'sys-')) };
+    const pci = path.join(live.QUBES_SYSFS_ROOT, 'devices', 'pci0000:00', '0000:00:14.0');
+    fs.mkdirSync(pci, { recursive: true });
+    fs.mkdirSync(path.join(live.QUBES_SYSFS_ROOT, 'bus', 'pci', 'devices'), { recursive: true });
+    for (const [f, v] of [['vendor', '0x8086'], ['device', '0xa0ed'], ['class', '0x0c0330']]) fs.writeFileSync(path.join(pci, f as string), `${v}\n`);
+    fs.symlinkSync('../../../devices/pci0000:00/0000:00:14.0', path.join(live.QUBES_SYSFS_ROOT, 'bus', 'pci', 'devices', '0000:00:14.0'));
+    expect(complete('qvm-device p')).toEqual(['pci']);
+    expect(complete('qvm-device pci as')).toEqual(['assign']);
+    expect(complete('qvm-pci attach -o no-')).toEqual(['no-strict-reset=True']);
+    expect(complete('qvm-pci attach vm000')).toContain('vm0001');
+    expect(complete('qvm-pci attach vm0001 dom0:', live)).toEqual(['dom0:00_14.0']);
+    expect(complete('qvm-device pci info d', live)).toEqual(['dom0:00_14.0']);
   });
 
   test('a missing store completes nothing and does not fail', () => {

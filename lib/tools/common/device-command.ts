@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * qvm-device and its per-class names (qvm-pci, qvm-block, qvm-usb, and any
+ * `qvm-CLASS` link to qvm-device): list, attach, detach, assign, unassign
+ * and info. One description serves every name; the class comes from the
+ * program name, or from the first argument of qvm-device.
+ *
+ * The command words are parsed here, after the options, with the
+ * reference's aliases; options a command word does not take are refused as
+ * argparse refuses them.
+ *
+ * Reference: qubesadmin/tools/qvm_device.py; shared/spec/firewall-and-devices.md B9.
+ */
+import path from 'node:path';
+import type { Qubes } from '../../app/app.js';
+import { describe } from '../../devices/description.js';
+import { DeviceEnumerator } from '../../devices/enumerate.js';
+import { DeviceEvents, eventLogLine } from '../../devices/events.js';
+import { listRows } from '../../devices/listing.js';
+import { ANY, DEVICE_CLASSES, matches, UNKNOWN_DEVICE_ID, unknownDevice, virtualText, type DeviceInfo, type VirtualDevice } from '../../devices/model.js';
+import {
+  assign,
+  assignmentDevice,
+  assignmentsOf,
+  attach,
+  attachedTo,
+  detach,
+  unassign,
+  type DeviceServices,
+} from '../../devices/operations.js';
+import type { Options } from '../../devices/options.js';
+import { VmmLiveDevices } from '../../devices/runtime.js';
+import { hostRoots } from '../../devices/sysfs.js';
+import { QubesError } from '../../errors.js';
+import type { AssignmentMode } from '../../vm/devices.js';
+import type { QubesVM } from '../../vm/qubes-vm.js';
+import { UsageError } from './errors.js';
+import type { Context } from './program.js';
+import type { ArgSpec, CommandSpec, OptionSpec, SubcommandSpec } from './spec.js';
+import { formatTable } from './table.js';
+import { resolveVm, resolveVms } from './vm-args.js';
+
+type Word = 'list' | 'attach' | 'detach' | 'assign' | 'unassign' | 'info';
+
+/** Option names of each class, for the man page and completion (`-o NAME=VALUE`). */
+export const DEVICE_OPTION_WORDS = ['frontend-dev=', 'read-only=', 'devtype=', 'no-strict-reset=True', 'permissive=True'];
+
+export interface DeviceOpts {
+  option?: string[];
+  ro?: boolean;
+  persistent?: boolean;
+  assignments?: boolean;
+  withSbdf?: boolean;
+  resolvePaths?: boolean;
+  all?: boolean;
+  exclude?: string[];
+  required?: boolean;
+  ask?: boolean;
+  askToAttach?: boolean;
+  port?: boolean;
+  onlyPort?: boolean;
+  device?: boolean;
+  onlyDevice?: boolean;
+  listDeviceClasses?: boolean;
+  listClasses?: boolean;
+}
+
+const OPTION: OptionSpec = {
+  flags: '-o, --option <NAME=VALUE>',
+  description: 'set an option of the device (repeatable); see NOTES',
+  kind: 'device-option',
+  repeatable: true,
+};
+const RO: OptionSpec = { flags: '--ro', description: 'read-only (same as -o read-only=yes, and wins over it)' };
+const PORT: OptionSpec[] = [
+  { flags: '--port', description: 'whatever device is at this port (device id *)' },
+  { flags: '--only-port', description: 'same as --port', hidden: true },
+];
+const DEVICE: OptionSpec[] = [
+  { flags: '--device', description: 'this device at whatever port (port *)' },
+  { flags: '--only-device', description: 'same as --device', hidden: true },
+];
+const VMNAME: ArgSpec = { name: 'VMNAME', description: 'the frontend qube', kind: 'vm' };
+const DEVICE_ARG: ArgSpec = { name: 'BACKEND:PORT[:DEVICE_ID]', description: 'the device: backend qube, port, and optionally the identity expected there (`*`: any)', kind: 'device' };
+
+const SUBCOMMANDS: SubcommandSpec[] = [
+  {
+    name: 'list',
+    aliases: ['ls', 'l'],
+    summary: 'list the devices exposed by or attached to the qubes (all qubes when none is named), and who uses each',
+    args: [{ name: 'VMNAME', description: 'qubes whose devices to list', kind: 'vm', variadic: true }],
+    options: [
+      { flags: '-s, --assignments', description: "also list assignments, the assigned qubes marked with '*'" },
+      { flags: '--with-sbdf', description: 'show the SBDF of PCI devices (ignored for other classes)' },
+      { flags: '--resolve-paths', description: 'same as --with-sbdf', hidden: true },
+      { flags: '--all', description: 'devices of all qubes' },
+      { flags: '--exclude <VMNAME>', description: 'with --all, leave out this qube (repeatable)', kind: 'vm', repeatable: true },
+    ],
+  },
+  {
+    name: 'attach',
+    aliases: ['at', 'a'],
+    summary: 'attach a device to a running qube now (not stored)',
+    args: [VMNAME, DEVICE_ARG],
+    options: [OPTION, RO, { flags: '-p, --persistent', description: 'also assign the device as required (works on a halted qube): `assign --required`' }],
+  },
+  {
+    name: 'detach',
+    aliases: ['d', 'dt'],
+    summary: 'detach a device (every device of the class when none is named; port `*`: every device of that backend)',
+    args: [VMNAME, { ...DEVICE_ARG, optional: true }],
+    options: [],
+  },
+  {
+    name: 'assign',
+    aliases: ['s'],
+    summary: 'assign a device (stored in qubes.xml; attached when the qube starts or the device appears), or change the mode of an assignment',
+    args: [VMNAME, DEVICE_ARG],
+    options: [
+      OPTION,
+      RO,
+      { flags: '-r, --required', description: 'the qube needs the device to start (pci and block only; pci must be required)' },
+      { flags: '--ask', description: 'ask before each automatic attachment' },
+      { flags: '--ask-to-attach', description: 'same as --ask', hidden: true },
+      ...PORT,
+      ...DEVICE,
+    ],
+  },
+  {
+    name: 'unassign',
+    aliases: ['u'],
+    summary: 'remove an assignment (every assignment of the class when none is named); an attached device stays attached',
+    args: [VMNAME, { ...DEVICE_ARG, optional: true }],
+    options: [...PORT, ...DEVICE],
+  },
+  {
+    name: 'info',
+    aliases: ['i'],
+    summary: 'show the description, identity and details of a device (no qube is named)',
+    args: [{ name: 'BACKEND:PORT', description: 'the device', kind: 'device', optional: true }],
+    options: [],
+  },
+];
+
+/** The spec of qvm-device (no class) or of qvm-CLASS. */
+export function deviceSpec(name: string, devclass?: string): CommandSpec {
+  return {
+    name,
+    summary: devclass ? `list, attach and assign ${devclass} devices` : 'list, attach and assign devices of any class',
+    args: devclass ? [] : [{ name: 'CLASS', description: `device class: ${DEVICE_CLASSES.join(', ')}`, kind: 'device-class', optional: true }],
+    options: [
+      { flags: '--list-device-classes', description: 'print the device classes and exit' },
+      { flags: '--list-classes', description: 'same as --list-device-classes', hidden: true },
+    ],
+    subcommands: SUBCOMMANDS,
+    defaultSubcommand: 'list',
+  };
+}
+
+/** `qvm-CLASS` names fix the class, as the reference's symlinks do (qvm-device does not). */
+export function classFromProgram(argv1: string | undefined): string | undefined {
+  const base = path.basename(argv1 ?? '');
+  return base.startsWith('qvm-') && base !== 'qvm-device' ? base.slice(4) : undefined;
+}
+
+function services(app: Qubes, ctx: Context): DeviceServices {
+  const events = new DeviceEvents();
+  events.on('event', (e) => {
+    const line = eventLogLine(e);
+    if (line && ctx.verbose > 0) ctx.err(`${ctx.prog}: ${line}\n`);
+  });
+  const enumerator = new DeviceEnumerator({
+    roots: hostRoots(ctx.env),
+    vmm: app.vmm,
+    warn: (m) => {
+      if (ctx.verbose > 0) ctx.err(`${ctx.prog}: warning: ${m}\n`);
+    },
+  });
+  return { enumerator, live: new VmmLiveDevices(app.vmm), events };
+}
+
+interface Parsed {
+  backend: QubesVM;
+  portId: string;
+  /** Given after the second `:`; undefined when absent. */
+  deviceId?: string;
+}
+
+/** `BACKEND:PORT[:DEVICE_ID]`, split at the first `:` and then at the next. */
+function parseDeviceArg(app: Qubes, arg: string): Parsed {
+  const i = arg.indexOf(':');
+  if (i < 0) throw new UsageError(`expected a backend vm, port id and [optional] device id combination like foo:bar[:baz] got ${arg}`);
+  const b = arg.slice(0, i);
+  const rest = arg.slice(i + 1);
+  const j = rest.indexOf(':');
+  const portId = j < 0 ? rest : rest.slice(0, j);
+  const deviceId = j < 0 ? undefined : rest.slice(j + 1);
+  if (!portId || deviceId === '') throw new UsageError(`expected a backend vm, port id and [optional] device id combination like foo:bar[:baz] got ${arg}`);
+  const backend = app.domains.get(b);
+  if (!backend) throw new QubesError('no such backend vm!');
+  return { backend, portId, ...(deviceId !== undefined ? { deviceId } : {}) };
+}
+
+/** The reference's DeviceAction: the device named by an argument, known or not. */
+function resolveDevice(svc: DeviceServices, app: Qubes, devclass: string, arg: string, how: { allowUnknown: boolean; onlyPort?: boolean }): DeviceInfo {
+  const p = parseDeviceArg(app, arg);
+  const current = svc.enumerator.get(p.backend, devclass, p.portId);
+  let dev = current;
+  // `PORT:*` names any device at the port: a wildcard for assign and unassign, the current device otherwise
+  if (p.deviceId === ANY && how.allowUnknown) dev = { ...current, deviceId: ANY };
+  else if (p.deviceId !== undefined && p.deviceId !== ANY && p.deviceId !== current.deviceId) {
+    if (how.onlyPort) throw new QubesError('this option works only for explicitly given port ID and does not support device ID');
+    dev = unknownDevice({ backend: p.backend.name, portId: p.portId, devclass }, p.deviceId);
+  }
+  if (!how.allowUnknown && dev.unknown) throw new QubesError(`backend vm ${p.backend.name} doesn't expose ${devclass} device '${p.portId}'`);
+  return dev;
+}
+
+/** `-o K=V`..., `--ro`, and `ro=` rewritten to read-only (reference parse_ro_option_as_read_only). */
+function requestOptions(opts: DeviceOpts): Options {
+  const map = new Map<string, string>();
+  for (const o of opts.option ?? []) {
+    const eq = o.indexOf('=');
+    if (eq < 0) throw new UsageError(`option must be NAME=VALUE, got '${o}'`);
+    map.set(o.slice(0, eq), o.slice(eq + 1));
+  }
+  if (opts.ro) map.set('read-only', 'yes');
+  const ro = map.get('ro');
+  if (ro !== undefined) {
+    const v = ro.toLowerCase();
+    if (['1', 'true', 'yes'].includes(v)) map.set('read-only', 'yes');
+    else if (['0', 'false', 'no'].includes(v)) map.set('read-only', 'no');
+    else throw new QubesError(`Unknown \`read-only\` option value: ${ro}`);
+    map.delete('ro');
+  }
+  return [...map];
+}
+
+
+/** Run qvm-device (fixedClass undefined) or qvm-CLASS; args are [CLASS,] COMMAND, ARGS... */
+export async function runDevice(fixedClass: string | undefined, opts: DeviceOpts, args: string[], ctx: Context): Promise<void> {
+  if (opts.listDeviceClasses || opts.listClasses) {
+    ctx.out(DEVICE_CLASSES.map((c) => `${c}\n`).join(''));
+    return;
+  }
+  const rest = [...args];
+  // without CLASS the parser has put the (default) command word first
+  const devclass = fixedClass ?? (rest.length >= 2 ? rest.shift() : undefined);
+  if (!devclass) throw new UsageError('the following arguments are required: CLASS');
+  const word = rest.shift() as Word;
+  if (opts.required && (opts.ask || opts.askToAttach)) throw new UsageError('argument --ask/--ask-to-attach: not allowed with argument --required/-r');
+  if ((opts.port || opts.onlyPort) && (opts.device || opts.onlyDevice))
+    throw new UsageError('argument --device/--only-device: not allowed with argument --port/--only-port');
+  if (!(DEVICE_CLASSES as readonly string[]).includes(devclass))
+    throw new QubesError(`Failed to list '${devclass}' devices, this device type either does not exist or you do not have access to it.`);
+
+  const store = ctx.store();
+  const snapshot = store.read();
+  await snapshot.vmm.refresh(snapshot.domains.all());
+  const svc = services(snapshot, ctx);
+  switch (word) {
+    case 'list':
+      return list(svc, snapshot, devclass, opts, rest, ctx);
+    case 'info': {
+      if (!rest[0]) return;
+      const dev = resolveDevice(svc, snapshot, devclass, rest[0], { allowUnknown: false, onlyPort: true });
+      ctx.out(`${describe(dev, svc.enumerator.hw)}\ndevice ID: ${dev.deviceId}\n`);
+      for (const [k, v] of dev.data) ctx.out(`${k.replace(/_/g, ' ')}: ${v}\n`);
+      return;
+    }
+    case 'attach':
+      return attachCommand(svc, snapshot, devclass, opts, rest as [string, string], ctx);
+    case 'detach':
+      return detachCommand(svc, snapshot, devclass, rest as [string, string?]);
+    case 'assign':
+      return assignCommand(svc, snapshot, devclass, opts, rest as [string, string], ctx);
+    case 'unassign':
+      return unassignCommand(svc, snapshot, devclass, opts, rest as [string, string?], ctx);
+  }
+}
+
+function list(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, names: string[], ctx: Context): void {
+  const selected = names.length || opts.all ? resolveVms(app, { names, all: opts.all, exclude: opts.exclude }, true) : undefined;
+  const withSbdf = Boolean(opts.withSbdf || opts.resolvePaths) && devclass === 'pci';
+  const rows = listRows(svc, app, { devclass, ...(selected ? { vms: selected } : {}), assignments: opts.assignments, withSbdf });
+  const header = withSbdf ? ['BACKEND:DEVID', 'SBDF', 'DESCRIPTION', 'USED BY'] : ['BACKEND:DEVID', 'DESCRIPTION', 'USED BY'];
+  ctx.out(formatTable(ctx.isTTY ? [header, ...rows] : rows));
+}
+
+async function attachCommand(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, [vmname, arg]: [string, string], ctx: Context): Promise<void> {
+  const vm = resolveVm(app, vmname);
+  const dev = resolveDevice(svc, app, devclass, arg, { allowUnknown: false });
+  const options = requestOptions(opts);
+  try {
+    await attach(svc, app, vm, dev, options);
+  } catch (e) {
+    // reference: with --persistent a failed attach is ignored and a required assign follows
+    if (!opts.persistent || !(e instanceof QubesError)) throw e;
+  }
+  if (opts.persistent) {
+    await ctx.store().update((fresh) => {
+      assign(svc, resolveVm(fresh, vmname), { device: { port: dev, deviceId: dev.deviceId }, mode: 'required', options });
+    });
+  }
+}
+
+async function detachCommand(svc: DeviceServices, app: Qubes, devclass: string, [vmname, arg]: [string, string?]): Promise<void> {
+  const vm = resolveVm(app, vmname);
+  const attached = attachedTo(svc, app, vm, devclass);
+  if (arg === undefined) {
+    for (const a of attached) await detach(svc, app, vm, a.device);
+    return;
+  }
+  const dev = resolveDevice(svc, app, devclass, arg, { allowUnknown: true });
+  if (dev.portId !== ANY) {
+    const wanted: VirtualDevice = { port: dev, deviceId: dev.deviceId };
+    const actual = svc.enumerator.get(app.domains.get(dev.backend) as QubesVM, devclass, dev.portId);
+    if (!matches(wanted, actual)) throw new QubesError(`${virtualText(wanted)} is not attached.`);
+    await detach(svc, app, vm, dev);
+    return;
+  }
+  // port `*`: every attached device of that backend (and identity, when one was given)
+  const wanted: VirtualDevice = { port: dev, deviceId: dev.deviceId === UNKNOWN_DEVICE_ID ? ANY : dev.deviceId };
+  const hits = attached.filter((a) => matches(wanted, a.device));
+  if (!hits.length) throw new QubesError(`${virtualText(wanted)} is not attached.`);
+  for (const a of hits) await detach(svc, app, vm, a.device);
+}
+
+/** The virtual device of assign/unassign: `--port` drops the device id, `--device` the port. */
+function virtualFrom(dev: DeviceInfo, opts: DeviceOpts): VirtualDevice {
+  let v: VirtualDevice = { port: { backend: dev.backend, portId: dev.portId, devclass: dev.devclass }, deviceId: dev.deviceId };
+  if (opts.port || opts.onlyPort) v = { ...v, deviceId: ANY };
+  else if (v.deviceId === UNKNOWN_DEVICE_ID)
+    throw new QubesError(`backend vm ${dev.backend} doesn't expose ${dev.devclass} device '${dev.portId}'`);
+  if (opts.device || opts.onlyDevice) v = { ...v, port: { ...v.port, portId: ANY } };
+  return v;
+}
+
+async function assignCommand(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, [vmname, arg]: [string, string], ctx: Context): Promise<void> {
+  resolveVm(app, vmname);
+  const dev = resolveDevice(svc, app, devclass, arg, { allowUnknown: true });
+  const device = virtualFrom(dev, opts);
+  const options = requestOptions(opts);
+  const mode: AssignmentMode = opts.required ? 'required' : opts.ask || opts.askToAttach ? 'ask-to-attach' : 'auto-attach';
+  await ctx.store().update((fresh) => {
+    assign(svc, resolveVm(fresh, vmname), { device, mode, options });
+  });
+  const vm = resolveVm(app, vmname);
+  const quiet = ctx.verbose < 0;
+  if (!quiet && onDenyList(dev, vm)) ctx.out('Warning: The assigned device is on the denied list.\n           Auto-attach will work, but make sure that the assignment is correct.\n');
+  if (!quiet && devclass !== 'pci' && svc.enumerator.isRunning(vm)) {
+    const attached = attachedTo(svc, app, vm, devclass);
+    const optText = options.map(([k, v]) => ` -o ${k}=${v}`).join('');
+    const hints = svc.enumerator
+      .exposed(app.domains.get(device.port.backend) as QubesVM, devclass)
+      .filter((d) => matches(device, d) && !attached.some((a) => a.device.portId === d.portId && a.device.backend === d.backend))
+      .map((d) => `\tqvm-${devclass} attach${optText} ${vm.name} ${d.backend}:${d.portId}`);
+    if (hints.length) ctx.out(`Assigned. To attach you can now restart domain or run: \n${hints.join('\n')}\n`);
+  }
+}
+
+/** Any interface of the device on the qube's `devices_denied` list (`*` matches any character)? */
+function onDenyList(dev: DeviceInfo, vm: QubesVM): boolean {
+  const denied = vm.has('devices_denied') ? String(vm.get('devices_denied') ?? '') : '';
+  const patterns = denied.match(/.{7}/g) ?? [];
+  const fits = (p: string, i: string) => [...p].every((c, k) => c === '*' || i[k] === '*' || c === i[k]);
+  return patterns.some((p) => dev.interfaces.some((i) => fits(p, i)));
+}
+
+async function unassignCommand(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, [vmname, arg]: [string, string?], ctx: Context): Promise<void> {
+  const vm = resolveVm(app, vmname);
+  let targets: VirtualDevice[];
+  if (arg !== undefined) {
+    const dev = resolveDevice(svc, app, devclass, arg, { allowUnknown: true });
+    let v: VirtualDevice = { port: { backend: dev.backend, portId: dev.portId, devclass }, deviceId: dev.deviceId };
+    if (opts.port || opts.onlyPort) v = { ...v, deviceId: ANY };
+    if (opts.device || opts.onlyDevice) v = { ...v, port: { ...v.port, portId: ANY } };
+    targets = [v];
+  } else targets = assignmentsOf(vm, devclass).map((a) => assignmentDevice(a, devclass));
+  await ctx.store().update((fresh) => {
+    const fvm = resolveVm(fresh, vmname);
+    for (const t of targets) unassign(svc, fvm, t);
+  });
+  if (ctx.verbose < 0) return;
+  const attached = attachedTo(svc, app, vm, devclass);
+  for (const t of targets) {
+    const hints = attached.filter((a) => matches(t, a.device)).map((a) => `\tqvm-${devclass} detach ${vm.name} ${t.port.backend}:${a.device.portId}`);
+    if (hints.length) ctx.out(`Unassigned. To detach you can now restart domain or run: \n ${hints.join('\n')}\n`);
+  }
+}

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/** qvm-block: qvm-device for the block class (reference: a link to qvm-device). */
+import { deviceSpec, runDevice, type DeviceOpts } from './common/device-command.js';
+import type { Context } from './common/program.js';
+
+export const spec = deviceSpec('qvm-block', 'block');
+
+export async function run(opts: DeviceOpts, args: string[], ctx: Context): Promise<void> {
+  return runDevice('block', opts, args, ctx);
+}
