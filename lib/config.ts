@@ -34,3 +34,15 @@ export function lockTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 export const DEFAULT_LIBVIRT_URI = 'xen:///';
+
+/**
+ * The current time in milliseconds. `QUBES_TEST_NOW` (seconds since the
+ * epoch, may have a fraction) replaces the clock; it exists so tests can
+ * check when expiring firewall rules stop applying, and is not meant to be
+ * set anywhere else.
+ */
+export function nowMs(env: NodeJS.ProcessEnv = process.env): number {
+  const t = env.QUBES_TEST_NOW;
+  if (t !== undefined && t !== '' && Number.isFinite(Number(t))) return Number(t) * 1000;
+  return Date.now();
+}
