@@ -33,6 +33,25 @@ _qubes_tools_services() { _qubes_tools_from_store 's/.*<feature name="service\.\
 _qubes_tools_tags() { _qubes_tools_from_store 's/.*<tag name="\([^"]*\)".*/\1/p'; }
 _qubes_tools_pools() { _qubes_tools_from_store 's/.*<pool [^>]*name="\([^"]*\)".*/\1/p'; }
 
+# QUBE:VOLUME for every volume in the store
+_qubes_tools_vm_volumes() {
+  local f t w vm=""
+  f=$(_qubes_tools_store)
+  [ -r "$f" ] && sed -n -e 's/.*<property name="name">\([^<]*\)<\/property>.*/N \1/p' \
+    -e 's/.*<volume name="\([^"]*\)".*/V \1/p' "$f" |
+    while read -r t w; do
+      if [ "$t" = N ]; then vm=$w; else printf '%s:%s\n' "$vm" "$w"; fi
+    done | sort -u
+}
+
+# revisions of the QUBE:VOLUME positional (asks qvm-volume: revisions live on disk)
+_qubes_tools_revisions() {
+  local i
+  for i in "${!_qt_kinds[@]}"; do
+    [ "${_qt_kinds[i]}" = vm-volume ] && qvm-volume info "${_qt_args[i]}" revisions 2>/dev/null
+  done
+}
+
 # --- replies ------------------------------------------------------------
 
 # _qubes_tools_reply WORD...: the words that start with $cur

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, run } from '../helpers.js';
 import { COMMANDS, loadSpec } from '../../lib/tools/registry.js';
-import { COMMON_OPTIONS } from '../../lib/tools/common/spec.js';
+import { allSpecOptions, COMMON_OPTIONS } from '../../lib/tools/common/spec.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
 const BIN = Object.keys(pkg.bin);
@@ -49,13 +49,14 @@ describe('gen-docs', () => {
       const man = manText(cmd);
       expect(man).toMatch(/^\.TH "/m);
       expect(man).toContain(`${cmd} - ${spec.summary}`);
-      for (const o of [...spec.options, ...COMMON_OPTIONS]) {
+      for (const o of [...allSpecOptions(spec), ...COMMON_OPTIONS]) {
         const flag = longestFlag(o.flags);
         if (o.hidden) expect(man).not.toContain(flag);
         else expect(man).toContain(flag);
         for (const c of o.hidden ? [] : (o.choices ?? [])) expect(man).toContain(c);
       }
-      for (const a of spec.args) expect(man).toContain(a.name);
+      for (const a of [...spec.args, ...(spec.subcommands ?? []).flatMap((s) => s.args)]) expect(man).toContain(a.name);
+      for (const s of spec.subcommands ?? []) for (const w of [s.name, ...(s.aliases ?? [])]) expect(man).toContain(w);
     },
   );
 });

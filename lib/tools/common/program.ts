@@ -14,7 +14,7 @@ import { Store } from '../../app/store.js';
 import { VERSION } from '../../version.js';
 import { makeVmm, offlineRequested } from '../../vmm/vmm.js';
 import { errorLine, exitCodeFor, UsageError } from './errors.js';
-import { COMMON_OPTIONS, type CommandSpec, type OptionSpec } from './spec.js';
+import { allSpecOptions, COMMON_OPTIONS, findSubcommand, subcommandWords, type ArgSpec, type CommandSpec, type OptionSpec } from './spec.js';
 
 export interface Io {
   out: (s: string) => void;
@@ -52,13 +52,74 @@ function buildCommand(spec: CommandSpec): Command {
     const n = `${a.name}${a.variadic ? '...' : ''}`;
     cmd.argument(a.optional || a.variadic ? `[${n}]` : `<${n}>`, a.description);
   }
-  for (const o of [...spec.options, ...COMMON_OPTIONS]) {
+  if (spec.subcommands) {
+    cmd.argument('[COMMAND]', `one of: ${spec.subcommands.map((s) => s.name).join(', ')}`);
+    cmd.argument('[ARGS...]', 'arguments of the command');
+    cmd.addHelpText('after', subcommandHelp(spec));
+  }
+  for (const o of [...allSpecOptions(spec), ...COMMON_OPTIONS]) {
     if (o.version) cmd.version(`${spec.name} (qubes-dom0-tools) ${VERSION}`, o.flags, o.description);
     else addOption(cmd, o);
   }
   cmd.allowExcessArguments(false);
   return cmd;
 }
+
+/** The help text's list of subcommands with their own arguments and options. */
+function subcommandHelp(spec: CommandSpec): string {
+  const lines = ['', 'Commands:'];
+  for (const s of spec.subcommands ?? []) {
+    const names = [s.name, ...(s.aliases ?? [])].join(', ');
+    const words = [...s.options.map((o) => `[${o.flags.split(/,\s*/).pop()}]`), ...s.args.map(argWord)];
+    lines.push(`  ${names}${s.name === spec.defaultSubcommand ? ' (default)' : ''}: ${s.summary}`);
+    if (words.length) lines.push(`      ${s.name} ${words.join(' ')}`);
+  }
+  return lines.join('\n');
+}
+
+const argWord = (a: ArgSpec): string => {
+  const n = `${a.name}${a.variadic ? '...' : ''}`;
+  return a.optional || a.variadic ? `[${n}]` : n;
+};
+
+/**
+ * Pick the subcommand from the parsed positionals, refuse options and
+ * positionals it does not take, and return the positionals with the
+ * subcommand word in its canonical spelling (the default one inserted).
+ */
+function resolveSubcommand(spec: CommandSpec, cmd: Command, args: string[]): string[] {
+  const lead = spec.args.length;
+  const word = args[lead];
+  const sub = word === undefined ? findSubcommand(spec, spec.defaultSubcommand ?? '') : findSubcommand(spec, word);
+  if (!sub) {
+    const choices = subcommandWords(spec).join(', ');
+    if (word === undefined) throw new UsageError(`the following arguments are required: COMMAND (choose from ${choices})`);
+    throw new UsageError(`argument COMMAND: invalid choice: '${word}' (choose from ${choices})`);
+  }
+  const own = new Set([...spec.options, ...sub.options, ...COMMON_OPTIONS].map((o) => o.flags));
+  for (const o of cmd.options) {
+    if (cmd.getOptionValueSource(o.attributeName()) !== 'cli') continue;
+    if (!own.has(o.flags)) throw new UsageError(`option ${o.long ?? o.short} is not valid with '${sub.name}'`);
+  }
+  const rest = args.slice(lead + 1);
+  const required = sub.args.filter((a) => !a.optional && !a.variadic);
+  if (rest.length < required.length)
+    throw new UsageError(`the following arguments are required: ${required.slice(rest.length).map((a) => a.name).join(', ')}`);
+  if (!sub.args.some((a) => a.variadic) && rest.length > sub.args.length)
+    throw new UsageError(`unrecognized arguments: ${rest.slice(sub.args.length).join(' ')}`);
+  return [...args.slice(0, lead), sub.name, ...rest];
+}
+
+/*
+ * argparse reads a word like `-1` as a (negative number) positional when
+ * the parser has no option that looks like a number; commander takes it
+ * for an unknown option. Such words travel through commander disguised.
+ */
+const NEGATIVE = /^-\d+$/;
+const DISGUISE = '\u0000';
+const disguise = (argv: string[]) => argv.map((a) => (NEGATIVE.test(a) ? DISGUISE + a : a));
+const undisguise = <T>(v: T): T =>
+  (typeof v === 'string' && v.startsWith(DISGUISE) ? v.slice(1) : Array.isArray(v) ? v.map(undisguise) : v) as T;
 
 const processIo = (): Io => ({
   out: (s) => process.stdout.write(s),
@@ -85,7 +146,7 @@ export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O
   let verbose = 0;
   try {
     try {
-      cmd.parse(argv, { from: 'user' });
+      cmd.parse(disguise(argv), { from: 'user' });
     } catch (e) {
       if (e instanceof CommanderError) {
         if (helpShown || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
@@ -93,7 +154,13 @@ export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O
       }
       throw e;
     }
-    const opts = cmd.opts() as O & { verbose: number; quiet: number; offlineMode?: boolean };
+    const opts = Object.fromEntries(Object.entries(cmd.opts()).map(([k, v]) => [k, undisguise(v)])) as O & {
+      verbose: number;
+      quiet: number;
+      offlineMode?: boolean;
+    };
+    let args = cmd.args.map(undisguise);
+    if (spec.subcommands) args = resolveSubcommand(spec, cmd, args);
     verbose = opts.verbose - opts.quiet;
     const offline = offlineRequested(opts.offlineMode, io.env);
     let store: Store | undefined;
@@ -104,7 +171,7 @@ export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O
       offline,
       store: () => (store ??= new Store(pathsFromEnv(io.env), makeVmm(offline, io.env))),
     };
-    const code = await body(opts, cmd.args, ctx);
+    const code = await body(opts, args, ctx);
     if (verbose > 0) for (const w of store?.warnings ?? []) io.err(`${spec.name}: warning: ${w}\n`);
     return code ?? 0;
   } catch (e) {

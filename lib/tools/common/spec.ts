@@ -21,6 +21,10 @@ export type ValueKind =
   | 'file'
   | 'column'
   | 'format'
+  | 'subcommand'
+  | 'driver'
+  | 'vm-volume'
+  | 'revision'
   | 'text';
 
 export interface OptionSpec {
@@ -46,12 +50,34 @@ export interface ArgSpec {
   variadic?: boolean;
 }
 
+/**
+ * One action of a command with subcommands (`qvm-pool add ...`). Its
+ * options exist only after its word; an option shared by several
+ * subcommands must be declared with the same flags in each.
+ */
+export interface SubcommandSpec {
+  name: string;
+  aliases?: readonly string[];
+  summary: string;
+  args: ArgSpec[];
+  options: OptionSpec[];
+}
+
 export interface CommandSpec {
   name: string;
   /** One line for NAME in the man page and the top of --help. */
   summary: string;
+  /**
+   * Positionals. With subcommands: the ones before the subcommand word
+   * (`qvm-firewall VMNAME list`), usually none.
+   */
   args: ArgSpec[];
+  /** Options valid with every subcommand (or the only ones). */
   options: OptionSpec[];
+  /** Actions picked by a word after `args`; the body sees the canonical name. */
+  subcommands?: SubcommandSpec[];
+  /** The subcommand used when the word is missing (the reference's `list`). */
+  defaultSubcommand?: string;
 }
 
 /** Options every command has (reference qubesadmin/tools/__init__.py, plus --offline-mode). */
@@ -65,3 +91,21 @@ export const COMMON_OPTIONS: OptionSpec[] = [
   { flags: '--version', description: 'show the version of the tools and exit', version: true },
   { flags: '--force-root', description: 'accepted for compatibility; ignored', hidden: true },
 ];
+
+/**
+ * Top-level options and every subcommand's, each once: commander parses
+ * them all, and which subcommand may use which is checked after parsing.
+ */
+export function allSpecOptions(spec: CommandSpec): OptionSpec[] {
+  const byFlags = new Map<string, OptionSpec>();
+  for (const o of [...spec.options, ...(spec.subcommands ?? []).flatMap((s) => s.options)]) if (!byFlags.has(o.flags)) byFlags.set(o.flags, o);
+  return [...byFlags.values()];
+}
+
+/** A subcommand by name or alias. */
+export function findSubcommand(spec: CommandSpec, word: string): SubcommandSpec | undefined {
+  return spec.subcommands?.find((s) => s.name === word || s.aliases?.includes(word));
+}
+
+/** Every word that selects a subcommand: names and aliases. */
+export const subcommandWords = (spec: CommandSpec): string[] => (spec.subcommands ?? []).flatMap((s) => [s.name, ...(s.aliases ?? [])]);
