@@ -18,6 +18,8 @@
 import { QubesError, QubesValueError, QubesVMNotFoundError, QubesVMNotHaltedError } from '../errors.js';
 import { imageDirs, removeDirs, viewVolume } from '../storage/file-images.js';
 import { copyImages, createImages, importRootImage, planStorage, rollbackImages, type StoragePlan } from '../storage/qube-images.js';
+import { copyRules } from '../firewall/firewall.js';
+import { qubeDirPath } from '../vm/qube-dir.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../vm/vm-factory.js';
 import { propertiesFor, type VmClass } from '../vm/vm-properties.js';
@@ -213,7 +215,7 @@ export async function cloneQube(store: Store, req: CloneRequest): Promise<{ warn
     if (src.klass === 'AdminVM') throw new QubesValueError(`Cannot clone ${src.name}`);
   });
   const copyWarnings: string[] = [];
-  const { warnings } = await createWithImages(store, (app) => {
+  const { name, warnings } = await createWithImages(store, (app) => {
     const src = sameQube(app, req.source, checked);
     const klass = req.klass ?? src.klass;
     const srcTemplate = src.has('template') ? src.get('template') : undefined;
@@ -243,6 +245,16 @@ export async function cloneQube(store: Store, req: CloneRequest): Promise<{ warn
       .map((v) => v.name);
     return { vm, plan: planStorage(app, vm, { src, volumes: persistent }) };
   });
+  try {
+    await copyRules(store, req.source, name, Date.now());
+  } catch (e) {
+    if (!(e instanceof QubesError)) throw e;
+    if (req.ignoreErrors) copyWarnings.push(`Failed to copy firewall rules: ${e.message}`);
+    else {
+      await removeQube(store, name);
+      throw new QubesError(`Copying the firewall rules failed, qube ${name} removed: ${e.message}`);
+    }
+  }
   return { warnings: [...copyWarnings, ...warnings] };
 }
 
@@ -271,7 +283,8 @@ export async function importRoot(store: Store, vmName: string, file: string, mov
 
 /**
  * Remove one qube from the store (one update), then its image directories
- * outside the lock. Returns warnings (disk removal problems are not fatal).
+ * and its own directory (`appvms/NAME`: firewall.xml lives there, and must
+ * not pass to a later qube of the same name) outside the lock. Returns warnings (disk removal problems are not fatal).
  * dom0, qubes installed by the package manager and qubes in use are refused
  * by the core (Qubes.removeVm).
  * @throws QubesVMInUseError (with the usages), QubesError
@@ -283,6 +296,8 @@ export async function removeQube(store: Store, name: string): Promise<string[]> 
   await store.update((app) => {
     const vm = sameQube(app, name, checked);
     dirs = imageDirs(app.pools, vm.name, vm.volumeConfig);
+    const own = qubeDirPath(app.baseDir, vm);
+    if (own !== undefined && !dirs.includes(own)) dirs.push(own);
     app.removeVm(vm);
   });
   return removeDirs(dirs);

@@ -19,6 +19,8 @@ import { makeRule, type Rule, type RuleField, type RuleFields } from './rule.js'
 
 const SLOTS: readonly RuleField[] = ['action', 'dsthost', 'proto', 'dstports', 'icmptype'];
 const KEYS: readonly string[] = [...SLOTS, 'specialtarget', 'comment', 'expire'];
+/** Every key a word may name (dst4 and dst6 are aliases of dsthost), for completion. */
+export const RULE_WORD_KEYS: readonly string[] = [...KEYS, 'dst4', 'dst6'];
 
 /** `+N` → now + N seconds (whole seconds, as the reference's strftime('%s')). */
 function absoluteExpire(value: string, nowMs: number): string {

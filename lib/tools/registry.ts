@@ -18,6 +18,8 @@ export const COMMANDS: string[] = [
   'qvm-service',
   'qvm-tags',
   'qubes-create',
+  'qvm-firewall',
+  'qubes-firewall-expire',
 ];
 
 /** The module of a command, lib/tools/NAME.ts. */
