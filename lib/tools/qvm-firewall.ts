@@ -57,7 +57,7 @@ export const spec: CommandSpec = {
       args: [{ name: 'RULE', description: RULE_HELP, kind: 'firewall-rule', variadic: true }],
       options: [{ flags: '--rule-no <N>', description: 'number of the rule to remove (negative: counted from the end)' }],
     },
-    { name: 'reset', summary: 'replace all rules with the single rule accept (the default)', args: [], options: [] },
+    { name: 'reset', summary: 'replace all rules with the single rule accept, as a new qube has', args: [], options: [] },
   ],
 };
 
