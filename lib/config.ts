@@ -35,8 +35,14 @@ export function lockTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
 
 export const DEFAULT_LIBVIRT_URI = 'xen:///';
 
-/** Where a qube's directory lives under the base directory and a file pool's: vm-templates or appvms. */
-export const vmDirPrefix = (klass: string): 'vm-templates' | 'appvms' => (klass === 'TemplateVM' ? 'vm-templates' : 'appvms');
-
-/** A qube's own directory (firewall.xml, icons; file pools' images). */
-export const vmDir = (baseDir: string, klass: string, name: string): string => path.join(baseDir, vmDirPrefix(klass), name);
+/**
+ * The current time in milliseconds. `QUBES_TEST_NOW` (seconds since the
+ * epoch, may have a fraction) replaces the clock; it exists so tests can
+ * check when expiring firewall rules stop applying, and is not meant to be
+ * set anywhere else.
+ */
+export function nowMs(env: NodeJS.ProcessEnv = process.env): number {
+  const t = env.QUBES_TEST_NOW;
+  if (t !== undefined && t !== '' && Number.isFinite(Number(t))) return Number(t) * 1000;
+  return Date.now();
+}

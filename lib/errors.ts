@@ -65,6 +65,11 @@ export class QubesVMNotHaltedError extends QubesError {
   override name = 'QubesVMNotHaltedError';
 }
 
+/** The words of a firewall rule on the command line do not form a rule; the CLI reports it as a usage error. */
+export class FirewallRuleSyntaxError extends QubesError {
+  override name = 'FirewallRuleSyntaxError';
+}
+
 /** The store cannot be read, parsed or written. */
 export class StoreError extends QubesError {
   override name = 'StoreError';

@@ -21,6 +21,8 @@ import { allSpecOptions, COMMON_OPTIONS, subcommandWords, type ArgSpec, type Com
 import { DRIVER_NAMES } from '../lib/storage/driver-names.js';
 import { DEVICE_CLASSES } from '../lib/devices/model.js';
 import { DEVICE_OPTION_WORDS } from '../lib/tools/common/device-command.js';
+import { ACTIONS, PROTOS, SPECIAL_TARGETS } from '../lib/firewall/rule.js';
+import { RULE_WORD_KEYS } from '../lib/firewall/rule-words.js';
 import { TAG_COMMANDS } from '../lib/tools/qvm-tags.js';
 import { COMMANDS, loadSpec } from '../lib/tools/registry.js';
 import type { PropertyDef } from '../lib/vm/property.js';
@@ -274,7 +276,7 @@ export function manPage(spec: CommandSpec, version: string, mdSource: string | u
 /* ------------------------------------------------------------------ */
 
 /** How the completion offers a value. */
-type ValueSource = { words: readonly string[] } | { fn: string } | { file: true } | null;
+type ValueSource = { words: readonly string[] } | { fn: string } | { call: string } | { file: true } | null;
 
 const bashFnId = (name: string) => name.replace(/[^A-Za-z0-9]/g, '_');
 
@@ -324,6 +326,8 @@ function kindSource(kind: ValueKind | undefined, cmd: LoadedCommand): ValueSourc
       return { fn: '_qubes_tools_vm_volumes' };
     case 'revision':
       return { fn: '_qubes_tools_revisions' };
+    case 'firewall-rule':
+      return { call: '_qubes_tools_firewall_rule' };
     case 'format':
     case 'text':
     case undefined:
@@ -338,6 +342,7 @@ function sourceAction(src: ValueSource | string, list = false): string {
   if (typeof src === 'string') return '_qubes_tools_property_value';
   if ('words' in src) return `${reply} ${src.words.map(shq).join(' ')}`;
   if ('fn' in src) return `${reply} $(${src.fn})`;
+  if ('call' in src) return src.call;
   return '_qubes_tools_files';
 }
 
@@ -636,6 +641,39 @@ function commandCompletion(cmd: LoadedCommand): string {
   ].join('\n');
 }
 
+/**
+ * RULE words of qvm-firewall (lib/firewall): actions and protocols as bare
+ * words, `KEY=` (no space follows), and after `KEY=` the values of KEY
+ * (bash splits the word at `=`, so KEY is two words back).
+ */
+function firewallRuleCompletion(): string[] {
+  const bare = [...ACTIONS, ...PROTOS];
+  const keys = RULE_WORD_KEYS.map((k) => `${k}=`);
+  return [
+    '# --- firewall rule words (lib/firewall/rule.ts, rule-words.ts) ---',
+    '',
+    '_qubes_tools_firewall_rule() {',
+    '  local key=""',
+    '  if [[ $cur == = ]]; then',
+    '    key=$prev',
+    '    cur=""',
+    '  elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then',
+    '    key=${COMP_WORDS[COMP_CWORD - 2]}',
+    '  fi',
+    '  case $key in',
+    '    "")',
+    `      _qubes_tools_reply ${[...bare, ...keys].map(shq).join(' ')}`,
+    '      [[ " ${COMPREPLY[*]-} " == *"= "* ]] && compopt -o nospace 2>/dev/null',
+    '      ;;',
+    `    action) _qubes_tools_reply ${ACTIONS.map(shq).join(' ')} ;;`,
+    `    proto) _qubes_tools_reply ${PROTOS.map(shq).join(' ')} ;;`,
+    `    specialtarget) _qubes_tools_reply ${SPECIAL_TARGETS.map(shq).join(' ')} ;;`,
+    '  esac',
+    '  return 0',
+    '}',
+  ];
+}
+
 export function bashCompletion(cmds: LoadedCommand[]): string {
   const vmNames = allVmPropertyNames();
   const globalNames = [...new Set(GLOBAL_PROPERTIES.map((d) => d.name))].sort();
@@ -673,6 +711,8 @@ export function bashCompletion(cmds: LoadedCommand[]): string {
     '  esac',
     '  return 0',
     '}',
+    '',
+    ...firewallRuleCompletion(),
     '',
     ...cmds.map((c) => commandCompletion(c) + '\n'),
   ];

@@ -17,12 +17,13 @@
  */
 import fs from 'node:fs';
 import { QubesError, QubesValueError, QubesVMNotFoundError, QubesVMNotHaltedError } from '../errors.js';
-import { vmDir } from '../config.js';
 import { importFile } from '../storage/copy-data.js';
 import { createDir } from '../storage/durable-fs.js';
 import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
 import { settingsFromConfig } from '../storage/volume.js';
 import { ioReason } from '../util/io-error.js';
+import { copyRules } from '../firewall/firewall.js';
+import { qubeDirPath } from '../vm/qube-dir.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../vm/vm-factory.js';
 import { propertiesFor, type VmClass } from '../vm/vm-properties.js';
@@ -53,8 +54,9 @@ async function createWithStorage(store: Store, recordQube: (app: Qubes) => Recor
   if (!vm || vm.props.get('uuid') !== uuid) throw new QubesError(`Qube ${name} was removed while its volumes were being made`);
   const pools = new PoolSet(app);
   let storage: QubeStorage | undefined;
+  const dir = qubeDirPath(app.baseDir, vm);
   try {
-    createDir(vmDir(app.baseDir, vm.klass, vm.name));
+    if (dir) createDir(dir);
     storage = await pools.qube(vm);
     await storage.create(copyFrom?.volumes ?? []);
     if (copyFrom) {
@@ -64,7 +66,7 @@ async function createWithStorage(store: Store, recordQube: (app: Qubes) => Recor
     }
   } catch (e) {
     await storage?.removeData();
-    fs.rmSync(vmDir(app.baseDir, vm.klass, vm.name), { recursive: true, force: true });
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
     try {
       await dropRecord(store, name, uuid);
     } catch (e2) {
@@ -195,16 +197,16 @@ export interface CloneRequest {
 
 /**
  * qvm-clone: a new qube with the source's settings and a copy of its
- * persistent volumes. Returns every warning (properties etc. skipped with
- * `ignoreErrors`, storage not handled here) for the caller to print after
- * the operation.
+ * persistent volumes and firewall rules. Returns the warnings (properties,
+ * rules skipped with `ignoreErrors`) for the caller to print after the
+ * operation.
  */
 export async function cloneQube(store: Store, req: CloneRequest): Promise<{ warnings: string[] }> {
   const checked = await requireHalted(store, req.source, (src) => {
     if (src.klass === 'AdminVM') throw new QubesValueError(`Cannot clone ${src.name}`);
   });
   const copyWarnings: string[] = [];
-  await createWithStorage(store, (app) => {
+  const name = await createWithStorage(store, (app) => {
     const src = sameQube(app, req.source, checked);
     const klass = req.klass ?? src.klass;
     const srcTemplate = src.has('template') ? src.get('template') : undefined;
@@ -234,6 +236,16 @@ export async function cloneQube(store: Store, req: CloneRequest): Promise<{ warn
       .map((v) => v.name);
     return { vm, copyFrom: { src: src.name, volumes: persistent } };
   });
+  try {
+    await copyRules(store, req.source, name, Date.now());
+  } catch (e) {
+    if (!(e instanceof QubesError)) throw e;
+    if (req.ignoreErrors) copyWarnings.push(`Failed to copy firewall rules: ${e.message}`);
+    else {
+      await removeQube(store, name);
+      throw new QubesError(`Copying the firewall rules failed, qube ${name} removed: ${e.message}`);
+    }
+  }
   return { warnings: copyWarnings };
 }
 
@@ -283,7 +295,8 @@ export async function recordVolumeSize(store: Store, vmName: string, volume: str
 
 /**
  * Remove one qube from the store (one update), then its image directories
- * outside the lock. Returns warnings (disk removal problems are not fatal).
+ * and its own directory (`appvms/NAME`: firewall.xml lives there, and must
+ * not pass to a later qube of the same name) outside the lock. Returns warnings (disk removal problems are not fatal).
  * dom0, qubes installed by the package manager and qubes in use are refused
  * by the core (Qubes.removeVm).
  * @throws QubesVMInUseError (with the usages), QubesError
@@ -302,12 +315,12 @@ export async function removeQube(store: Store, name: string): Promise<string[]> 
       // a pool we cannot open must not keep a qube in the store forever
       problems.push(`cannot remove the volumes of ${name}: ${(e as Error).message}`);
     }
-    dir = vmDir(app.baseDir, vm.klass, vm.name);
+    dir = qubeDirPath(app.baseDir, vm) ?? '';
     app.removeVm(vm);
   });
   problems.push(...((await storage?.removeData()) ?? []));
   try {
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   } catch (e) {
     problems.push(`cannot remove ${dir}: ${ioReason(e)}`);
   }

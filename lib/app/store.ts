@@ -14,11 +14,11 @@
  * Reference: qubes-core-admin: qubes/app.py Qubes.load/save,
  * qubes/utils.py replace_file; shared/spec/store-and-core-tools.md §4.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { lockTimeoutMs, type Paths } from '../config.js';
 import { StoreError } from '../errors.js';
+import { replaceFile, syncDir, tempNamePattern } from '../util/atomic-write.js';
 import { ioReason } from '../util/io-error.js';
 import type { Vmm } from '../vmm/vmm.js';
 import type { Qubes } from './app.js';
@@ -37,25 +37,6 @@ interface FileIdentity {
 }
 
 const sameFile = (a: FileIdentity, b: FileIdentity) => a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.size === b.size;
-
-/** gid of group `qubes`, read from /etc/group (Node has no getgrnam). */
-function qubesGid(): number | undefined {
-  try {
-    const line = fs
-      .readFileSync('/etc/group', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('qubes:'));
-    const gid = line ? Number(line.split(':')[2]) : NaN;
-    return Number.isInteger(gid) ? gid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** writeSync may write less than asked (a filling disk); loop until done or an error. */
-function writeAll(fd: number, buf: Buffer): void {
-  for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
-}
 
 export class Store {
   readonly warnings: LoadWarnings = [];
@@ -118,6 +99,21 @@ export class Store {
     }
   }
 
+  /**
+   * Lock, load, run `work`, unlock, without writing qubes.xml: for state
+   * kept beside the store (a qube's firewall.xml), so that its writers are
+   * serialised with each other and with changes to the qubes themselves
+   * (a qube cannot be removed or renamed while its rules are rewritten).
+   */
+  async locked<T>(work: (app: Qubes) => T | Promise<T>): Promise<T> {
+    const release = await this.lock();
+    try {
+      return await work(this.parse(this.readRaw().src));
+    } finally {
+      await release();
+    }
+  }
+
   /** Write a new store; refuses to overwrite an existing one (qubes-create). */
   async create(app: Qubes): Promise<void> {
     const dir = path.dirname(this.file);
@@ -149,7 +145,7 @@ export class Store {
    */
   private removeStaleTemps(): void {
     const dir = path.dirname(this.file);
-    const ours = new RegExp(`^${path.basename(this.file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}~[0-9a-f]{12}$`);
+    const ours = tempNamePattern(this.file);
     try {
       for (const n of fs.readdirSync(dir)) if (ours.test(n)) fs.rmSync(path.join(dir, n), { force: true });
     } catch (e) {
@@ -159,42 +155,27 @@ export class Store {
 
   private save(app: Qubes, readId: FileIdentity | undefined): void {
     const xml = serializeQubes(app);
-    const dir = path.dirname(this.file);
-    const tmp = path.join(dir, `${path.basename(this.file)}~${randomBytes(6).toString('hex')}`);
-    let fd: number | undefined;
     try {
-      fd = fs.openSync(tmp, 'wx', 0o660);
-      writeAll(fd, Buffer.from(xml, 'utf8'));
-      fs.fchmodSync(fd, 0o660);
-      const gid = qubesGid();
-      if (gid !== undefined) fs.fchownSync(fd, -1, gid);
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      fd = undefined;
-      if (readId) {
-        let now: FileIdentity | undefined;
-        try {
-          now = fs.statSync(this.file);
-        } catch {
-          now = undefined;
-        }
-        if (!now || !sameFile(now, readId)) throw new StoreError('Someone else modified qubes.xml in the meantime');
-      }
-      fs.renameSync(tmp, this.file);
+      replaceFile(this.file, xml, {
+        mode: 0o660,
+        beforeRename: () => {
+          if (!readId) return;
+          let now: FileIdentity | undefined;
+          try {
+            now = fs.statSync(this.file);
+          } catch {
+            now = undefined;
+          }
+          if (!now || !sameFile(now, readId)) throw new StoreError('Someone else modified qubes.xml in the meantime');
+        },
+      });
     } catch (e) {
-      if (fd !== undefined) fs.closeSync(fd);
-      fs.rmSync(tmp, { force: true });
       if (e instanceof StoreError) throw e;
       throw ioError('save', this.file, e);
     }
     // The rename is done; make it durable (#3376: empty qubes.xml after a crash).
     try {
-      const dfd = fs.openSync(dir, 'r');
-      try {
-        fs.fsyncSync(dfd);
-      } finally {
-        fs.closeSync(dfd);
-      }
+      syncDir(path.dirname(this.file));
     } catch (e) {
       throw ioError('sync the directory of', this.file, e);
     }

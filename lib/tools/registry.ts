@@ -24,6 +24,8 @@ export const COMMANDS: string[] = [
   'qvm-pci',
   'qvm-block',
   'qvm-usb',
+  'qvm-firewall',
+  'qubes-firewall-expire',
 ];
 
 /** The module of a command, lib/tools/NAME.ts. */

@@ -15,7 +15,7 @@
  * standalonevm.py, dispvm.py, qubes/storage/__init__.py;
  * shared/spec/store-and-core-tools.md §1.3 item 5.
  */
-import { vmDirPrefix } from '../config.js';
+import { dirPathPrefix } from './qube-dir.js';
 
 /** Attributes of one `<volume/>`, in file order. */
 export type VolumeConfig = [string, string][];
@@ -96,7 +96,7 @@ export interface VolumePlanInput {
 /** A volume's id inside its pool (`appvms/NAME/VOL`, `VG/vm-NAME-VOL`). */
 export function vidFor(pool: PoolInfo, klass: string, vmName: string, volume: string): string {
   if (pool.driver === 'lvm_thin') return `${pool.volumeGroup ?? pool.name}/vm-${vmName}-${volume}`;
-  return `${vmDirPrefix(klass)}/${vmName}/${volume}`;
+  return `${dirPathPrefix(klass)}/${vmName}/${volume}`;
 }
 
 /** Volume configuration recorded for a new qube, in the reference writer's attribute order. */

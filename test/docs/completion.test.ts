@@ -28,7 +28,7 @@ afterAll(() => {
  */
 function complete(line: string, extraEnv: NodeJS.ProcessEnv = {}): string[] {
   // bash splits words at COMP_WORDBREAKS too: `--label=r` is `--label` `=` `r`
-  const words = line.split(/ +/).flatMap((w) => (/^-[^=]*=/.test(w) ? [w.slice(0, w.indexOf('=')), '=', w.slice(w.indexOf('=') + 1)] : [w]));
+  const words = line.split(/ +/).flatMap((w) => (/^[^=]+=/.test(w) ? [w.slice(0, w.indexOf('=')), '=', w.slice(w.indexOf('=') + 1)] : [w]));
   const cword = words.length - 1;
   const cmd = words[0] as string;
   const script = [
@@ -140,6 +140,22 @@ describe('bash completion', () => {
       expect(complete(`qvm-ls -O NAME,${c}`)).toEqual([`NAME,${c}`]);
       expect(complete(`qvm-ls --sort ${c}`)).toEqual([c]);
     }
+  });
+
+  test('qvm-firewall: command words, rule keywords, actions, protocols, special targets', () => {
+    expect(complete('qvm-firewall vm0001 ')).toEqual(['list', 'add', 'del', 'reset']);
+    expect(complete('qvm-firewall vm0001 add ')).toEqual([
+      ...['accept', 'drop', 'tcp', 'udp', 'icmp'],
+      ...['action=', 'dsthost=', 'proto=', 'dstports=', 'icmptype=', 'specialtarget=', 'comment=', 'expire=', 'dst4=', 'dst6='],
+    ]);
+    expect(complete('qvm-firewall vm0001 add acc')).toEqual(['accept']);
+    expect(complete('qvm-firewall vm0001 add accept spec')).toEqual(['specialtarget=']);
+    expect(complete('qvm-firewall vm0001 add accept proto=')).toEqual(['tcp', 'udp', 'icmp']);
+    expect(complete('qvm-firewall vm0001 add accept proto=u')).toEqual(['udp']);
+    expect(complete('qvm-firewall vm0001 del action=')).toEqual(['accept', 'drop']);
+    expect(complete('qvm-firewall vm0001 add specialtarget=')).toEqual(['dns']);
+    expect(complete('qvm-firewall vm0001 add dsthost=')).toEqual([]);
+    expect(complete('qvm-firewall vm0001 add --be')).toEqual(['--before']);
   });
 
   test('qvm-features feature names', () => {

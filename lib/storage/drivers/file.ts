@@ -31,7 +31,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../../app/app.js';
-import { vmDirPrefix } from '../../config.js';
+import { dirPathPrefix } from '../../vm/qube-dir.js';
 import { StoragePoolError } from '../../errors.js';
 import { ioReason } from '../../util/io-error.js';
 import { asRoot } from '../command-runner.js';
@@ -220,7 +220,7 @@ export class FilePool extends StoragePool {
 
   /** The vid of a qube's volume in this pool. */
   static vidFor(owner: VolumeOwner, volumeName: string): string {
-    return `${vmDirPrefix(owner.klass)}/${owner.name}/${volumeName}`;
+    return `${dirPathPrefix(owner.klass)}/${owner.name}/${volumeName}`;
   }
 
   /**

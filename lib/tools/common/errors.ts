@@ -4,7 +4,7 @@
  * and messages. Reference: qubesadmin/tools/__init__.py (parser.error exits
  * 2, error_runtime exits 1).
  */
-import { QubesError, QubesNoSuchPropertyError, QubesVMNotFoundError } from '../../errors.js';
+import { FirewallRuleSyntaxError, QubesError, QubesNoSuchPropertyError, QubesVMNotFoundError } from '../../errors.js';
 
 /** Wrong invocation: bad option, missing argument, unknown qube or property. */
 export class UsageError extends Error {
@@ -19,7 +19,7 @@ export class SilentExit extends Error {
   }
 }
 
-const USAGE_CLASSES = [UsageError, QubesNoSuchPropertyError, QubesVMNotFoundError];
+const USAGE_CLASSES = [UsageError, QubesNoSuchPropertyError, QubesVMNotFoundError, FirewallRuleSyntaxError];
 
 export function exitCodeFor(err: unknown): number {
   if (err instanceof SilentExit) return err.code;

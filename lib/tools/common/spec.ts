@@ -28,6 +28,7 @@ export type ValueKind =
   | 'driver'
   | 'vm-volume'
   | 'revision'
+  | 'firewall-rule'
   | 'text';
 
 export interface OptionSpec {

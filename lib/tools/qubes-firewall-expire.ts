@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * qubes-firewall-expire: what the reference's expiry timer does, for every
+ * qube at once. Each qube whose firewall.xml still holds a rule that has
+ * expired gets the file saved again without it, and is reported as needing
+ * its rules reloaded into its net qube's QubesDB (the write itself comes
+ * with the VMM; `firewallQdbOps` gives its content). Run by
+ * contrib/systemd/qubes-firewall-expire.timer.
+ *
+ * Reference: qubes-core-admin: qubes/firewall.py (_expire_rules),
+ * linux/systemd/qubes-reload-firewall@.{service,timer} (before R4.0);
+ * shared/spec/firewall-and-devices.md A6.
+ */
+import { nowMs } from '../config.js';
+import { sweepExpiredRules } from '../firewall/firewall.js';
+import type { Context } from './common/program.js';
+import type { CommandSpec } from './common/spec.js';
+
+export const spec: CommandSpec = {
+  name: 'qubes-firewall-expire',
+  summary: 'drop expired firewall rules and name the qubes whose net qube must reload their rules',
+  args: [],
+  options: [{ flags: '-n, --dry-run', description: 'only report; change no file' }],
+};
+
+interface Opts {
+  dryRun?: boolean;
+}
+
+const plural = (n: number) => `${n} expired rule${n === 1 ? '' : 's'}`;
+
+export async function run(opts: Opts, _args: string[], ctx: Context): Promise<number> {
+  const result = await sweepExpiredRules(ctx.store(), nowMs(ctx.env), Boolean(opts.dryRun));
+  for (const { vm, removed } of result.expired) {
+    if (ctx.verbose < 0) break;
+    const netvm = vm.netvmVm();
+    const what = opts.dryRun ? `${plural(removed)} to remove` : `${plural(removed)} removed`;
+    ctx.out(`${vm.name}: ${what}; ${netvm ? `rules to reload in ${netvm.name}` : 'no netvm'}\n`);
+  }
+  for (const { vm, error } of result.failed) ctx.err(`${ctx.prog}: error: ${vm.name}: ${error.message}\n`);
+  return result.failed.length ? 1 : 0;
+}
