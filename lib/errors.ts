@@ -136,3 +136,19 @@ export class DeviceAlreadyAssigned extends QubesError {
 export class UnrecognizedDevice extends QubesError {
   override name = 'UnrecognizedDevice';
 }
+
+/** A backup cannot be written, or an archive cannot be read or trusted (reference: QubesException in backup code). */
+export class BackupError extends QubesError {
+  override name = 'BackupError';
+}
+
+/** The user cancelled a backup or restore (SIGINT/SIGTERM). */
+export class BackupCancelledError extends BackupError {
+  override name = 'BackupCancelledError';
+  constructor(
+    message: string,
+    readonly signal: 'SIGINT' | 'SIGTERM' = 'SIGINT',
+  ) {
+    super(message);
+  }
+}
