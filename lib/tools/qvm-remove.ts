@@ -5,10 +5,10 @@
  * removed in its own store update (the first failure stops, earlier ones
  * stay removed); image directories are deleted after the lock is released.
  */
-import fs from 'node:fs';
 import { removeQube } from '../app/qube-operations.js';
 import { QubesError, QubesVMInUseError } from '../errors.js';
 import { UsageError } from './common/errors.js';
+import { readLine } from './common/prompt.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { resolveVms } from './common/vm-args.js';
@@ -28,27 +28,6 @@ interface Opts {
   force?: boolean;
   all?: boolean;
   exclude?: string[];
-}
-
-/** One line from stdin (blocking; EOF gives what was read, possibly ''). */
-function readLine(): string {
-  const buf = Buffer.alloc(1);
-  let line = '';
-  for (;;) {
-    let n: number;
-    try {
-      n = fs.readSync(0, buf, 0, 1, null);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') continue;
-      if (code === 'EOF') return line;
-      throw e;
-    }
-    if (n === 0) return line;
-    const c = buf.toString('latin1');
-    if (c === '\n') return line;
-    line += c;
-  }
 }
 
 export async function run(opts: Opts, args: string[], ctx: Context): Promise<number> {

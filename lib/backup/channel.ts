@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * A bounded queue between two async loops (a producer of chunks and the
+ * loop that encrypts and writes them): `push` waits while it is full,
+ * iteration waits while it is empty, and a failure on either side wakes
+ * the other with that error, so nothing hangs.
+ */
+export class Channel<T> {
+  private readonly items: T[] = [];
+  private closed = false;
+  private error: unknown;
+  private wake: (() => void)[] = [];
+
+  constructor(private readonly capacity: number) {}
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = [];
+    for (const f of w) f();
+  }
+
+  private wait(): Promise<void> {
+    return new Promise((r) => this.wake.push(r));
+  }
+
+  async push(item: T): Promise<void> {
+    while (this.items.length >= this.capacity && this.error === undefined) await this.wait();
+    if (this.error !== undefined) throw this.error;
+    this.items.push(item);
+    this.notify();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.notify();
+  }
+
+  fail(e: unknown): void {
+    if (this.error === undefined) this.error = e ?? new Error('failed');
+    this.notify();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+    for (;;) {
+      if (this.error !== undefined) throw this.error;
+      const item = this.items.shift();
+      if (item !== undefined) {
+        this.notify();
+        yield item;
+        continue;
+      }
+      if (this.closed) return;
+      await this.wait();
+    }
+  }
+}
+
+/** Runs async jobs at most `limit` at a time, in the order they were asked for. */
+export class Limiter {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    this.running++;
+    try {
+      return await job();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+}

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * The compression filter of the inner streams. A filter is a program run
+ * without arguments to compress and with `-d` to decompress (spec §2.7).
+ *
+ * gzip is done in-process: the stream is cut into 4 MiB blocks, each
+ * compressed as its own gzip member on libuv's thread pool (several at
+ * once, output kept in order); `gzip -d` reads concatenated members as
+ * one stream. A block whose samples do not compress (random or already
+ * compressed data) is stored (deflate level 0) instead of spending a
+ * deflate search that would gain nothing, the same stored blocks gzip
+ * itself falls back to. Other filters run as child processes.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { BackupError } from '../errors.js';
+
+const BLOCK = 4 * 1024 * 1024;
+const SAMPLE = 32 * 1024;
+const IN_FLIGHT = 3;
+
+/** Whether a few samples of `b` compress by at least 3% at level 1. */
+function looksCompressible(b: Buffer): boolean {
+  if (b.length < 3 * SAMPLE) return true;
+  for (const at of [0, Math.floor(b.length / 2), b.length - SAMPLE]) {
+    const s = b.subarray(at, at + SAMPLE);
+    if (zlib.deflateRawSync(s, { level: 1 }).length < SAMPLE * 0.97) return true;
+  }
+  return false;
+}
+
+const gzipAsync = (b: Buffer, level: number): Promise<Buffer> =>
+  new Promise((resolve, reject) => zlib.gzip(b, { level }, (e, out) => (e ? reject(e) : resolve(out))));
+
+/** In-process gzip of a stream as a series of members, up to IN_FLIGHT blocks in parallel. */
+export async function* gzipBlocks(input: AsyncIterable<Buffer>, level = 6): AsyncGenerator<Buffer> {
+  const queue: Promise<Buffer>[] = [];
+  let parts: Buffer[] = [];
+  let have = 0;
+  const submit = (): void => {
+    const block = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    parts = [];
+    have = 0;
+    const p = gzipAsync(block, looksCompressible(block) ? level : 0);
+    p.catch(() => {}); // awaited in order below
+    queue.push(p);
+  };
+  for await (const buf of input) {
+    let b = buf;
+    while (b.length) {
+      const take = Math.min(b.length, BLOCK - have);
+      parts.push(b.subarray(0, take));
+      have += take;
+      b = b.subarray(take);
+      if (have === BLOCK) submit();
+      while (queue.length >= IN_FLIGHT) yield await (queue.shift() as Promise<Buffer>);
+    }
+  }
+  if (have > 0 || queue.length === 0) submit();
+  while (queue.length) yield await (queue.shift() as Promise<Buffer>);
+}
+
+/** Run `prog args` over a stream: input to its stdin, its stdout out. A non-zero exit is an error. */
+export async function* throughProgram(prog: string, args: string[], input: AsyncIterable<Buffer>, what: string): AsyncGenerator<Buffer> {
+  const child = spawn(prog, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    if (stderr.length < 1024) stderr += d.toString('utf8').slice(0, 1024 - stderr.length);
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    child.on('error', (e) => resolve((e as NodeJS.ErrnoException).code === 'ENOENT' ? `${prog}: command not found` : e.message));
+    child.on('close', (code, signal) => resolve(code ?? `killed by ${signal}`));
+  });
+  const feeding = (async () => {
+    try {
+      for await (const b of input) if (!child.stdin.write(b)) await new Promise((r) => child.stdin.once('drain', r));
+    } finally {
+      child.stdin.end();
+    }
+  })();
+  child.stdin.on('error', () => {}); // EPIPE when the program dies early: reported by its exit code
+  let failed = true;
+  try {
+    for await (const b of child.stdout as AsyncIterable<Buffer>) yield b;
+    await feeding;
+    const code = await exited;
+    if (code !== 0) throw new BackupError(`${what} failed: ${typeof code === 'string' ? code : `${prog} exit code ${code}`}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
+    failed = false;
+  } finally {
+    if (failed) {
+      child.kill('SIGTERM');
+      await feeding.catch(() => {});
+    }
+  }
+}
+
+/** Compress with the named filter (null: no compression). */
+export function compress(filter: string | null, input: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  if (filter === null) return input;
+  if (filter === 'gzip') return gzipBlocks(input);
+  return throughProgram(filter, [], input, `Compression with ${filter}`);
+}
+
+/** Decompress with the named filter (null: the stream is not compressed). */
+export function decompress(filter: string | null, input: AsyncIterable<Buffer>, what: string): AsyncIterable<Buffer> {
+  if (filter === null) return input;
+  if (filter === 'gzip') {
+    const gunzip = zlib.createGunzip();
+    const src = Readable.from(input);
+    src.on('error', (e) => gunzip.destroy(e));
+    src.pipe(gunzip);
+    return (async function* () {
+      try {
+        for await (const b of gunzip as AsyncIterable<Buffer>) yield b;
+      } catch (e) {
+        if (e instanceof BackupError) throw e;
+        throw new BackupError(`${what}: decompression failed: ${(e as Error).message}`);
+      } finally {
+        src.destroy();
+        gunzip.destroy();
+      }
+    })();
+  }
+  return throughProgram(filter, ['-d'], input, `${what}: decompression with ${filter}`);
+}
+
+/** Whether a program is on PATH (optional filters). */
+export function programInstalled(prog: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const { accessSync, constants } = fs;
+  for (const dir of (env.PATH ?? '').split(':')) {
+    try {
+      accessSync(`${dir || '.'}/${prog}`, constants.X_OK);
+      return true;
+    } catch {
+      // next
+    }
+  }
+  return false;
+}
+
+
+
