@@ -26,7 +26,7 @@ const isAllZero = (b: Buffer): boolean => {
 };
 
 /** Write `data` at `offset` unless it is all zeros (a hole in a fresh sparse target). */
-function writeSparse(fd: number, data: Buffer, offset: number): void {
+export function writeSparse(fd: number, data: Buffer, offset: number): void {
   for (let at = 0; at < data.length; at += BLOCK) {
     const block = data.subarray(at, at + BLOCK);
     if (isAllZero(block)) continue;

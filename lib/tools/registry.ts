@@ -26,6 +26,8 @@ export const COMMANDS: string[] = [
   'qvm-usb',
   'qvm-firewall',
   'qubes-firewall-expire',
+  'qvm-backup',
+  'qvm-backup-restore',
 ];
 
 /** The module of a command, lib/tools/NAME.ts. */

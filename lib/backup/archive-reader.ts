@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Reading a backup archive from a stream, trusting nothing before it is
+ * authenticated:
+ *
+ * 1. `backup-header` and `backup-header.hmac` (each ≤ 4096 bytes) must be
+ *    the first members; the header is authenticated (format 4: the .hmac is
+ *    the scrypt encryption of the header under `backup-header!<pass>`;
+ *    format 3: an HMAC hex digest) before any of it is parsed.
+ * 2. qubes.xml is decrypted and authenticated before it is parsed.
+ * 3. Every further member name must have the layout of §2.3: `<path><name>
+ *    .<NNN>.enc` (format 3: `.<NNN>` with a `.hmac` partner), `<path>` a
+ *    backup-path of the backup's qubes.xml, no absolute path, no `..`;
+ *    only regular files. Chunks of one file must be consecutive from .000,
+ *    each file once, and a file ends with a chunk shorter than its first
+ *    (a full last chunk means its successor is missing).
+ * 4. Chunks are decrypted only as a whole (the HMAC over the whole file is
+ *    checked first), so no unauthenticated byte reaches a decompressor.
+ *
+ * Key derivations of the next chunks run on the thread pool while the
+ * current one is being processed.
+ * Reference: qubesadmin/backup/restore.py (ExtractWorker3, BackupRestore
+ * _retrieve_backup_header, _verify_hmac); spec backup.md §4.2, §4.6, §4.8, §4.11.
+ */
+import crypto from 'node:crypto';
+import { BackupError } from '../errors.js';
+import { parseHeader, type BackupHeader, type ParseOptions } from './backup-header.js';
+import { ByteSource } from './byte-source.js';
+import { BAD_PASSPHRASE, chunkPassword, containerParams, decryptBuffer, decryptWithKeys, deriveKeys, headerPassword, SCRYPT_OVERHEAD, type ScryptKeys } from './scrypt-container.js';
+import { TarReader, type TarEntry } from './tar-reader.js';
+
+const HMAC_MAX = 4096;
+const CHUNK_MAX = 100 * 1024 * 1024 + SCRYPT_OVERHEAD;
+/** Largest plain chunk a standard writer makes; a single full one means the next is missing. */
+const STANDARD_CHUNK = 100 * 1024 * 1024;
+const LOOKAHEAD = 2;
+
+export interface Chunk {
+  /** The file the chunk belongs to, e.g. `vm12/private.img`. */
+  base: string;
+  index: number;
+  /** The member name in the archive. */
+  member: string;
+  /** Authenticated content (format 4: decrypted; format 3: still openssl-encrypted when the backup is). */
+  data: Buffer;
+}
+
+/** What to do with a file of the backup: read it, or skip its chunks unread. */
+export type Route = 'read' | 'skip';
+
+export interface OpenOptions extends ParseOptions {
+  maxKdfMemory?: number;
+}
+
+/** openssl dgst digests tried for format 3 (the reference tries every one openssl lists). */
+const V3_DIGESTS = ['sha512', 'sha256', 'sha1', 'sha384', 'sha224', 'md5'];
+
+const CORRUPT_HEADER = 'Corrupted backup header (hmac verification failed). Is the password correct?';
+
+/** The member name without chunk suffix and its index, or an error for anything else. */
+export function splitChunkName(member: string, version: number): { base: string; index: number } {
+  let name = member;
+  if (version >= 4) {
+    if (!name.endsWith('.enc')) throw new BackupError(`Invalid file extension found in archive: ${member}`);
+    name = name.slice(0, -4);
+  }
+  const m = /^(.+)\.(\d{3,})$/.exec(name);
+  if (!m || String(Number(m[2])).padStart(3, '0') !== m[2]) throw new BackupError(`Unexpected file in archive: ${member}`);
+  return { base: m[1] as string, index: Number(m[2]) };
+}
+
+/** Member names must be relative, without `.`/`..` components (format 3 directory archives aside). */
+export function checkMemberPath(member: string, version: number): void {
+  if (member.startsWith('/')) throw new BackupError(`Refusing archive member with an absolute path: ${member}`);
+  if (member.split('/').some((p) => p === '..' || p === '.' || p === ''))
+    throw new BackupError(`Refusing archive member with '..' or an empty or '.' path component: ${member}`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f\\]/.test(member)) throw new BackupError(`Refusing archive member with a control character: ${JSON.stringify(member)}`);
+}
+
+interface Pending {
+  member: string;
+  base: string;
+  index: number;
+  data: Buffer;
+  keys?: Promise<ScryptKeys>;
+}
+
+export class BackupArchive {
+  header!: BackupHeader;
+  /** The authenticated, decrypted and decompressed qubes.xml text is made by the caller from these chunks. */
+  readonly qubesXmlChunks: Chunk[] = [];
+  private entry: TarEntry | null = null;
+  private readonly reader: TarReader;
+  private current?: { base: string; index: number; firstSize: number; lastSize: number };
+  private readonly finished = new Set<string>();
+  /** Files with at least one chunk read or skipped. */
+  readonly seen = new Set<string>();
+
+  private constructor(
+    private readonly src: ByteSource,
+    private readonly passphrase: string,
+    private readonly opts: OpenOptions,
+  ) {
+    this.reader = new TarReader(src, { ignoreZeros: true, what: 'backup archive' });
+  }
+
+  get version(): number {
+    return this.header.version;
+  }
+
+  /** Read and authenticate the header, then qubes.xml's chunks. */
+  static async open(input: AsyncIterable<Buffer>, passphrase: string, opts: OpenOptions = {}): Promise<BackupArchive> {
+    const a = new BackupArchive(new ByteSource(input), passphrase, opts);
+    await a.readHeader();
+    await a.readQubesXml();
+    return a;
+  }
+
+  /** Stop reading the input (closes a pipe so its writer gets an error instead of blocking). */
+  close(): Promise<void> {
+    return this.src.close();
+  }
+
+  private async member(expected: string, limit: number): Promise<Buffer> {
+    const e = await this.reader.next();
+    if (!e) throw new BackupError(expected === 'backup-header' ? 'Not a Qubes backup: the archive is empty' : `Premature end of backup archive: ${expected} missing`);
+    if (e.name !== expected) {
+      if (expected === 'backup-header') throw new BackupError(`Not a Qubes backup of format 3 or 4 (first member is ${e.name}, not backup-header); format 1 and 2 backups are not supported`);
+      throw new BackupError(`unexpected files in archive: got [${e.name}], expected [${expected}]`);
+    }
+    if (e.type !== '0' && e.type !== '7') throw new BackupError(`${expected} is not a regular file in the archive`);
+    if (e.storedSize > limit) throw new BackupError(`${expected} too large (${e.storedSize} bytes)`);
+    return this.reader.readBody(limit);
+  }
+
+  private async readHeader(): Promise<void> {
+    const header = await this.member('backup-header', HMAC_MAX);
+    const hmac = await this.member('backup-header.hmac', HMAC_MAX);
+    let scheme: 'scrypt' | 'hmac' | undefined;
+    if (hmac.subarray(0, 6).toString('latin1') === 'scrypt') {
+      try {
+        const plain = await decryptBuffer(headerPassword(this.passphrase), hmac, this.opts.maxKdfMemory);
+        if (plain.equals(header)) scheme = 'scrypt';
+      } catch (e) {
+        if (!(e instanceof BackupError)) throw e;
+      }
+    } else if (hmac.every((b) => b < 0x80)) {
+      const text = hmac.toString('ascii');
+      const eq = text.indexOf('=');
+      const digest = (eq >= 0 ? text.slice(eq + 1) : text).trim();
+      for (const alg of V3_DIGESTS) {
+        const mine = crypto.createHmac(alg, this.passphrase).update(header).digest('hex');
+        if (mine.length === digest.length && crypto.timingSafeEqual(Buffer.from(mine), Buffer.from(digest))) {
+          scheme = 'hmac';
+          this.hmacAlgorithm = alg;
+          break;
+        }
+      }
+    }
+    if (!scheme) throw new BackupError(CORRUPT_HEADER);
+    this.header = parseHeader(header, this.opts);
+    if ((this.header.version >= 4) !== (scheme === 'scrypt')) throw new BackupError(CORRUPT_HEADER);
+  }
+
+  private hmacAlgorithm = 'sha512';
+
+  private async readQubesXml(): Promise<void> {
+    for (;;) {
+      const c = await this.nextPending((base) => (base === 'qubes.xml' ? 'read' : 'stop'));
+      if (!c) break;
+      this.qubesXmlChunks.push(await this.authenticate(c));
+    }
+    if (this.qubesXmlChunks.length === 0) throw new BackupError('qubes.xml missing from the backup');
+    this.endFile();
+  }
+
+  /**
+   * The next chunk's member read into memory (its key derivation started),
+   * or null at the end / when `route` says stop (the member stays unread).
+   * Chunks of skipped files are passed over unread, their order still checked.
+   */
+  private async nextPending(route: (base: string) => Route | 'stop'): Promise<Pending | null> {
+    for (;;) {
+      this.entry ??= await this.reader.next();
+      const e = this.entry;
+      if (!e) return null;
+      checkMemberPath(e.name, this.version);
+      if (e.type !== '0' && e.type !== '7') throw new BackupError(`Unexpected non-regular file in archive: ${e.name}`);
+      const v3hmac = this.version === 3 && e.name.endsWith('.hmac');
+      const { base, index } = splitChunkName(v3hmac ? e.name.slice(0, -5) : e.name, this.version);
+      if (v3hmac) throw new BackupError(`Unexpected file in archive: ${e.name} (no data chunk before it)`);
+      const r = route(base);
+      if (r === 'stop') return null;
+      this.entry = null;
+      this.sequence(base, index, e.name, e.storedSize, r === 'skip');
+      if (r === 'skip') {
+        if (this.version === 3) await this.v3Partner(e.name, false);
+        continue;
+      }
+      if (e.storedSize > CHUNK_MAX) throw new BackupError(`Chunk too large in archive: ${e.name} (${e.storedSize} bytes)`);
+      const data = await this.reader.readBody(CHUNK_MAX);
+      const p: Pending = { member: e.name, base, index, data };
+      if (this.version >= 4) {
+        const params = containerParams(data, this.opts.maxKdfMemory);
+        p.keys = deriveKeys(chunkPassword(this.header.backupId as string, e.name.slice(0, -4), this.passphrase), Buffer.from(data.subarray(16, 48)), params);
+        p.keys.catch(() => {});
+      } else {
+        const mac = await this.v3Partner(e.name, true);
+        const mine = crypto.createHmac(this.hmacAlgorithm, this.passphrase).update(data).digest('hex');
+        if (mac === undefined || mine.length !== mac.length || !crypto.timingSafeEqual(Buffer.from(mine), Buffer.from(mac)))
+          throw new BackupError(`HMAC verification of ${e.name} failed: the file is damaged or not from this backup`);
+      }
+      return p;
+    }
+  }
+
+  /** Format 3: the `.hmac` member that must follow a data chunk; its digest text. */
+  private async v3Partner(dataName: string, read: boolean): Promise<string | undefined> {
+    const e = await this.reader.next();
+    if (!e || e.name !== `${dataName}.hmac`) throw new BackupError(`Unexpected file in archive: ${e?.name ?? 'end of archive'}, expected ${dataName}.hmac`);
+    if (!read) return undefined;
+    const text = await this.reader.readBody(HMAC_MAX);
+    if (!text.every((b) => b < 0x80)) throw new BackupError(`Invalid HMAC file ${e.name}`);
+    const t = text.toString('ascii');
+    return t.slice(t.indexOf('=') + 1).trim();
+  }
+
+  /** Order rules: a file's chunks consecutive from .000, each file once, ending with a short chunk. */
+  private sequence(base: string, index: number, member: string, size: number, skipped: boolean): void {
+    const plain = this.version >= 4 ? size - SCRYPT_OVERHEAD : size;
+    const c = this.current;
+    if (c && c.base === base) {
+      const expected = `${base}.${String(c.index + 1).padStart(3, '0')}`;
+      if (index !== c.index + 1) throw new BackupError(`Unexpected file in archive: ${member}, expected ${expected}${this.version >= 4 ? '.enc' : ''}`);
+      if (c.lastSize !== c.firstSize) throw new BackupError(`Unexpected file in archive: ${member}: chunk ${c.index} of ${base} is shorter than the first, so it should have been the last`);
+      c.index = index;
+      c.lastSize = plain;
+      return;
+    }
+    this.endFile();
+    if (this.finished.has(base)) throw new BackupError(`Unexpected file in archive: ${member}: chunks of ${base} appear twice`);
+    if (index !== 0) throw new BackupError(`Unexpected file in archive: ${member}, expected ${base}.000${this.version >= 4 ? '.enc' : ''} first`);
+    this.current = { base, index, firstSize: plain, lastSize: plain };
+    this.seen.add(base);
+    void skipped;
+  }
+
+  /** The current file is complete: its last chunk must be short (a full one means chunks are missing). */
+  private endFile(): void {
+    const c = this.current;
+    if (!c) return;
+    this.current = undefined;
+    this.finished.add(c.base);
+    const full = c.index > 0 ? c.firstSize : STANDARD_CHUNK;
+    if (c.lastSize >= full && c.lastSize > 0)
+      throw new BackupError(`Missing chunk in archive: ${c.base}.${String(c.index + 1).padStart(3, '0')}${this.version >= 4 ? '.enc' : ''} (after a full chunk ${c.index})`);
+  }
+
+  private async authenticate(p: Pending): Promise<Chunk> {
+    if (!p.keys) return { base: p.base, index: p.index, member: p.member, data: p.data };
+    try {
+      const data = decryptWithKeys(await p.keys, p.data);
+      return { base: p.base, index: p.index, member: p.member, data };
+    } catch (e) {
+      const msg = (e as Error).message;
+      throw new BackupError(`failed to decrypt ${p.member}: ${msg}${msg === BAD_PASSPHRASE ? ' (wrong passphrase, or the chunk was renamed, moved or comes from another backup)' : ''}`);
+    }
+  }
+
+  /**
+   * The data chunks after qubes.xml, authenticated, in archive order;
+   * `route` decides per file (it throws for names outside the layout).
+   * Ends after the last member, with the last file's end checked.
+   */
+  async *chunks(route: (base: string) => Route): AsyncGenerator<Chunk> {
+    const queue: Pending[] = [];
+    let ended = false;
+    const fill = async () => {
+      while (!ended && queue.length < LOOKAHEAD) {
+        const p = await this.nextPending(route);
+        if (p) queue.push(p);
+        else ended = true;
+      }
+    };
+    for (;;) {
+      await fill();
+      const p = queue.shift();
+      if (!p) break;
+      const c = await this.authenticate(p);
+      yield c;
+    }
+    this.endFile();
+  }
+}

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * qvm-backup-restore: verify or restore a backup (format 4, and format 3
+ * from R2/R3) from a file or standard input. Nothing is added to the host
+ * before every byte of it is authenticated and complete (see
+ * lib/backup/restore.ts).
+ * Reference: qubesadmin/tools/qvm_backup_restore.py; spec backup.md §4, §7.
+ */
+import fs from 'node:fs';
+import { dom0Home } from '../backup/backup-content.js';
+import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
+import { Progress } from '../backup/progress.js';
+import { restoreBackup } from '../backup/restore.js';
+import { onCancelSignals } from '../backup/run-control.js';
+import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
+import { UsageError } from './common/errors.js';
+import { readLine, readSecret } from './common/prompt.js';
+import type { Context } from './common/program.js';
+import type { CommandSpec } from './common/spec.js';
+
+export const spec: CommandSpec = {
+  name: 'qvm-backup-restore',
+  summary: 'restore qubes from a backup',
+  args: [
+    { name: 'backup_location', description: "backup file, or '-' for standard input", kind: 'file' },
+    { name: 'VMNAME', description: 'restore only these qubes (default: all in the backup)', kind: 'text', variadic: true },
+  ],
+  options: [
+    { flags: '--verify-only', description: 'verify the backup (every chunk authenticated, every archive complete) without restoring anything' },
+    { flags: '--skip-broken', description: 'do not restore qubes whose template or netvm is missing' },
+    { flags: '--ignore-missing', description: "restore qubes whose template or netvm is missing, with the host's defaults" },
+    { flags: '--skip-conflicting', description: 'do not restore qubes whose name exists on the host' },
+    { flags: '--rename-conflicting', description: 'restore qubes whose name exists on the host as NAME-1, NAME-2, ...' },
+    { flags: '-x, --exclude <VMNAME>', description: 'do not restore this qube (repeatable)', kind: 'text', repeatable: true },
+    { flags: '--skip-dom0-home', description: "do not restore dom0's home directory" },
+    { flags: '--ignore-username-mismatch', description: "restore dom0's home even when the user names differ" },
+    { flags: '--ignore-size-limit', description: 'accepted for compatibility: size limits apply only to restores from a qube' },
+    { flags: '-Z, --compression-filter <PROG>', description: 'decompress with PROG -d whatever the header says (bypasses the filter whitelist)', kind: 'text' },
+    { flags: '-d, --dest-vm <VMNAME>', description: 'qube holding the backup (only dom0, the default, is supported here)', kind: 'vm' },
+    { flags: '-p, --passphrase-file <FILE>', description: "read the passphrase from the first line of FILE ('-': standard input); no confirmation is asked then", kind: 'file' },
+    { flags: '--paranoid-mode, --plan-b', description: 'restore inside a disposable qube (not available in this build)' },
+  ],
+};
+
+interface Opts {
+  verifyOnly?: boolean;
+  skipBroken?: boolean;
+  ignoreMissing?: boolean;
+  skipConflicting?: boolean;
+  renameConflicting?: boolean;
+  exclude?: string[];
+  skipDom0Home?: boolean;
+  ignoreUsernameMismatch?: boolean;
+  ignoreSizeLimit?: boolean;
+  compressionFilter?: string;
+  destVm?: string;
+  passphraseFile?: string;
+  paranoidMode?: boolean;
+}
+
+/** The archive as a stream: a file, or standard input for '-'. */
+function openInput(location: string): AsyncIterable<Buffer> {
+  if (location === '-') return process.stdin as AsyncIterable<Buffer>;
+  const st = fs.statSync(location, { throwIfNoEntry: false });
+  if (!st) throw new BackupError(`Backup file ${location} does not exist`);
+  if (st.isDirectory()) {
+    if (fs.existsSync(`${location}/qubes.xml`)) throw new BackupError('Backup format version 1 not supported');
+    throw new BackupError(`${location} is a directory, not a backup file`);
+  }
+  return fs.createReadStream(location, { highWaterMark: 1024 * 1024 });
+}
+
+export async function run(opts: Opts, args: string[], ctx: Context): Promise<number> {
+  const [location, ...vms] = args as [string, ...string[]];
+  if (opts.paranoidMode) throw new QubesError('--paranoid-mode needs disposable qubes and qrexec, which this build does not have');
+  if (opts.destVm !== undefined && opts.destVm !== 'dom0') {
+    if (!ctx.store().read().domains.get(opts.destVm)) throw new UsageError(`no such domain: '${opts.destVm}'`);
+    throw new QubesError('Reading a backup from a qube needs qrexec (qubes.Restore), which this build does not have; copy it to dom0 first');
+  }
+  if (location === '-' && opts.passphraseFile === '-') throw new UsageError('the backup and the passphrase cannot both come from standard input');
+  if (location === '-' && opts.passphraseFile === undefined) throw new UsageError('--passphrase-file is required when the backup is read from standard input');
+  const input = openInput(location);
+  const passphrase =
+    opts.passphraseFile !== undefined
+      ? passphraseFromFile(opts.passphraseFile)
+      : checkPassphrase(readSecret('Please enter the passphrase to verify and (if encrypted) decrypt the backup: '));
+  const quiet = ctx.verbose < 0;
+  const { home, user } = dom0Home(ctx.env);
+  let progress: Progress | undefined;
+  const controller = new AbortController();
+  const stopSignals = onCancelSignals(controller);
+  try {
+    const result = await restoreBackup({
+      input,
+      passphrase,
+      store: ctx.store(),
+      env: ctx.env,
+      forcedFilter: opts.compressionFilter,
+      verifyOnly: Boolean(opts.verifyOnly),
+      plan: {
+        exclude: opts.exclude ?? [],
+        only: vms,
+        renameConflicting: Boolean(opts.renameConflicting),
+        useDefaults: Boolean(opts.ignoreMissing),
+        restoreHome: !opts.skipDom0Home,
+        ignoreUsernameMismatch: Boolean(opts.ignoreUsernameMismatch),
+        hostUser: user,
+      },
+      skipBroken: Boolean(opts.skipBroken),
+      skipConflicting: Boolean(opts.skipConflicting),
+      ignoreMissing: Boolean(opts.ignoreMissing),
+      log: (logger, msg) => {
+        if (quiet) return;
+        if (progress && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+        ctx.err(`${logger}: ${msg}\n`);
+      },
+      summary: (text) => ctx.out(text),
+      confirm: () => {
+        if (opts.passphraseFile !== undefined) return true;
+        ctx.out('Do you want to proceed? [y/N] ');
+        return /^y$/i.test(readLine().trim());
+      },
+      progress: (done, total) => {
+        progress ??= new Progress(opts.verifyOnly ? 'Verifying...' : 'Restoring...', total, { write: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, quiet);
+        progress.update(done);
+      },
+      signal: controller.signal,
+      home,
+    });
+    progress?.finish(true);
+    return 0;
+  } catch (e) {
+    progress?.finish(false);
+    if (location === '-') process.stdin.destroy();
+    if (e instanceof BackupCancelledError) {
+      ctx.err(`${ctx.prog}: error: ${opts.verifyOnly ? 'Verification' : 'Restore'} cancelled; nothing was restored\n`);
+      return e.signal === 'SIGTERM' ? 143 : 130;
+    }
+    throw e;
+  } finally {
+    stopSignals();
+  }
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * qvm-backup: write a format-4 backup of qubes (and dom0's home) to a file
+ * or standard output. Here the tool does the work itself (no qubesd):
+ * summary, confirmation, passphrase, writing with progress, and on success
+ * each included qube's backup_timestamp.
+ * Reference: qubesadmin/tools/qvm_backup.py, qubes-core-admin:
+ * qubes/backup.py; spec backup.md §2, §6, §8.
+ */
+import { newBackupId } from '../backup/backup-header.js';
+import { backupQubesXml, collectContent, dom0Home, summaryTable } from '../backup/backup-content.js';
+import { writeBackup } from '../backup/backup-writer.js';
+import { backupTarget } from '../backup/destination.js';
+import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
+import { loadProfile, saveProfile, type BackupProfile } from '../backup/profile.js';
+import { Progress } from '../backup/progress.js';
+import { Sink } from '../backup/sink.js';
+import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
+import { PoolSet } from '../storage/qube-storage.js';
+import { storageContext } from '../storage/pools.js';
+import type { QubesVM } from '../vm/qubes-vm.js';
+import type { Qubes } from '../app/app.js';
+import { UsageError } from './common/errors.js';
+import { readLine, readSecret } from './common/prompt.js';
+import type { Context } from './common/program.js';
+import type { CommandSpec } from './common/spec.js';
+import { resolveVms } from './common/vm-args.js';
+import { onCancelSignals, scryptParamsFromEnv } from '../backup/run-control.js';
+
+export const spec: CommandSpec = {
+  name: 'qvm-backup',
+  summary: 'create a backup of qubes',
+  args: [
+    { name: 'backup_location', description: "directory (a new file qubes-YYYY-MM-DDTHHMMSS inside), file path, or '-' for standard output", kind: 'file', optional: true },
+    { name: 'VMNAME', description: 'qubes to back up (default: every qube with include_in_backups, dom0 meaning its home)', kind: 'vm', variadic: true },
+  ],
+  options: [
+    { flags: '--profile <NAME>', description: 'perform the backup described by profile NAME (/etc/qubes/backup/NAME.conf)', kind: 'text' },
+    { flags: '--save-profile <NAME>', description: 'save the options as profile NAME, then back up', kind: 'text' },
+    { flags: '-x, --exclude <VMNAME>', description: 'exclude a qube from the backup (repeatable)', kind: 'vm', repeatable: true },
+    { flags: '-d, --dest-vm <VMNAME>', description: 'qube to write the backup to (only dom0, the default, is supported here)', kind: 'vm' },
+    { flags: '-e, --encrypt', description: 'accepted for compatibility: backups are always encrypted' },
+    { flags: '-p, --passphrase-file <FILE>', description: "read the passphrase from the first line of FILE ('-': standard input)", kind: 'file' },
+    { flags: '-z, --compress', description: 'compress the backup (the default)' },
+    { flags: '--no-compress', description: 'do not compress the backup' },
+    { flags: '-Z, --compress-filter <PROG>', description: 'compress with PROG (restore accepts gzip, bzip2, xz, and if installed lzma, pbzip2, pigz, zstd, zstdmt)', kind: 'text' },
+    { flags: '-y, --yes', description: 'do not ask for confirmation' },
+    { flags: '--keep-partial', description: 'keep a partly written backup file after an error or a cancel (default: remove it)' },
+  ],
+};
+
+interface Opts {
+  profile?: string;
+  saveProfile?: string;
+  exclude?: string[];
+  destVm?: string;
+  encrypt?: boolean;
+  passphraseFile?: string;
+  compress?: boolean;
+  noCompress?: boolean;
+  compressFilter?: string;
+  yes?: boolean;
+  keepPartial?: boolean;
+}
+
+/** The profile the options describe (what the reference writes to backup-run-PID.conf). */
+function profileFromOptions(opts: Opts, args: string[]): BackupProfile {
+  const [location, ...vms] = args;
+  if (location === undefined) throw new UsageError("either --profile or 'backup_location' is required");
+  return {
+    compression: opts.compressFilter ?? (opts.noCompress ? false : true),
+    destination_path: location,
+    destination_vm: opts.destVm ?? 'dom0',
+    exclude: opts.exclude?.length ? opts.exclude : undefined,
+    include: vms.length ? vms : null,
+    passphrase_text: undefined,
+  };
+}
+
+function checkProfileConflicts(opts: Opts, args: string[]): void {
+  const clash: [keyof Opts, string][] = [
+    ['exclude', 'exclude-list'],
+    ['passphraseFile', 'passphrase-file'],
+    ['compressFilter', 'compression'],
+    ['compress', 'compression'],
+    ['saveProfile', 'save-profile'],
+  ];
+  for (const [k, attr] of clash) if (opts[k] !== undefined) throw new UsageError(`--${attr} option could not be used together with --profile`);
+  if (args.length) throw new UsageError('backup_location and qube names cannot be used together with --profile');
+}
+
+/** Selected qubes: `include` (null: include_in_backups) minus `exclude`; dom0 last. */
+function selectQubes(app: Qubes, profile: BackupProfile): QubesVM[] {
+  const exclude = new Set(profile.exclude ?? []);
+  for (const x of exclude) if (!app.domains.get(x)) throw new UsageError(`no such domain: '${x}'`);
+  const picked =
+    profile.include === null ? app.domains.sorted().filter((vm) => vm.get('include_in_backups') === true) : resolveVms(app, { names: profile.include });
+  const out = picked.filter((vm) => !exclude.has(vm.name));
+  return [...out.filter((v) => v.klass !== 'AdminVM'), ...out.filter((v) => v.klass === 'AdminVM')];
+}
+
+function askPassphrase(): string {
+  const a = readSecret('Please enter the passphrase that will be used to encrypt and verify the backup: ');
+  const b = readSecret('Enter again for verification: ');
+  if (a !== b) throw new BackupError('Passphrase mismatch!');
+  return checkPassphrase(a);
+}
+
+export async function run(opts: Opts, args: string[], ctx: Context): Promise<number> {
+  let profile: BackupProfile;
+  if (opts.profile !== undefined) {
+    checkProfileConflicts(opts, args);
+    profile = loadProfile(opts.profile, ctx.env);
+  } else profile = profileFromOptions(opts, args);
+  if (profile.destination_vm !== 'dom0') {
+    const app = ctx.store().read();
+    if (!app.domains.get(profile.destination_vm)) throw new UsageError(`no such domain: '${profile.destination_vm}'`);
+    throw new QubesError('Writing a backup to a qube needs qrexec (qubes.Backup), which this build does not have; write to a path in dom0');
+  }
+  if (opts.saveProfile !== undefined) saveProfile(opts.saveProfile, profile, ctx.env);
+
+  const app = ctx.store().read();
+  const selected = selectQubes(app, profile);
+  if (selected.length === 0) throw new BackupError('No qubes selected for the backup');
+  const home = selected.some((v) => v.klass === 'AdminVM') ? dom0Home(ctx.env).home : undefined;
+  const target = backupTarget(profile.destination_path, process.cwd(), home);
+  const toStdout = target === '-';
+  // the summary and questions must not mix with a backup written to standard output
+  const say = toStdout ? ctx.err : ctx.out;
+
+  await app.vmm.refresh(selected.filter((v) => v.klass !== 'AdminVM'));
+  const running = (vm: QubesVM) => vm.klass !== 'AdminVM' && app.vmm.info(vm).state !== 'Halted';
+  const pools = new PoolSet(app, storageContext(ctx.env));
+  const content = await collectContent(app, pools, selected, ctx.env);
+  const chosen = new Set(selected.map((v) => v.name));
+  say(summaryTable(content, app.domains.all().filter((v) => !chosen.has(v.name)).map((v) => v.name), running));
+
+  if (!opts.yes) {
+    say('Do you want to proceed? [y/N] ');
+    if (!/^y$/i.test(readLine().trim())) return 0;
+  }
+  const passphrase =
+    profile.passphrase_text !== undefined ? checkPassphrase(profile.passphrase_text) : opts.passphraseFile !== undefined ? passphraseFromFile(opts.passphraseFile) : askPassphrase();
+  const compression = profile.compression === false ? null : profile.compression === true ? 'gzip' : profile.compression;
+
+  const copy = ctx.store().read();
+  const qubesXml = backupQubesXml(copy, content);
+  const total = content.reduce((s, c) => s + c.size, 0);
+  const progress = new Progress('Making a backup...', total, { write: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, ctx.verbose < 0);
+  const sink = toStdout ? Sink.toStdout() : Sink.toFile(target);
+  const controller = new AbortController();
+  const stopSignals = onCancelSignals(controller);
+  try {
+    await writeBackup({
+      passphrase,
+      compression,
+      backupId: newBackupId(),
+      qubesXml,
+      content,
+      sink,
+      signal: controller.signal,
+      onProgress: (n) => progress.update(n),
+      kdf: scryptParamsFromEnv(ctx.env),
+      chunkSize: ctx.env.QUBES_BACKUP_CHUNK_SIZE ? Number(ctx.env.QUBES_BACKUP_CHUNK_SIZE) : undefined,
+    });
+    await sink.finish();
+    progress.finish(true);
+  } catch (e) {
+    progress.finish(false);
+    sink.abort(Boolean(opts.keepPartial));
+    if (e instanceof BackupCancelledError) {
+      ctx.err(`${ctx.prog}: error: Backup cancelled${sink.path && !opts.keepPartial ? '; the partial backup file was removed' : ''}\n`);
+      return e.signal === 'SIGTERM' ? 143 : 130;
+    }
+    throw e;
+  } finally {
+    stopSignals();
+  }
+  const stamp = String(Math.floor(Date.now() / 1000));
+  await ctx.store().update((a) => {
+    for (const name of chosen) {
+      const vm = a.domains.get(name);
+      if (vm?.has('backup_timestamp')) vm.set('backup_timestamp', stamp);
+    }
+  });
+  if (!toStdout && ctx.verbose >= 0) ctx.err(`Backup written to ${target}\n`);
+  return 0;
+}
