@@ -26,6 +26,7 @@ import { Channel, Limiter } from './channel.js';
 import { compress, throughProgram } from './compression.js';
 import { chunkPassword, headerPassword, newKeys, ScryptEncryptor, SCRYPT_OVERHEAD, WRITE_PARAMS, type KdfParams, type ScryptKeys } from './scrypt-container.js';
 import type { Sink } from './sink.js';
+import { dataExtents } from './data-extents.js';
 import { outerMember, outerMemberHead, outerMemberTail, smallFileTar, sparseImageTar } from './tar-writer.js';
 
 export const CHUNK_SIZE = 100 * 1024 * 1024;
@@ -113,7 +114,7 @@ async function* innerTar(f: BackupFile, count: (n: number) => void): AsyncGenera
         throw new BackupError(`Cannot read volume ${volume.vid}: ${ioReason(e)}`);
       }
       try {
-        for await (const b of sparseImageTar(fd, size, f.member)) {
+        for await (const b of sparseImageTar(fd, size, f.member, await dataExtents(file, size))) {
           count(b.length);
           yield b;
         }

@@ -248,7 +248,7 @@ async function dataPhase(
   const qubes = todo.filter((e) => e.klass !== 'AdminVM');
   const dom0 = todo.find((e) => e.klass === 'AdminVM');
   const files = qubes.map((e) => qubeFiles(e, version));
-  for (const e of todo) o.log('qubesadmin.backup', `-> ${o.verifyOnly ? 'Verifying' : 'Restoring'} ${e.name}...`);
+  for (const e of [...qubes, ...(dom0 ? [dom0] : [])]) o.log('qubesadmin.backup', `-> ${o.verifyOnly ? 'Verifying' : 'Restoring'} ${e.name}...`);
   const total = todo.reduce((s, e) => s + e.size, 0);
   let done = 0;
   const count = (n: number) => {

@@ -71,36 +71,50 @@ function zeroBlock(buf: Buffer, at: number, len: number): boolean {
 }
 
 /**
- * Scan `size` bytes of `fd` in 512-byte blocks: a block with any non-zero
- * byte is data, consecutive data blocks one extent (tarwriter's rule). A
- * file ending in a hole, or empty, gets a final (size, 0) entry.
+ * Scan the data extents of `fd` (`extents`, from the filesystem; the
+ * rest are holes) in 512-byte blocks: a block with any non-zero byte is
+ * data, consecutive data blocks one map entry (tarwriter's rule). A file
+ * ending in a hole, or empty, gets a final (size, 0) entry.
  */
-export function scanSparse(fd: number, size: number, onRead?: (n: number) => void): SparseMap {
+export function scanSparse(fd: number, size: number, extents: SparseMap = size > 0 ? [[0, size]] : [], onRead?: (n: number) => void): SparseMap {
   const map: SparseMap = [];
   const buf = Buffer.allocUnsafe(SCAN);
   let start = -1;
-  for (let off = 0; off < size; ) {
-    const want = Math.min(SCAN, size - off);
-    let got = 0;
-    while (got < want) {
-      const n = fs.readSync(fd, buf, got, want - got, off + got);
-      if (n === 0) throw new Error(`image shorter than its size (${off + got} < ${size})`);
-      got += n;
+  let end = 0;
+  for (const [extOff, extLen] of extents) {
+    const from = extOff - (extOff % BLOCK);
+    const to = Math.min(size, extOff + extLen);
+    if (start >= 0 && from > end) {
+      map.push([start, end - start]);
+      start = -1;
     }
-    for (let i = 0; i < got; i += BLOCK) {
-      const len = Math.min(BLOCK, got - i);
-      const zero = zeroBlock(buf, i, len);
-      if (!zero && start < 0) start = off + i;
-      else if (zero && start >= 0) {
-        map.push([start, off + i - start]);
-        start = -1;
+    for (let off = Math.max(from, end); off < to; ) {
+      const want = Math.min(SCAN, to - off);
+      let got = 0;
+      while (got < want) {
+        const n = fs.readSync(fd, buf, got, want - got, off + got);
+        if (n === 0) throw new Error(`image shorter than its size (${off + got} < ${size})`);
+        got += n;
       }
+      for (let i = 0; i < got; i += BLOCK) {
+        const len = Math.min(BLOCK, got - i);
+        const zero = zeroBlock(buf, i, len);
+        if (!zero && start < 0) start = off + i;
+        else if (zero && start >= 0) {
+          map.push([start, off + i - start]);
+          start = -1;
+        }
+      }
+      off += got;
+      end = off;
+      onRead?.(got);
     }
-    off += got;
-    onRead?.(got);
   }
-  if (start >= 0) map.push([start, size - start]);
-  else map.push([size, 0]);
+  if (start >= 0) {
+    map.push([start, end - start]);
+    start = -1;
+  }
+  if (map.length === 0 || (map.at(-1) as [number, number])[0] + (map.at(-1) as [number, number])[1] < size) map.push([size, 0]);
   return map;
 }
 
@@ -133,8 +147,8 @@ const READ = 1024 * 1024;
  * headers, the map and the data of each extent, read again from `fd`.
  * `onData` counts image bytes as they pass (progress).
  */
-export async function* sparseImageTar(fd: number, size: number, memberName: string, onScan?: (n: number) => void): AsyncGenerator<Buffer> {
-  const map = scanSparse(fd, size, onScan);
+export async function* sparseImageTar(fd: number, size: number, memberName: string, extents?: SparseMap): AsyncGenerator<Buffer> {
+  const map = scanSparse(fd, size, extents);
   const mb = mapBlock(map);
   const dataLen = map.reduce((s, [, l]) => s + l, 0);
   yield sparseHeaders(memberName, size, mb.length + dataLen);
