@@ -56,8 +56,8 @@ interface Opts {
   destVm?: string;
   encrypt?: boolean;
   passphraseFile?: string;
+  /** false with --no-compress (commander's negation of --compress). */
   compress?: boolean;
-  noCompress?: boolean;
   compressFilter?: string;
   yes?: boolean;
   keepPartial?: boolean;
@@ -68,7 +68,7 @@ function profileFromOptions(opts: Opts, args: string[]): BackupProfile {
   const [location, ...vms] = args;
   if (location === undefined) throw new UsageError("either --profile or 'backup_location' is required");
   return {
-    compression: opts.compressFilter ?? (opts.noCompress ? false : true),
+    compression: opts.compressFilter ?? (opts.compress === false ? false : true),
     destination_path: location,
     destination_vm: opts.destVm ?? 'dom0',
     exclude: opts.exclude?.length ? opts.exclude : undefined,
