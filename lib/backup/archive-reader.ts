@@ -23,7 +23,8 @@
  * _retrieve_backup_header, _verify_hmac); spec backup.md §4.2, §4.6, §4.8, §4.11.
  */
 import crypto from 'node:crypto';
-import { BackupError } from '../errors.js';
+import { BackupCancelledError, BackupError } from '../errors.js';
+import { abortable } from './run-control.js';
 import { parseHeader, type BackupHeader, type ParseOptions } from './backup-header.js';
 import { ByteSource } from './byte-source.js';
 import { BAD_PASSPHRASE, chunkPassword, containerParams, decryptBuffer, decryptWithKeys, deriveKeys, headerPassword, SCRYPT_OVERHEAD, type ScryptKeys } from './scrypt-container.js';
@@ -50,6 +51,8 @@ export type Route = 'read' | 'skip';
 
 export interface OpenOptions extends ParseOptions {
   maxKdfMemory?: number;
+  /** Cancels waiting for key derivations. */
+  signal?: AbortSignal;
 }
 
 /** openssl dgst digests tried for format 3 (the reference tries every one openssl lists). */
@@ -143,10 +146,10 @@ export class BackupArchive {
         const check = decryptBuffer(headerPassword(this.passphrase), hmac, this.opts.maxKdfMemory);
         check.catch(() => {});
         await this.prefetchQubesXml(header);
-        const plain = await check;
+        const plain = await abortable(check, this.opts.signal, 'Restore');
         if (plain.equals(header)) scheme = 'scrypt';
       } catch (e) {
-        if (!(e instanceof BackupError)) throw e;
+        if (!(e instanceof BackupError) || e instanceof BackupCancelledError) throw e;
       }
     } else if (hmac.every((b) => b < 0x80)) {
       const text = hmac.toString('ascii');
@@ -294,9 +297,10 @@ export class BackupArchive {
   private async authenticate(p: Pending): Promise<Chunk> {
     if (!p.keys) return { base: p.base, index: p.index, member: p.member, data: p.data };
     try {
-      const data = decryptWithKeys(await p.keys, p.data);
+      const data = decryptWithKeys(await abortable(p.keys, this.opts.signal, 'Restore'), p.data);
       return { base: p.base, index: p.index, member: p.member, data };
     } catch (e) {
+      if (e instanceof BackupCancelledError) throw e;
       const msg = (e as Error).message;
       throw new BackupError(`failed to decrypt ${p.member}: ${msg}${msg === BAD_PASSPHRASE ? ' (wrong passphrase, or the chunk was renamed, moved or comes from another backup)' : ''}`);
     }

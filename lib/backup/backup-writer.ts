@@ -14,7 +14,6 @@
  * memory and no temporary files are used, so memory and disk stay bounded
  * whatever the backup size.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +22,7 @@ import { ioReason } from '../util/io-error.js';
 import type { BackupFile, QubeContent } from './backup-content.js';
 import { serializeHeader } from './backup-header.js';
 import { Channel, Limiter } from './channel.js';
+import { abortable, cancelError } from './run-control.js';
 import { compress, throughProgram } from './compression.js';
 import { chunkPassword, headerPassword, newKeys, ScryptEncryptor, SCRYPT_OVERHEAD, WRITE_PARAMS, type KdfParams, type ScryptKeys } from './scrypt-container.js';
 import type { Sink } from './sink.js';
@@ -83,7 +83,7 @@ class KeyCache {
 }
 
 function cancelled(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new BackupCancelledError('Backup cancelled', signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT');
+  if (signal?.aborted) throw cancelError(signal, 'Backup');
 }
 
 /** The inner tar stream of one file (before compression). */
@@ -157,11 +157,11 @@ export async function writeBackup(o: WriteOptions): Promise<void> {
   const writer = (async () => {
     try {
       await o.sink.write(outerMember('backup-header', header, now));
-      const hk = new ScryptEncryptor(await keys.take('backup-header'));
+      const hk = new ScryptEncryptor(await abortable(keys.take('backup-header'), o.signal, 'Backup'));
       await o.sink.write(outerMember('backup-header.hmac', Buffer.concat([hk.header(), hk.update(header), hk.final()]), now));
       for await (const c of chan) {
         cancelled(o.signal);
-        const enc = new ScryptEncryptor(await keys.take(c.name.slice(0, -'.enc'.length)));
+        const enc = new ScryptEncryptor(await abortable(keys.take(c.name.slice(0, -'.enc'.length)), o.signal, 'Backup'));
         cancelled(o.signal);
         const total = c.size + SCRYPT_OVERHEAD;
         await o.sink.write(outerMemberHead(c.name, total, Date.now()));

@@ -13,7 +13,6 @@
  *
  * Reference: qubesadmin/backup/restore.py BackupRestore; spec §4.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Qubes } from '../app/app.js';
@@ -177,7 +176,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     o.log('qubesadmin.backup', m);
   };
   o.log('app', 'Checking backup content...');
-  const archive = await BackupArchive.open(o.input, o.passphrase, { forcedFilter: o.forcedFilter, maxKdfMemory: o.maxKdfMemory, installed: (p) => programInstalled(p, o.env) });
+  const archive = await BackupArchive.open(o.input, o.passphrase, { forcedFilter: o.forcedFilter, maxKdfMemory: o.maxKdfMemory, installed: (p) => programInstalled(p, o.env), signal: o.signal });
   const txn = new Txn();
   try {
     const xml = await smallFile(archive.qubesXmlChunks, 'qubes.xml', archive, o.passphrase);

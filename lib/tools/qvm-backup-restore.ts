@@ -11,7 +11,7 @@ import { dom0Home } from '../backup/backup-content.js';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
 import { Progress } from '../backup/progress.js';
 import { restoreBackup } from '../backup/restore.js';
-import { onCancelSignals } from '../backup/run-control.js';
+import { exitBySignal, onCancelSignals } from '../backup/run-control.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
 import { UsageError } from './common/errors.js';
 import { readLine, readSecret } from './common/prompt.js';
@@ -90,7 +90,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const controller = new AbortController();
   const stopSignals = onCancelSignals(controller);
   try {
-    const result = await restoreBackup({
+    await restoreBackup({
       input,
       passphrase,
       store: ctx.store(),
@@ -134,7 +134,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     if (location === '-') process.stdin.destroy();
     if (e instanceof BackupCancelledError) {
       ctx.err(`${ctx.prog}: error: ${opts.verifyOnly ? 'Verification' : 'Restore'} cancelled; nothing was restored\n`);
-      return e.signal === 'SIGTERM' ? 143 : 130;
+      exitBySignal(e.signal);
     }
     throw e;
   } finally {

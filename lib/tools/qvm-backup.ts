@@ -25,7 +25,7 @@ import { readLine, readSecret } from './common/prompt.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { resolveVms } from './common/vm-args.js';
-import { onCancelSignals, scryptParamsFromEnv } from '../backup/run-control.js';
+import { exitBySignal, onCancelSignals, scryptParamsFromEnv } from '../backup/run-control.js';
 
 export const spec: CommandSpec = {
   name: 'qvm-backup',
@@ -170,7 +170,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     sink.abort(Boolean(opts.keepPartial));
     if (e instanceof BackupCancelledError) {
       ctx.err(`${ctx.prog}: error: Backup cancelled${sink.path && !opts.keepPartial ? '; the partial backup file was removed' : ''}\n`);
-      return e.signal === 'SIGTERM' ? 143 : 130;
+      exitBySignal(e.signal);
     }
     throw e;
   } finally {
