@@ -26,6 +26,13 @@ export const COMMANDS: string[] = [
   'qvm-usb',
   'qvm-firewall',
   'qubes-firewall-expire',
+  'qubesdb-daemon',
+  'qubesdb-read',
+  'qubesdb-write',
+  'qubesdb-rm',
+  'qubesdb-list',
+  'qubesdb-multiread',
+  'qubesdb-watch',
 ];
 
 /** The module of a command, lib/tools/NAME.ts. */
