@@ -91,7 +91,8 @@ export class QubesDbDaemon {
   private readonly watches = new WatchRegistry<Client>();
   private readonly clients = new Set<Client>();
   private servers: net.Server[] = [];
-  private links: string[] = [];
+  /** Sockets and links this daemon made (only those are removed at stop). */
+  private files: string[] = [];
 
   constructor(readonly opts: DaemonOptions) {
     this.paths = socketPaths(opts.socketDir, opts.name);
@@ -108,8 +109,10 @@ export class QubesDbDaemon {
     for (const f of [this.paths.rw, this.paths.ro, ...(local ? [local.rw, local.ro] : [])]) await claim(f);
     try {
       this.servers.push(await listen(this.paths.rw, (s) => this.accept(s, false)));
+      this.files.push(this.paths.rw);
       fs.chmodSync(this.paths.rw, this.opts.rwSocketPerms ?? 0o666);
       this.servers.push(await listen(this.paths.ro, (s) => this.accept(s, true)));
+      this.files.push(this.paths.ro);
       fs.chmodSync(this.paths.ro, 0o666);
       if (local) {
         for (const [link, target] of [
@@ -117,7 +120,7 @@ export class QubesDbDaemon {
           [local.ro, this.paths.ro],
         ] as const) {
           fs.symlinkSync(path.basename(target), link);
-          this.links.push(link);
+          this.files.push(link);
         }
       }
     } catch (e) {
@@ -131,7 +134,7 @@ export class QubesDbDaemon {
     const servers = this.servers.splice(0);
     for (const c of this.clients) c.sock.destroy();
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-    for (const f of [this.paths.rw, this.paths.ro, ...this.links.splice(0)]) fs.rmSync(f, { force: true });
+    for (const f of this.files.splice(0)) fs.rmSync(f, { force: true });
   }
 
   private accept(sock: net.Socket, readOnly: boolean): void {
