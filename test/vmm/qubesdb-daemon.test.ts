@@ -84,13 +84,13 @@ describe('QubesDB client against the daemon', () => {
 
   test('list and multiread answer in path order; rm of a subtree keeps the key itself', async () => {
     const c = await open();
-    for (const [p, v] of [
+    const entries: [string, string][] = [
       ['/t2/b', '2'],
       ['/t2/a/x', '1'],
       ['/t2/a', '0'],
       ['/t2/ab', '3'],
-    ])
-      await c.write(p, v);
+    ];
+    for (const [p, v] of entries) await c.write(p, v);
     expect(await c.list('/t2/')).toEqual(['/t2/a', '/t2/a/x', '/t2/ab', '/t2/b']);
     expect(await c.list('/t2/a')).toEqual(['/t2/a', '/t2/a/x', '/t2/ab']);
     expect([...(await c.multiread('/t2/a/'))]).toEqual([['/t2/a/x', '1']]);
