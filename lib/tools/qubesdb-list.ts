@@ -4,7 +4,7 @@
  * Reference: qubes-core-qubesdb: client/qubesdb-cmd.c (cmd_list).
  */
 import type { Context } from './common/program.js';
-import { DOMAIN_OPTION, Failures, FULLPATH_OPTION, isQdbFailure, shownPath, withQdb, type QdbToolOpts } from './common/qubesdb-tool.js';
+import { DOMAIN_OPTION, Failures, FULLPATH_OPTION, shownPath, withQdb, type QdbToolOpts } from './common/qubesdb-tool.js';
 import type { CommandSpec } from './common/spec.js';
 
 export const spec: CommandSpec = {
@@ -18,12 +18,9 @@ export async function run(opts: QdbToolOpts, args: string[], ctx: Context): Prom
   const prefix = args[0] as string;
   return withQdb(opts, ctx, async (qdb) => {
     const failures = new Failures(ctx);
-    try {
+    await failures.attempt('Failed to get entries list', async () => {
       for (const path of await qdb.list(prefix)) ctx.out(`${shownPath(opts, prefix, path)}\n`);
-    } catch (e) {
-      if (!isQdbFailure(e)) throw e;
-      failures.add('Failed to get entries list', e);
-    }
+    });
     return failures.code;
   });
 }

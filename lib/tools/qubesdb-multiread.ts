@@ -9,7 +9,6 @@ import {
   DOMAIN_OPTION,
   Failures,
   FULLPATH_OPTION,
-  isQdbFailure,
   pathsArg,
   printValue,
   RAW_OPTION,
@@ -32,16 +31,13 @@ export async function run(opts: QdbToolOpts, args: string[], ctx: Context): Prom
   return withQdb(opts, ctx, async (qdb) => {
     const failures = new Failures(ctx);
     for (const prefix of args) {
-      try {
+      await failures.attempt(`Failed to read ${prefix}`, async () => {
         for (const [path, value] of await qdb.multireadBytes(prefix)) {
           ctx.out(`${shownPath(opts, prefix, path)} = `);
           printValue(ctx, opts, value);
           ctx.out('\n');
         }
-      } catch (e) {
-        if (!isQdbFailure(e)) throw e;
-        failures.add(`Failed to read ${prefix}`, e);
-      }
+      });
     }
     return failures.code;
   });

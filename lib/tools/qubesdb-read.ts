@@ -8,7 +8,6 @@ import {
   DOMAIN_OPTION,
   Failures,
   FULLPATH_OPTION,
-  isQdbFailure,
   pathsArg,
   printValue,
   RAW_OPTION,
@@ -44,19 +43,13 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   return withQdb(opts, ctx, async (qdb) => {
     const failures = new Failures(ctx);
     for (const path of args) {
-      try {
+      await failures.attempt(`Failed to read ${path}`, async () => {
         const value = await readValue(qdb, path, Boolean(opts.w));
-        if (value === null) {
-          failures.add(`Failed to read ${path}`);
-          continue;
-        }
+        if (value === null) return failures.add(`Failed to read ${path}`);
         if (opts.f) ctx.out(`${path} = `);
         printValue(ctx, opts, value);
         ctx.out('\n');
-      } catch (e) {
-        if (!isQdbFailure(e)) throw e;
-        failures.add(`Failed to read ${path}`, e);
-      }
+      });
     }
     return failures.code;
   });

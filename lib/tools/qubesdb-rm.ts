@@ -5,7 +5,7 @@
  * Reference: qubes-core-qubesdb: client/qubesdb-cmd.c (cmd_rm).
  */
 import type { Context } from './common/program.js';
-import { DOMAIN_OPTION, Failures, isQdbFailure, pathsArg, requirePaths, withQdb, type QdbToolOpts } from './common/qubesdb-tool.js';
+import { DOMAIN_OPTION, Failures, pathsArg, requirePaths, withQdb, type QdbToolOpts } from './common/qubesdb-tool.js';
 import type { CommandSpec } from './common/spec.js';
 
 export const spec: CommandSpec = {
@@ -19,14 +19,7 @@ export async function run(opts: QdbToolOpts, args: string[], ctx: Context): Prom
   requirePaths(args);
   return withQdb(opts, ctx, async (qdb) => {
     const failures = new Failures(ctx);
-    for (const path of args) {
-      try {
-        await qdb.rm(path);
-      } catch (e) {
-        if (!isQdbFailure(e)) throw e;
-        failures.add(`Failed to remove ${path}`, e);
-      }
-    }
+    for (const path of args) await failures.attempt(`Failed to remove ${path}`, () => qdb.rm(path));
     return failures.code;
   });
 }

@@ -6,7 +6,7 @@
  */
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
-import { DOMAIN_OPTION, Failures, isQdbFailure, pathsArg, requirePaths, withQdb, type QdbToolOpts } from './common/qubesdb-tool.js';
+import { DOMAIN_OPTION, Failures, pathsArg, requirePaths, withQdb, type QdbToolOpts } from './common/qubesdb-tool.js';
 import type { CommandSpec } from './common/spec.js';
 
 export const spec: CommandSpec = {
@@ -31,23 +31,10 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   let remaining = eventCount(opts.n);
   return withQdb(opts, ctx, async (qdb) => {
     const failures = new Failures(ctx);
-    for (const path of args) {
-      try {
-        await qdb.watch(path);
-      } catch (e) {
-        if (!isQdbFailure(e)) throw e;
-        failures.add(`Failed to setup watch on ${path}`, e);
-        return failures.code;
-      }
-    }
+    for (const path of args) if (!(await failures.attempt(`Failed to setup watch on ${path}`, () => qdb.watch(path)))) return failures.code;
     for (; remaining !== 0; remaining--) {
-      try {
-        ctx.out(`${await qdb.readWatch()}\n`);
-      } catch (e) {
-        if (!isQdbFailure(e)) throw e;
-        failures.add('Failed to read watch', e);
-        return failures.code;
-      }
+      const ok = await failures.attempt('Failed to read watch', async () => ctx.out(`${await qdb.readWatch()}\n`));
+      if (!ok) return failures.code;
     }
     return 0;
   });

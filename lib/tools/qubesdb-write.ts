@@ -5,7 +5,7 @@
  */
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
-import { DOMAIN_OPTION, Failures, isQdbFailure, withQdb, type QdbToolOpts } from './common/qubesdb-tool.js';
+import { DOMAIN_OPTION, Failures, withQdb, type QdbToolOpts } from './common/qubesdb-tool.js';
 import type { CommandSpec } from './common/spec.js';
 
 export const spec: CommandSpec = {
@@ -22,12 +22,7 @@ export async function run(opts: QdbToolOpts, args: string[], ctx: Context): Prom
     const failures = new Failures(ctx);
     for (let i = 0; i < args.length; i += 2) {
       const path = args[i] as string;
-      try {
-        await qdb.write(path, args[i + 1] as string);
-      } catch (e) {
-        if (!isQdbFailure(e)) throw e;
-        failures.add(`Failed to write ${path}`, e);
-      }
+      await failures.attempt(`Failed to write ${path}`, () => qdb.write(path, args[i + 1] as string));
     }
     return failures.code;
   });

@@ -66,15 +66,25 @@ export class Failures {
     const why = cause instanceof Error ? `: ${cause.message}` : '';
     this.ctx.err(`${this.ctx.prog}: error: ${message}${why}\n`);
   }
+  /**
+   * Run one step; a QubesDB failure (refusal, lost connection) is counted
+   * and reported as `message` with its reason, anything else propagates.
+   * Returns whether the step succeeded.
+   */
+  async attempt(message: string, step: () => Promise<void>): Promise<boolean> {
+    try {
+      await step();
+      return true;
+    } catch (e) {
+      if (!(e instanceof QubesDbError)) throw e;
+      this.add(message, e);
+      return false;
+    }
+  }
   /** Exit code: 1 when anything failed. */
   get code(): number {
     return this.count > 0 ? 1 : 0;
   }
-}
-
-/** A QubesDB error (the daemon refused, or the connection went) is a per-path failure; anything else is a bug. */
-export function isQdbFailure(e: unknown): e is QubesDbError {
-  return e instanceof QubesDbError;
 }
 
 /**
