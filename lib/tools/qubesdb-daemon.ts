@@ -107,7 +107,10 @@ async function fork(args: string[], opts: Opts, ctx: Context): Promise<number> {
   pipe.setEncoding('utf8');
   pipe.on('data', (d: string) => (said += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise((resolve) => pipe.once('end', resolve));
+  await new Promise((resolve, reject) => {
+    pipe.once('end', resolve);
+    child.once('error', (e) => reject(new QubesError(`cannot run the daemon: ${e.message}`)));
+  });
   child.unref();
   const line = said.trim();
   if (line === READY) return 0;

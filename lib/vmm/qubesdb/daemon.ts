@@ -145,10 +145,14 @@ export class QubesDbDaemon {
       this.clients.delete(c);
       this.watches.removeClient(c);
     });
+    let dropped = false;
     sock.on('data', (chunk: Buffer) => {
+      if (dropped) return;
       for (const f of c.reader.push(chunk)) {
         if (!this.handle(c, f)) {
-          sock.destroy();
+          // end, not destroy: the error reply must still reach the client
+          dropped = true;
+          sock.end();
           return;
         }
       }
