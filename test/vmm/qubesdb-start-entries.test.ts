@@ -15,7 +15,7 @@ import { ctime, iptablesDomainRules } from '../../lib/vmm/qubesdb/legacy-iptable
 import { appDispvmHash, startEntries, startOps, type StartRuntime } from '../../lib/vmm/qubesdb/start-entries.js';
 import { exportFirewall, writeStartEntries } from '../../lib/vmm/qubesdb/write-entries.js';
 import { hostTimezone } from '../../lib/vmm/qubesdb/host-runtime.js';
-import { run, tmpStore, type TmpStore } from '../helpers.js';
+import { run, tmpStore, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
 import { qdbDir, type QdbDir } from './qubesdb-helpers.js';
 
 const NOW = Date.UTC(2019, 1, 27, 15, 12, 15);
@@ -251,6 +251,29 @@ describe('startEntries on the q10 store', () => {
     vmOf(app, 'fedora-41').features.set('qubes-firewall', '1');
     const keys = startEntries(app, vmOf(app, 'sys-net'), runtime(app, RUNNING)).map(([k]) => k);
     expect(keys.filter((k) => k.startsWith('/qubes-iptables'))).toEqual(['/qubes-iptables-error']);
+  });
+
+  test('a disposable: based on its disposable template, persistence `none` written last', () => {
+    const d = tmpStoreLocalPools('qubes-xml/q10.xml');
+    try {
+      expect(run('qvm-prefs', ['vm0001', 'template_for_dispvms', 'True'], d.env).code).toBe(0);
+      expect(run('qvm-create', ['--class', 'DispVM', '--template', 'vm0001', '--label', 'red', '-P', 'varlibqubes', 'disp1'], d.env).code).toBe(0);
+      const app = new Store(pathsFromEnv(d.env), new OfflineVmm()).read();
+      const vm = vmOf(app, 'disp1');
+      const ops = startOps(app, vm, runtime(app, RUNNING));
+      expect(ops.at(-1)).toEqual({ op: 'write', path: '/qubes-vm-persistence', value: 'none' });
+      const m = new Map(startEntries(app, vm, runtime(app, RUNNING)));
+      expect([m.get('/type'), m.get('/qubes-vm-persistence'), m.get('/qubes-base-template'), m.get('/qubes-vm-updateable')]).toEqual([
+        'DispVM',
+        'none',
+        'vm0001',
+        'False',
+      ]);
+      expect(m.get('/qubes-ip')).toBe(vm.get('ip'));
+      expect(m.get('/qubes-ip')).toMatch(/^10\.138\./);
+    } finally {
+      fs.rmSync(d.dir, { recursive: true, force: true });
+    }
   });
 
   test('dom0 is never started', () => {
