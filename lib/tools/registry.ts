@@ -24,6 +24,7 @@ export const COMMANDS: string[] = [
   'qvm-pci',
   'qvm-block',
   'qvm-usb',
+  'qvm-check',
   'qvm-firewall',
   'qubes-firewall-expire',
   'qubesdb-daemon',
