@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { DisconnectedError, QubesDbError, QubesError } from '../../lib/errors.js';
 import { QubesDbClient } from '../../lib/vmm/qubesdb/client.js';
-import { ensureDaemon } from '../../lib/vmm/qubesdb/ensure.js';
+import { ensureDaemon, stopDaemon } from '../../lib/vmm/qubesdb/ensure.js';
 import { encodeFrame, FrameReader, MsgType } from '../../lib/vmm/qubesdb/protocol.js';
 import { run } from '../helpers.js';
 import { alive, qdbDir, RawConn, waitFor, type QdbDir } from './qubesdb-helpers.js';
@@ -366,6 +366,19 @@ describe('ensureDaemon', () => {
     c.close();
     process.kill(pid, 'SIGTERM');
     await waitFor(() => !fs.existsSync(q.sock('ens')));
+  });
+
+  test('stopDaemon stops a running daemon; a leftover pid file is only removed', async () => {
+    expect(await ensureDaemon('stp', 13, { env: q.env })).toBe(true);
+    const pid = q.pidOf('stp');
+    expect(await stopDaemon('stp', { env: q.env })).toBe(true);
+    expect(alive(pid)).toBe(false);
+    expect(fs.existsSync(q.sock('stp'))).toBe(false);
+    expect(await stopDaemon('stp', { env: q.env })).toBe(false);
+    // a pid file nobody's socket backs (here: naming this very test process) signals nobody
+    fs.writeFileSync(`${q.dir}/qubesdb.stp.pid`, `${process.pid}\n`);
+    expect(await stopDaemon('stp', { env: q.env })).toBe(false);
+    expect(fs.existsSync(`${q.dir}/qubesdb.stp.pid`)).toBe(false);
   });
 
   test('a daemon command that fails gives "Cannot execute qubesdb-daemon"', async () => {

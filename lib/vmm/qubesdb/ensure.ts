@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * Starting a qube's QubesDB daemon the way qubesd does at qube start: run
- * `qubesdb-daemon XID NAME`, which returns once the daemon listens.
+ * `qubesdb-daemon XID NAME`, which returns once the daemon listens; and
+ * stopping it when the qube has stopped (the reference daemon exits when
+ * its vchan to the qube closes; this one has no vchan).
  *
  * The command is this package's bin/qubesdb-daemon, or the one named by
  * `QUBESDB_DAEMON` (e.g. the reference /usr/sbin/qubesdb-daemon).
@@ -10,6 +12,7 @@
  * shared/spec/vmm.md §3.2 step 10b.
  */
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { QubesError } from '../../errors.js';
 import { packageBin } from '../../util/package-root.js';
 import { socketDir, socketPaths } from './paths.js';
@@ -46,5 +49,39 @@ export async function ensureDaemon(vmName: string, xid: number, opts: EnsureDaem
     });
   });
   if (!(await socketAnswers(sock))) throw new QubesError(`qubesdb-daemon for ${vmName} started but ${sock} does not answer`);
+  return true;
+}
+
+/**
+ * Stop the QubesDB daemon of qube `vmName` (SIGTERM to the pid in its pid
+ * file) and wait until it has removed its sockets. A pid file whose socket
+ * does not answer is left over from a killed daemon: it is removed and no
+ * process is signalled. Returns whether a daemon was stopped.
+ * @throws QubesError when the daemon does not exit in time
+ */
+export async function stopDaemon(vmName: string, opts: EnsureDaemonOptions = {}): Promise<boolean> {
+  const env = opts.env ?? process.env;
+  const p = socketPaths(socketDir(env), vmName);
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(p.pid, 'utf8').trim());
+  } catch {
+    return false;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !(await socketAnswers(p.rw))) {
+    fs.rmSync(p.pid, { force: true });
+    return false;
+  }
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    fs.rmSync(p.pid, { force: true });
+    return false;
+  }
+  const end = Date.now() + (opts.timeoutMs ?? 10000);
+  while (fs.existsSync(p.pid) || fs.existsSync(p.rw)) {
+    if (Date.now() > end) throw new QubesError(`qubesdb-daemon of ${vmName} (pid ${pid}) did not exit`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
   return true;
 }
