@@ -137,6 +137,19 @@ export class UnrecognizedDevice extends QubesError {
   override name = 'UnrecognizedDevice';
 }
 
+/** A QubesDB request failed: the daemon refused it, or its answer made no sense. */
+export class QubesDbError extends QubesError {
+  override name = 'QubesDbError';
+}
+
+/**
+ * No QubesDB daemon answers for the qube: it is not running, or the
+ * connection was lost (reference: qubesdb.DisconnectedError).
+ */
+export class DisconnectedError extends QubesDbError {
+  override name = 'DisconnectedError';
+}
+
 /** A backup cannot be written, or an archive cannot be read or trusted (reference: QubesException in backup code). */
 export class BackupError extends QubesError {
   override name = 'BackupError';
