@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 need=()
 # Commands the tests run (a tmpfs for the full-disk test, bash for completion,
 # GNU cp for sparse copies, loop-mounted btrfs/XFS/ext4 for the storage
-# drivers, loop devices with partitions for the block devices test): Debian
+# drivers, loop devices with partitions for the block devices test; scrypt,
+# tar, gzip and xz for the backup emergency-procedure tests): Debian
 # package for each.
 for pair in "mount:mount" "umount:mount" "losetup:mount" "partx:util-linux" "df:coreutils" "cp:coreutils" "sed:sed" "bash:bash" \
-  "mkfs.btrfs:btrfs-progs" "mkfs.xfs:xfsprogs" "mkfs.ext4:e2fsprogs"; do
+  "mkfs.btrfs:btrfs-progs" "mkfs.xfs:xfsprogs" "mkfs.ext4:e2fsprogs" \
+  "scrypt:scrypt" "tar:tar" "gzip:gzip" "xz:xz-utils"; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

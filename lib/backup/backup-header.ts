@@ -53,8 +53,9 @@ export function parseHeader(data: Buffer, opts: ParseOptions = {}): BackupHeader
   if (data.some((b) => b > 0x7f)) throw new BackupError('Non-ASCII characters in backup header');
   const seen = new Map<string, string>();
   const text = data.toString('ascii');
-  for (const line of text.split('\n')) {
-    if (line === '' && text.endsWith('\n')) continue;
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  for (const line of lines) {
     const parts = line.split('=');
     if (parts.length !== 2) throw new BackupError('Invalid backup header');
     const key = (parts[0] as string).trim();
