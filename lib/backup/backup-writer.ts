@@ -21,7 +21,7 @@ import { BackupCancelledError, BackupError } from '../errors.js';
 import { ioReason } from '../util/io-error.js';
 import type { BackupFile, QubeContent } from './backup-content.js';
 import { serializeHeader } from './backup-header.js';
-import { Channel, Limiter } from './channel.js';
+import { Channel, Limiter, regroup } from './channel.js';
 import { abortable, cancelError } from './run-control.js';
 import { compress, throughProgram } from './compression.js';
 import { chunkPassword, headerPassword, newKeys, ScryptEncryptor, SCRYPT_OVERHEAD, WRITE_PARAMS, type KdfParams, type ScryptKeys } from './scrypt-container.js';
@@ -181,37 +181,17 @@ export async function writeBackup(o: WriteOptions): Promise<void> {
 
   /** Cut one file's compressed stream into chunks; each chunk's key is asked for before it is needed. */
   const chunkFile = async (member: string, stream: AsyncIterable<Buffer>) => {
-    let index = 0;
-    let parts: Buffer[] = [];
-    let have = 0;
-    let nextAsked = false;
     const name = (i: number) => `${member}.${chunkIndex(i)}`;
+    let index = 0;
     keys.ensure(name(0));
-    const emit = async () => {
-      await chan.push({ name: `${name(index)}.enc`, parts, size: have });
-      index++;
-      parts = [];
-      have = 0;
-      nextAsked = false;
-      keys.ensure(name(index));
-    };
-    for await (const buf of stream) {
+    const nextSoon = (have: number) => {
       cancelled(o.signal);
-      let b = buf;
-      while (b.length) {
-        const take = Math.min(b.length, chunkSize - have);
-        parts.push(b.subarray(0, take));
-        have += take;
-        b = b.subarray(take);
-        if (!nextAsked && have >= chunkSize * 0.9) {
-          keys.ensure(name(index + 1));
-          nextAsked = true;
-        }
-        // a full chunk starts the next one at once: a stream of exactly N chunks ends with an empty one (spec §2.6)
-        if (have === chunkSize) await emit();
-      }
+      if (have >= chunkSize * 0.9) keys.ensure(name(index + 1));
+    };
+    for await (const parts of regroup(stream, chunkSize, nextSoon)) {
+      await chan.push({ name: `${name(index)}.enc`, parts, size: parts.reduce((s, p) => s + p.length, 0) });
+      index++;
     }
-    await chan.push({ name: `${name(index)}.enc`, parts, size: have });
   };
 
   const producer = (async () => {

@@ -73,3 +73,30 @@ export class Limiter {
     }
   }
 }
+
+/**
+ * Regroup a stream of buffers into groups of exactly `size` bytes, then one
+ * last shorter group, possibly empty (so a stream of exactly N·size bytes
+ * ends with an empty group: the chunking rule of spec §2.6). `onFill`
+ * sees how full the current group is after each addition.
+ */
+export async function* regroup(input: AsyncIterable<Buffer>, size: number, onFill?: (have: number) => void): AsyncGenerator<Buffer[]> {
+  let parts: Buffer[] = [];
+  let have = 0;
+  for await (const buf of input) {
+    let b = buf;
+    while (b.length) {
+      const take = Math.min(b.length, size - have);
+      parts.push(b.subarray(0, take));
+      have += take;
+      b = b.subarray(take);
+      onFill?.(have);
+      if (have === size) {
+        yield parts;
+        parts = [];
+        have = 0;
+      }
+    }
+  }
+  yield parts;
+}

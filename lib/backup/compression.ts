@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { BackupError } from '../errors.js';
+import { regroup } from './channel.js';
 
 const BLOCK = 4 * 1024 * 1024;
 const SAMPLE = 32 * 1024;
@@ -37,28 +38,13 @@ const gzipAsync = (b: Buffer, level: number): Promise<Buffer> =>
 /** In-process gzip of a stream as a series of members, up to IN_FLIGHT blocks in parallel. */
 export async function* gzipBlocks(input: AsyncIterable<Buffer>, level = 6): AsyncGenerator<Buffer> {
   const queue: Promise<Buffer>[] = [];
-  let parts: Buffer[] = [];
-  let have = 0;
-  const submit = (): void => {
+  for await (const parts of regroup(input, BLOCK)) {
     const block = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-    parts = [];
-    have = 0;
     const p = gzipAsync(block, looksCompressible(block) ? level : 0);
     p.catch(() => {}); // awaited in order below
     queue.push(p);
-  };
-  for await (const buf of input) {
-    let b = buf;
-    while (b.length) {
-      const take = Math.min(b.length, BLOCK - have);
-      parts.push(b.subarray(0, take));
-      have += take;
-      b = b.subarray(take);
-      if (have === BLOCK) submit();
-      while (queue.length >= IN_FLIGHT) yield await (queue.shift() as Promise<Buffer>);
-    }
+    while (queue.length >= IN_FLIGHT) yield await (queue.shift() as Promise<Buffer>);
   }
-  if (have > 0 || queue.length === 0) submit();
   while (queue.length) yield await (queue.shift() as Promise<Buffer>);
 }
 

@@ -80,17 +80,17 @@ export interface InnerFileOptions {
 }
 
 /**
- * A running extraction: feed authenticated chunks with push(), then end()
- * waits for the last member to be written and checks everything arrived.
+ * Work on one file's authenticated chunks running beside the archive
+ * reader: push() each chunk's data, then end() waits for the work to
+ * finish (and rethrows its error); fail() stops it.
  */
-export class InnerFile {
-  private readonly chan = new Channel<Buffer>(2);
-  private readonly task: Promise<void>;
-  private readonly found = new Set<string>();
+export abstract class ChunkConsumer {
+  protected readonly chan = new Channel<Buffer>(2);
+  private task: Promise<void> = Promise.resolve();
 
-  constructor(private readonly o: InnerFileOptions) {
-    this.task = this.run();
-    this.task.catch(() => {});
+  protected start(task: Promise<void>): void {
+    this.task = task;
+    task.catch(() => {});
   }
 
   async push(data: Buffer): Promise<void> {
@@ -105,6 +105,16 @@ export class InnerFile {
   fail(e: unknown): Promise<void> {
     this.chan.fail(e);
     return this.task.catch(() => {});
+  }
+}
+
+/** Extraction of an inner archive's members to their handlers; end() also checks every expected member arrived. */
+export class InnerFile extends ChunkConsumer {
+  private readonly found = new Set<string>();
+
+  constructor(private readonly o: InnerFileOptions) {
+    super();
+    this.start(this.run());
   }
 
   private async run(): Promise<void> {

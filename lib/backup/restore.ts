@@ -31,9 +31,8 @@ import type { QubesVM } from '../vm/qubes-vm.js';
 import { settingsFromConfig } from '../storage/volume.js';
 import { volumeAttr } from '../vm/volume-config.js';
 import { BackupArchive, type Chunk, type Route } from './archive-reader.js';
-import { Channel } from './channel.js';
 import { decompress, programInstalled, throughProgram } from './compression.js';
-import { InnerFile, opensslDecrypt, type MemberHandler, type MemberSink } from './inner-file.js';
+import { ChunkConsumer, InnerFile, opensslDecrypt, type MemberHandler, type MemberSink } from './inner-file.js';
 import { convertR3Store } from './r3-store.js';
 import { addRestoredRecords } from './restore-records.js';
 import { makePlan, planSummary, restorable, type PlanEntry, type PlanOptions } from './restore-plan.js';
@@ -312,13 +311,13 @@ async function dataPhase(
 
   const compression = archive.header.compressed ? archive.header.compressionFilter : null;
   const openssl = version === 3 && archive.header.encrypted ? o.passphrase : undefined;
-  let current: { base: string; file: InnerFile | HomeExtract } | undefined;
+  let current: { base: string; file: ChunkConsumer } | undefined;
   const finish = async () => {
     const c = current;
     current = undefined;
     if (c) await c.file.end();
   };
-  const startFile = (base: string): InnerFile | HomeExtract => {
+  const startFile = (base: string): ChunkConsumer => {
     if (dom0 && base === dom0.subdir) return new HomeExtract(base, compression, openssl, o.verifyOnly, o.home, txn, count);
     const f = files.find((x) => (version >= 4 ? x.volumes.has(base) || x.extra.has(base) : base.startsWith(`${x.entry.subdir.replace(/\/$/, '')}/`)));
     if (!f) throw new BackupError(`internal: no qube for ${base}`);
@@ -467,9 +466,7 @@ async function importSink(
  * restore succeeded it becomes `home-restore-<time>`. Verify-only reads it
  * with our own tar reader.
  */
-class HomeExtract {
-  private readonly chan = new Channel<Buffer>(2);
-  private readonly task: Promise<void>;
+class HomeExtract extends ChunkConsumer {
 
   constructor(
     readonly base: string,
@@ -480,6 +477,7 @@ class HomeExtract {
     txn: Txn,
     count: (n: number) => void,
   ) {
+    super();
     const now = new Date();
     const p = (n: number) => String(n).padStart(2, '0');
     const final = path.join(home, `home-restore-${now.getFullYear()}-${p(now.getMonth() + 1)}-${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`);
@@ -494,33 +492,24 @@ class HomeExtract {
       }
     })(stream);
     if (verifyOnly) {
-      this.task = (async () => {
-        const r = new TarReader(new ByteSource(counted), { what: `dom0 home ${base}` });
-        while (await r.next());
-      })();
+      this.start(
+        (async () => {
+          const r = new TarReader(new ByteSource(counted), { what: `dom0 home ${base}` });
+          while (await r.next());
+        })(),
+      );
     } else {
       fs.mkdirSync(tmp, { mode: 0o700 });
       txn.pending.set('dom0-home', async () => fs.rmSync(tmp, { recursive: true, force: true }));
-      this.task = (async () => {
-        for await (const _ of throughProgram('tar', ['-x', '--no-same-owner', '-C', tmp, '--', base], counted, 'Extracting dom0 home'));
-      })();
+      this.start(
+        (async () => {
+          for await (const _ of throughProgram('tar', ['-x', '--no-same-owner', '-C', tmp, '--', base], counted, 'Extracting dom0 home'));
+        })(),
+      );
       txn.finishers.push(async () => {
         txn.pending.delete('dom0-home');
         fs.renameSync(tmp, final);
       });
     }
-    this.task.catch(() => {});
-  }
-
-  async push(data: Buffer): Promise<void> {
-    await this.chan.push(data);
-  }
-  async end(): Promise<void> {
-    this.chan.close();
-    await this.task;
-  }
-  fail(e: unknown): Promise<void> {
-    this.chan.fail(e);
-    return this.task.catch(() => {});
   }
 }
