@@ -188,3 +188,21 @@ test('Ctrl-C during a restore: exit 130, nothing restored, no leftovers', async 
   expect(h.xml()).toBe(before);
   expect(h.files().filter((f) => f.endsWith('.img'))).toEqual([]);
 });
+
+test('on a terminal: a progress bar with percentage, bytes, rate and time left; declining the question writes nothing', () => {
+  const h = freshHost();
+  h.ok('qvm-create', '-C', 'TemplateVM', '-l', 'black', 'tpl');
+  writeAt(h.img('tpl', 'root'), 0, randomBytes(64 * 1024));
+  const dest = fs.mkdtempSync(path.join(h.dir, 'dest-'));
+  // script(1) gives the command a terminal
+  const r = bash(`script -qec "${BIN('qvm-backup')} -y -p ${passFile(h.dir, PASS)} ${dest} tpl" /dev/null`, h.dir, h.env);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/\rMaking a backup\.\.\. \[#{24}\] 100\.00% \S+( \S+)?\/\S+( \S+)? \S+( \S+)?\/s ETA \d+:\d\d/);
+  const quiet = bash(`script -qec "${BIN('qvm-backup')} -q -y -p ${passFile(h.dir, PASS)} ${dest} tpl" /dev/null`, h.dir, h.env);
+  expect(quiet.stdout).not.toContain('Making a backup');
+  const before = fs.readdirSync(dest);
+  const no = h.q('qvm-backup', '-p', passFile(h.dir, PASS), dest, 'tpl');
+  expect(no.code).toBe(0);
+  expect(no.stdout).toMatch(/Do you want to proceed\? \[y\/N\] $/);
+  expect(fs.readdirSync(dest)).toEqual(before);
+});
