@@ -209,7 +209,9 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
 
 function handleProblems(plan: PlanEntry[], o: RestoreOptions): void {
   const has = (p: string) => plan.some((e) => e.problems.has(p as never));
-  if (!o.verifyOnly && has('already-exists')) {
+  // verifying reads the archive only: what the host lacks does not matter
+  if (o.verifyOnly) return;
+  if (has('already-exists')) {
     o.log('app', '*** There are VMs with conflicting names on the host! ***');
     if (o.skipConflicting) o.log('app', 'Those VMs will not be restored. The host VMs will NOT be overwritten.');
     else

@@ -111,3 +111,15 @@ describe.each(['encrypted-gzip', 'plain-gzip'])('format 3 vector %s', (kind) => 
     expect(fs.statSync(path.join(h.home, restored[0] as string, 'dom0-home/user/Pictures/another-file.png')).size).toBe(12);
   });
 });
+
+test('format 3 --verify-only needs nothing on the host (no template) and changes nothing', () => {
+  const h = freshHost();
+  const before = h.xml();
+  const r = h.q('qvm-backup-restore', '--verify-only', '-p', passFile(h.dir, 'qubes'), vector('backup-v3/encrypted-gzip/backup.bin'));
+  expect(r.stderr).toContain('-> Verifying test-work...');
+  expect(r.code).toBe(0);
+  expectUntouched(h, before);
+  expect(fs.readdirSync(h.home)).toEqual([]);
+  const wrong = h.q('qvm-backup-restore', '--verify-only', '-p', passFile(h.dir, 'qubez'), vector('backup-v3/encrypted-gzip/backup.bin'));
+  expect(wrong).toMatchObject({ code: 1, stderr: 'app: Checking backup content...\nqvm-backup-restore: error: Corrupted backup header (hmac verification failed). Is the password correct?\n' });
+});
