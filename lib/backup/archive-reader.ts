@@ -27,14 +27,13 @@ import { BackupCancelledError, BackupError } from '../errors.js';
 import { abortable } from './run-control.js';
 import { parseHeader, type BackupHeader, type ParseOptions } from './backup-header.js';
 import { ByteSource } from './byte-source.js';
-import { BAD_PASSPHRASE, chunkPassword, containerParams, decryptBuffer, decryptWithKeys, deriveKeys, headerPassword, SCRYPT_OVERHEAD, type ScryptKeys } from './scrypt-container.js';
+import { BAD_PASSPHRASE, chunkPassword, kdfParallelism, containerParams, decryptBuffer, decryptWithKeys, deriveKeys, headerPassword, SCRYPT_OVERHEAD, type ScryptKeys } from './scrypt-container.js';
 import { TarReader, type TarEntry } from './tar-reader.js';
 
 const HMAC_MAX = 4096;
 const CHUNK_MAX = 100 * 1024 * 1024 + SCRYPT_OVERHEAD;
 /** Largest plain chunk a standard writer makes; a single full one means the next is missing. */
 const STANDARD_CHUNK = 100 * 1024 * 1024;
-const LOOKAHEAD = 2;
 
 export interface Chunk {
   /** The file the chunk belongs to, e.g. `vm12/private.img`. */
@@ -313,9 +312,11 @@ export class BackupArchive {
    */
   async *chunks(route: (base: string) => Route): AsyncGenerator<Chunk> {
     const queue: Pending[] = [];
+    // chunks read ahead, each with its key being derived
+    const lookahead = kdfParallelism();
     let ended = false;
     const fill = async () => {
-      while (!ended && queue.length < LOOKAHEAD) {
+      while (!ended && queue.length < lookahead) {
         const p = await this.nextPending(route);
         if (p) queue.push(p);
         else ended = true;

@@ -15,7 +15,6 @@
  * whatever the backup size.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { BackupCancelledError, BackupError } from '../errors.js';
 import { ioReason } from '../util/io-error.js';
@@ -24,7 +23,7 @@ import { serializeHeader } from './backup-header.js';
 import { Channel, Limiter, regroup } from './channel.js';
 import { abortable, cancelError } from './run-control.js';
 import { compress, throughProgram } from './compression.js';
-import { chunkPassword, headerPassword, newKeys, ScryptEncryptor, SCRYPT_OVERHEAD, WRITE_PARAMS, type KdfParams, type ScryptKeys } from './scrypt-container.js';
+import { chunkPassword, headerPassword, kdfParallelism, newKeys, ScryptEncryptor, SCRYPT_OVERHEAD, WRITE_PARAMS, type KdfParams, type ScryptKeys } from './scrypt-container.js';
 import type { Sink } from './sink.js';
 import { dataExtents } from './data-extents.js';
 import { outerMember, outerMemberHead, outerMemberTail, smallFileTar, sparseImageTar } from './tar-writer.js';
@@ -59,12 +58,14 @@ interface Chunk {
 /** Keys for chunk names, derived on the thread pool at most `limit` at a time, in the order asked. */
 class KeyCache {
   private readonly keys = new Map<string, Promise<ScryptKeys>>();
-  private readonly limiter = new Limiter(Math.max(1, Math.min(os.availableParallelism(), 2)));
+  private readonly limiter: Limiter;
 
   constructor(
     private readonly password: (name: string) => string,
     private readonly params: KdfParams,
-  ) {}
+  ) {
+    this.limiter = new Limiter(kdfParallelism(params));
+  }
 
   ensure(name: string): void {
     if (!this.keys.has(name)) {

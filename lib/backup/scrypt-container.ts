@@ -16,6 +16,7 @@
  * Reference: Tarsnap/scrypt FORMAT and lib/scryptenc; spec backup.md §2.5.
  */
 import crypto from 'node:crypto';
+import os from 'node:os';
 import { BackupError } from '../errors.js';
 
 export const SCRYPT_HEADER = 96;
@@ -37,6 +38,16 @@ export const WRITE_PARAMS: KdfParams = { logN: 20, r: 8, p: 1 };
 
 /** Refuse to derive with more memory than this unless forced: the KDF runs before anything is authenticated. */
 export const DEFAULT_MAX_KDF_MEMORY = 2 * 1024 ** 3;
+
+/**
+ * How many key derivations may run at once: one per core, at most two (a
+ * third gains nothing on memory bandwidth), and only as many as free
+ * memory holds (each needs 128·N·r bytes: 1 GiB for N=2^20).
+ */
+export function kdfParallelism(params: KdfParams = WRITE_PARAMS): number {
+  const each = 128 * 2 ** params.logN * params.r * params.p;
+  return Math.max(1, Math.min(os.availableParallelism(), 2, Math.floor(os.freemem() / (each * 1.25))));
+}
 
 export interface ScryptKeys {
   params: KdfParams;
