@@ -49,7 +49,6 @@ export interface RestoreOptions {
   plan: Omit<PlanOptions, 'verifyOnly'>;
   skipBroken: boolean;
   skipConflicting: boolean;
-  ignoreMissing: boolean;
   /** Log line (`app: ...`, `qubesadmin.backup: ...`) to stderr. */
   log: (logger: 'app' | 'qubesadmin.backup', msg: string) => void;
   /** The summary table (stdout). */
@@ -137,24 +136,18 @@ interface QubeFiles {
   volumes: Map<string, string>;
   /** inner member name → kind of small file */
   extra: Map<string, 'firewall' | 'notes' | 'empty' | 'menu'>;
-  /** file bases (chunk names without suffix) → inner member names expected in it */
-  bases: Map<string, string[]>;
 }
 
 function qubeFiles(e: PlanEntry, version: number): QubeFiles {
-  const f: QubeFiles = { entry: e, volumes: new Map(), extra: new Map(), bases: new Map() };
+  const f: QubeFiles = { entry: e, volumes: new Map(), extra: new Map() };
   if (version >= 4) {
     for (const c of e.vm.volumeConfig) {
       const s = settingsFromConfig(c);
       if (!s.saveOnStop) continue;
       const m = `${e.subdir}${s.name}.img`;
       f.volumes.set(m, s.name);
-      f.bases.set(m, [m]);
     }
-    for (const [n, k] of [['firewall.xml', 'firewall'], ['notes.txt', 'notes'], ['empty', 'empty']] as const) {
-      f.extra.set(`${e.subdir}${n}`, k);
-      f.bases.set(`${e.subdir}${n}`, []);
-    }
+    for (const [n, k] of [['firewall.xml', 'firewall'], ['notes.txt', 'notes'], ['empty', 'empty']] as const) f.extra.set(`${e.subdir}${n}`, k);
     return f;
   }
   // format 3: `<path>/private.img`, `root.img` of updateable qubes, maybe inside the directory archive `<path>/.`
@@ -198,7 +191,10 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
       if (todo.some((e) => e.klass === 'AdminVM'))
         o.log('app', "NOTE: The archived dom0 home directory will be restored to a new directory 'home-restore-<current-time>' created inside the dom0 home directory. Restored files should be copied or moved out of the new directory before using them.");
     }
-    if (!o.confirm()) return { restored: [], declined: true, warnings };
+    if (!o.confirm()) {
+      await archive.close();
+      return { restored: [], declined: true, warnings };
+    }
     return await dataPhase(o, archive, backupApp, todo, warn, warnings, txn);
   } catch (e) {
     await archive.close().catch(() => {});

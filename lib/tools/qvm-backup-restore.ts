@@ -108,7 +108,6 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
       },
       skipBroken: Boolean(opts.skipBroken),
       skipConflicting: Boolean(opts.skipConflicting),
-      ignoreMissing: Boolean(opts.ignoreMissing),
       log: (logger, msg) => {
         if (quiet) return;
         if (progress && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
