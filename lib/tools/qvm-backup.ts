@@ -125,6 +125,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const home = selected.some((v) => v.klass === 'AdminVM') ? dom0Home(ctx.env).home : undefined;
   const target = backupTarget(profile.destination_path, process.cwd(), home);
   const toStdout = target === '-';
+  if (toStdout && process.stdout.isTTY) throw new BackupError('Refusing to write a backup to a terminal; redirect standard output to a file or a pipe');
   // the summary and questions must not mix with a backup written to standard output
   const say = toStdout ? ctx.err : ctx.out;
 
