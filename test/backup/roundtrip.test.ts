@@ -17,6 +17,7 @@ const images: [string, string][] = [
   ['tpl', 'private'],
   ['work', 'private'],
   ['big', 'private'],
+  ['zero', 'private'],
 ];
 const digests = new Map<string, string>();
 
@@ -25,6 +26,7 @@ beforeAll(() => {
   src.ok('qvm-create', '-C', 'TemplateVM', '-l', 'black', 'tpl');
   src.ok('qvm-create', '-l', 'blue', '-t', 'tpl', 'work');
   src.ok('qvm-create', '-l', 'green', '-t', 'tpl', 'big');
+  src.ok('qvm-create', '-l', 'gray', '-t', 'tpl', 'zero');
   src.ok('qvm-tags', 'work', 'add', 'project-x');
   src.ok('qvm-features', 'work', 'service.cups', '1');
   src.ok('qvm-prefs', 'work', 'memory', '600');
@@ -34,7 +36,8 @@ beforeAll(() => {
   writeAt(src.img('tpl', 'root'), 0, Buffer.from('root start'.repeat(100)));
   writeAt(src.img('tpl', 'root'), 200 * MiB + 512, randomBytes(70_000));
   writeAt(src.img('tpl', 'root'), 300 * MiB - 10, Buffer.from('last bytes'));
-  // tpl private stays empty (all holes)
+  // tpl private stays empty (all holes); zero's private has no bytes at all
+  fs.truncateSync(src.img('zero', 'private'), 0);
   fs.truncateSync(src.img('tpl', 'private'), 200 * MiB);
   // a size that is not a multiple of 512, data in the partial last block
   fs.truncateSync(src.img('work', 'private'), 5 * MiB + 1000);
@@ -92,7 +95,7 @@ describe.each([
   let backup: string;
   beforeAll(() => {
     const dest = fs.mkdtempSync(path.join(src.dir, 'dest-'));
-    const r = src.q('qvm-backup', '-y', '-p', passFile(src.dir, PASS), ...(extra as string[]), dest, 'tpl', 'work', 'big');
+    const r = src.q('qvm-backup', '-y', '-p', passFile(src.dir, PASS), ...(extra as string[]), dest, 'tpl', 'work', 'big', 'zero');
     expect(r.stderr).toMatch(/Making a backup\.\.\. 100%/);
     expect(r.code).toBe(0);
     backup = backupIn(dest);
@@ -100,7 +103,7 @@ describe.each([
 
   test('has the reference layout: header, hmac, qubes.xml, chunks in order', async () => {
     const names = (await readMembers(backup)).map((m) => m.name);
-    const paths = new Map([['tpl', 'vm1/'], ['work', 'vm2/'], ['big', 'vm3/']]);
+    const paths = new Map([['tpl', 'vm1/'], ['work', 'vm2/'], ['big', 'vm3/'], ['zero', 'vm4/']]);
     expect(names).toEqual([
       'backup-header',
       'backup-header.hmac',
@@ -110,6 +113,7 @@ describe.each([
       `${paths.get('work')}private.img.000.enc`,
       `${paths.get('big')}private.img.000.enc`,
       `${paths.get('big')}private.img.001.enc`,
+      `${paths.get('zero')}private.img.000.enc`,
     ]);
     const header = (await readMembers(backup))[0]?.data.toString();
     expect(header).toMatch(new RegExp(`^version=4\\nencrypted=True\\ncompressed=${kind === 'gzip' ? 'True' : 'False'}\\ncompression-filter=gzip\\nhmac-algorithm=scrypt\\nbackup-id=\\d{8}T\\d{6}-\\d+\\n$`));
@@ -137,6 +141,7 @@ describe.each([
     for (const [vm, vol] of images) expect(sha256(h.img(vm, vol))).toBe(digests.get(`${vm}/${vol}`));
     expect(fs.statSync(h.img('work', 'private')).size).toBe(5 * MiB + 1000);
     expect(fs.statSync(h.img('tpl', 'private')).blocks).toBe(0);
+    expect(fs.statSync(h.img('zero', 'private')).size).toBe(0);
     const w = domainFacts(domains(h.xml()).get('work') as never);
     expect(w.props.get('memory')).toBe('600');
     expect(w.props.get('template')).toBe('tpl');
