@@ -206,3 +206,17 @@ test('on a terminal: a progress bar with percentage, bytes, rate and time left; 
   expect(no.stdout).toMatch(/Do you want to proceed\? \[y\/N\] $/);
   expect(fs.readdirSync(dest)).toEqual(before);
 });
+
+test("a qube's firewall rules and notes travel with it", () => {
+  const h = freshHost();
+  h.ok('qvm-create', '-C', 'TemplateVM', '-l', 'black', 'tpl');
+  h.ok('qvm-create', '-l', 'blue', '-t', 'tpl', 'work');
+  h.ok('qvm-firewall', 'work', 'add', 'drop', 'dsthost=example.com');
+  fs.writeFileSync(path.join(h.dir, 'appvms/work/notes.txt'), 'remember the milk\n');
+  const dest = fs.mkdtempSync(path.join(h.dir, 'dest-'));
+  h.ok('qvm-backup', '-y', '-q', '-x', 'dom0', '-p', passFile(h.dir, PASS), dest, 'work', 'tpl');
+  const h2 = freshHost();
+  h2.ok('qvm-backup-restore', '-q', '-p', passFile(h2.dir, PASS), backupIn(dest));
+  expect(h2.ok('qvm-firewall', 'work', 'list')).toBe(h.ok('qvm-firewall', 'work', 'list'));
+  expect(fs.readFileSync(path.join(h2.dir, 'appvms/work/notes.txt'), 'utf8')).toBe('remember the milk\n');
+});
