@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Qubes } from '../app/app.js';
 import { serializeQubes } from '../app/qubes-xml-write.js';
 import { BackupError } from '../errors.js';
+import { firewallPath } from '../firewall/firewall-file.js';
 import type { PoolSet } from '../storage/qube-storage.js';
 import type { StoragePool } from '../storage/pool.js';
 import type { Volume } from '../storage/volume.js';
@@ -74,8 +75,8 @@ export async function collectContent(app: Qubes, pools: PoolSet, selected: Qubes
       files.push({ member: `${subdir}${volume.name}.img`, source: { kind: 'image', pool, volume }, estimate: await pool.usage(volume) });
     }
     const dir = qubeDirPath(app.baseDir, vm);
-    for (const f of ['firewall.xml', 'notes.txt']) {
-      const p = dir ? path.join(dir, f) : undefined;
+    // the archive name is fixed; the qube's firewall_conf says where the rules are
+    for (const [f, p] of [['firewall.xml', firewallPath(app.baseDir, vm)], ['notes.txt', dir && path.join(dir, 'notes.txt')]] as const) {
       const usage = p ? fileUsage(p) : undefined;
       if (p && usage !== undefined) files.push({ member: `${subdir}${f}`, source: { kind: 'file', path: p }, estimate: usage });
     }
