@@ -90,7 +90,8 @@ export abstract class ChunkConsumer {
 
   protected start(task: Promise<void>): void {
     this.task = task;
-    task.catch(() => {});
+    // a failed consumer no longer reads: make the next push fail instead of waiting forever
+    task.catch((e) => this.chan.fail(e));
   }
 
   async push(data: Buffer): Promise<void> {

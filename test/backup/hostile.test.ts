@@ -159,3 +159,12 @@ test("member names with '..', an absolute path, outside the layout, without .enc
     expectRefused(bad, msg);
   }
 });
+
+test('authenticated chunks with a damaged inner archive (made with the right key): refused, no hang', async () => {
+  const id = /backup-id=(.*)/.exec((good[0] as Member).data.toString())?.[1] as string;
+  const bad = [...good];
+  const i = idx(good, chunk(0));
+  const garbage = Buffer.alloc(64 * 1024, 0x5a);
+  bad[i] = { name: chunk(0), data: await encryptBuffer(chunkPassword(id, chunk(0).replace(/\.enc$/, ''), PASS), garbage, { logN: 10, r: 8, p: 1 }) };
+  expectRefused(bad, /inner archive of .*private\.img: decompression failed/);
+});
