@@ -61,7 +61,17 @@ export async function* throughProgram(prog: string, args: string[], input: Async
   });
   const feeding = (async () => {
     try {
-      for await (const b of input) if (!child.stdin.write(b)) await new Promise((r) => child.stdin.once('drain', r));
+      for await (const b of input) {
+        if (child.stdin.destroyed) break; // the program ended; its exit code tells why
+        if (!child.stdin.write(b))
+          await new Promise<void>((r) => {
+            const done = () => {
+              child.stdin.off('drain', done).off('close', done).off('error', done);
+              r();
+            };
+            child.stdin.on('drain', done).on('close', done).on('error', done);
+          });
+      }
     } finally {
       child.stdin.end();
     }
