@@ -87,21 +87,23 @@ export class LibvirtConnection {
     await this.ensureOpen();
   }
 
-  /** Deregister events, CONNECT_CLOSE, drop the socket. Idempotent; a later call opens again. */
+  /**
+   * CONNECT_CLOSE (the daemon drops our event callbacks with it) and drop
+   * the socket. Idempotent; a later call opens again. A daemon that does
+   * not answer within a second is not waited for.
+   */
   async close(): Promise<void> {
     const t = this.transport;
-    if (!t || t.closed) return;
+    this.transport = undefined;
+    this.everOpened = false;
+    this.lifecycleCallbackId = undefined;
     this.lifecycleListeners.clear();
-    try {
-      if (this.lifecycleCallbackId !== undefined) await this.rawCall(t, P.eventDeregisterAny, this.lifecycleCallbackId);
-      await this.rawCall(t, P.close, undefined);
-    } catch {
-      // closing anyway
-    } finally {
-      this.lifecycleCallbackId = undefined;
-      this.transport = undefined;
-      t.destroy();
-    }
+    if (!t || t.closed) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)));
+    await Promise.race([this.send(t, P.close, undefined).catch(() => undefined), timeout]);
+    clearTimeout(timer);
+    t.destroy();
   }
 
   onReconnect(listener: () => void): void {
