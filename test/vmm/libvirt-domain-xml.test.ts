@@ -6,67 +6,25 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
 import type { Qubes } from '../../lib/app/app.js';
 import { QubesError } from '../../lib/errors.js';
 import { parseXml, type XmlElement } from '../../lib/util/xml-reader.js';
 import { renderDomainXml, type RenderOptions } from '../../lib/vmm/domain-xml/render.js';
 import { makeSysfs } from '../devices/sysfs-fixture.js';
 import { FakeVmm } from './fake-vmm.js';
+import { KERNEL_VOLUME, qubeStore, UUID, volume, type Qube } from './qube-store.js';
 
-const UUID = '7db78950-c467-4863-94d1-af59806384ea';
 const MACHINE_ID = UUID.replace(/-/g, '');
 const COMMON = 'root=/dev/mapper/dmroot ro nomodeset console=hvc0 rd_NO_PLYMOUTH rd.plymouth.enable=0 plymouth.enable=0 xen_privcmd.unrestricted ';
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-interface Qube {
-  name?: string;
-  klass?: string;
-  qid?: number;
-  uuid?: string;
-  props?: Record<string, string>;
-  features?: Record<string, string>;
-  volumes?: string;
-  devices?: string;
-}
-
-function domainXml(q: Qube, i: number): string {
-  const props: Record<string, string> = {
-    label: 'red',
-    name: q.name ?? 'test',
-    qid: String(q.qid ?? i + 1),
-    uuid: q.uuid ?? (i === 0 ? UUID : `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`),
-    ...q.props,
-  };
-  const p = Object.entries(props).map(([k, v]) => `<property name="${k}">${v}</property>`).join('');
-  const f = Object.entries(q.features ?? {}).map(([k, v]) => `<feature name="${k}">${v}</feature>`).join('');
-  return `<domain id="domain-${i + 1}" class="${q.klass ?? 'StandaloneVM'}"><properties>${p}</properties><features>${f}</features><tags/>${q.devices ?? ''}<volume-config>${q.volumes ?? ''}</volume-config></domain>`;
-}
-
-/** A store in a fresh base directory; the first qube is the one rendered. */
+/** A store whose first qube is the one rendered, with a FakeVmm for `uri`. */
 function store(qubes: Qube[], uri = 'xen:///', running: Record<string, number> = {}, dom0Features = ''): { app: Qubes; base: string } {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-dxml-'));
-  dirs.push(base);
-  const k = path.join(base, 'vm-kernels', 'dummy');
-  fs.mkdirSync(k, { recursive: true });
-  for (const f of ['vmlinuz', 'initramfs', 'modules.img']) fs.writeFileSync(path.join(k, f), '');
-  const xml =
-    `<qubes><labels><label id="label-1" color="0xcc0000">red</label></labels><pools>` +
-    `<pool name="lk" dir_path="${base}/vm-kernels" driver="linux-kernel"/>` +
-    `<pool name="r" dir_path="${base}/pool" driver="file-reflink" revisions_to_keep="1"/>` +
-    `</pools><properties><property name="default_kernel">dummy</property></properties><domains>` +
-    `<domain id="domain-0" class="AdminVM"><properties><property name="label">red</property></properties><features>${dom0Features}</features><tags/></domain>` +
-    qubes.map(domainXml).join('') +
-    `</domains></qubes>`;
-  const file = path.join(base, 'qubes.xml');
-  fs.writeFileSync(file, xml);
-  return { app: loadQubesXml(xml, file, new FakeVmm(uri, running), base), base };
+  const s = qubeStore(qubes, new FakeVmm(uri, running), dom0Features);
+  dirs.push(s.base);
+  return s;
 }
-
-const KERNEL_VOLUME = '<volume name="kernel" pool="lk" vid="dummy" revisions_to_keep="0" rw="False" save_on_stop="False" snap_on_start="False"/>';
-const volume = (name: string, rw = true) =>
-  `<volume name="${name}" pool="r" vid="appvms/test/${name}" revisions_to_keep="0" rw="${rw ? 'True' : 'False'}" save_on_stop="False" snap_on_start="False" size="1048576"/>`;
 
 const render = (app: Qubes, uri = 'xen:///', o: RenderOptions = {}) =>
   renderDomainXml(app, app.domains.get('test')!, uri, { templateDirs: [], cpuinfo: () => '', ...o });

@@ -90,7 +90,9 @@ export class RpcTransport {
     private readonly onEvent: (frame: Frame) => void,
   ) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('error', (e) => this.fail(new TransportClosedError(`socket error: ${e.message}`, true)));
+    socket.on('error', (e: NodeJS.ErrnoException) =>
+      this.fail(new TransportClosedError(['ECONNRESET', 'EPIPE'].includes(e.code ?? '') ? 'the daemon closed the connection' : `socket error: ${e.message}`, true)),
+    );
     socket.on('close', () => this.fail(new TransportClosedError('the daemon closed the connection', true)));
     this.updateRef();
   }
