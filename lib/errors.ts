@@ -242,3 +242,16 @@ export class DeviceAlreadyAssigned extends QubesError {
 export class UnrecognizedDevice extends QubesError {
   override name = 'UnrecognizedDevice';
 }
+
+/** A QubesDB request failed: the daemon refused it, or its answer made no sense. */
+export class QubesDbError extends QubesError {
+  override name = 'QubesDbError';
+}
+
+/**
+ * No QubesDB daemon answers for the qube: it is not running, or the
+ * connection was lost (reference: qubesdb.DisconnectedError).
+ */
+export class DisconnectedError extends QubesDbError {
+  override name = 'DisconnectedError';
+}

@@ -521,10 +521,16 @@ _qubes_tools_complete() {
   ((COMP_CWORD > 0)) && prev=$%{COMP_WORDS[COMP_CWORD - 1]}
   COMPREPLY=()
   local -a _qt_args=() _qt_kinds=()
-  local i=1 w dashdash=0 kind varopt=""
+  local i=1 w dashdash=0 kind varopt="" glue=0
   while ((i < COMP_CWORD)); do
     w=$%{COMP_WORDS[i]}
-    if ((dashdash)); then
+    # bash splits QUBE:VOLUME at ':' (COMP_WORDBREAKS): glue the pieces back
+    if ((glue)) || { [[ $w == : ]] && ((!dashdash)) && (($%{#_qt_args[@]})) && [ -z "$varopt" ]; }; then
+      _qt_args[-1]+=$w
+      [[ $w == : ]] && glue=1 || glue=0
+      ((i += 1))
+      continue
+    elif ((dashdash)); then
       _qt_args+=("$w")
     elif [[ $w == -- ]]; then
       dashdash=1
@@ -573,7 +579,20 @@ _qubes_tools_complete() {
     _qubes_tools_reply $("_qubes_tools_$%{id}_flags")
     return 0
   fi
+  # the current word continues a QUBE:VOLUME split at ':': complete the whole
+  # word, then give bash only the part after the last ':' (what it replaces)
+  local colon=""
+  if { [[ $cur == : ]] || ((glue)); } && (($%{#_qt_args[@]})); then
+    cur=$%{_qt_args[-1]}$cur
+    unset '_qt_args[-1]'
+    colon=$%{cur%"$%{cur##*:}"}
+  fi
   "_qubes_tools_$%{id}_positional" "$%{#_qt_args[@]}"
+  if [ -n "$colon" ]; then
+    for i in "$%{!COMPREPLY[@]}"; do
+      COMPREPLY[i]=$%{COMPREPLY[i]#"$colon"}
+    done
+  fi
   return 0
 }
 `.replace(/\$%\{/g, '${');

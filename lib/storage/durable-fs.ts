@@ -12,18 +12,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StoragePoolError } from '../errors.js';
+import { syncDir } from '../util/atomic-write.js';
 import { ioReason } from '../util/io-error.js';
 
 const fail = (what: string, file: string, e: unknown) => new StoragePoolError(`Cannot ${what} ${file}: ${ioReason(e)}`);
 
-export function fsyncPath(p: string): void {
-  const fd = fs.openSync(p, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
+/** fsync a file or a directory (opened read-only, as the store's saves do). */
+export const fsyncPath: (p: string) => void = syncDir;
 
 const fsyncDirOf = (p: string) => fsyncPath(path.dirname(p));
 

@@ -22,6 +22,7 @@
  *
  * Reference: qubes-core-admin: qubes/storage/__init__.py (Pool, Volume).
  */
+import path from 'node:path';
 import type { Pool } from '../app/app.js';
 import { StoragePoolError } from '../errors.js';
 import type { CommandRunner } from './command-runner.js';
@@ -134,6 +135,16 @@ export abstract class StoragePool {
   /** Path of the data the qube sees (driver specific; shown by qvm-volume info). */
   abstract path(v: Volume): string;
   abstract blockDevice(v: Volume): BlockDevice | undefined;
+
+  /**
+   * Where the dm-crypt mapping of an ephemeral volume appears:
+   * `<dev>/mapper/vm-volatile-<qube, _ as _u and - as _d>-crypt@<volume>`
+   * (the escaping keeps it apart from names LVM and other pools use).
+   */
+  encryptedVolumePath(v: Volume): string {
+    const qube = (v.owner?.name ?? '').replace(/_/g, '_u').replace(/-/g, '_d');
+    return path.join(this.ctx.devDir, 'mapper', `vm-volatile-${qube}-crypt@${v.name}`);
+  }
 
   /** The pool whose storage physically holds this one (file pools inside another's directory). */
   includedIn(_pools: readonly StoragePool[]): StoragePool | undefined {

@@ -12,10 +12,12 @@
  * spec storage.md §1.3, §2.1.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Qubes } from '../app/app.js';
 import { QubesError, StoragePoolError } from '../errors.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { volumeAttr } from '../vm/volume-config.js';
+import { asRoot } from './command-runner.js';
 import type { StorageContext, StoragePool } from './pool.js';
 import { openPool, storageContext } from './pools.js';
 import { runningMarker } from './running-marker.js';
@@ -151,7 +153,7 @@ export class QubeStorage {
       const src = v.volume.isSnapshot ? await this.sourceOf(v) : undefined;
       if (src && src.volume.snapshotsDisabled && this.isRunning(src)) throw new QubesError(`Volume ${src.volume.vid} is running`);
     }
-    const results = await Promise.allSettled(this.volumes.map((v) => v.pool.start(v.volume)));
+    const results = await Promise.allSettled(this.volumes.map((v) => this.startOne(v)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       await this.stop();
@@ -164,12 +166,56 @@ export class QubeStorage {
   /** Stop every volume (after the domain ended); returns problems instead of throwing, as the reference logs them. */
   async stop(): Promise<string[]> {
     const problems: string[] = [];
-    const results = await Promise.allSettled(this.volumes.map((v) => v.pool.stop(v.volume)));
+    const results = await Promise.allSettled(this.volumes.map((v) => this.stopOne(v)));
     results.forEach((r, i) => {
       if (r.status === 'rejected') problems.push(`volume ${this.volumes[i]?.volume.name}: ${(r.reason as Error).message}`);
     });
     for (const v of this.volumes) fs.rmSync(this.marker(v), { force: true });
     return problems;
+  }
+
+  /**
+   * Start one volume; an ephemeral one is then opened through dm-crypt
+   * with a throw-away key (a stale mapping of a crashed run closed first)
+   * and the start of the mapping zeroed, so the qube sees no old header.
+   */
+  private async startOne(v: QubeVolume): Promise<void> {
+    if (!v.volume.ephemeral) return v.pool.start(v.volume);
+    const mapping = v.pool.encryptedVolumePath(v.volume);
+    if (fs.existsSync(mapping)) await this.closeMapping(mapping);
+    await v.pool.start(v.volume);
+    const dev = v.pool.blockDevice(v.volume);
+    if (!dev) throw new StoragePoolError(`Volume ${v.volume.vid} has no block device to encrypt`);
+    await this.cryptsetup(['--key-file=/dev/urandom', '--cipher=aes-xts-plain64', '--type=plain', '--', 'open', dev.path, path.basename(mapping)]);
+    const fd = fs.openSync(mapping, 'r+');
+    try {
+      fs.writeSync(fd, Buffer.alloc(65536), 0, 65536, 0);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Stop one volume, closing its dm-crypt mapping first (whatever `ephemeral` says now). */
+  private async stopOne(v: QubeVolume): Promise<void> {
+    const mapping = v.pool.encryptedVolumePath(v.volume);
+    if (fs.existsSync(mapping)) await this.closeMapping(mapping);
+    await v.pool.stop(v.volume);
+  }
+
+  private closeMapping(mapping: string): Promise<void> {
+    return this.cryptsetup(['--', 'close', path.basename(mapping)]);
+  }
+
+  private async cryptsetup(args: string[]): Promise<void> {
+    const r = await this.ctx.runner.run(asRoot(['cryptsetup', ...args]), { env: { LC_ALL: 'C' } });
+    if (r.exitCode !== 0) throw new StoragePoolError(`cryptsetup ${args.join(' ')} failed: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
+  }
+
+  /** The path the qube's domain uses for a volume: the dm-crypt mapping of an ephemeral one. */
+  devicePath(v: QubeVolume): string | undefined {
+    if (v.volume.ephemeral) return v.pool.encryptedVolumePath(v.volume);
+    return v.pool.blockDevice(v.volume)?.path;
   }
 
   /** Sum of the volumes' usage (qvm-ls DISK). */

@@ -104,7 +104,8 @@ interface Opts {
   exclude?: string[];
   force?: boolean;
   size?: string;
-  noResize?: boolean;
+  /** false with --no-resize (commander's negatable option) */
+  resize?: boolean;
 }
 
 /** `VM:VOLUME` → parts. @throws UsageError */
@@ -196,7 +197,8 @@ async function resize(opts: Opts, ref: VolumeRef, sizeArg: string, ctx: Context)
 }
 
 async function importData(opts: Opts, ref: VolumeRef, file: string, ctx: Context): Promise<void> {
-  if (opts.size !== undefined && opts.noResize) throw new UsageError('--size and --no-resize cannot be used together');
+  const noResize = opts.resize === false;
+  if (opts.size !== undefined && noResize) throw new UsageError('--size and --no-resize cannot be used together');
   const fromStdin = file === '-';
   let fd: number;
   try {
@@ -204,7 +206,7 @@ async function importData(opts: Opts, ref: VolumeRef, file: string, ctx: Context
   } catch (e) {
     throw new QubesError(`Cannot open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  const size = opts.noResize
+  const size = noResize
     ? await ref.qv.pool.size(ref.qv.volume)
     : opts.size !== undefined
       ? parseSize(opts.size)

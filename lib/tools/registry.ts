@@ -24,8 +24,16 @@ export const COMMANDS: string[] = [
   'qvm-pci',
   'qvm-block',
   'qvm-usb',
+  'qvm-check',
   'qvm-firewall',
   'qubes-firewall-expire',
+  'qubesdb-daemon',
+  'qubesdb-read',
+  'qubesdb-write',
+  'qubesdb-rm',
+  'qubesdb-list',
+  'qubesdb-multiread',
+  'qubesdb-watch',
 ];
 
 /** The module of a command, lib/tools/NAME.ts. */

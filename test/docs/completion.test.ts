@@ -158,6 +158,25 @@ describe('bash completion', () => {
     expect(complete('qvm-firewall vm0001 add --be')).toEqual(['--before']);
   });
 
+  test('qvm-pool: command words, pools, drivers', () => {
+    expect(complete('qvm-pool ')).toEqual(['list', 'l', 'ls', 'drivers', 'd', 'info', 'i', 'add', 'a', 'remove', 'r', 'rm', 'set', 's']);
+    expect(complete('qvm-pool info ')).toEqual(['linux-kernel', 'varlibqubes']);
+    expect(complete('qvm-pool add new f')).toEqual(['file', 'file-reflink']);
+    expect(complete('qvm-pool remove varlibqubes ')).toEqual(['linux-kernel', 'varlibqubes']);
+    expect(complete('qvm-pool add new file -')).toContain('--option');
+  });
+
+  test('qvm-volume: QUBE:VOLUME pairs (bash splits them at the colon), then the next argument', () => {
+    expect(complete('qvm-volume info vm0001')).toEqual(['vm0001:kernel', 'vm0001:private', 'vm0001:root', 'vm0001:volatile']);
+    // "vm0001:" and "vm0001:pr" reach the function as vm0001 : and vm0001 : pr
+    const split = (line: string) => line.replace(/(\S):(\S*)$/, '$1 : $2').replace(/:$/, ': ');
+    expect(complete(split('qvm-volume info vm0001:'))).toEqual(['kernel', 'private', 'root', 'volatile']);
+    expect(complete(split('qvm-volume info vm0001:pr'))).toEqual(['private']);
+    expect(complete('qvm-volume resize -f vm0001 : private ')).toEqual([]);
+    expect(complete('qvm-volume clone vm0001 : private vm00')).toContain('vm0002:private');
+    expect(complete('qvm-volume list --pool ')).toEqual(['linux-kernel', 'varlibqubes']);
+  });
+
   test('qvm-features feature names', () => {
     expect(complete('qvm-features vm0001 ')).toContain('service.cups');
   });

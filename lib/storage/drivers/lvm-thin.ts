@@ -659,7 +659,7 @@ export class ThinPool extends StoragePool {
   }
 
   /** The dm-crypt mapping of an ephemeral volatile volume (overrides the generic `vm-volatile-…` name). */
-  encryptedVolumePath(v: Volume): string {
+  override encryptedVolumePath(v: Volume): string {
     return `${this.mapperPath(this.currentOf(v.vid))}@crypt`;
   }
 

@@ -1,0 +1,111 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { run, tmpStoreLocalPools } from '../helpers.js';
+
+const store = () => tmpStoreLocalPools('qubes-xml/q10.xml');
+
+describe('qvm-pool', () => {
+  test('list (the default) and drivers print the reference tables', () => {
+    const s = store();
+    const list = 'NAME          DRIVER\nvarlibqubes   file\nlinux-kernel  linux-kernel\n';
+    expect(run('qvm-pool', [], s.env)).toEqual({ code: 0, stdout: list, stderr: '' });
+    expect(run('qvm-pool', ['ls'], s.env).stdout).toBe(list);
+    expect(run('qvm-pool', ['drivers'], s.env).stdout).toBe(
+      [
+        'DRIVER        OPTIONS',
+        'file          revisions_to_keep, dir_path, ephemeral_volatile',
+        'file-reflink  revisions_to_keep, dir_path, setup_check, ephemeral_volatile',
+        'linux-kernel  dir_path',
+        'lvm_thin      revisions_to_keep, volume_group, thin_pool, ephemeral_volatile',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('info: name first, then options, size and usage sorted', () => {
+    const s = store();
+    const r = run('qvm-pool', ['info', 'varlibqubes'], s.env);
+    expect(r.code).toBe(0);
+    const rows = r.stdout.trim().split('\n').map((l) => l.split(/ +/));
+    expect(rows.map((x) => x[0])).toEqual(['name', 'dir_path', 'driver', 'ephemeral_volatile', 'revisions_to_keep', 'size', 'usage']);
+    expect(rows[0]).toEqual(['name', 'varlibqubes']);
+    expect(rows[1]).toEqual(['dir_path', s.dir]);
+    expect(Number(rows[5]?.[1])).toBeGreaterThan(0);
+    expect(run('qvm-pool', ['info', 'nosuch'], s.env)).toEqual({ code: 2, stdout: '', stderr: "qvm-pool: error: no such pool: 'nosuch'\n" });
+  });
+
+  test('add records the pool in the reference attribute order and sets it up; info shows included_in', () => {
+    const s = store();
+    const dir = path.join(s.dir, 'fast');
+    expect(run('qvm-pool', ['add', 'fast', 'file', '-o', `dir_path=${dir}`, '-o', 'revisions_to_keep=0'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(s.read()).toContain(`<pool name="fast" dir_path="${dir}" driver="file" revisions_to_keep="0" ephemeral_volatile="False"/>`);
+    for (const d of ['appvms', 'vm-templates']) expect(fs.statSync(path.join(dir, d)).isDirectory()).toBe(true);
+    expect(run('qvm-pool', ['info', 'fast'], s.env).stdout).toMatch(/^included_in +varlibqubes$/m);
+  });
+
+  test('bad adds fail with the reason and change nothing', () => {
+    const s = store();
+    const before = s.read();
+    const cases: [string[], string][] = [
+      [['add', 'p', 'zfs', '-o', 'container=x'], "Failed to add pool p: unknown driver 'zfs'"],
+      [['add', 'p', 'file', '-o', 'dir_path=/x', '-o', 'rw=True'], 'Failed to add pool p: Unexpected driver options found: rw'],
+      [['add', 'p', 'lvm_thin', '-o', 'volume_group=qubes_dom0'], 'Failed to add pool p: missing required driver options: thin_pool'],
+      [['add', 'varlibqubes', 'file', '-o', 'dir_path=/x'], 'Failed to add pool varlibqubes: pool named varlibqubes already exists'],
+      [['add', 'a b', 'file', '-o', 'dir_path=/x'], "Failed to add pool a b: Invalid pool name 'a b': use letters, digits, '.', '_' and '-'"],
+      [['add', 'p', 'file', '-o', 'dir_path'], "Failed to add pool p: Invalid option 'dir_path': expected KEY=VALUE"],
+      [['add', 'p', 'file', '-o', 'dir_path=/x', '-o', 'revisions_to_keep=-2'], "Failed to add pool p: Invalid value for revisions_to_keep: '-2' (an integer >= -1)"],
+    ];
+    for (const [args, msg] of cases) expect({ args, ...run('qvm-pool', args, s.env) }).toEqual({ args, code: 1, stdout: '', stderr: `qvm-pool: error: ${msg}\n` });
+    expect(s.read()).toBe(before);
+  });
+
+  test('remove refuses a pool in use, removes an unused one, collects failures', () => {
+    const s = store();
+    expect(run('qvm-pool', ['add', 'spare', 'file', '-o', `dir_path=${path.join(s.dir, 'spare')}`], s.env).code).toBe(0);
+    const r = run('qvm-pool', ['remove', 'varlibqubes', 'spare', 'nosuch'], s.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'qvm-pool: error: Failed to remove pool varlibqubes: Storage pool is in use: volume root of fedora-41, volume private of fedora-41, volume volatile of fedora-41, and 36 more; Failed to remove pool nosuch: No such pool nosuch\n',
+    );
+    expect(s.read()).not.toContain('name="spare"');
+    // the data stays
+    expect(fs.existsSync(path.join(s.dir, 'spare', 'appvms'))).toBe(true);
+    const kernel = run('qvm-pool', ['rm', 'linux-kernel'], s.env);
+    expect(kernel.stderr).toMatch(/^qvm-pool: error: Failed to remove pool linux-kernel: Storage pool is in use: set as default_pool_kernel, volume kernel of fedora-41/);
+  });
+
+  test('set changes revisions_to_keep and ephemeral_volatile only', () => {
+    const s = store();
+    expect(run('qvm-pool', ['set', 'varlibqubes', '-o', 'revisions_to_keep=3', '-o', 'ephemeral_volatile=yes'], s.env).code).toBe(0);
+    expect(s.read()).toContain('<pool name="varlibqubes" dir_path="' + s.dir + '" driver="file" revisions_to_keep="3" ephemeral_volatile="True"/>');
+    const before = s.read();
+    expect(run('qvm-pool', ['set', 'varlibqubes', '-o', 'prop=1'], s.env)).toEqual({ code: 1, stdout: '', stderr: 'qvm-pool: error: Setting option prop is not supported for pool varlibqubes\n' });
+    expect(run('qvm-pool', ['set', 'linux-kernel', '-o', 'revisions_to_keep=1'], s.env).stderr).toBe(
+      'qvm-pool: error: Setting option revisions_to_keep is not supported for pool linux-kernel\n',
+    );
+    expect(run('qvm-pool', ['set', 'nosuch', '-o', 'revisions_to_keep=1'], s.env).code).toBe(2);
+    expect(run('qvm-pool', ['set', 'varlibqubes'], s.env)).toEqual({ code: 2, stdout: '', stderr: 'qvm-pool: error: set needs at least one -o OPTION=VALUE\n' });
+    expect(run('qvm-pool', ['list', '-o', 'x=1'], s.env)).toEqual({ code: 2, stdout: '', stderr: "qvm-pool: error: option --option is not valid with 'list'\n" });
+    expect(s.read()).toBe(before);
+  });
+
+  test('the legacy option form: same outputs, comma-separated -o, usage errors exit 2', () => {
+    const s = store();
+    expect(run('qvm-pool', ['-l'], s.env).stdout).toBe(run('qvm-pool', ['list'], s.env).stdout);
+    expect(run('qvm-pool', ['--help-drivers'], s.env).stdout).toBe(run('qvm-pool', ['drivers'], s.env).stdout);
+    const dir = path.join(s.dir, 'old');
+    expect(run('qvm-pool', ['-a', 'old', 'file', '-o', `dir_path=${dir},revisions_to_keep=0`], s.env).code).toBe(0);
+    expect(s.read()).toContain(`<pool name="old" dir_path="${dir}" driver="file" revisions_to_keep="0" ephemeral_volatile="False"/>`);
+    expect(run('qvm-pool', ['-i', 'old'], s.env).stdout).toMatch(/^revisions_to_keep +0$/m);
+    // the legacy form's errors are usage errors
+    expect(run('qvm-pool', ['-a', 'old2', 'file', '-o', `dir_path=${dir}2,revisions_to_keep=2`], s.env)).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'qvm-pool: error: Failed to add pool old2: FilePool supports maximum 1 volume revision to keep\n',
+    });
+    expect(run('qvm-pool', ['-s', 'old', '-o', 'prop=1'], s.env)).toEqual({ code: 2, stdout: '', stderr: 'qvm-pool: error: Setting option prop is not supported for pool old\n' });
+    expect(run('qvm-pool', ['-r', 'old'], s.env).code).toBe(0);
+    expect(s.read()).not.toContain('name="old"');
+    expect(run('qvm-pool', ['-l', '-r', 'x'], s.env).code).toBe(2);
+  });
+});
