@@ -133,10 +133,11 @@ export class XdrReader {
     return this.buf.readDoubleBE(this.need(8));
   }
 
+  /** A view into the payload (not a copy): keep it only as long as the payload. */
   fixedOpaque(n: number): Buffer {
     const at = this.need(n);
     this.need(pad(n));
-    return Buffer.from(this.buf.subarray(at, at + n));
+    return this.buf.subarray(at, at + n);
   }
 
   opaque(max = Infinity): Buffer {
