@@ -172,6 +172,13 @@ describe('Xen template (reference test_600_*)', () => {
     expect(attr(at(disks[1]!, 'source'), 'dev')).toBe(`${base}/pool/appvms/test/private-dirty.img`);
   });
 
+  test('an ephemeral volume is seen through its dm-crypt mapping', async () => {
+    const { app } = store([{ props: { virt_mode: 'pvh' }, volumes: volume('volatile').replace('/>', ' ephemeral="True"/>') }]);
+    const d = parseXml(await render(app));
+    expect(attr(at(d, 'devices/disk/source'), 'dev')).toMatch(/^\/dev\/mapper\/.+/);
+    expect(attr(at(d, 'devices/disk/target'), 'dev')).toBe('xvdc');
+  });
+
   test('network interface from the netvm and ip properties, IPv6 when the netvm chain enables it', async () => {
     const { app } = store([
       { props: { virt_mode: 'pvh', netvm: 'net', mac: '00:16:3E:5E:6C:11' } },

@@ -190,8 +190,9 @@ export function kernelCmdline(vm: QubesVM, kdir: string, displayPci: boolean): s
 async function volumeDisks(vm: QubesVM, pools: PoolSet): Promise<DiskParams[]> {
   const out: DiskParams[] = [];
   let extra = 0;
-  for (const { volume, pool } of await pools.volumesOf(vm)) {
-    const dev = pool.blockDevice(volume);
+  const storage = await pools.qube(vm);
+  for (const v of storage.volumes) {
+    const dev = v.pool.blockDevice(v.volume);
     if (!dev) continue;
     let target = VOLUME_TARGETS[dev.name];
     if (!target) {
@@ -199,7 +200,8 @@ async function volumeDisks(vm: QubesVM, pools: PoolSet): Promise<DiskParams[]> {
       if (!letter) throw new QubesError(`Qube ${vm.name} has too many volumes for the frontend names xvde…xvdy`);
       target = `xvd${letter}`;
     }
-    out.push({ path: dev.path, devtype: dev.devtype, volume: dev.name, target, readonly: !dev.rw, script: BLOCK_SCRIPT });
+    // an ephemeral volume is seen through its dm-crypt mapping
+    out.push({ path: storage.devicePath(v) ?? dev.path, devtype: dev.devtype, volume: dev.name, target, readonly: !dev.rw, script: BLOCK_SCRIPT });
   }
   return out;
 }
