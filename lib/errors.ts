@@ -255,3 +255,22 @@ export class QubesDbError extends QubesError {
 export class DisconnectedError extends QubesDbError {
   override name = 'DisconnectedError';
 }
+
+/** The qube is already running (qvm-start without --skip-if-running). */
+export class QubesVMAlreadyStartedError extends QubesError {
+  override name = 'QubesVMAlreadyStartedError';
+}
+
+/** The qube is not running, for an action that needs it started (shutdown, kill). */
+export class QubesVMNotStartedError extends QubesError {
+  override name = 'QubesVMNotStartedError';
+}
+
+export class QubesVMNotPausedError extends QubesError {
+  override name = 'QubesVMNotPausedError';
+}
+
+/** The qube did not stop within its shutdown_timeout. */
+export class QubesVMShutdownTimeoutError extends QubesError {
+  override name = 'QubesVMShutdownTimeoutError';
+}

@@ -18,6 +18,7 @@ import { StatsTypes } from './libvirt/constants.js';
 import { LibvirtConnection } from './libvirt/connection.js';
 import type { DomainRef, NodeInfo } from './libvirt/procedures.js';
 import { fullyUsable, powerState } from './power-state.js';
+import { readStartTime } from './start-time.js';
 import type { DomainInfo, Vmm, VmHandle } from './vmm.js';
 
 interface LiveDomain {
@@ -89,7 +90,12 @@ export class LibvirtVmm implements Vmm {
     const active = d.dom.id >= 0;
     const state = powerState(active, d.state, () => fullyUsable(vm, this.runDir));
     if (state === 'Halted') return HALTED;
-    return { state, xid: d.dom.id, memoryMiB: d.memoryKiB !== undefined ? Math.floor(d.memoryKiB / 1024) : undefined };
+    return {
+      state,
+      xid: d.dom.id,
+      memoryMiB: d.memoryKiB !== undefined ? Math.floor(d.memoryKiB / 1024) : undefined,
+      startTime: readStartTime({ QUBES_RUN_DIR: this.runDir }, vm.name),
+    };
   }
 
   isXen(): boolean {
