@@ -231,18 +231,22 @@ function blockAssignmentDisks(app: Qubes, vm: QubesVM): DiskParams[] {
       if (devtype === 'cdrom' && !vm.get('kernel')) target = 'xvdd';
       else target = `xvd${EXTRA_LETTERS[next++] ?? 'z'}`;
     }
-    const d: DiskParams = {
-      path: '/dev/' + a.port.replace(/_/g, '/'),
-      devtype,
-      target,
-      readonly: option(a, 'read-only') === 'yes',
-    };
-    if (a.backend !== 'dom0') {
-      d.backend = a.backend;
-      if (agentAtLeast42(app.domains.get(a.backend))) d.script = BLOCK_SCRIPT;
-    } else d.script = BLOCK_SCRIPT;
-    return d;
+    return deviceDisk(app, { backend: a.backend, portId: a.port }, devtype, target, option(a, 'read-only') === 'yes');
   });
+}
+
+/**
+ * A block device of a backend as a domain disk: its node in the backend,
+ * the backend domain unless dom0, and the block script where the backend
+ * runs it (dom0, or an agent of 4.2 or later).
+ */
+export function deviceDisk(app: Qubes, port: { backend: string; portId: string }, devtype: string, target: string, readonly: boolean): DiskParams {
+  const d: DiskParams = { path: '/dev/' + port.portId.replace(/_/g, '/'), devtype, target, readonly };
+  if (port.backend !== 'dom0') {
+    d.backend = port.backend;
+    if (agentAtLeast42(app.domains.get(port.backend))) d.script = BLOCK_SCRIPT;
+  } else d.script = BLOCK_SCRIPT;
+  return d;
 }
 
 function networkOf(vm: QubesVM): NetParams | undefined {

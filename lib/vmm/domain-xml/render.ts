@@ -13,10 +13,9 @@ import { hostRoots } from '../../devices/sysfs.js';
 import { QubesError } from '../../errors.js';
 import { PoolSet } from '../../storage/qube-storage.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
-import { parseLibvirtUri } from '../libvirt/uri.js';
 import { collectDomainParams, type DomainParams, type ParamsOptions } from './domain-params.js';
 import { qemuTemplate } from './qemu.js';
-import { findOverride, renderOverride, templateDirs, type Flavour } from './template-override.js';
+import { findOverride, flavourFor, renderOverride, templateDirs, type Flavour } from './template-override.js';
 import { expand, type Segment } from './template.js';
 import { xenTemplate } from './xen.js';
 
@@ -25,7 +24,7 @@ export interface RenderOptions extends Partial<ParamsOptions> {
   templateDirs?: string[];
 }
 
-export const flavourFor = (uri: string): Flavour => (parseLibvirtUri(uri).driver === 'qemu' ? 'qemu' : 'xen');
+export { flavourFor };
 
 export function builtinTemplate(flavour: Flavour, p: DomainParams): Segment[] {
   return flavour === 'qemu' ? qemuTemplate(p) : xenTemplate(p);

@@ -29,9 +29,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { QubesError } from '../../errors.js';
+import { parseLibvirtUri } from '../libvirt/uri.js';
 import { expand, type Segment } from './template.js';
 
 export type Flavour = 'xen' | 'qemu';
+
+/** The template a connection URI gets: QEMU's for `qemu://`, else Xen's (`test://` parses Xen XML). */
+export const flavourFor = (uri: string): Flavour => (parseLibvirtUri(uri).driver === 'qemu' ? 'qemu' : 'xen');
 
 type Node = { text: string } | { expr: string } | { super: true } | { block: string; body: Node[] };
 

@@ -84,7 +84,8 @@ function clock(p: DomainParams): XmlNode {
 
 export const onElements = (): XmlNode[] => ['on_poweroff', 'on_reboot', 'on_crash'].map((n) => el(n, [], 'destroy'));
 
-function disk(d: DiskParams): XmlNode {
+/** A `<disk>` as templates/libvirt/xen.xml and devices/block.xml write it. */
+export function xenDisk(d: DiskParams): XmlNode {
   return el('disk', [['type', 'block'], ['device', d.devtype]], [
     el('driver', [['name', 'phy']]),
     el('source', [['dev', d.path]]),
@@ -151,7 +152,7 @@ export function xenTemplate(p: DomainParams): Segment[] {
     '  <devices>\n',
     block(
       'devices',
-      lines(2, ...p.disks.map(disk)),
+      lines(2, ...p.disks.map(xenDisk)),
       block('network', lines(2, p.network && iface(p.network))),
       lines(2, ...p.pci.map(hostdev), ...(p.hvm ? hvmDevices(p.hvm) : [])),
       lines(2, el('console', [['type', 'pty']], [el('target', [['type', 'xen'], ['port', '0']])])),

@@ -340,6 +340,14 @@ export class LibvirtConnection {
   getXmlDesc(dom: DomainRef, flags = 0): Promise<string> {
     return this.call(P.getXmlDesc, { dom, flags });
   }
+  /** Add a device (its XML) to a domain; `flags` DeviceModifyFlags (Live: the running domain only). */
+  attachDevice(dom: DomainRef, xml: string, flags: number): Promise<void> {
+    return this.call(P.attachDevice, { dom, xml, flags });
+  }
+  /** Remove the device the XML names (matched by libvirt on source and target). */
+  detachDevice(dom: DomainRef, xml: string, flags: number): Promise<void> {
+    return this.call(P.detachDevice, { dom, xml, flags });
+  }
   isActive(dom: DomainRef): Promise<boolean> {
     return this.call(P.isActive, dom);
   }

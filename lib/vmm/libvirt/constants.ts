@@ -51,6 +51,8 @@ export const UndefineFlags = { ManagedSave: 1, SnapshotsMetadata: 2, Nvram: 4, K
 export const DefineFlags = { Validate: 1 } as const;
 export const XmlFlags = { Secure: 1, Inactive: 2, UpdateCpu: 4, Migratable: 8 } as const;
 export const ListFlags = { Active: 1, Inactive: 2, Persistent: 4, Transient: 8, Running: 16, Paused: 32, Shutoff: 64, Other: 128 } as const;
+/** virDomainDeviceModifyFlags (AFFECT_CURRENT is 0). */
+export const DeviceModifyFlags = { Live: 1, Config: 2, Force: 4 } as const;
 export const StatsTypes = { State: 1, CpuTotal: 2, Balloon: 4, Vcpu: 8, Interface: 16, Block: 32 } as const;
 export const ConnectFlags = { ReadOnly: 1, NoAliases: 2 } as const;
 

@@ -38,6 +38,8 @@ export const Proc = {
   DOMAIN_IS_ACTIVE: 150,
   DOMAIN_IS_PERSISTENT: 151,
   CONNECT_GET_LIB_VERSION: 157,
+  DOMAIN_ATTACH_DEVICE_FLAGS: 160,
+  DOMAIN_DETACH_DEVICE_FLAGS: 161,
   DOMAIN_CREATE_WITH_FLAGS: 196,
   DOMAIN_GET_STATE: 212,
   DOMAIN_UNDEFINE_FLAGS: 231,
@@ -92,6 +94,7 @@ function proc<A, R>(p: number, idempotent: boolean, encode: (w: XdrWriter, a: A)
 }
 
 const domainArg = (w: XdrWriter, d: DomainRef) => void writeDomain(w, d);
+const domainXmlFlagsArg = (w: XdrWriter, a: { dom: DomainRef; xml: string; flags: number }) => void writeDomain(w, a.dom).string(a.xml).uint(a.flags);
 const domainFlagsArg = (w: XdrWriter, a: { dom: DomainRef; flags: number }) => void writeDomain(w, a.dom).uint(a.flags);
 
 export interface NodeInfo {
@@ -207,6 +210,9 @@ export const P = {
     domainArg,
     (r): DomainInfoRet => ({ state: r.int(), maxMem: r.uhyper(), memory: r.uhyper(), nrVirtCpu: r.int(), cpuTime: r.uhyper() }),
   ),
+  // a device attached twice is two devices (or an error): never repeated
+  attachDevice: proc(Proc.DOMAIN_ATTACH_DEVICE_FLAGS, false, domainXmlFlagsArg, voidRet),
+  detachDevice: proc(Proc.DOMAIN_DETACH_DEVICE_FLAGS, false, domainXmlFlagsArg, voidRet),
   getXmlDesc: proc(Proc.DOMAIN_GET_XML_DESC, true, domainFlagsArg, str),
   isActive: proc(Proc.DOMAIN_IS_ACTIVE, true, domainArg, (r) => r.int() !== 0),
   isPersistent: proc(Proc.DOMAIN_IS_PERSISTENT, true, domainArg, (r) => r.int() !== 0),
