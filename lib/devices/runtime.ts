@@ -14,7 +14,7 @@
  * build does not have, so that is refused naming the reason.
  */
 import type { Qubes } from '../app/app.js';
-import { DisconnectedError, LibvirtNoDomainError, QubesError, VmmError } from '../errors.js';
+import { DisconnectedError, LibvirtNoDomainError, QubesError, VmmError, VmmOfflineError } from '../errors.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import type { DomainRef } from '../vmm/libvirt/procedures.js';
 import { DeviceModifyFlags } from '../vmm/libvirt/constants.js';
@@ -151,6 +151,8 @@ export class VmmLiveDevices implements LiveDevices {
   }
 
   async attach(vm: QubesVM, device: DeviceInfo, options: Options): Promise<void> {
+    if (this.vmm.offline) throw new VmmOfflineError();
+    if (vm.klass === 'AdminVM') throw new QubesError(`Can't attach ${device.devclass} device to dom0: it has no libvirt domain`);
     if (device.devclass === 'pci')
       throw new QubesError(`Can't attach PCI device to running qube ${vm.name}: assign it (qvm-pci assign --required) and restart the qube`);
     if (device.devclass !== 'block')
@@ -167,6 +169,7 @@ export class VmmLiveDevices implements LiveDevices {
   }
 
   async detach(vm: QubesVM, device: Port): Promise<void> {
+    if (this.vmm.offline) throw new VmmOfflineError();
     if (device.devclass !== 'block')
       throw new QubesError(`Cannot detach ${device.devclass} device ${device.backend}:${device.portId} from a running qube: not supported by this build`);
     // the frontend the device has in the domain names the disk to remove
