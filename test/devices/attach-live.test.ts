@@ -11,10 +11,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from '../helpers.js';
-import { mountLoopFs, type LoopFs } from '../storage/loopfs.js';
+import type { LoopFs } from '../storage/loopfs.js';
 import { ensureSystemLibvirtd } from '../vmm/libvirt-daemons.js';
+import { LIVE_URI as URI, makeLiveStore, removeLiveStore, type LiveStore } from '../vmm/live-store.js';
 
-const URI = 'qemu:///system';
 const why = (await ensureSystemLibvirtd()) ?? (fs.existsSync('/dev/loop-control') ? undefined : 'no /dev/loop-control');
 if (why) console.warn(`attach-live tests skipped: ${why}`);
 
@@ -32,6 +32,7 @@ const blklist = (name: string): Map<string, string> =>
 (why ? describe.skip : describe)('live block attach on qemu:///system', () => {
   const tag = randomBytes(3).toString('hex');
   const [tpl, work, off, usbvm] = ['tpl', 'work', 'off', 'usb'].map((n) => `da${tag}-${n}`) as [string, string, string, string];
+  let store: LiveStore | undefined;
   let lfs: LoopFs;
   let env: NodeJS.ProcessEnv;
   let loop = '';
@@ -45,21 +46,7 @@ const blklist = (name: string): Map<string, string> =>
   const listLine = () => ok('qvm-block', 'list').split('\n').find((l) => l.startsWith(`dom0:${port} `));
 
   beforeAll(() => {
-    lfs = mountLoopFs('xfs', 1024);
-    // QEMU runs as its own user: it must reach the images
-    for (let d = lfs.dir; d !== path.dirname(d) && d.startsWith('/tmp/'); d = path.dirname(d)) fs.chmodSync(d, 0o755);
-    const runDir = path.join(lfs.dir, 'run');
-    fs.mkdirSync(runDir);
-    env = {
-      ...process.env,
-      QUBES_XML_PATH: path.join(lfs.dir, 'qubes.xml'),
-      QUBES_BASE_DIR: lfs.dir,
-      QUBES_RUN_DIR: runDir,
-      QUBESDB_SOCKET_DIR: runDir,
-      LIBVIRT_DEFAULT_URI: URI,
-      NO_COLOR: '1',
-    };
-    delete env.QUBES_OFFLINE_MODE;
+    ({ lfs, env } = (store = makeLiveStore(1024)));
     const img = path.join(lfs.dir, 'stick.img');
     fs.writeFileSync(img, '');
     fs.truncateSync(img, 8 * 1024 * 1024);
@@ -75,18 +62,9 @@ const blklist = (name: string): Map<string, string> =>
   });
 
   afterAll(() => {
-    for (const n of [work, usbvm, off, tpl]) {
-      virsh('destroy', n);
-      virsh('undefine', n);
-    }
-    for (const pid of fs.existsSync(env?.QUBES_RUN_DIR ?? '') ? fs.readdirSync(env.QUBES_RUN_DIR as string).filter((f) => f.endsWith('.pid')) : [])
-      try {
-        process.kill(Number(fs.readFileSync(path.join(env.QUBES_RUN_DIR as string, pid), 'utf8')), 'SIGTERM');
-      } catch {
-        // gone
-      }
+    removeLiveStore(undefined, [work, usbvm, off, tpl]);
     if (loop) spawnSync('losetup', ['-d', loop]);
-    lfs?.unmount();
+    removeLiveStore(store, []);
   });
 
   test('attach puts the device into the running domain; list shows who uses it; detach takes it out', () => {

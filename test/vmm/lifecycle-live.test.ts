@@ -10,10 +10,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from '../helpers.js';
-import { mountLoopFs, type LoopFs } from '../storage/loopfs.js';
+import type { LoopFs } from '../storage/loopfs.js';
 import { ensureSystemLibvirtd } from './libvirt-daemons.js';
+import { LIVE_URI as URI, makeLiveStore, removeLiveStore, type LiveStore } from './live-store.js';
 
-const URI = 'qemu:///system';
 const why = await ensureSystemLibvirtd();
 if (why) console.warn(`lifecycle-live tests skipped: ${why}`);
 
@@ -26,6 +26,7 @@ const domstate = (name: string) => {
 (why ? describe.skip : describe)('qube lifecycle on qemu:///system', () => {
   const tag = randomBytes(3).toString('hex');
   const [tpl, net, work, dvm] = ['tpl', 'net', 'work', 'dvm'].map((n) => `lt${tag}-${n}`) as [string, string, string, string];
+  let store: LiveStore | undefined;
   let lfs: LoopFs;
   let env: NodeJS.ProcessEnv;
   const q = (cmd: string, ...args: string[]) => run(cmd, args, env);
@@ -37,21 +38,7 @@ const domstate = (name: string) => {
   const running = () => fs.readdirSync(env.QUBES_RUN_DIR as string);
 
   beforeAll(() => {
-    lfs = mountLoopFs('xfs', 2048);
-    // QEMU runs as its own user: it must reach the images
-    for (let d = lfs.dir; d !== path.dirname(d) && d.startsWith('/tmp/'); d = path.dirname(d)) fs.chmodSync(d, 0o755);
-    const runDir = path.join(lfs.dir, 'run');
-    fs.mkdirSync(runDir);
-    env = {
-      ...process.env,
-      QUBES_XML_PATH: path.join(lfs.dir, 'qubes.xml'),
-      QUBES_BASE_DIR: lfs.dir,
-      QUBES_RUN_DIR: runDir,
-      QUBESDB_SOCKET_DIR: runDir,
-      LIBVIRT_DEFAULT_URI: URI,
-      NO_COLOR: '1',
-    };
-    delete env.QUBES_OFFLINE_MODE;
+    ({ lfs, env } = (store = makeLiveStore(2048)));
     const small = ['--prop', 'memory=128', '--prop', 'maxmem=128'];
     ok('qubes-create');
     ok('qvm-create', '-C', 'TemplateVM', tpl, '-l', 'black', ...small);
@@ -59,19 +46,7 @@ const domstate = (name: string) => {
     ok('qvm-create', work, '-t', tpl, '-l', 'red', '--prop', `netvm=${net}`, ...small);
   });
 
-  afterAll(() => {
-    for (const n of [work, net, tpl, dvm]) {
-      virsh('destroy', n);
-      virsh('undefine', n);
-    }
-    for (const pid of fs.existsSync(env?.QUBES_RUN_DIR ?? '') ? fs.readdirSync(env.QUBES_RUN_DIR as string).filter((f) => f.endsWith('.pid')) : [])
-      try {
-        process.kill(Number(fs.readFileSync(path.join(env.QUBES_RUN_DIR as string, pid), 'utf8')), 'SIGTERM');
-      } catch {
-        // gone
-      }
-    lfs?.unmount();
-  });
+  afterAll(() => removeLiveStore(store, [work, net, tpl, dvm]));
 
   test('qvm-start defines the domain only at start and starts the net qube first', () => {
     expect(domstate(work)).toBe('undefined');
