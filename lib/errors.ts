@@ -92,6 +92,112 @@ export class VmmOfflineError extends VmmError {
   }
 }
 
+/**
+ * libvirt cannot be reached or opened: the daemon is not running, its
+ * socket is missing or refuses us, or the driver for the URI is not active.
+ */
+export class LibvirtUnreachableError extends VmmError {
+  override name = 'LibvirtUnreachableError';
+  constructor(
+    readonly uri: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The connection to libvirt broke while a call waited for its reply; whether
+ * that call took effect is unknown.
+ */
+export class LibvirtConnectionLostError extends LibvirtUnreachableError {
+  override name = 'LibvirtConnectionLostError';
+}
+
+/** The daemon sent bytes this client cannot read (a corrupt or foreign stream). */
+export class LibvirtProtocolError extends VmmError {
+  override name = 'LibvirtProtocolError';
+}
+
+/**
+ * An error libvirt reported (virError): `code` is the virErrorNumber the
+ * subclasses are chosen by, `domain` the subsystem that raised it.
+ * The message is libvirt's own.
+ */
+export class LibvirtError extends VmmError {
+  override name = 'LibvirtError';
+  constructor(
+    message: string,
+    readonly code: number,
+    readonly domain: number,
+    readonly str1: string | null = null,
+    readonly str2: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/** 42 VIR_ERR_NO_DOMAIN: no such domain (a lookup, or a handle whose domain was undefined). */
+export class LibvirtNoDomainError extends LibvirtError {
+  override name = 'LibvirtNoDomainError';
+}
+/** 55 VIR_ERR_OPERATION_INVALID: e.g. starting a running domain, stopping a stopped one. */
+export class LibvirtOperationInvalidError extends LibvirtError {
+  override name = 'LibvirtOperationInvalidError';
+}
+/** 9 VIR_ERR_OPERATION_FAILED: e.g. a define clashing with another domain's name or UUID. */
+export class LibvirtOperationFailedError extends LibvirtError {
+  override name = 'LibvirtOperationFailedError';
+}
+/** 8 VIR_ERR_INVALID_ARG: e.g. flags this daemon does not know. */
+export class LibvirtInvalidArgError extends LibvirtError {
+  override name = 'LibvirtInvalidArgError';
+}
+/** 27, 35, 21, 92: malformed or invalid domain XML. */
+export class LibvirtXmlError extends LibvirtError {
+  override name = 'LibvirtXmlError';
+}
+/** 16 VIR_ERR_OS_TYPE: the OS type (e.g. hvm) is not supported by the hypervisor. */
+export class LibvirtOsTypeError extends LibvirtError {
+  override name = 'LibvirtOsTypeError';
+}
+/** 67 VIR_ERR_CONFIG_UNSUPPORTED */
+export class LibvirtConfigUnsupportedError extends LibvirtError {
+  override name = 'LibvirtConfigUnsupportedError';
+}
+/** 29, 88: operation or access denied. */
+export class LibvirtPermissionError extends LibvirtError {
+  override name = 'LibvirtPermissionError';
+}
+/** 39 VIR_ERR_RPC: the daemon refused the call as such (authentication, unknown program). */
+export class LibvirtRpcError extends LibvirtError {
+  override name = 'LibvirtRpcError';
+}
+/** 3, 84, 74, and an unknown procedure: not supported by this driver or daemon. */
+export class LibvirtUnsupportedError extends LibvirtError {
+  override name = 'LibvirtUnsupportedError';
+}
+/** 5 VIR_ERR_NO_CONNECT: no driver for the URI. */
+export class LibvirtNoConnectError extends LibvirtError {
+  override name = 'LibvirtNoConnectError';
+}
+/** 1 VIR_ERR_INTERNAL_ERROR */
+export class LibvirtInternalError extends LibvirtError {
+  override name = 'LibvirtInternalError';
+}
+/** 38 VIR_ERR_SYSTEM_ERROR: an I/O error in the daemon (e.g. virtlogd not running). */
+export class LibvirtSystemError extends LibvirtError {
+  override name = 'LibvirtSystemError';
+}
+/** 6, 7: invalid connection or domain handle. */
+export class LibvirtInvalidHandleError extends LibvirtError {
+  override name = 'LibvirtInvalidHandleError';
+}
+/** 68, 86, 87: a timeout, an unresponsive agent, a busy resource. */
+export class LibvirtBusyError extends LibvirtError {
+  override name = 'LibvirtBusyError';
+}
+
 /** A storage pool or volume operation failed (reference: StoragePoolException). */
 export class StoragePoolError extends QubesError {
   override name = 'StoragePoolError';
@@ -148,6 +254,25 @@ export class QubesDbError extends QubesError {
  */
 export class DisconnectedError extends QubesDbError {
   override name = 'DisconnectedError';
+}
+
+/** The qube is already running (qvm-start without --skip-if-running). */
+export class QubesVMAlreadyStartedError extends QubesError {
+  override name = 'QubesVMAlreadyStartedError';
+}
+
+/** The qube is not running, for an action that needs it started (shutdown, kill). */
+export class QubesVMNotStartedError extends QubesError {
+  override name = 'QubesVMNotStartedError';
+}
+
+export class QubesVMNotPausedError extends QubesError {
+  override name = 'QubesVMNotPausedError';
+}
+
+/** The qube did not stop within its shutdown_timeout. */
+export class QubesVMShutdownTimeoutError extends QubesError {
+  override name = 'QubesVMShutdownTimeoutError';
 }
 
 /** A backup cannot be written, or an archive cannot be read or trusted (reference: QubesException in backup code). */

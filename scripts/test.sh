@@ -16,12 +16,23 @@ for pair in "mount:mount" "umount:mount" "losetup:mount" "partx:util-linux" "df:
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
-if [ ${#need[@]} -gt 0 ]; then
+# libvirt with the QEMU driver for the VMM tests, without recommends (they
+# would pull every hypervisor driver): libvirt-daemon-system creates the
+# libvirt-qemu user QEMU runs as; its sysv flavour keeps systemd out of
+# containers. The tests start libvirtd and virtlogd themselves.
+vmm=()
+for pair in "libvirtd:libvirt-daemon-system libvirt-daemon-system-sysv" "virsh:libvirt-clients" "qemu-system-x86_64:qemu-system-x86"; do
+  cmd=${pair%%:*}; pkgs=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "$cmd" >/dev/null 2>&1 || vmm+=($pkgs)
+done
+if [ $((${#need[@]} + ${#vmm[@]})) -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "installing Debian packages: ${need[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    echo "installing Debian packages: ${need[*]} ${vmm[*]}"
+    apt-get update -qq
+    [ ${#need[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    [ ${#vmm[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${vmm[@]}" >/dev/null
   else
-    echo "missing commands (run as root to install): ${need[*]}" >&2
+    echo "missing commands (run as root to install): ${need[*]} ${vmm[*]}" >&2
   fi
 fi
 

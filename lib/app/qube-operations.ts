@@ -16,7 +16,7 @@
  * qubesadmin/app.py clone_vm; shared/spec/store-and-core-tools.md §4.3, §10.
  */
 import fs from 'node:fs';
-import { QubesError, QubesValueError, QubesVMNotFoundError, QubesVMNotHaltedError } from '../errors.js';
+import { LibvirtNoDomainError, QubesError, QubesValueError, QubesVMNotFoundError, QubesVMNotHaltedError } from '../errors.js';
 import { importFile } from '../storage/copy-data.js';
 import { createDir } from '../storage/durable-fs.js';
 import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
@@ -30,6 +30,7 @@ import { propertiesFor, type VmClass } from '../vm/vm-properties.js';
 import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
 import type { Qubes } from './app.js';
 import type { Store } from './store.js';
+import type { Vmm } from '../vmm/vmm.js';
 
 /** What a `recordQube` callback added: the qube, and which volumes to fill from another qube. */
 interface RecordedQube {
@@ -324,5 +325,22 @@ export async function removeQube(store: Store, name: string): Promise<string[]> 
   } catch (e) {
     problems.push(`cannot remove ${dir}: ${ioReason(e)}`);
   }
+  if (checked.uuid && !store.vmm.offline) {
+    try {
+      await undefineDomain(store.vmm, checked.uuid);
+    } catch (e) {
+      problems.push(`cannot remove the libvirt domain of ${name}: ${(e as Error).message}`);
+    }
+  }
   return problems;
+}
+
+/** Forget the qube's libvirt domain (defined at its last start), as the reference does on removal. */
+async function undefineDomain(vmm: Vmm, uuid: string): Promise<void> {
+  const conn = vmm.libvirt();
+  try {
+    await conn.undefine(await conn.lookupByUuid(uuid));
+  } catch (e) {
+    if (!(e instanceof LibvirtNoDomainError)) throw e;
+  }
 }

@@ -28,12 +28,14 @@ export interface EnumeratorOptions {
   hw?: HwData;
   /** A running qube's QubesDB; dom0's is made from sysfs. */
   qubesDb?: (vm: QubesVM) => QubesDbReader;
+  /** Where other qubes' QubesDB sockets are found (QUBESDB_SOCKET_DIR). */
+  env?: NodeJS.ProcessEnv;
   warn?: (msg: string) => void;
 }
 
 export class DeviceEnumerator {
   readonly hw: HwData;
-  private readonly cache = new Map<string, DeviceInfo[]>();
+  private readonly cache = new Map<string, Promise<DeviceInfo[]>>();
   private readonly warned = new Set<string>();
 
   constructor(private readonly opts: EnumeratorOptions) {
@@ -61,38 +63,40 @@ export class DeviceEnumerator {
 
   private qubesDb(vm: QubesVM): QubesDbReader {
     if (vm.klass === 'AdminVM') return new Dom0QubesDb(this.opts.roots);
-    return this.opts.qubesDb?.(vm) ?? new VmmQubesDb(this.opts.vmm, vm);
+    return this.opts.qubesDb?.(vm) ?? new VmmQubesDb(this.opts.vmm, vm, this.opts.env);
   }
 
-  exposed(vm: QubesVM, devclass: string): DeviceInfo[] {
+  exposed(vm: QubesVM, devclass: string): Promise<DeviceInfo[]> {
     const key = `${vm.name}\0${devclass}`;
     let list = this.cache.get(key);
     if (!list) {
-      list = this.isRunning(vm) ? this.list(vm, devclass) : [];
+      list = this.isRunning(vm) ? this.list(vm, devclass) : Promise.resolve([]);
       this.cache.set(key, list);
     }
     return list;
   }
 
-  private list(vm: QubesVM, devclass: string): DeviceInfo[] {
+  private async list(vm: QubesVM, devclass: string): Promise<DeviceInfo[]> {
     switch (devclass) {
       case 'pci':
         return vm.klass === 'AdminVM' ? listPciDevices(this.opts.roots.sys, this.hw, this.warn) : [];
-      case 'block':
-        return blockDevicesFromQdb(vm.name, this.qubesDb(vm).multiread(BLOCK_QDB_PREFIX), this.warn, (port) =>
-          this.get(vm, 'usb', port).deviceId,
+      case 'block': {
+        const usb = await this.exposed(vm, 'usb');
+        return blockDevicesFromQdb(vm.name, await this.qubesDb(vm).multiread(BLOCK_QDB_PREFIX), this.warn, (port) =>
+          usb.find((d) => d.portId === port)?.deviceId ?? UNKNOWN_DEVICE_ID,
         );
+      }
       case 'usb':
-        return usbDevicesFromQdb(vm.name, this.qubesDb(vm).multiread(USB_QDB_PREFIX), this.hw, this.warn);
+        return usbDevicesFromQdb(vm.name, await this.qubesDb(vm).multiread(USB_QDB_PREFIX), this.hw, this.warn);
       default:
         return [];
     }
   }
 
   /** The device at a port, or an unknown device (which can still be detached or unassigned). */
-  get(vm: QubesVM, devclass: string, portId: string): DeviceInfo {
+  async get(vm: QubesVM, devclass: string, portId: string): Promise<DeviceInfo> {
     return (
-      this.exposed(vm, devclass).find((d) => d.portId === portId) ??
+      (await this.exposed(vm, devclass)).find((d) => d.portId === portId) ??
       unknownDevice({ backend: vm.name, portId, devclass }, UNKNOWN_DEVICE_ID)
     );
   }

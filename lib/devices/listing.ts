@@ -11,7 +11,7 @@ import type { Qubes } from '../app/app.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { describe } from './description.js';
 import { ANY, matches, samePort, type DeviceInfo, type VirtualDevice } from './model.js';
-import { assignmentDevice, assignmentsOf, attachedTo, type DeviceServices } from './operations.js';
+import { assignmentDevice, assignmentsOf, attachedTo, type AttachedDevice, type DeviceServices } from './operations.js';
 import type { Options } from './options.js';
 
 export interface ListRequest {
@@ -28,7 +28,7 @@ const usedBy = (vm: string, mode: string, options: Options): string =>
 const virtualDescription = (v: VirtualDevice): string => (v.deviceId === ANY ? 'any device' : v.deviceId);
 
 /** Rows of cells, sorted as the reference sorts its tuples. */
-export function listRows(svc: DeviceServices, app: Qubes, req: ListRequest): string[][] {
+export async function listRows(svc: DeviceServices, app: Qubes, req: ListRequest): Promise<string[][]> {
   const { devclass } = req;
   const withSbdf = Boolean(req.withSbdf) && devclass === 'pci';
   const all = app.domains.sorted();
@@ -36,17 +36,20 @@ export function listRows(svc: DeviceServices, app: Qubes, req: ListRequest): str
   const row = (ident: string, sbdf: string, desc: string, users: string[]) =>
     rows.push(withSbdf ? [ident, sbdf, desc, users.join(', ')] : [ident, desc, users.join(', ')]);
 
+  // every running qube's attachments, read once
+  const attached = new Map<QubesVM, AttachedDevice[]>();
+  for (const vm of all) attached.set(vm, await attachedTo(svc, app, vm, devclass));
   const devices: DeviceInfo[] = [];
   const seen = (d: DeviceInfo) => devices.some((x) => samePort(x, d) && x.deviceId === d.deviceId);
   for (const vm of req.vms ?? all) {
-    for (const a of attachedTo(svc, app, vm, devclass)) if (!seen(a.device)) devices.push(a.device);
-    for (const d of svc.enumerator.exposed(vm, devclass)) if (!seen(d)) devices.push(d);
+    for (const a of attached.get(vm) ?? []) if (!seen(a.device)) devices.push(a.device);
+    for (const d of await svc.enumerator.exposed(vm, devclass)) if (!seen(d)) devices.push(d);
   }
   for (const dev of devices) {
     const users: string[] = [];
     for (const vm of all) {
       if (vm.name === dev.backend) continue;
-      for (const a of attachedTo(svc, app, vm, devclass)) if (samePort(a.device, dev)) users.push(usedBy(vm.name, 'attached', a.options));
+      for (const a of attached.get(vm) ?? []) if (samePort(a.device, dev)) users.push(usedBy(vm.name, 'attached', a.options));
     }
     const sbdf = dev.data.find(([k]) => k === 'sbdf')?.[1] ?? 'None';
     row(`${dev.backend}:${dev.portId}`, sbdf, describe(dev, svc.enumerator.hw), users);

@@ -55,20 +55,21 @@ export interface AttachedDevice {
 }
 
 /** Devices attached to a qube now, resolved against their backends. */
-export function attachedTo(svc: DeviceServices, app: Qubes, vm: QubesVM, devclass: string): AttachedDevice[] {
-  return svc.live.attached(vm, devclass).map(({ device, options }) => {
+export async function attachedTo(svc: DeviceServices, app: Qubes, vm: QubesVM, devclass: string): Promise<AttachedDevice[]> {
+  const out: AttachedDevice[] = [];
+  for (const { device, options } of await svc.live.attached(vm, devclass)) {
     const backend = app.domains.get(device.backend);
-    const info = backend ? svc.enumerator.get(backend, devclass, device.portId) : { ...device, deviceId: ANY, interfaces: [], data: [] };
-    return { device: info, options };
-  });
+    const info = backend ? await svc.enumerator.get(backend, devclass, device.portId) : { ...device, deviceId: ANY, interfaces: [], data: [] };
+    out.push({ device: info, options });
+  }
+  return out;
 }
 
 /** Who holds a device now (block: one frontend at most). */
-function attachedElsewhere(svc: DeviceServices, app: Qubes, dev: DeviceInfo, except: QubesVM): QubesVM | undefined {
-  return app.domains
-    .sorted()
-    .filter((vm) => vm !== except && svc.enumerator.isRunning(vm))
-    .find((vm) => attachedTo(svc, app, vm, dev.devclass).some((a) => samePort(a.device, dev)));
+async function attachedElsewhere(svc: DeviceServices, app: Qubes, dev: DeviceInfo, except: QubesVM): Promise<QubesVM | undefined> {
+  for (const vm of app.domains.sorted().filter((v) => v !== except && svc.enumerator.isRunning(v)))
+    if ((await attachedTo(svc, app, vm, dev.devclass)).some((a) => samePort(a.device, dev))) return vm;
+  return undefined;
 }
 
 /** PCI extension checks before an attach or assign (pre-attach / pre-assign). */
@@ -142,13 +143,13 @@ export async function attach(svc: DeviceServices, app: Qubes, vm: QubesVM, dev: 
   if (devclass === 'pci') throw new QubesValueError('PCI devices cannot be attached manually, did you mean `qvm-pci assign --required ...`');
   if (!svc.enumerator.isRunning(vm)) throw new QubesVMNotRunningError('VM not running, cannot attach device, do you mean `assign`?');
   if (dev.unknown) throw new ProtocolError(`${devclass} device not recognized in ${dev.portId} port.`);
-  if (attachedTo(svc, app, vm, devclass).some((a) => samePort(a.device, dev)))
+  if ((await attachedTo(svc, app, vm, devclass)).some((a) => samePort(a.device, dev)))
     throw new DeviceAlreadyAttached(`device ${portText(dev)} of class ${devclass} already attached to ${vm.name}`);
   let options = checkOptions(devclass, requested);
   if (devclass === 'block') {
     const mode = dev.data.find(([k]) => k === 'mode')?.[1] ?? 'w';
     options = blockReadOnly(options, mode);
-    const holder = attachedElsewhere(svc, app, dev, vm);
+    const holder = await attachedElsewhere(svc, app, dev, vm);
     if (holder) throw new DeviceAlreadyAttached(`Device ${portText(dev)} already attached to ${holder.name}`);
     const backend = app.domains.get(dev.backend);
     if (!backend || !svc.enumerator.isRunning(backend))
@@ -163,7 +164,7 @@ export async function attach(svc: DeviceServices, app: Qubes, vm: QubesVM, dev: 
 /** Detach now. A required device stays while the qube runs (unassign it first). */
 export async function detach(svc: DeviceServices, app: Qubes, vm: QubesVM, port: Port): Promise<void> {
   const devclass = port.devclass;
-  const held = attachedTo(svc, app, vm, devclass).find((a) => samePort(a.device, port));
+  const held = (await attachedTo(svc, app, vm, devclass)).find((a) => samePort(a.device, port));
   if (!held) throw new DeviceNotAssigned(`${devclass} device ${port.portId} not attached to ${vm.name}`);
   const required = assignmentsOf(vm, devclass).some(
     (a) => a.mode === 'required' && matches(assignmentDevice(a, devclass), held.device),

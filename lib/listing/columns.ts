@@ -30,7 +30,12 @@ export interface Column {
   head: string;
   doc: string;
   value: (r: Row) => PropValue | string[] | undefined;
+  /** Needs the hypervisor's runtime state (power state, xid, memory). */
+  runtime?: boolean;
 }
+
+/** Properties whose values come from the hypervisor (the maxmem default needs the host's memory). */
+export const RUNTIME_PROPERTIES: ReadonlySet<string> = new Set(['xid', 'start_time', 'maxmem']);
 
 // A volume the qube does not have counts as empty (0), but one whose pool
 // we cannot measure stays unknown: a made-up 0 would sort and sum wrongly.
@@ -48,13 +53,13 @@ function used(r: Row, name: string): string | undefined {
 
 export const BUILTIN_COLUMNS: readonly Column[] = [
   { head: 'NAME', doc: 'Name of the qube.', value: (r) => r.vm.name },
-  { head: 'STATE', doc: 'Current power state: Running, Halted, Transient, Paused, Suspended, Halting, Dying, Crashed or NA.', value: (r) => r.info.state },
+  { head: 'STATE', doc: 'Current power state: Running, Halted, Transient, Paused, Suspended, Halting, Dying, Crashed or NA.', value: (r) => r.info.state, runtime: true },
   { head: 'CLASS', doc: 'Class of the qube (AppVM, TemplateVM, StandaloneVM, DispVM, AdminVM).', value: (r) => r.vm.klass },
   { head: 'LABEL', doc: 'Label (colour) of the qube.', value: (r) => prop(r.vm, 'label') },
   { head: 'TEMPLATE', doc: 'Template the qube is based on.', value: (r) => prop(r.vm, 'template') },
   { head: 'NETVM', doc: 'Qube that provides network to this one.', value: (r) => prop(r.vm, 'netvm') },
   { head: 'GATEWAY', doc: "Network gateway of the qube (its netvm's gateway address).", value: (r) => { const n = r.vm.has('netvm') ? r.vm.netvmVm() : null; return n ? prop(n, 'gateway') : undefined; } },
-  { head: 'MEMORY', doc: 'Memory currently used by a running qube, in MiB.', value: (r) => (r.info.state === 'Halted' || r.info.state === 'NA' ? undefined : r.info.memoryMiB) },
+  { head: 'MEMORY', doc: 'Memory currently used by a running qube, in MiB.', value: (r) => (r.info.state === 'Halted' || r.info.state === 'NA' ? undefined : r.info.memoryMiB), runtime: true },
   {
     head: 'DISK',
     doc: 'Total disk space allocated to all volumes of the qube, in MiB.',
@@ -85,6 +90,7 @@ export const BUILTIN_COLUMNS: readonly Column[] = [
       'power (r running, t transient, p paused, s suspended, h halting, d dying, c crashed), U updateable, ' +
       'N provides network, R installed by package manager, i internal (feature), D debug, A autostart; - where not.',
     value: flags,
+    runtime: true,
   },
 ];
 const BUILTIN_BY_HEAD = new Map(BUILTIN_COLUMNS.map((c) => [c.head, c]));
@@ -99,7 +105,7 @@ export function columnFor(field: string): Column {
   const b = BUILTIN_BY_HEAD.get(head);
   if (b) return b;
   const name = field.trim().toLowerCase().replace(/-/g, '_');
-  return { head, doc: '', value: (r) => prop(r.vm, name) };
+  return { head, doc: '', value: (r) => prop(r.vm, name), runtime: RUNTIME_PROPERTIES.has(name) };
 }
 
 /** Cell text: missing, none and empty ⇒ `-`; lists joined with `,`; booleans as True/False (Python's spelling). */

@@ -39,7 +39,7 @@ export class Row {
   private usage: Map<string, number | undefined> | undefined;
   constructor(
     readonly vm: QubesVM,
-    private readonly vmm: Vmm,
+    private readonly vmm: Pick<Vmm, 'info'>,
     private readonly disk: DiskUsage,
   ) {}
   get info(): DomainInfo {

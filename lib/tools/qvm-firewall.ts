@@ -8,7 +8,7 @@
  */
 import type { Qubes } from '../app/app.js';
 import { nowMs } from '../config.js';
-import { QubesValueError, VmmError } from '../errors.js';
+import { QubesValueError } from '../errors.js';
 import { changeRules, currentRules, firewallAddresses, storedRules } from '../firewall/firewall.js';
 import { firewallQdbOps } from '../firewall/qubesdb-export.js';
 import { ACCEPT_ALL, type Rule } from '../firewall/rule.js';
@@ -20,6 +20,7 @@ import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
+import { reloadFirewallFor } from '../vmm/firewall-reload.js';
 import { resolveVm } from './common/vm-args.js';
 
 const RULE_HELP = 'rule: bare values for action, dsthost, proto, dstports/icmptype in that order, or KEY=VALUE words';
@@ -112,16 +113,12 @@ function printQubesDb(ctx: Context, app: Qubes, vm: QubesVM, now: number): void 
 }
 
 /**
- * `--reload`: the net qube reloads the rules when it runs. Offline nothing
- * runs, so there is nothing to do; online the VMM is needed.
+ * Load the qube's rules into its net qube's QubesDB when that runs (after
+ * every change, and for `--reload`). Offline nothing runs: nothing to do.
  */
-async function reload(ctx: Context, vm: QubesVM): Promise<void> {
-  const netvm = vm.netvmVm();
-  if (!netvm) return;
-  const vmm = ctx.store().vmm;
-  await vmm.refresh([netvm]);
-  if (vmm.info(netvm).state !== 'Running') return;
-  throw new VmmError(`Cannot write into the QubesDB of ${netvm.name}: this build has no QubesDB client yet`);
+async function reload(ctx: Context, vmName: string): Promise<void> {
+  const app = ctx.store().read();
+  await reloadFirewallFor(app, resolveVm(app, vmName), ctx.env, (m) => ctx.err(`${ctx.prog}: warning: ${m}\n`));
 }
 
 export async function run(opts: Opts, args: string[], ctx: Context): Promise<void> {
@@ -136,7 +133,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
       const rules = currentRules(app, vm, now);
       ctx.out(opts.raw ? rules.map((r) => `${clientForm(r)}\n`).join('') : formatTable(ruleTable(rules, now)));
     }
-    if (opts.reload) await reload(ctx, vm);
+    if (opts.reload) await reload(ctx, vm.name);
     return;
   }
   let change: (rules: Rule[]) => Rule[];
@@ -155,4 +152,5 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
     change = () => [ACCEPT_ALL];
   }
   await changeRules(ctx.store(), vmname, change, now);
+  await reload(ctx, vmname);
 }

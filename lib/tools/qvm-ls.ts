@@ -6,15 +6,18 @@
  * This file holds the options and the output; columns, filters, sorting
  * and the tree order are in lib/listing/.
  *
- * Read-only: the store is read without a lock; the hypervisor is asked once
- * for the selected qubes. Every cell is computed once, only for the columns
+ * Read-only: the store is read without a lock; the hypervisor is asked once,
+ * and only when a column or filter needs runtime state. When it cannot be
+ * reached, the listing still shows (power states as NA, a warning, exit 1)
+ * unless a filter depends on the state. Every cell is computed once, only for the columns
  * shown (disk columns stat image files; the default listing does not), and
  * the output is written in one piece, so listing 1000 qubes stays cheap.
  *
  * Reference: qubesadmin/tools/qvm_ls.py, doc/manpages/qvm-ls.rst;
  * shared/spec/store-and-core-tools.md §7, §8.
  */
-import { BUILTIN_COLUMNS, cellText, columnFor, FORMATS } from '../listing/columns.js';
+import { LibvirtUnreachableError } from '../errors.js';
+import { BUILTIN_COLUMNS, cellText, columnFor, FORMATS, RUNTIME_PROPERTIES } from '../listing/columns.js';
 import { DiskUsage } from '../listing/disk-usage.js';
 import { buildFilter, type FilterOptions } from '../listing/filters.js';
 import { Row } from '../listing/row.js';
@@ -27,6 +30,7 @@ import type { CommandSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
 import { wrapWords } from './common/text.js';
 import { resolveVms } from './common/vm-args.js';
+import { unknownStates, type Vmm } from '../vmm/vmm.js';
 
 // The -o choices (gen-docs completes them from the spec; the column names for
 // -O and --sort it takes from lib/listing/columns.ts).
@@ -119,7 +123,7 @@ function parseKv(opt: string, tokens: string[] | undefined): [string, string][] 
   });
 }
 
-export async function run(opts: Opts, args: string[], ctx: Context): Promise<void> {
+export async function run(opts: Opts, args: string[], ctx: Context): Promise<number | void> {
   if (opts.helpFormats || opts.helpColumns) {
     ctx.out(opts.helpFormats ? helpFormats() : helpColumns());
     return;
@@ -136,8 +140,10 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   else if (opts.fields !== undefined) fields = opts.fields.split(',').map((f) => f.trim()).filter((f) => f !== '');
   else fields = [...(FORMATS[shortcuts[0] ?? (json ? 'simple' : (opts.format ?? 'simple'))] as readonly string[])];
   if (fields.length === 0) throw new UsageError('--fields needs at least one column');
-  const filter = buildFilter({ ...opts, features: parseKv('features', opts.features), prefs: parseKv('prefs', opts.prefs) });
+  const prefs = parseKv('prefs', opts.prefs);
+  const filter = buildFilter({ ...opts, features: parseKv('features', opts.features), prefs });
   const columns = fields.map(columnFor);
+  const stateFilter = Boolean(opts.running || opts.paused || opts.halted) || prefs.some(([k]) => RUNTIME_PROPERTIES.has(k.replace(/-/g, '_')));
 
   const app = ctx.store().read();
   // No selection means every qube; named qubes come in command-line order, listed by name.
@@ -145,10 +151,22 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
     args.length || opts.all || opts.exclude?.length
       ? resolveVms(app, { names: args, all: opts.all, exclude: opts.exclude }, true).sort((a, b) => codepointOrder(a.name, b.name))
       : app.domains.sorted();
-  await app.vmm.refresh(selected);
+  let runtime: Pick<Vmm, 'info'> = app.vmm;
+  let status = 0;
+  if (stateFilter || columns.some((c) => c.runtime)) {
+    try {
+      await app.vmm.refresh(selected);
+    } catch (e) {
+      // like ls on an unreadable entry: show what is known, say why, exit 1
+      if (!(e instanceof LibvirtUnreachableError) || stateFilter) throw e;
+      if (ctx.verbose >= 0) ctx.err(`${ctx.prog}: warning: ${e.message}; power states are shown as NA\n`);
+      runtime = unknownStates(app.vmm);
+      status = 1;
+    }
+  }
 
   const disk = new DiskUsage(app);
-  const rows = selected.map((vm) => new Row(vm, app.vmm, disk)).filter(filter);
+  const rows = selected.map((vm) => new Row(vm, runtime, disk)).filter(filter);
   const cells = rows.map((r) => columns.map((c) => cellText(c.value(r))));
   const heads = columns.map((c) => c.head);
 
@@ -156,7 +174,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
     let out = '';
     for (const c of cells) out += c.join('|') + '\n';
     ctx.out(out);
-    return;
+    return status;
   }
 
   const order: [number, number][] =
@@ -169,7 +187,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
       return o;
     });
     ctx.out(JSON.stringify(objs, null, 2) + '\n');
-    return;
+    return status;
   }
 
   const nameCol = heads.indexOf('NAME');
@@ -183,4 +201,5 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
     } else table.push(row);
   }
   ctx.out(formatTable(table));
+  return status;
 }

@@ -72,6 +72,11 @@ export class QubesVM implements PropertyHolder, FeatureSource {
     return this.klass === 'AdminVM' ? 'dom0' : (this.props.get('name') as string);
   }
 
+  /** The libvirt domain UUID (every loaded or new qube has one). */
+  get uuid(): string | undefined {
+    return this.klass === 'AdminVM' ? '00000000-0000-0000-0000-000000000000' : this.props.get('uuid');
+  }
+
   get qid(): number {
     return this.klass === 'AdminVM' ? 0 : Number(this.props.get('qid'));
   }

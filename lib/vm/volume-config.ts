@@ -118,7 +118,9 @@ export function defaultVolumeConfig(input: VolumePlanInput): VolumeConfig[] {
     ];
     const size = origin ? Number(volumeAttr(origin, 'size') ?? d.size) : d.size;
     if (size) v.push(['size', String(size)]);
-    if (origin) v.push(['source', volumeAttr(origin, 'vid') ?? '']);
+    // the template's volume may itself be a snapshot (a disposable's template is an AppVM):
+    // follow it to the volume that holds the data, as the reference walks the template chain
+    if (origin) v.push(['source', volumeAttr(origin, 'source') ?? volumeAttr(origin, 'vid') ?? '']);
     return v;
   });
 }

@@ -5,16 +5,18 @@
  * chroot, `--offline-mode`) answers "Halted" for every qube but dom0 and
  * refuses everything else with one clear error.
  *
- * The libvirt and QubesDB clients arrive with the VMM subsystem; until then
- * the online implementation reports that it cannot connect, naming the URI
- * and the way out (`--offline-mode`).
+ * Online, the hypervisor is libvirt (libvirt-vmm.ts): one connection per
+ * command, made by the first call that needs it.
  *
  * Reference: qubes-core-admin: qubes/app.py VMMConnection;
  * shared/spec/store-and-core-tools.md §4.4, shared/spec/vmm.md.
  */
 import fs from 'node:fs';
 import { DEFAULT_LIBVIRT_URI } from '../config.js';
-import { VmmError, VmmOfflineError } from '../errors.js';
+import { VmmOfflineError } from '../errors.js';
+import type { Features, FeatureSource } from '../vm/features.js';
+import type { LibvirtConnection } from './libvirt/connection.js';
+import { LibvirtVmm } from './libvirt-vmm.js';
 
 export type PowerState = 'Halted' | 'Running' | 'Transient' | 'Paused' | 'Suspended' | 'Halting' | 'Dying' | 'Crashed' | 'NA';
 
@@ -31,7 +33,11 @@ export interface DomainInfo {
 export interface VmHandle {
   name: string;
   klass: string;
+  /** The domain's UUID in libvirt. */
   uuid?: string;
+  /** Whether a running qube is fully usable depends on its `qrexec` feature (with its template's). */
+  features?: Features;
+  templateVm?(): FeatureSource | null;
 }
 
 export interface Vmm {
@@ -42,12 +48,25 @@ export interface Vmm {
   /** Runtime information from the last refresh (dom0 and offline need none). */
   info(vm: VmHandle): DomainInfo;
   isXen(): boolean;
-  /** Host memory in MiB. */
+  /** Host memory in MiB (known after a refresh). */
   hostMemoryMiB(): number;
+  /**
+   * The libvirt connection shared by this command, connected on its first
+   * call. @throws VmmOfflineError in offline mode
+   */
+  libvirt(): LibvirtConnection;
+  /** Close the connection if one was made (a command may also just exit). */
+  close(): Promise<void>;
 }
 
 const DOM0: DomainInfo = { state: 'Running', xid: 0 };
 const HALTED: DomainInfo = { state: 'Halted', xid: -1 };
+const UNKNOWN: DomainInfo = { state: 'NA', xid: -1 };
+
+/** Runtime information when the hypervisor could not be asked: NA for every qube but dom0. */
+export const unknownStates = (vmm: Vmm): Pick<Vmm, 'info'> => ({
+  info: (vm) => (vm.klass === 'AdminVM' ? vmm.info(vm) : UNKNOWN),
+});
 
 export class OfflineVmm implements Vmm {
   readonly offline = true;
@@ -62,32 +81,10 @@ export class OfflineVmm implements Vmm {
   hostMemoryMiB(): number {
     throw new VmmOfflineError();
   }
-}
-
-/** Connects on the first call that needs the hypervisor, never before. */
-export class LazyVmm implements Vmm {
-  readonly offline = false;
-  private readonly cache = new Map<string, DomainInfo>();
-  constructor(readonly uri: string) {}
-
-  async refresh(vms: VmHandle[]): Promise<void> {
-    if (vms.every((vm) => vm.klass === 'AdminVM')) return;
-    throw new VmmError(
-      `Cannot connect to the hypervisor at ${this.uri}: this build has no libvirt client yet; use --offline-mode`,
-    );
+  libvirt(): LibvirtConnection {
+    throw new VmmOfflineError();
   }
-  info(vm: VmHandle): DomainInfo {
-    if (vm.klass === 'AdminVM') return DOM0;
-    const i = this.cache.get(vm.name);
-    if (!i) throw new VmmError(`Runtime state of ${vm.name} was not fetched from ${this.uri}`);
-    return i;
-  }
-  isXen(): boolean {
-    return this.uri.startsWith('xen');
-  }
-  hostMemoryMiB(): number {
-    throw new VmmError(`Cannot ask ${this.uri} for host memory: this build has no libvirt client yet`);
-  }
+  async close(): Promise<void> {}
 }
 
 /**
@@ -115,6 +112,8 @@ function inChroot(): boolean {
   }
 }
 
+/** The VMM of a command: offline, or libvirt at `LIBVIRT_DEFAULT_URI` (not connected yet). */
 export function makeVmm(offline: boolean, env: NodeJS.ProcessEnv = process.env): Vmm {
-  return offline ? new OfflineVmm() : new LazyVmm(env.LIBVIRT_DEFAULT_URI || DEFAULT_LIBVIRT_URI);
+  if (offline) return new OfflineVmm();
+  return new LibvirtVmm(env.LIBVIRT_DEFAULT_URI || DEFAULT_LIBVIRT_URI, env.QUBES_RUN_DIR || '/var/run/qubes');
 }

@@ -169,14 +169,16 @@ function services(app: Qubes, ctx: Context): DeviceServices {
     const line = eventLogLine(e);
     if (line && ctx.verbose > 0) ctx.err(`${ctx.prog}: ${line}\n`);
   });
+  const roots = hostRoots(ctx.env);
   const enumerator = new DeviceEnumerator({
-    roots: hostRoots(ctx.env),
+    roots,
     vmm: app.vmm,
+    env: ctx.env,
     warn: (m) => {
       if (ctx.verbose > 0) ctx.err(`${ctx.prog}: warning: ${m}\n`);
     },
   });
-  return { enumerator, live: new VmmLiveDevices(app.vmm), events };
+  return { enumerator, live: new VmmLiveDevices(app, app.vmm, roots), events };
 }
 
 interface Parsed {
@@ -202,9 +204,9 @@ function parseDeviceArg(app: Qubes, arg: string): Parsed {
 }
 
 /** The reference's DeviceAction: the device named by an argument, known or not. */
-function resolveDevice(svc: DeviceServices, app: Qubes, devclass: string, arg: string, how: { allowUnknown: boolean; onlyPort?: boolean }): DeviceInfo {
+async function resolveDevice(svc: DeviceServices, app: Qubes, devclass: string, arg: string, how: { allowUnknown: boolean; onlyPort?: boolean }): Promise<DeviceInfo> {
   const p = parseDeviceArg(app, arg);
-  const current = svc.enumerator.get(p.backend, devclass, p.portId);
+  const current = await svc.enumerator.get(p.backend, devclass, p.portId);
   let dev = current;
   // `PORT:*` names any device at the port: a wildcard for assign and unassign, the current device otherwise
   if (p.deviceId === ANY && how.allowUnknown) dev = { ...current, deviceId: ANY };
@@ -263,7 +265,7 @@ export async function runDevice(fixedClass: string | undefined, opts: DeviceOpts
       return list(svc, snapshot, devclass, opts, rest, ctx);
     case 'info': {
       if (!rest[0]) return;
-      const dev = resolveDevice(svc, snapshot, devclass, rest[0], { allowUnknown: false, onlyPort: true });
+      const dev = await resolveDevice(svc, snapshot, devclass, rest[0], { allowUnknown: false, onlyPort: true });
       ctx.out(`${describe(dev, svc.enumerator.hw)}\ndevice ID: ${dev.deviceId}\n`);
       for (const [k, v] of dev.data) ctx.out(`${k.replace(/_/g, ' ')}: ${v}\n`);
       return;
@@ -279,17 +281,17 @@ export async function runDevice(fixedClass: string | undefined, opts: DeviceOpts
   }
 }
 
-function list(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, names: string[], ctx: Context): void {
+async function list(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, names: string[], ctx: Context): Promise<void> {
   const selected = names.length || opts.all ? resolveVms(app, { names, all: opts.all, exclude: opts.exclude }, true) : undefined;
   const withSbdf = Boolean(opts.withSbdf || opts.resolvePaths) && devclass === 'pci';
-  const rows = listRows(svc, app, { devclass, ...(selected ? { vms: selected } : {}), assignments: opts.assignments, withSbdf });
+  const rows = await listRows(svc, app, { devclass, ...(selected ? { vms: selected } : {}), assignments: opts.assignments, withSbdf });
   const header = withSbdf ? ['BACKEND:DEVID', 'SBDF', 'DESCRIPTION', 'USED BY'] : ['BACKEND:DEVID', 'DESCRIPTION', 'USED BY'];
   ctx.out(formatTable(ctx.isTTY ? [header, ...rows] : rows));
 }
 
 async function attachCommand(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, [vmname, arg]: [string, string], ctx: Context): Promise<void> {
   const vm = resolveVm(app, vmname);
-  const dev = resolveDevice(svc, app, devclass, arg, { allowUnknown: false });
+  const dev = await resolveDevice(svc, app, devclass, arg, { allowUnknown: false });
   const options = requestOptions(opts);
   try {
     await attach(svc, app, vm, dev, options);
@@ -306,15 +308,15 @@ async function attachCommand(svc: DeviceServices, app: Qubes, devclass: string, 
 
 async function detachCommand(svc: DeviceServices, app: Qubes, devclass: string, [vmname, arg]: [string, string?]): Promise<void> {
   const vm = resolveVm(app, vmname);
-  const attached = attachedTo(svc, app, vm, devclass);
+  const attached = await attachedTo(svc, app, vm, devclass);
   if (arg === undefined) {
     for (const a of attached) await detach(svc, app, vm, a.device);
     return;
   }
-  const dev = resolveDevice(svc, app, devclass, arg, { allowUnknown: true });
+  const dev = await resolveDevice(svc, app, devclass, arg, { allowUnknown: true });
   if (dev.portId !== ANY) {
     const wanted: VirtualDevice = { port: dev, deviceId: dev.deviceId };
-    const actual = svc.enumerator.get(app.domains.get(dev.backend) as QubesVM, devclass, dev.portId);
+    const actual = await svc.enumerator.get(app.domains.get(dev.backend) as QubesVM, devclass, dev.portId);
     if (!matches(wanted, actual)) throw new QubesError(`${virtualText(wanted)} is not attached.`);
     await detach(svc, app, vm, dev);
     return;
@@ -338,7 +340,7 @@ function virtualFrom(dev: DeviceInfo, opts: DeviceOpts): VirtualDevice {
 
 async function assignCommand(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, [vmname, arg]: [string, string], ctx: Context): Promise<void> {
   resolveVm(app, vmname);
-  const dev = resolveDevice(svc, app, devclass, arg, { allowUnknown: true });
+  const dev = await resolveDevice(svc, app, devclass, arg, { allowUnknown: true });
   const device = virtualFrom(dev, opts);
   const options = requestOptions(opts);
   const mode: AssignmentMode = opts.required ? 'required' : opts.ask || opts.askToAttach ? 'ask-to-attach' : 'auto-attach';
@@ -349,10 +351,9 @@ async function assignCommand(svc: DeviceServices, app: Qubes, devclass: string, 
   const quiet = ctx.verbose < 0;
   if (!quiet && onDenyList(dev, vm)) ctx.out('Warning: The assigned device is on the denied list.\n           Auto-attach will work, but make sure that the assignment is correct.\n');
   if (!quiet && devclass !== 'pci' && svc.enumerator.isRunning(vm)) {
-    const attached = attachedTo(svc, app, vm, devclass);
+    const attached = await attachedTo(svc, app, vm, devclass);
     const optText = options.map(([k, v]) => ` -o ${k}=${v}`).join('');
-    const hints = svc.enumerator
-      .exposed(app.domains.get(device.port.backend) as QubesVM, devclass)
+    const hints = (await svc.enumerator.exposed(app.domains.get(device.port.backend) as QubesVM, devclass))
       .filter((d) => matches(device, d) && !attached.some((a) => a.device.portId === d.portId && a.device.backend === d.backend))
       .map((d) => `\tqvm-${devclass} attach${optText} ${vm.name} ${d.backend}:${d.portId}`);
     if (hints.length) ctx.out(`Assigned. To attach you can now restart domain or run: \n${hints.join('\n')}\n`);
@@ -371,7 +372,7 @@ async function unassignCommand(svc: DeviceServices, app: Qubes, devclass: string
   const vm = resolveVm(app, vmname);
   let targets: VirtualDevice[];
   if (arg !== undefined) {
-    const dev = resolveDevice(svc, app, devclass, arg, { allowUnknown: true });
+    const dev = await resolveDevice(svc, app, devclass, arg, { allowUnknown: true });
     let v: VirtualDevice = { port: { backend: dev.backend, portId: dev.portId, devclass }, deviceId: dev.deviceId };
     if (opts.port || opts.onlyPort) v = { ...v, deviceId: ANY };
     if (opts.device || opts.onlyDevice) v = { ...v, port: { ...v.port, portId: ANY } };
@@ -382,7 +383,7 @@ async function unassignCommand(svc: DeviceServices, app: Qubes, devclass: string
     for (const t of targets) unassign(svc, fvm, t);
   });
   if (ctx.verbose < 0) return;
-  const attached = attachedTo(svc, app, vm, devclass);
+  const attached = await attachedTo(svc, app, vm, devclass);
   for (const t of targets) {
     const hints = attached.filter((a) => matches(t, a.device)).map((a) => `\tqvm-${devclass} detach ${vm.name} ${t.port.backend}:${a.device.portId}`);
     if (hints.length) ctx.out(`Unassigned. To detach you can now restart domain or run: \n ${hints.join('\n')}\n`);

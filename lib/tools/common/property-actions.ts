@@ -5,6 +5,7 @@
  * Reference: qubesadmin/tools/qvm_prefs.py process_actions; spec §9.
  */
 import type { Qubes } from '../../app/app.js';
+import type { QubesVM } from '../../vm/qubes-vm.js';
 import { QubesNoSuchPropertyError, VmmError } from '../../errors.js';
 import type { PropertyDef, PropertyHolder, PropValue } from '../../vm/property.js';
 import { UsageError } from './errors.js';
@@ -78,6 +79,25 @@ function listProperties(h: Holder, hideDefault: boolean): string {
  * Run the property actions against the holder `select` picks from the
  * store: list (no property), get, set (value), reset (--default).
  */
+/** Properties a running qube's hypervisor state decides (asked only when one is read alone). */
+const RUNTIME_PROPERTIES = new Set(['xid', 'start_time', 'maxmem']);
+
+/**
+ * Ask the hypervisor for a qube's state before reading a runtime property,
+ * so `qvm-prefs VM start_time` works online; unreachable leaves it unknown
+ * (other properties never connect).
+ */
+async function fetchRuntime(h: Holder, property: string): Promise<void> {
+  if (!RUNTIME_PROPERTIES.has(property) || !('app' in h) || !('klass' in h)) return;
+  const vm = h as unknown as QubesVM;
+  if (vm.app.vmm.offline) return;
+  try {
+    await vm.app.vmm.refresh([vm]);
+  } catch (e) {
+    if (!(e instanceof VmmError)) throw e;
+  }
+}
+
 export async function propertyActions(
   ctx: Context,
   opts: PropertyOpts,
@@ -108,6 +128,7 @@ export async function propertyActions(
   }
   const def = h.defs.get(property);
   if (!def) throw new QubesNoSuchPropertyError(property);
+  await fetchRuntime(h, property);
   if (opts.hideDefault && h.isDefault(property)) return;
   const shown = displayValue(def, safeGet(h, property));
   if (shown !== undefined && !(shown === 'None' && (def.type === 'vm' || def.type === 'label'))) ctx.out(`${shown}\n`);

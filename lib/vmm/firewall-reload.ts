@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Loading firewall rules into a running net qube: the QubesDB export of
+ * every qube connected to it (lib/firewall/qubesdb-export.ts), written
+ * into the net qube's QubesDB, ending with the write that makes its
+ * qubes-firewall service reload. Used at qube start, after a rule change
+ * (qvm-firewall), and when rules expire (qubes-firewall-expire).
+ *
+ * Reference: qubes-core-admin: qubes/vm/mix/net.py reload_firewall_for_vm,
+ * qubes/firewall.py; spec vmm.md §3.2 steps 7 and 10h.
+ */
+import type { Qubes } from '../app/app.js';
+import { DisconnectedError } from '../errors.js';
+import type { QubesVM } from '../vm/qubes-vm.js';
+import { QubesDbClient } from './qubesdb/client.js';
+import { hostStartRuntime } from './qubesdb/host-runtime.js';
+import { exportFirewall } from './qubesdb/write-entries.js';
+
+export type FirewallReload = 'written' | 'net qube not running' | 'no net qube' | 'offline';
+
+/**
+ * Write the rules of the clients of `netvm` into its QubesDB when it runs.
+ * `warn` hears a running net qube whose QubesDB does not answer.
+ */
+export async function reloadNetQube(app: Qubes, netvm: QubesVM, env: NodeJS.ProcessEnv, warn: (m: string) => void = () => {}): Promise<FirewallReload> {
+  if (app.vmm.offline) return 'offline';
+  if (netvm.klass === 'AdminVM') return 'no net qube';
+  // one list call: the net qube's state and its clients' domain ids
+  await app.vmm.refresh(app.domains.all());
+  if (app.vmm.info(netvm).state === 'Halted') return 'net qube not running';
+  let qdb: QubesDbClient;
+  try {
+    qdb = await QubesDbClient.open(netvm.name, { env });
+  } catch (e) {
+    if (!(e instanceof DisconnectedError)) throw e;
+    warn(`cannot write firewall rules into ${netvm.name}: its QubesDB daemon does not answer`);
+    return 'net qube not running';
+  }
+  try {
+    await exportFirewall(qdb, app, netvm, hostStartRuntime(app, { env }));
+  } finally {
+    qdb.close();
+  }
+  return 'written';
+}
+
+/** Reload the rules of `vm` in its net qube, if it has one. */
+export async function reloadFirewallFor(app: Qubes, vm: QubesVM, env: NodeJS.ProcessEnv, warn?: (m: string) => void): Promise<FirewallReload> {
+  const netvm = vm.netvmVm();
+  return netvm ? reloadNetQube(app, netvm, env, warn) : 'no net qube';
+}

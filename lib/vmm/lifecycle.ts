@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Starting and stopping qubes, in the reference's order, from a command
+ * rather than a resident daemon:
+ *
+ *   start: checks → storage verify → net qube chain → storage start →
+ *          firewall into the net qube's QubesDB → define (only now) and
+ *          create paused → QubesDB daemon and entries → resume →
+ *          firewall reload, clients of a net qube
+ *   stop:  shutdown / destroy → (wait) → storage stop, QubesDB daemon
+ *          stopped, start time cleared, disposable removed (auto_cleanup)
+ *
+ * The store lock is never held across any of it: each step reads the
+ * store afresh, and only an auto-cleaned disposable's removal updates it.
+ *
+ * Without qubesd nobody hears a domain that stops by itself; its volumes
+ * are committed and its leftovers cleared by the next lifecycle command
+ * that looks at it (`reconcile`), or at once by `qvm-shutdown --wait` and
+ * `qvm-kill`. No data is lost meanwhile: an uncommitted volume is kept.
+ *
+ * Reference: qubes-core-admin: qubes/vm/qubesvm.py start, shutdown, kill,
+ * pause, unpause, on_domain_stopped; qubes/vm/mix/net.py; shared/spec
+ * vmm.md §3.
+ */
+import type { Qubes } from '../app/app.js';
+import { removeQube } from '../app/qube-operations.js';
+import type { Store } from '../app/store.js';
+import {
+  LibvirtNoDomainError,
+  LibvirtOperationInvalidError,
+  LibvirtOsTypeError,
+  QubesError,
+  QubesVMAlreadyStartedError,
+  QubesVMInUseError,
+  QubesVMNotFoundError,
+  QubesVMNotPausedError,
+  QubesVMNotRunningError,
+  QubesVMNotStartedError,
+  QubesVMShutdownTimeoutError,
+} from '../errors.js';
+import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
+import type { QubesVM } from '../vm/qubes-vm.js';
+import { renderDomainXml } from './domain-xml/render.js';
+import { CreateFlags } from './libvirt/constants.js';
+import type { LibvirtConnection } from './libvirt/connection.js';
+import type { DomainRef } from './libvirt/procedures.js';
+import { isRunningState } from './power-state.js';
+import { QubesDbClient } from './qubesdb/client.js';
+import { ensureDaemon, stopDaemon } from './qubesdb/ensure.js';
+import { hostStartRuntime } from './qubesdb/host-runtime.js';
+import { exportFirewall, writeStartEntries } from './qubesdb/write-entries.js';
+import { reloadNetQube } from './firewall-reload.js';
+import { clearStartTime, recordStartTime } from './start-time.js';
+import type { PowerState } from './vmm.js';
+
+export interface LifecycleOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Progress and non-fatal problems (the tools print them with -v, or as warnings). */
+  log?: (message: string) => void;
+  warn?: (message: string) => void;
+  /** Poll interval while waiting for a domain to stop. */
+  pollMs?: number;
+}
+
+export interface ShutdownOptions {
+  force?: boolean;
+  wait?: boolean;
+  /** Seconds; default the qube's shutdown_timeout. */
+  timeout?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Lifecycle {
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly log: (m: string) => void;
+  private readonly warn: (m: string) => void;
+  private readonly pollMs: number;
+
+  constructor(
+    private readonly store: Store,
+    opts: LifecycleOptions = {},
+  ) {
+    this.env = opts.env ?? process.env;
+    this.log = opts.log ?? (() => {});
+    this.warn = opts.warn ?? (() => {});
+    this.pollMs = opts.pollMs ?? 250;
+  }
+
+  // ---- state ------------------------------------------------------------------
+
+  /** The store as it is now, with fresh runtime state of `names` (one list call). */
+  private async fresh(names: string[]): Promise<{ app: Qubes; vms: QubesVM[] }> {
+    const app = this.store.read();
+    const vms = names.map((n) => {
+      const vm = app.domains.get(n);
+      if (!vm) throw new QubesVMNotFoundError(n);
+      return vm;
+    });
+    await app.vmm.refresh(vms);
+    return { app, vms };
+  }
+
+  async state(name: string): Promise<PowerState> {
+    const { app, vms } = await this.fresh([name]);
+    return app.vmm.info(vms[0] as QubesVM).state;
+  }
+
+  private conn(app: Qubes): LibvirtConnection {
+    return app.vmm.libvirt();
+  }
+
+  /** The qube's domain, looked up by UUID; undefined when libvirt does not know it. */
+  private async domain(app: Qubes, vm: QubesVM): Promise<DomainRef | undefined> {
+    try {
+      return await this.conn(app).lookupByUuid(vm.uuid as string);
+    } catch (e) {
+      if (e instanceof LibvirtNoDomainError) return undefined;
+      throw e;
+    }
+  }
+
+  // ---- start ------------------------------------------------------------------
+
+  /**
+   * Start a qube (and, first, the chain of net qubes it needs).
+   * @throws QubesVMAlreadyStartedError when it is not halted
+   */
+  async start(name: string): Promise<void> {
+    const { app, vms } = await this.fresh([name]);
+    const vm = vms[0] as QubesVM;
+    if (vm.klass === 'AdminVM') throw new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
+    await this.reconcile(app, vm);
+    if (app.vmm.info(vm).state !== 'Halted') throw new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
+    const prohibit = vm.features.get('prohibit-start');
+    if (prohibit) throw new QubesError(`Qube start is prohibited. Rationale: ${prohibit}`);
+    if (vm.klass === 'DispVM') {
+      const tpl = vm.vmRef('template');
+      if (!tpl || tpl.get('template_for_dispvms') !== true) throw new QubesError(`Template of disposable ${name} is not a disposable template`);
+    }
+
+    const storage = await new PoolSet(app).qube(vm);
+    await storage.verify();
+
+    const netvm = vm.vmRef('netvm');
+    if (netvm && netvm.klass !== 'AdminVM' && app.vmm.info(netvm).state === 'Halted') {
+      this.log(`starting ${netvm.name}, the net qube of ${name}`);
+      await this.start(netvm.name);
+    }
+
+    this.log(`starting the volumes of ${name}`);
+    await storage.start();
+    let dom: DomainRef;
+    try {
+      // the net qube's vif script runs as soon as the paused domain exists: rules first
+      if (netvm && netvm.klass !== 'AdminVM') await this.exportFirewallOf(app, netvm.name);
+      const xml = await renderDomainXml(app, vm, app.vmm.uri);
+      const conn = this.conn(app);
+      const defined = await conn.defineXml(xml);
+      dom = await conn.create(defined, CreateFlags.StartPaused);
+    } catch (e) {
+      await this.stopStorage(storage);
+      if (e instanceof LibvirtOsTypeError && /hvm/i.test(`${e.str2 ?? ''} ${e.message}`))
+        throw new QubesError(`Cannot start ${name}: the hypervisor does not support HVM; check that VT-x/AMD-V is enabled in the BIOS`);
+      throw e;
+    }
+
+    try {
+      await ensureDaemon(vm.name, dom.id, { env: this.env });
+      const qdb = await QubesDbClient.open(vm.name, { env: this.env });
+      // the state fetched before the start does not know this qube's new domain id
+      await app.vmm.refresh(app.domains.all());
+      const rt = hostStartRuntime(app, { xid: (q) => (q.name === vm.name ? dom.id : q.klass === 'AdminVM' ? 0 : app.vmm.info(q).xid), env: this.env });
+      try {
+        await writeStartEntries(qdb, app, vm, rt);
+        if (vm.has('provides_network') && vm.get('provides_network') === true) await exportFirewall(qdb, app, vm, rt);
+      } finally {
+        qdb.close();
+      }
+      await this.conn(app).resume(dom);
+      recordStartTime(this.env, vm.name);
+      if (netvm && netvm.klass !== 'AdminVM') await this.exportFirewallOf(app, netvm.name);
+    } catch (e) {
+      try {
+        await this.conn(app).destroy(dom);
+      } catch {
+        // already gone
+      }
+      await this.afterStop(app, vm, storage);
+      throw e;
+    }
+  }
+
+  /** Write the firewall export of every client into a running net qube's QubesDB. */
+  private async exportFirewallOf(app: Qubes, netvmName: string): Promise<void> {
+    const netvm = app.domains.get(netvmName);
+    if (netvm) await reloadNetQube(app, netvm, this.env, this.warn);
+  }
+
+  // ---- stop -------------------------------------------------------------------
+
+  /**
+   * Ask a qube to shut down; with `wait`, wait until it has (then its
+   * volumes are committed).
+   * @throws QubesVMNotStartedError (halted), QubesVMInUseError (running
+   *   clients, unless force), QubesVMNotRunningError (paused, unless force),
+   *   QubesVMShutdownTimeoutError
+   */
+  async shutdown(name: string, opts: ShutdownOptions = {}): Promise<void> {
+    const { app, vms } = await this.fresh([name]);
+    const vm = vms[0] as QubesVM;
+    if (vm.klass === 'AdminVM') throw new QubesError('Cannot shut down dom0 with qvm-shutdown');
+    await this.reconcile(app, vm);
+    const state = app.vmm.info(vm).state;
+    if (state === 'Halted') throw new QubesVMNotStartedError(`Domain is powered off: '${name}'`);
+    if (!opts.force) {
+      if (vm.has('provides_network') && vm.get('provides_network') === true) {
+        const clients = app.domains.connectedTo(vm).filter((c) => isRunningState(app.vmm.info(c).state));
+        if (clients.length) {
+          await app.vmm.refresh(clients);
+          const running = clients.filter((c) => isRunningState(app.vmm.info(c).state));
+          if (running.length)
+            throw new QubesVMInUseError(`There are other VMs connected to this VM: ${running.map((c) => c.name).join(', ')}`);
+        }
+      }
+      if (state === 'Paused') throw new QubesVMNotRunningError(`Domain is paused; unpause it first or use --force: '${name}'`);
+    }
+    const dom = await this.domain(app, vm);
+    if (!dom) throw new QubesVMNotStartedError(`Domain is powered off: '${name}'`);
+    const conn = this.conn(app);
+    if (state === 'Paused') await conn.destroy(dom);
+    else await conn.shutdown(dom);
+    if (opts.wait) await this.waitForShutdown(name, opts.timeout);
+  }
+
+  /**
+   * Wait until a qube asked to shut down has stopped (timeout in seconds,
+   * default its shutdown_timeout), then clear up after it.
+   * @throws QubesVMShutdownTimeoutError
+   */
+  async waitForShutdown(name: string, timeout?: number): Promise<void> {
+    const app = this.store.read();
+    const vm = app.domains.get(name);
+    if (!vm) throw new QubesVMNotFoundError(name);
+    const dom = await this.domain(app, vm);
+    const seconds = timeout ?? Number(vm.get('shutdown_timeout') ?? 60);
+    if (dom && !(await this.waitStopped(this.conn(app), dom, seconds * 1000))) throw new QubesVMShutdownTimeoutError(`Domain shutdown timed out: '${name}'`);
+    await app.vmm.refresh([vm]);
+    await this.afterStop(app, vm);
+  }
+
+  /** Destroy a qube's domain at once, then clear up after it. */
+  async kill(name: string): Promise<void> {
+    const { app, vms } = await this.fresh([name]);
+    const vm = vms[0] as QubesVM;
+    if (vm.klass === 'AdminVM') throw new QubesError('Cannot kill dom0');
+    const dom = app.vmm.info(vm).state === 'Halted' ? undefined : await this.domain(app, vm);
+    if (!dom) {
+      await this.reconcile(app, vm);
+      throw new QubesVMNotStartedError(`Domain is powered off: '${name}'`);
+    }
+    const conn = this.conn(app);
+    try {
+      await conn.destroy(dom);
+    } catch (e) {
+      if (e instanceof LibvirtOperationInvalidError || e instanceof LibvirtNoDomainError) throw new QubesVMNotStartedError(`Domain is powered off: '${name}'`);
+      throw e;
+    }
+    await this.waitStopped(conn, dom, 10000);
+    await this.afterStop(this.store.read(), vm);
+  }
+
+  async pause(name: string): Promise<void> {
+    const { app, vms } = await this.fresh([name]);
+    const vm = vms[0] as QubesVM;
+    const dom = isRunningState(app.vmm.info(vm).state) && vm.klass !== 'AdminVM' ? await this.domain(app, vm) : undefined;
+    if (!dom) throw new QubesVMNotRunningError(`Domain is not running: '${name}'`);
+    await this.conn(app).suspend(dom);
+  }
+
+  async unpause(name: string): Promise<void> {
+    const { app, vms } = await this.fresh([name]);
+    const vm = vms[0] as QubesVM;
+    const dom = app.vmm.info(vm).state === 'Paused' ? await this.domain(app, vm) : undefined;
+    if (!dom) throw new QubesVMNotPausedError(`Domain is not paused: '${name}'`);
+    await this.conn(app).resume(dom);
+  }
+
+  /** Poll until the domain is no longer active; false on timeout. */
+  private async waitStopped(conn: LibvirtConnection, dom: DomainRef, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        if (!(await conn.isActive(dom))) return true;
+      } catch (e) {
+        if (e instanceof LibvirtNoDomainError) return true;
+        throw e;
+      }
+      if (Date.now() >= deadline) return false;
+      await sleep(this.pollMs);
+    }
+  }
+
+  // ---- after a stop -------------------------------------------------------------
+
+  /**
+   * A qube whose domain is gone but whose volumes still run stopped by
+   * itself (or a command was killed): clear up after it now.
+   */
+  private async reconcile(app: Qubes, vm: QubesVM): Promise<void> {
+    if (vm.klass === 'AdminVM' || app.vmm.info(vm).state !== 'Halted') return;
+    const storage = await new PoolSet(app).qube(vm);
+    if (!storage.volumes.some((v) => storage.isRunning(v))) return;
+    this.log(`${vm.name} stopped since it was started; committing its volumes`);
+    await this.afterStop(app, vm, storage);
+  }
+
+  /** What qubesd does on domain-stopped and domain-shutdown. */
+  private async afterStop(app: Qubes, vm: QubesVM, storage?: QubeStorage): Promise<void> {
+    await this.stopStorage(storage ?? (await new PoolSet(app).qube(vm)));
+    await stopDaemon(vm.name, { env: this.env });
+    clearStartTime(this.env, vm.name);
+    if (vm.klass === 'DispVM' && vm.get('auto_cleanup') === true) {
+      this.log(`removing disposable ${vm.name}`);
+      for (const p of await removeQube(this.store, vm.name)) this.warn(p);
+    }
+  }
+
+  private async stopStorage(storage: QubeStorage): Promise<void> {
+    for (const p of await storage.stop()) this.warn(`stopping the volumes of ${storage.vmName}: ${p}`);
+  }
+}
