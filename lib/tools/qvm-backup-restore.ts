@@ -88,7 +88,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const { home, user } = dom0Home(ctx.env);
   let progress: Progress | undefined;
   const controller = new AbortController();
-  const stopSignals = onCancelSignals(controller);
+  let stopSignals = onCancelSignals(controller);
   try {
     await restoreBackup({
       input,
@@ -117,7 +117,13 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
       confirm: () => {
         if (opts.passphraseFile !== undefined) return true;
         ctx.out('Do you want to proceed? [y/N] ');
-        return /^y$/i.test(readLine().trim());
+        // the answer is read synchronously: Ctrl-C must end the command as usual meanwhile
+        stopSignals();
+        try {
+          return /^y$/i.test(readLine().trim());
+        } finally {
+          stopSignals = onCancelSignals(controller);
+        }
       },
       progress: (done, total) => {
         progress ??= new Progress(opts.verifyOnly ? 'Verifying...' : 'Restoring...', total, { write: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, quiet);

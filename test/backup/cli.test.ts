@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { vector } from '../helpers.js';
+import { run, vector } from '../helpers.js';
 import { backupIn, bash, BIN, domainFacts, domains, freshHost, passFile, readMembers, sha256, writeAt, type Host } from './backup-env.js';
 
 const PASS = 'pass phrase';
@@ -219,4 +219,17 @@ test("a qube's firewall rules and notes travel with it", () => {
   h2.ok('qvm-backup-restore', '-q', '-p', passFile(h2.dir, PASS), backupIn(dest));
   expect(h2.ok('qvm-firewall', 'work', 'list')).toBe(h.ok('qvm-firewall', 'work', 'list'));
   expect(fs.readFileSync(path.join(h2.dir, 'appvms/work/notes.txt'), 'utf8')).toBe('remember the milk\n');
+});
+
+test('restore without --passphrase-file asks for the passphrase and a confirmation; "n" restores nothing', () => {
+  const h = freshHost();
+  const before = h.xml();
+  const no = run('qvm-backup-restore', ['--skip-dom0-home', backup], h.env, `${PASS}\nn\n`);
+  expect(no.code).toBe(0);
+  expect(no.stderr).toContain('Please enter the passphrase to verify and (if encrypted) decrypt the backup: ');
+  expect(no.stdout).toMatch(/Do you want to proceed\? \[y\/N\] $/);
+  expect(h.xml()).toBe(before);
+  const yes = run('qvm-backup-restore', ['--skip-dom0-home', backup], h.env, `${PASS}\ny\n`);
+  expect(yes.code).toBe(0);
+  expect(domains(h.xml()).has('work')).toBe(true);
 });
