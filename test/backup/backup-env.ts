@@ -30,9 +30,16 @@ export interface Host {
   files(): string[];
 }
 
-/** A fresh store (qubes-create) in a temporary directory; KDF cost lowered for speed. */
+const made: string[] = [];
+// images of several hundred MiB: remove each test file's directories when it ends
+afterAll(() => {
+  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh store (qubes-create) in a temporary directory, removed after the test file; KDF cost lowered for speed. */
 export function freshHost(extraEnv: NodeJS.ProcessEnv = {}): Host {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-backup-test-'));
+  made.push(dir);
   const home = path.join(dir, 'home', 'user');
   fs.mkdirSync(home, { recursive: true });
   const env: NodeJS.ProcessEnv = {

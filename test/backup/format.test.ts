@@ -15,6 +15,7 @@ import { TarReader } from '../../lib/backup/tar-reader.js';
 import { sparseImageTar } from '../../lib/backup/tar-writer.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-tar-test-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** A sparse file with 30 data runs of 4 KiB every 12 KiB (old-GNU needs extension blocks past 4), and a partial last block. */
 function fragmented(file: string): Buffer {
