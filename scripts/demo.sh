@@ -23,3 +23,7 @@ echo "store: $QUBES_XML_PATH"
 ./bin/qvm-ls
 echo
 ./bin/qvm-ls --tree --fields name,state,netvm,ip
+echo
+./bin/qvm-pool
+echo
+./bin/qvm-volume list work
