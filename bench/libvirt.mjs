@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, medianMs } from './measure.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => path.join(root, 'dist', p);
@@ -23,17 +24,7 @@ const { CreateFlags } = await import(dist('lib/vmm/libvirt/constants.js'));
 const URI = 'qemu:///system';
 const runs = Number(process.env.BENCH_RUNS || 21);
 const N = 200;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function timeAsync(fn) {
-  const samples = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(samples);
-}
+const timeAsync = (fn) => medianMs(runs, fn);
 
 function timeProcess(cmd, args, env = {}) {
   const samples = [];

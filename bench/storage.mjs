@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { medianMs } from './measure.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const lib = (p) => import(path.join(root, 'dist', 'lib', p));
@@ -26,7 +27,6 @@ const { OfflineVmm } = await lib('vmm/vmm.js');
 const runs = Number(process.env.BENCH_RUNS || 9);
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function mount(type, sizeMiB) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `qubes-bench-${type}-`));
@@ -86,15 +86,7 @@ async function fill(e, vm, file, size) {
   fs.rmSync(file);
 }
 
-async function timeIt(fn) {
-  const samples = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(samples);
-}
+const timeIt = (fn) => medianMs(runs, fn);
 
 const rows = [];
 
