@@ -152,6 +152,9 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const controller = new AbortController();
   const stopSignals = onCancelSignals(controller);
   try {
+    const kdf = scryptParamsFromEnv(ctx.env);
+    // a test hook must not weaken a real backup unnoticed
+    if (kdf.logN < 20 && ctx.verbose >= 0) ctx.err(`${ctx.prog}: warning: QUBES_BACKUP_SCRYPT_LOGN=${kdf.logN} weakens the passphrase protection of this backup (a test setting)\n`);
     await writeBackup({
       passphrase,
       compression,
@@ -161,7 +164,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
       sink,
       signal: controller.signal,
       onProgress: (n) => progress.update(n),
-      kdf: scryptParamsFromEnv(ctx.env),
+      kdf,
       chunkSize: ctx.env.QUBES_BACKUP_CHUNK_SIZE ? Number(ctx.env.QUBES_BACKUP_CHUNK_SIZE) : undefined,
     });
     await sink.finish();
