@@ -104,8 +104,7 @@ interface Opts {
   exclude?: string[];
   force?: boolean;
   size?: string;
-  /** false with --no-resize (commander's negatable option) */
-  resize?: boolean;
+  noResize?: boolean;
 }
 
 /** `VM:VOLUME` → parts. @throws UsageError */
@@ -197,8 +196,7 @@ async function resize(opts: Opts, ref: VolumeRef, sizeArg: string, ctx: Context)
 }
 
 async function importData(opts: Opts, ref: VolumeRef, file: string, ctx: Context): Promise<void> {
-  const noResize = opts.resize === false;
-  if (opts.size !== undefined && noResize) throw new UsageError('--size and --no-resize cannot be used together');
+  if (opts.size !== undefined && opts.noResize) throw new UsageError('--size and --no-resize cannot be used together');
   const fromStdin = file === '-';
   let fd: number;
   try {
@@ -206,7 +204,7 @@ async function importData(opts: Opts, ref: VolumeRef, file: string, ctx: Context
   } catch (e) {
     throw new QubesError(`Cannot open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  const size = noResize
+  const size = opts.noResize
     ? await ref.qv.pool.size(ref.qv.volume)
     : opts.size !== undefined
       ? parseSize(opts.size)

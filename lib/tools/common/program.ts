@@ -110,6 +110,23 @@ function resolveSubcommand(spec: CommandSpec, cmd: Command, args: string[]): str
   return [...args.slice(0, lead), sub.name, ...rest];
 }
 
+/**
+ * The parsed options, where a lone `--no-X` flag (the reference's
+ * `store_true` options such as `--no-resize`) is `noX: true` when given,
+ * not commander's negation `X: false` with a default of true.
+ */
+function plainNegatives(cmd: Command): Record<string, unknown> {
+  const opts = { ...cmd.opts() };
+  for (const o of cmd.options) {
+    const key = o.attributeName();
+    if (!o.negate || cmd.options.some((p) => !p.negate && p.attributeName() === key)) continue;
+    const given = cmd.getOptionValueSource(key) === 'cli';
+    delete opts[key];
+    if (given) opts[o.name().replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())] = true;
+  }
+  return opts;
+}
+
 /** Whether an option selecting the legacy (option-driven) form was given. */
 function legacyForm(spec: CommandSpec, cmd: Command): boolean {
   const legacy = new Set(spec.options.filter((o) => o.legacy).map((o) => o.flags));
@@ -160,7 +177,7 @@ export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O
       }
       throw e;
     }
-    const opts = Object.fromEntries(Object.entries(cmd.opts()).map(([k, v]) => [k, undisguise(v)])) as O & {
+    const opts = Object.fromEntries(Object.entries(plainNegatives(cmd)).map(([k, v]) => [k, undisguise(v)])) as O & {
       verbose: number;
       quiet: number;
       offlineMode?: boolean;
