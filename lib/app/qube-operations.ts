@@ -21,13 +21,14 @@ import { importFile } from '../storage/copy-data.js';
 import { createDir } from '../storage/durable-fs.js';
 import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
 import { settingsFromConfig } from '../storage/volume.js';
+import { recordVolume } from '../storage/volume-admin.js';
 import { ioReason } from '../util/io-error.js';
 import { copyRules } from '../firewall/firewall.js';
 import { qubeDirPath } from '../vm/qube-dir.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../vm/vm-factory.js';
 import { propertiesFor, type VmClass } from '../vm/vm-properties.js';
-import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
+import { volumeAttr } from '../vm/volume-config.js';
 import type { Qubes } from './app.js';
 import type { Store } from './store.js';
 import type { Vmm } from '../vmm/vmm.js';
@@ -281,15 +282,7 @@ export async function importRoot(store: Store, vmName: string, file: string, mov
   }
   await pool.importDataEnd(volume, true);
   if (move) fs.rmSync(file, { force: true });
-  if (size > volume.size) await recordVolumeSize(store, vmName, 'root', size);
-}
-
-/** Record a volume's new nominal size in the store. */
-export async function recordVolumeSize(store: Store, vmName: string, volume: string, size: number): Promise<void> {
-  await store.update((a) => {
-    const c = a.domains.get(vmName)?.volumeConfig.find((x) => volumeAttr(x, 'name') === volume);
-    if (c) setVolumeAttr(c, 'size', String(size));
-  });
+  if (size > volume.size) await recordVolume(store, vmName, 'root', [['size', String(size)]]);
 }
 
 // ---- remove --------------------------------------------------------------------

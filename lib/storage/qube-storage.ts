@@ -218,13 +218,6 @@ export class QubeStorage {
     return v.pool.blockDevice(v.volume)?.path;
   }
 
-  /** Sum of the volumes' usage (qvm-ls DISK). */
-  async usage(): Promise<number> {
-    let total = 0;
-    for (const v of this.volumes) total += await v.pool.usage(v.volume);
-    return total;
-  }
-
   /**
    * Copy the committed data of `src`'s same-named volumes into this qube's
    * volumes (clone). A snapshot volume's data is its origin's (an AppVM's

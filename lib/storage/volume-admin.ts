@@ -67,7 +67,7 @@ export async function revisionIds(ref: VolumeRef): Promise<string[]> {
 }
 
 /** Record attributes of a volume in the store (one update). */
-async function recordVolume(store: Store, vmName: string, volume: string, attrs: [string, string][]): Promise<void> {
+export async function recordVolume(store: Store, vmName: string, volume: string, attrs: [string, string][]): Promise<void> {
   await store.update((app) => {
     const cfg = app.domains.get(vmName)?.volumeConfig.find((c) => volumeAttr(c, 'name') === volume);
     if (!cfg) throw new QubesError(`vm '${vmName}' has no volume '${volume}'`);

@@ -134,11 +134,6 @@ export class Volume implements VolumeSettings {
     return this.poolEphemeralVolatile;
   }
 
-  /** Whether `ephemeral` is set in the volume-config (shown and saved only then). */
-  get ephemeralIsExplicit(): boolean {
-    return this.explicitEphemeral !== undefined;
-  }
-
   settings(): VolumeSettings {
     return {
       name: this.name,
@@ -152,10 +147,6 @@ export class Volume implements VolumeSettings {
       size: this.size,
       ephemeral: this.explicitEphemeral,
     };
-  }
-
-  with(change: Partial<VolumeSettings>): Volume {
-    return new Volume({ ...this.settings(), ...change }, this.owner, this.poolEphemeralVolatile);
   }
 
   toString(): string {
