@@ -13,15 +13,14 @@ import { isRunningState } from '../vmm/power-state.js';
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
-import { resolveVms } from './common/vm-args.js';
+import { resolveVms, SELECTION_OPTIONS, VM_ARGS, type SelectionOpts } from './common/vm-args.js';
 
 export const spec: CommandSpec = {
   name: 'qvm-check',
   summary: 'check whether qubes exist and are in a given state',
-  args: [{ name: 'VMNAME', description: 'qubes to check; shell-style wildcards allowed', kind: 'vm', variadic: true }],
+  args: VM_ARGS,
   options: [
-    { flags: '--all', description: 'check every qube but dom0' },
-    { flags: '--exclude <VMNAME>', description: 'leave this qube out (only with --all)', kind: 'vm', repeatable: true },
+    ...SELECTION_OPTIONS,
     { flags: '--running', description: 'the qubes are running (paused counts as running)' },
     { flags: '--paused', description: 'the qubes are paused' },
     { flags: '--template', description: 'the qubes are templates' },
@@ -29,9 +28,7 @@ export const spec: CommandSpec = {
   ],
 };
 
-interface Opts {
-  all?: boolean;
-  exclude?: string[];
+interface Opts extends SelectionOpts {
   running?: boolean;
   paused?: boolean;
   template?: boolean;

@@ -5,9 +5,10 @@
  * on other hypervisors it pauses, as the reference falls back.
  * Reference: qubesadmin/tools/qvm_pause.py; spec vmm.md §3.6, §6.2.
  */
-import { eachQube, lifecycleFor, selectQubes, SELECTION_OPTIONS, VM_ARGS, type SelectionOpts } from './common/lifecycle-command.js';
+import { eachQube, lifecycleFor } from './common/lifecycle-command.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
+import { selectQubes, SELECTION_OPTIONS, VM_ARGS, type SelectionOpts } from './common/vm-args.js';
 
 export const spec: CommandSpec = {
   name: 'qvm-pause',

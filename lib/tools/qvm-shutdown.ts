@@ -10,10 +10,11 @@
  */
 import { QubesError, QubesVMInUseError, QubesVMNotStartedError, QubesVMShutdownTimeoutError } from '../errors.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
-import { lifecycleFor, selectQubes, SELECTION_OPTIONS, VM_ARGS, type SelectionOpts } from './common/lifecycle-command.js';
+import { lifecycleFor } from './common/lifecycle-command.js';
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
+import { selectQubes, SELECTION_OPTIONS, VM_ARGS, type SelectionOpts } from './common/vm-args.js';
 
 export const spec: CommandSpec = {
   name: 'qvm-shutdown',

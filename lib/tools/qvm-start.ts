@@ -4,9 +4,10 @@
  * Reference: qubesadmin/tools/qvm_start.py; spec vmm.md §3.2, §6.2.
  */
 import { QubesVMAlreadyStartedError } from '../errors.js';
-import { eachQube, lifecycleFor, selectQubes, SELECTION_OPTIONS, VM_ARGS, type SelectionOpts } from './common/lifecycle-command.js';
+import { eachQube, lifecycleFor } from './common/lifecycle-command.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
+import { selectQubes, SELECTION_OPTIONS, VM_ARGS, type SelectionOpts } from './common/vm-args.js';
 
 export const spec: CommandSpec = {
   name: 'qvm-start',

@@ -1,38 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * What the commands that start, stop, pause and unpause qubes share: the
- * qube selection (names with wildcards, or --all with --exclude), the
  * lifecycle session of the command, and per-qube failures reported as one
  * line each (the reference prints them and goes on with the other qubes).
+ * The qube selection they use is in vm-args.ts.
  * Reference: qubesadmin/tools/__init__.py (VmNameAction), qvm_start.py,
  * qvm_shutdown.py, qvm_kill.py, qvm_pause.py, qvm_unpause.py.
  */
 import { QubesError } from '../../errors.js';
 import { Lifecycle } from '../../vmm/lifecycle.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
-import { UsageError } from './errors.js';
 import type { Context } from './program.js';
-import type { ArgSpec, OptionSpec } from './spec.js';
-import { resolveVms } from './vm-args.js';
-
-export const VM_ARGS: ArgSpec[] = [{ name: 'VMNAME', description: 'qubes to act on; shell-style wildcards allowed', kind: 'vm', variadic: true }];
-
-export const SELECTION_OPTIONS: OptionSpec[] = [
-  { flags: '--all', description: 'every qube but dom0' },
-  { flags: '--exclude <VMNAME>', description: 'leave this qube out (only with --all)', kind: 'vm', repeatable: true },
-];
-
-export interface SelectionOpts {
-  all?: boolean;
-  exclude?: string[];
-}
-
-/** The selected qubes; dom0 is never part of --all. @throws UsageError when none is named */
-export function selectQubes(ctx: Context, opts: SelectionOpts, names: string[], skip?: (vm: QubesVM) => boolean): QubesVM[] {
-  if (!opts.all && names.length === 0) throw new UsageError('one of the arguments VMNAME or --all is required');
-  const vms = resolveVms(ctx.store().read(), { names, all: opts.all, exclude: opts.exclude });
-  return opts.all && skip ? vms.filter((vm) => !skip(vm)) : vms;
-}
 
 /** The lifecycle of this command: -v shows progress, warnings always. */
 export function lifecycleFor(ctx: Context): Lifecycle {

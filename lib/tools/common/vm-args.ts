@@ -9,6 +9,8 @@ import type { Qubes } from '../../app/app.js';
 import { QubesVMNotFoundError } from '../../errors.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { UsageError } from './errors.js';
+import type { Context } from './program.js';
+import type { ArgSpec, OptionSpec } from './spec.js';
 
 const WILDCARD_RE = /[*?[\]!]/;
 
@@ -72,4 +74,25 @@ export function resolveVms(app: Qubes, sel: VmSelection, allIncludesDom0 = false
     picked = [...set];
   }
   return picked;
+}
+
+// ---- the selection of commands acting on several qubes (qvm-start, qvm-check, ...) ----
+
+export const VM_ARGS: ArgSpec[] = [{ name: 'VMNAME', description: 'qubes to act on; shell-style wildcards allowed', kind: 'vm', variadic: true }];
+
+export const SELECTION_OPTIONS: OptionSpec[] = [
+  { flags: '--all', description: 'every qube but dom0' },
+  { flags: '--exclude <VMNAME>', description: 'leave this qube out (only with --all)', kind: 'vm', repeatable: true },
+];
+
+export interface SelectionOpts {
+  all?: boolean;
+  exclude?: string[];
+}
+
+/** The selected qubes; dom0 is never part of --all. @throws UsageError when none is named */
+export function selectQubes(ctx: Context, opts: SelectionOpts, names: string[], skip?: (vm: QubesVM) => boolean): QubesVM[] {
+  if (!opts.all && names.length === 0) throw new UsageError('one of the arguments VMNAME or --all is required');
+  const vms = resolveVms(ctx.store().read(), { names, all: opts.all, exclude: opts.exclude });
+  return opts.all && skip ? vms.filter((vm) => !skip(vm)) : vms;
 }
