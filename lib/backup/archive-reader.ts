@@ -71,8 +71,8 @@ export function splitChunkName(member: string, version: number): { base: string;
   return { base: m[1] as string, index: Number(m[2]) };
 }
 
-/** Member names must be relative, without `.`/`..` components (format 3 directory archives aside). */
-export function checkMemberPath(member: string, version: number): void {
+/** Member names must be relative, without `.`/`..` or empty components, in every format. */
+export function checkMemberPath(member: string): void {
   if (member.startsWith('/')) throw new BackupError(`Refusing archive member with an absolute path: ${member}`);
   if (member.split('/').some((p) => p === '..' || p === '.' || p === ''))
     throw new BackupError(`Refusing archive member with '..' or an empty or '.' path component: ${member}`);
@@ -221,7 +221,7 @@ export class BackupArchive {
       this.entry ??= await this.reader.next();
       const e = this.entry;
       if (!e) return null;
-      checkMemberPath(e.name, this.version);
+      checkMemberPath(e.name);
       if (e.type !== '0' && e.type !== '7') throw new BackupError(`Unexpected non-regular file in archive: ${e.name}`);
       const v3hmac = this.version === 3 && e.name.endsWith('.hmac');
       const { base, index } = splitChunkName(v3hmac ? e.name.slice(0, -5) : e.name, this.version);
