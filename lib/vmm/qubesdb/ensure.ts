@@ -59,6 +59,19 @@ export async function ensureDaemon(vmName: string, xid: number, opts: EnsureDaem
  * process is signalled. Returns whether a daemon was stopped.
  * @throws QubesError when the daemon does not exit in time
  */
+/**
+ * Whether the process has ended. A zombie not yet reaped by its new parent
+ * has ended once its other threads are gone too (they still hold its files).
+ */
+function exited(pid: number): boolean {
+  try {
+    const zombie = /^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return zombie && fs.readdirSync(`/proc/${pid}/task`).length <= 1;
+  } catch {
+    return true;
+  }
+}
+
 export async function stopDaemon(vmName: string, opts: EnsureDaemonOptions = {}): Promise<boolean> {
   const env = opts.env ?? process.env;
   const p = socketPaths(socketDir(env), vmName);
@@ -79,7 +92,8 @@ export async function stopDaemon(vmName: string, opts: EnsureDaemonOptions = {})
     return false;
   }
   const end = Date.now() + (opts.timeoutMs ?? 10000);
-  while (fs.existsSync(p.pid) || fs.existsSync(p.rw)) {
+  // its sockets go first (in its SIGTERM handler); stopped means the process is gone too
+  while (fs.existsSync(p.pid) || fs.existsSync(p.rw) || !exited(pid)) {
     if (Date.now() > end) throw new QubesError(`qubesdb-daemon of ${vmName} (pid ${pid}) did not exit`);
     await new Promise((r) => setTimeout(r, 10));
   }
