@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Bundles each command into one file, dist/bin/NAME.js, which bin/NAME runs.
 //
-// Why: Node 20 loads ES modules one file at a time (resolve, read, compile),
+// Why: Node loads ES modules one file at a time (resolve, read, compile),
 // which cost ~25 ms per command start here on top of Node's own ~60-85 ms;
 // one bundled file removes most of it (bench/RESULTS.md). Modules a command
 // only sometimes needs (the store lock and proper-lockfile) stay lazily
@@ -26,7 +26,7 @@ await Promise.all(
       },
       bundle: true,
       platform: 'node',
-      target: 'node20',
+      target: 'node22',
       format: 'esm',
       outfile: path.join(root, 'dist', 'bin', `${name}.js`),
       // CommonJS dependencies (commander, proper-lockfile) call require().

