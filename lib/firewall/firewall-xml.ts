@@ -19,7 +19,7 @@
  * load_v2, save; Rule.from_xml_v1); shared/spec/firewall-and-devices.md A4.
  */
 import { QubesValueError } from '../errors.js';
-import { attr, parseXml, XmlSyntaxError, type XmlElement } from '../util/xml-reader.js';
+import { attr, lineAt, parseXml, XmlSyntaxError, type XmlElement } from '../util/xml-reader.js';
 import { serializeXml, type XmlNode } from '../util/xml-writer.js';
 import {
   checkRule,
@@ -63,7 +63,7 @@ export function serializeFirewallXml(rules: readonly Rule[]): string {
   return serializeXml({ name: 'firewall', attrs: [['version', '2']], children: [{ name: 'rules', children: rules.map(rule) }] });
 }
 
-function loadV2(root: XmlElement): Rule[] {
+function loadV2(root: XmlElement, src: string): Rule[] {
   const rules = root.children.find((c) => c.name === 'rules');
   if (!rules) fail('no <rules> element');
   return (rules as XmlElement).children.map((el) => {
@@ -75,7 +75,7 @@ function loadV2(root: XmlElement): Rule[] {
     try {
       return makeRule(fields);
     } catch (e) {
-      throw new QubesValueError(`rule at line ${el.line}: ${(e as Error).message}`);
+      throw new QubesValueError(`rule at line ${lineAt(src, el.pos)}: ${(e as Error).message}`);
     }
   });
 }
@@ -116,7 +116,7 @@ function ruleFromV1(el: XmlElement, action: Action): Rule {
  * action opposite to the policy, then a final accept when the policy was
  * allow (the R4 policy is always drop). `yumProxy` has no R4 counterpart.
  */
-function loadV1(root: XmlElement): Rule[] {
+function loadV1(root: XmlElement, src: string): Rule[] {
   const policy = attr(root, 'policy');
   if (policy !== 'allow' && policy !== 'deny') return fail(`invalid policy in version 1 firewall.xml: '${policy ?? ''}'`);
   const translate = (key: string): Action => ((attr(root, key) ?? policy) === 'allow' ? 'accept' : 'drop');
@@ -129,7 +129,7 @@ function loadV1(root: XmlElement): Rule[] {
     try {
       rules.push(ruleFromV1(el, ruleAction));
     } catch (e) {
-      throw new QubesValueError(`rule at line ${el.line}: ${(e as Error).message}`);
+      throw new QubesValueError(`rule at line ${lineAt(src, el.pos)}: ${(e as Error).message}`);
     }
   }
   if (policy === 'allow') rules.push({ action: 'accept' });
@@ -150,7 +150,7 @@ export function parseFirewallXml(src: string): Rule[] {
     throw e;
   }
   const version = attr(root, 'version') ?? '1';
-  if (version === '1') return loadV1(root);
-  if (version === '2') return loadV2(root);
+  if (version === '1') return loadV1(root, src);
+  if (version === '2') return loadV2(root, src);
   return fail(`Unsupported firewall.xml version: ${version}`);
 }
