@@ -83,3 +83,12 @@ describe('bad input', () => {
     refused(s, 'qvm-features', ['vm0001', 'bad name!', '1'], 1, /Invalid feature name/);
   });
 });
+
+describe('system errors', () => {
+  test('system errors in plain words with the path, never an errno code', () => {
+    const s = tmpStore();
+    const r = run('qubes-create', ['--offline-mode'], { ...s.env, QUBES_XML_PATH: '/dev/full/qubes.xml' });
+    expect(r.stderr).toBe('qubes-create: error: Cannot create directory /dev/full: file exists\n');
+    expect(r.code).toBe(1);
+  });
+});
