@@ -16,6 +16,9 @@ for pair in "mount:mount" "umount:mount" "losetup:mount" "partx:util-linux" "df:
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
+# lxml, the parser of the reference and most XML tools: every store the tools
+# write must parse with it (test/store). The system python3, where apt puts it.
+/usr/bin/python3 -c 'import lxml.etree' >/dev/null 2>&1 || need+=(python3-lxml)
 # libvirt with the QEMU driver for the VMM tests, without recommends (they
 # would pull every hypervisor driver): libvirt-daemon-system creates the
 # libvirt-qemu user QEMU runs as; its sysv flavour keeps systemd out of

@@ -20,6 +20,7 @@ import { lockTimeoutMs, type Paths } from '../config.js';
 import { StoreError } from '../errors.js';
 import { replaceFile, syncDir, tempNamePattern } from '../util/atomic-write.js';
 import { ioReason } from '../util/io-error.js';
+import { XmlWriteError } from '../util/xml-writer.js';
 import type { Vmm } from '../vmm/vmm.js';
 import type { Qubes } from './app.js';
 import { loadQubesXml, type LoadWarnings } from './qubes-xml-read.js';
@@ -154,7 +155,14 @@ export class Store {
   }
 
   private save(app: Qubes, readId: FileIdentity | undefined): void {
-    const xml = serializeQubes(app);
+    let xml: string;
+    try {
+      xml = serializeQubes(app);
+    } catch (e) {
+      // The writer's guarantee that no store it writes breaks another parser.
+      if (e instanceof XmlWriteError) throw new StoreError(`Cannot save ${this.file}: ${e.message}`);
+      throw e;
+    }
     try {
       replaceFile(this.file, xml, {
         mode: 0o660,

@@ -1,4 +1,5 @@
 import { lineAt, parseXml, scanXml, XmlSyntaxError } from '../../lib/util/xml-reader.js';
+import { serializeXml, XmlWriteError, type XmlNode } from '../../lib/util/xml-writer.js';
 
 const syntaxError = (src: string) => {
   try {
@@ -113,6 +114,25 @@ describe('only XML 1.0: characters it forbids and invalid UTF-8 are refused with
     const root = parseXml(Buffer.from('\ufeff<a b="\u00e9">\u{1F600} \u20ac</a>', 'utf8'));
     expect(root.attrs).toEqual([['b', '\u00e9']]);
     expect(root.text).toBe('\u{1F600} \u20ac');
+  });
+});
+
+describe('the writer never writes what XML 1.0 forbids', () => {
+  test.each([
+    [{ name: 'feature', attrs: [['name', 'x']], text: 'a\u0002b' } as XmlNode, 'the text of <feature name="x"> holds the character U+0002'],
+    [{ name: 'pool', attrs: [['dir_path', '/x\u0001']] } as XmlNode, 'attribute dir_path holds the character U+0001'],
+    [{ name: 'a', text: 'x\ud800' } as XmlNode, 'holds the character U+D800'],
+    [{ name: 'a', children: [{ name: 'b', text: '\uffff' }] } as XmlNode, 'the text of <b> holds the character U+FFFF'],
+  ])('%j is refused: %s', (node, message) => {
+    expect(() => serializeXml(node)).toThrow(XmlWriteError);
+    expect(() => serializeXml(node)).toThrow(message);
+  });
+
+  test('what it writes reads back the same: tab, newline, carriage return, astral characters', () => {
+    const node: XmlNode = { name: 'a', attrs: [['k', '\t\n\r<&">']], children: [{ name: 'b', text: '\t\r\n\u{1F600}&<>' }] };
+    const root = parseXml(serializeXml(node));
+    expect(root.attrs).toEqual([['k', '\t\n\r<&">']]);
+    expect(root.children[0]?.text).toBe('\t\r\n\u{1F600}&<>');
   });
 });
 
