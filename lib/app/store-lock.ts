@@ -28,6 +28,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { StoreLockError } from '../errors.js';
+import { readInputFile } from '../util/input-file.js';
 import { ioReason } from '../util/io-error.js';
 
 const OWNERLESS_STALE_MS = 10000;
@@ -57,7 +58,9 @@ interface Owner {
  */
 function readOwner(lockDir: string): Owner | undefined {
   try {
-    const m = /^(\d+) (\d+)\n$/.exec(fs.readFileSync(path.join(lockDir, 'owner'), 'utf8'));
+    // Bounded and never blocking: whatever sits in the directory is read as a record of a few bytes or not at all.
+    const text = readInputFile(path.join(lockDir, 'owner'), { what: 'a lock owner record', maxBytes: 64 }).toString('latin1');
+    const m = /^(\d+) (\d+)\n$/.exec(text);
     return m ? { pid: Number(m[1]), start: m[2] as string } : undefined;
   } catch {
     return undefined;

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { lxmlErrors, ROOT, run, tmpStore, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
 
 /**
- * Hostile or damaged input to the store: characters XML 1.0 forbids and
- * invalid UTF-8.
+ * Hostile or damaged input to the store: characters XML 1.0 forbids,
+ * invalid UTF-8, special files and oversized files in place of qubes.xml.
  * Each is refused with one line, a non-zero exit and nothing changed; every
  * store the tools write parses with lxml.
  */
@@ -120,4 +121,59 @@ test('every store the commands write parses with lxml; what no command checks is
   );
   written.push(s.xml);
   expect(lxmlErrors(written)).toEqual(new Map());
+});
+
+describe('special and oversized files in place of qubes.xml are refused, not read', () => {
+  const servers: net.Server[] = [];
+  afterAll(() => servers.forEach((sv) => sv.close()));
+  const cases: [string, (s: TmpStore) => string | Promise<string>, RegExp][] = [
+    ['/dev/zero (never ends)', () => '/dev/zero', /\/dev\/zero is a character device; qubes\.xml must be a regular file$/],
+    [
+      'a FIFO (the open would block)',
+      (s) => {
+        const p = path.join(s.dir, 'fifo.xml');
+        expect(spawnSync('mkfifo', [p]).status).toBe(0);
+        return p;
+      },
+      /fifo\.xml is a FIFO; qubes\.xml must be a regular file$/,
+    ],
+    [
+      'a socket',
+      async (s) => {
+        const p = path.join(s.dir, 'sock.xml');
+        const server = net.createServer();
+        await new Promise<void>((r) => server.listen(p, r));
+        servers.push(server); // closing it would remove the socket file
+        return p;
+      },
+      /sock\.xml is a socket; qubes\.xml must be a regular file$/,
+    ],
+    ['a directory', (s) => s.dir, /is a directory; qubes\.xml must be a regular file$/],
+    [
+      'a file over 64 MiB',
+      (s) => {
+        const p = path.join(s.dir, 'huge.xml');
+        fs.writeFileSync(p, '<qubes>');
+        fs.truncateSync(p, 64 * 1024 * 1024 + 1); // sparse: costs no disk
+        return p;
+      },
+      /huge\.xml is larger than 64 MiB, the most qubes\.xml may hold$/,
+    ],
+  ];
+  test.each(cases)('%s', async (_what, make, message) => {
+    const s = track(tmpStore());
+    const file = await make(s);
+    const env = { ...s.env, QUBES_XML_PATH: file };
+    for (const [cmd, args] of [
+      ['qvm-ls', []],
+      ['qvm-prefs', ['dom0', 'default_dispvm', '']],
+    ] as [string, string[]][]) {
+      const t0 = Date.now();
+      const r = runLimited(cmd, args, env);
+      expect({ signal: r.signal, code: r.code, stdout: r.stdout }).toEqual({ signal: null, code: 1, stdout: '' });
+      expect(r.stderr).toMatch(new RegExp(`^${cmd}: error: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} .*\n$`));
+      expect(r.stderr.trim()).toMatch(message);
+      expect(Date.now() - t0).toBeLessThan(5000);
+    }
+  });
 });
