@@ -19,6 +19,9 @@
  * (`stale` of an hour): it would `rmdir` a directory that our owner file
  * keeps non-empty, so there is exactly one recovery mechanism.
  *
+ * Anything else at the lock's path (a plain file, a symbolic link, a FIFO)
+ * is not a lock of ours: it is reported, never removed, whatever its age.
+ *
  * Readers take no lock: saves are atomic renames. These locks do not
  * exclude the reference Python tools, which use fcntl; see README.
  *
@@ -29,7 +32,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { StoreLockError } from '../errors.js';
 import { readInputFile } from '../util/input-file.js';
-import { ioReason } from '../util/io-error.js';
+import { ioReason, isSystemError } from '../util/io-error.js';
 
 const OWNERLESS_STALE_MS = 10000;
 const REAP_MUTEX_STALE_MS = 5000;
@@ -140,6 +143,35 @@ function reapDeadLock(lockDir: string): boolean {
   }
 }
 
+/** `a regular file`, ... when something other than a directory is at `p`; undefined for a directory or nothing. */
+function notADirectory(p: string): string | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return undefined;
+  }
+  if (st.isDirectory()) return undefined;
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isFile()) return 'a regular file';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  return 'a device file';
+}
+
+/**
+ * A lock path holding something these tools never make is somebody
+ * else's: say so instead of waiting for it, or deleting it.
+ * @throws StoreLockError
+ */
+function refuseForeignLock(storePath: string, lockPath: string): void {
+  const kind = notADirectory(lockPath);
+  if (kind)
+    throw new StoreLockError(
+      `Cannot lock ${storePath}: ${lockPath} is ${kind}, not a lock directory of these tools; remove it if no program uses it`,
+    );
+}
+
 function describeHolder(lockDir: string): string {
   const o = readOwner(lockDir);
   return o ? `process ${o.pid}` : 'an unknown process';
@@ -185,9 +217,12 @@ export async function lockStore(storePath: string, timeoutMs: number): Promise<R
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new StoreLockError(`Cannot lock ${storePath}: directory ${path.dirname(storePath)} does not exist`);
       if (e instanceof StoreLockError) throw e;
-      if (code === 'EACCES' || code === 'EROFS' || code === 'ENOSPC')
-        throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
-      if (code !== 'ELOCKED' && code !== 'ENOTEMPTY') throw e;
+      refuseForeignLock(storePath, lockDir);
+      refuseForeignLock(storePath, `${lockDir}.reap`);
+      if (code !== 'ELOCKED' && code !== 'ENOTEMPTY') {
+        if (isSystemError(e)) throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
+        throw e;
+      }
       if (reapDeadLock(lockDir)) continue;
       if (Date.now() >= deadline)
         throw new StoreLockError(
