@@ -31,6 +31,7 @@ import { allVmPropertyNames, CREATABLE_CLASSES, propertiesFor, VM_CLASSES } from
 /** Repository root: this file runs as dist/scripts/gen-docs.js. */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const COMPLETION_FILE = path.join('completions', 'qubes-tools.bash');
+const ENGINE_FILE = path.join('scripts', 'completion-engine.bash');
 
 /** The help option commander adds to every command (program.ts). */
 const HELP_OPTION: OptionSpec = { flags: '-h, --help', description: 'show this help message and exit' };
@@ -341,7 +342,7 @@ function sourceAction(src: ValueSource | string, list = false): string {
   if (src === null) return 'return 0';
   if (typeof src === 'string') return '_qubes_tools_property_value';
   if ('words' in src) return `${reply} ${src.words.map(shq).join(' ')}`;
-  if ('fn' in src) return `${reply} $(${src.fn})`;
+  if ('fn' in src) return `_qubes_tools_reply_lines ${reply} ${src.fn}`;
   if ('call' in src) return src.call;
   return '_qubes_tools_files';
 }
@@ -355,11 +356,11 @@ function propertyValueSource(def: PropertyDef<never>): string | undefined {
     case 'bool':
       return '_qubes_tools_reply True False';
     case 'vm':
-      return '_qubes_tools_reply $(_qubes_tools_vms)';
+      return sourceAction({ fn: '_qubes_tools_vms' });
     case 'label':
-      return '_qubes_tools_reply $(_qubes_tools_labels)';
+      return sourceAction({ fn: '_qubes_tools_labels' });
     case 'pool':
-      return '_qubes_tools_reply $(_qubes_tools_pools)';
+      return sourceAction({ fn: '_qubes_tools_pools' });
     default:
       return undefined;
   }
@@ -401,201 +402,17 @@ const wrapWords = (words: readonly string[], indent: string): string => {
   return lines.map((l) => indent + l).join(' \\\n');
 };
 
-// (bash `${` is written `$%{` here: this is a template literal)
-const ENGINE = String.raw`
-# --- store readers (no Node start: grep/sed over qubes.xml) -----------
-
-_qubes_tools_store() {
-  printf '%s\n' "$%{QUBES_XML_PATH:-/var/lib/qubes/qubes.xml}"
+/**
+ * The completion engine (store readers, replies, the walk over the command
+ * line), a real bash file that shellcheck checks: scripts/completion-engine.bash
+ * without its header (the lines up to the first blank line).
+ */
+function completionEngine(): string {
+  const text = fs.readFileSync(path.join(ROOT, ENGINE_FILE), 'utf8');
+  const body = text.indexOf('\n\n');
+  if (body < 0) throw new Error(`gen-docs: ${ENGINE_FILE} has no header followed by a blank line`);
+  return text.slice(body + 2).trimEnd();
 }
-
-_qubes_tools_vms() {
-  local f
-  f=$(_qubes_tools_store)
-  {
-    printf '%s\n' dom0
-    [ -r "$f" ] && sed -n 's/.*<property name="name">\([^<]*\)<\/property>.*/\1/p' "$f"
-  } | sort -u
-}
-
-# _qubes_tools_from_store SED-SCRIPT: what the script prints for the store, sorted, unique.
-_qubes_tools_from_store() {
-  local f
-  f=$(_qubes_tools_store)
-  [ -r "$f" ] && sed -n "$1" "$f" | sort -u
-}
-
-_qubes_tools_labels() { _qubes_tools_from_store 's/.*<label [^>]*>\([^<]*\)<\/label>.*/\1/p'; }
-_qubes_tools_features() { _qubes_tools_from_store 's/.*<feature name="\([^"]*\)".*/\1/p'; }
-_qubes_tools_services() { _qubes_tools_from_store 's/.*<feature name="service\.\([^"]*\)".*/\1/p'; }
-_qubes_tools_tags() { _qubes_tools_from_store 's/.*<tag name="\([^"]*\)".*/\1/p'; }
-_qubes_tools_pools() { _qubes_tools_from_store 's/.*<pool [^>]*name="\([^"]*\)".*/\1/p'; }
-
-# _qubes_tools_devices: BACKEND:PORT of the devices of the class being
-# completed (qvm-CLASS, or qvm-device CLASS), from a live listing
-_qubes_tools_devices() {
-  local cmd=$%{COMP_WORDS[0]}
-  case $%{cmd##*/} in
-    qvm-device)
-      [ -n "$%{_qt_args[0]-}" ] || return 0
-      "$cmd" "$%{_qt_args[0]}" list 2>/dev/null
-      ;;
-    *) "$cmd" list 2>/dev/null ;;
-  esac | sed 's/ .*//' | sort -u
-}
-
-# QUBE:VOLUME for every volume in the store
-_qubes_tools_vm_volumes() {
-  local f t w vm=""
-  f=$(_qubes_tools_store)
-  [ -r "$f" ] && sed -n -e 's/.*<property name="name">\([^<]*\)<\/property>.*/N \1/p' \
-    -e 's/.*<volume name="\([^"]*\)".*/V \1/p' "$f" |
-    while read -r t w; do
-      if [ "$t" = N ]; then vm=$w; else printf '%s:%s\n' "$vm" "$w"; fi
-    done | sort -u
-}
-
-# revisions of the QUBE:VOLUME positional (asks qvm-volume: revisions live on disk)
-_qubes_tools_revisions() {
-  local i
-  for i in "$%{!_qt_kinds[@]}"; do
-    [ "$%{_qt_kinds[i]}" = vm-volume ] && qvm-volume info "$%{_qt_args[i]}" revisions 2>/dev/null
-  done
-}
-
-# --- replies ------------------------------------------------------------
-
-# _qubes_tools_reply WORD...: the words that start with $cur
-_qubes_tools_reply() {
-  local w
-  for w in "$@"; do
-    [[ $w == "$cur"* ]] && COMPREPLY+=("$w")
-  done
-  return 0
-}
-
-# _qubes_tools_reply_list WORD...: complete the last item of a comma-separated $cur
-_qubes_tools_reply_list() {
-  local w head="" last=$cur
-  if [[ $cur == *,* ]]; then
-    head=$%{cur%,*},
-    last=$%{cur##*,}
-  fi
-  for w in "$@"; do
-    [[ $w == "$last"* ]] && COMPREPLY+=("$head$w")
-  done
-  compopt -o nospace 2>/dev/null
-  return 0
-}
-
-_qubes_tools_files() {
-  compopt -o filenames 2>/dev/null
-  local IFS=$'\n'
-  COMPREPLY+=($(compgen -f -- "$cur"))
-}
-
-# _qubes_tools_property_value CMDID: the value of the property named by
-# the PROPERTY positional (its kind tells vm or global)
-_qubes_tools_property_value() {
-  local i prop="" table=""
-  for i in "$%{!_qt_kinds[@]}"; do
-    case $%{_qt_kinds[i]} in
-      vm-property) prop=$%{_qt_args[i]}; table=vm ;;
-      global-property) prop=$%{_qt_args[i]}; table=global ;;
-    esac
-  done
-  [ -n "$table" ] || return 0
-  prop=$%{prop//-/_}
-  "_qubes_tools_$%{table}_property_value" "$prop"
-}
-
-# --- the walk over the command line --------------------------------------
-
-# _qubes_tools_complete CMDID: uses _qubes_tools_CMDID_optarg (flag -> value
-# kind, status 1 when the flag takes no value), _qubes_tools_CMDID_positional
-# (index -> fills COMPREPLY) and _qubes_tools_CMDID_flags (the flag words).
-_qubes_tools_complete() {
-  local id=$1
-  local cur=$%{COMP_WORDS[COMP_CWORD]}
-  local prev=""
-  ((COMP_CWORD > 0)) && prev=$%{COMP_WORDS[COMP_CWORD - 1]}
-  COMPREPLY=()
-  local -a _qt_args=() _qt_kinds=()
-  local i=1 w dashdash=0 kind varopt="" glue=0
-  while ((i < COMP_CWORD)); do
-    w=$%{COMP_WORDS[i]}
-    # bash splits QUBE:VOLUME at ':' (COMP_WORDBREAKS): glue the pieces back
-    if ((glue)) || { [[ $w == : ]] && ((!dashdash)) && (($%{#_qt_args[@]})) && [ -z "$varopt" ]; }; then
-      _qt_args[-1]+=$w
-      [[ $w == : ]] && glue=1 || glue=0
-      ((i += 1))
-      continue
-    elif ((dashdash)); then
-      _qt_args+=("$w")
-    elif [[ $w == -- ]]; then
-      dashdash=1
-      varopt=""
-    elif [[ $w == -?* ]]; then
-      varopt=""
-      if [[ $w != *=* ]] && kind=$("_qubes_tools_$%{id}_optarg" "$w"); then
-        if [[ $%{COMP_WORDS[i + 1]-} == = ]]; then
-          ((i += 2))
-        else
-          ((i += 1))
-        fi
-        # <X...>: the following words are values too, up to the next option
-        [[ $kind == *' variadic'* ]] && varopt=$w
-      fi
-    elif [ -z "$varopt" ]; then
-      _qt_args+=("$w")
-    fi
-    ((i += 1))
-  done
-  for i in "$%{!_qt_args[@]}"; do
-    _qt_kinds[i]=$("_qubes_tools_$%{id}_argkind" "$i")
-  done
-
-  # the value of an option: "-l CUR", "--label=CUR" (split at '=' by bash)
-  local opt=""
-  if [[ $cur == = ]] && [[ $prev == -?* ]]; then
-    opt=$prev
-    cur=""
-  elif [[ $prev == = ]] && ((COMP_CWORD > 1)) && [[ $%{COMP_WORDS[COMP_CWORD - 2]} == -?* ]]; then
-    opt=$%{COMP_WORDS[COMP_CWORD - 2]}
-  elif ((!dashdash)) && [[ $prev == -?* ]] && [[ $prev != -- ]]; then
-    opt=$prev
-  fi
-  if [ -n "$opt" ] && kind=$("_qubes_tools_$%{id}_optarg" "$opt"); then
-    "_qubes_tools_$%{id}_optvalue" "$opt"
-    return 0
-  fi
-
-  if ((!dashdash)) && [[ $cur != -* ]] && [ -n "$varopt" ]; then
-    "_qubes_tools_$%{id}_optvalue" "$varopt"
-    return 0
-  fi
-
-  if ((!dashdash)) && [[ $cur == -* ]]; then
-    _qubes_tools_reply $("_qubes_tools_$%{id}_flags")
-    return 0
-  fi
-  # the current word continues a QUBE:VOLUME split at ':': complete the whole
-  # word, then give bash only the part after the last ':' (what it replaces)
-  local colon=""
-  if { [[ $cur == : ]] || ((glue)); } && (($%{#_qt_args[@]})); then
-    cur=$%{_qt_args[-1]}$cur
-    unset '_qt_args[-1]'
-    colon=$%{cur%"$%{cur##*:}"}
-  fi
-  "_qubes_tools_$%{id}_positional" "$%{#_qt_args[@]}"
-  if [ -n "$colon" ]; then
-    for i in "$%{!COMPREPLY[@]}"; do
-      COMPREPLY[i]=$%{COMPREPLY[i]#"$colon"}
-    done
-  fi
-  return 0
-}
-`.replace(/\$%\{/g, '${');
 
 function commandCompletion(cmd: LoadedCommand): string {
   const id = bashFnId(cmd.name);
@@ -697,13 +514,16 @@ export function bashCompletion(cmds: LoadedCommand[]): string {
   const vmNames = allVmPropertyNames();
   const globalNames = [...new Set(GLOBAL_PROPERTIES.map((d) => d.name))].sort();
   const parts = [
+    '# shellcheck shell=bash',
     '# bash completion for the Qubes OS dom0 tools',
-    '# Generated by scripts/gen-docs.ts (npm run gen-docs); do not edit.',
+    '# Generated by scripts/gen-docs.ts (npm run gen-docs) from the command specs',
+    '# and scripts/completion-engine.bash; do not edit.',
     `# Commands: ${cmds.map((c) => c.name).join(' ')}`,
     '# Qube names, labels, features, tags and pools are read from',
     '# ${QUBES_XML_PATH:-/var/lib/qubes/qubes.xml} with sed; property names,',
     '# property value types and classes are embedded here.',
-    ENGINE.trimEnd(),
+    '',
+    completionEngine(),
     '',
     '# --- property tables (lib/vm/vm-properties.ts, lib/app/global-properties.ts) ---',
     '',
