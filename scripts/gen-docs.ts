@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
- * Generates the man pages (man/COMMAND.1, man/DAEMON.8) and the bash completion
+ * Generates the man pages (man/COMMAND.1, man/DAEMON.8; package.json's `man`
+ * field names them) and the bash completion
  * (completions/qubes-tools.bash) from the command specs, the property
  * tables and man/src/COMMAND.md.
  *
@@ -54,9 +55,17 @@ export interface LoadedCommand {
   spec: CommandSpec;
 }
 
-function packageVersion(): string {
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version?: string };
-  return pkg.version ?? '';
+const readPackageJson = (): Record<string, unknown> => JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+
+/**
+ * package.json with its `man` field naming the generated pages (npm links
+ * them into its man directories on `npm install -g`); every other field as it
+ * is, in npm's formatting.
+ */
+function packageJsonWithMan(pages: string[]): string {
+  const pkg = readPackageJson();
+  pkg.man = pages.map((p) => `./${p.split(path.sep).join('/')}`).sort();
+  return `${JSON.stringify(pkg, null, 2)}\n`;
 }
 
 /** Load every command of the registry. @throws Error naming the module that does not load */
@@ -575,7 +584,7 @@ export function bashCompletion(cmds: LoadedCommand[]): string {
 /** Every file to generate, relative path → content. */
 export async function generate(): Promise<Map<string, string>> {
   const cmds = await loadCommands();
-  const version = packageVersion();
+  const version = String(readPackageJson().version ?? '');
   const files = new Map<string, string>();
   for (const c of cmds) {
     const src = path.join(ROOT, 'man', 'src', `${c.name}.md`);
@@ -583,6 +592,7 @@ export async function generate(): Promise<Map<string, string>> {
     files.set(manPagePath(c.name), manPage(c.spec, version, md));
   }
   files.set(COMPLETION_FILE, bashCompletion(cmds));
+  files.set('package.json', packageJsonWithMan(cmds.map((c) => manPagePath(c.name))));
   return files;
 }
 
