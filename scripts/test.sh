@@ -8,15 +8,18 @@ need=()
 # Commands the tests run (a tmpfs for the full-disk test, bash for completion,
 # GNU cp for sparse copies, loop-mounted btrfs/XFS/ext4 for the storage
 # drivers, loop devices with partitions for the block devices test; scrypt,
-# tar, gzip and xz for the backup emergency-procedure tests; the linter of
-# the shell scripts): Debian package for each.
+# tar, gzip and xz for the backup emergency-procedure tests; make, rpmbuild,
+# man with groff and bash-completion's loader for the install tests;
+# and the linter of the shell scripts): Debian package for each.
 for pair in "mount:mount" "umount:mount" "losetup:mount" "partx:util-linux" "df:coreutils" "cp:coreutils" "sed:sed" "bash:bash" \
   "mkfs.btrfs:btrfs-progs" "mkfs.xfs:xfsprogs" "mkfs.ext4:e2fsprogs" \
   "scrypt:scrypt" "tar:tar" "gzip:gzip" "xz:xz-utils" \
-  "shellcheck:shellcheck"; do
+  "make:make" "rpmbuild:rpm" "man:man-db" "groff:groff" "shellcheck:shellcheck"; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
+# bash-completion's loader is a file, not a command.
+[ -e /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
 # libvirt with the QEMU driver for the VMM tests, without recommends (they
 # would pull every hypervisor driver): libvirt-daemon-system creates the
 # libvirt-qemu user QEMU runs as; its sysv flavour keeps systemd out of

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * shellcheck on every shell script of the repository: the scripts, CI's
- * entry point, the completion engine and the completion generated from it. Any finding fails, down to shellcheck's style level.
+ * entry point, the completion engine and the completion generated from it,
+ * the rpm's helper. Any finding fails, down to shellcheck's style level.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,7 +38,7 @@ function shellScripts(dir = ''): string[] {
 testNeeding(['shellcheck'], 'shellcheck finds nothing in any shell script', () => {
   const scripts = shellScripts();
   // the search finds what it must
-  for (const known of ['.ci/run', 'scripts/test.sh', 'scripts/demo.sh', 'scripts/completion-engine.bash', 'completions/qubes-tools.bash'])
+  for (const known of ['.ci/run', 'scripts/test.sh', 'scripts/demo.sh', 'scripts/completion-engine.bash', 'completions/qubes-tools.bash', 'rpm_spec/files-from-tree.sh'])
     expect(scripts).toContain(known);
   const r = spawnSync('shellcheck', ['--format=gcc', ...scripts], { cwd: ROOT, encoding: 'utf8' });
   expect({ status: r.status, findings: r.stdout + r.stderr }).toEqual({ status: 0, findings: '' });
