@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT, vector } from '../helpers.js';
 import { available, testNeeding } from '../needs.js';
+import { nodeOnlyDir } from './node-dir.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string>; man: string[] };
 const COMMANDS = Object.keys(pkg.bin).sort();
@@ -30,7 +31,7 @@ const BASH_COMPLETION = '/usr/share/bash-completion/bash_completion';
 let tmp: string;
 /** DESTDIR of the install */
 let dest: string;
-/** A directory holding only `node`: the Node the tests run on. */
+/** Holds only `node` (nodeOnlyDir). */
 let nodeDir: string;
 
 const make = (args: string[], opts: SpawnSyncOptions = {}) =>
@@ -39,9 +40,7 @@ const make = (args: string[], opts: SpawnSyncOptions = {}) =>
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-install-'));
   dest = path.join(tmp, 'root');
-  nodeDir = path.join(tmp, 'node');
-  fs.mkdirSync(nodeDir);
-  fs.symlinkSync(process.execPath, path.join(nodeDir, 'node'));
+  nodeDir = nodeOnlyDir(tmp);
   if (!available('make')) return; // the tests that need the install say so
   const r = make(['install', `DESTDIR=${dest}`, 'PREFIX=/usr']);
   if (r.status !== 0) throw new Error(`make install failed: ${r.stderr}`);
@@ -197,7 +196,9 @@ describe('make install DESTDIR=... PREFIX=/usr', () => {
       encoding: 'utf8',
     });
     expect(r.status).toBe(0);
-    expect(r.stderr).toBe(`_qubes_tools_qvm_prefs ${/^\S+ (\d+) /.exec(r.stderr)?.[1]} ${dest}${COMPLETIONDIR}/qvm-prefs\n`);
+    // declare -F: the function, its line, its file (the file bash-completion sourced)
+    const [fn, line, file] = r.stderr.trimEnd().split(' ');
+    expect({ fn, line: /^\d+$/.test(line ?? ''), file, lines: r.stderr.split('\n').length }).toEqual({ fn: '_qubes_tools_qvm_prefs', line: true, file: `${dest}${COMPLETIONDIR}/qvm-prefs`, lines: 2 });
     const qubes = runInstalled('qvm-ls', ['--raw-list'], { QUBES_XML_PATH: xml, QUBES_OFFLINE_MODE: '1' }).stdout.split('\n').filter(Boolean);
     expect(qubes.length).toBeGreaterThan(5);
     expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(qubes.sort());

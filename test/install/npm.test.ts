@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
 import { testNeeding } from '../needs.js';
+import { nodeOnlyDir } from './node-dir.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string>; man?: string[] };
 const COMMANDS = Object.keys(pkg.bin).sort();
@@ -18,9 +19,7 @@ let tmp: string;
 let nodeDir: string;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-npm-'));
-  nodeDir = path.join(tmp, 'node');
-  fs.mkdirSync(nodeDir);
-  fs.symlinkSync(process.execPath, path.join(nodeDir, 'node'));
+  nodeDir = nodeOnlyDir(tmp);
 });
 afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
