@@ -130,6 +130,7 @@ uninstall:
 	rm -rf '$(DESTDIR)$(PKGLIBDIR)'
 
 dist: check-built
+	@[ -n '$(VERSION)' ] || { echo 'make: no "version" line found in package.json' >&2; exit 1; }
 	rm -rf '$(BUILDDIR)/$(DIST_NAME)'
 	mkdir -p '$(BUILDDIR)/$(DIST_NAME)' '$(DISTDIR)'
 	cp -a --parents $(DIST_FILES) '$(BUILDDIR)/$(DIST_NAME)/'
