@@ -12,8 +12,8 @@
  * Reference: qubes-core-admin: qubes/firewall.py (RuleOption and its
  * subclasses, Rule); shared/spec/firewall-and-devices.md A2.
  */
-import net from 'node:net';
 import { QubesValueError } from '../errors.js';
+import { isIPv4, isIPv6 } from '../util/ip-address.js';
 
 export type Action = 'accept' | 'drop';
 export type Proto = 'tcp' | 'udp' | 'icmp';
@@ -81,11 +81,6 @@ function choice<T extends string>(field: string, allowed: readonly T[], untruste
 export const parseAction = (untrusted: string): Action => choice('action', ACTIONS, untrusted);
 export const parseProto = (untrusted: string): Proto => choice('proto', PROTOS, untrusted);
 export const parseSpecialTarget = (untrusted: string): SpecialTarget => choice('specialtarget', SPECIAL_TARGETS, untrusted);
-
-/** inet_pton(AF_INET6): Node also accepts a `%zone` suffix, glibc does not. */
-const isIPv6 = (s: string) => !s.includes('%') && net.isIPv6(s);
-/** inet_pton(AF_INET) as glibc: four decimal parts, no leading zeros (Node agrees). */
-const isIPv4 = (s: string) => net.isIPv4(s);
 
 /**
  * An IPv4 or IPv6 address or network (`A/LEN`), or a host name (lower case
