@@ -89,11 +89,12 @@ function ruleFromV1(el: XmlElement, action: Action): Rule {
     netmask = Number(netmaskText);
   }
   const address = attr(el, 'address');
-  let dsthost = address ? parseDstHost(address, netmask) : undefined;
   // quirk(reference): core turns netmask 0 into /32 (`prefixlen or 32`), so
-  // "any host, port 22" became "0.0.0.0 only". We keep the R3.2 meaning, any
-  // host, stored as the reference's backup restore stores it: no destination.
-  if (dsthost && dsthost.type !== 'dsthost' && dsthost.prefixlen === 0) dsthost = undefined;
+  // "any host, port 22" became "0.0.0.0 only", and the reference's backup
+  // restore drops the destination, so it became any host of both families.
+  // Here it stays what R3.2 (IPv4 only) meant: `0.0.0.0/0`, every IPv4 host,
+  // which the reference core reads back the same way.
+  const dsthost = address ? parseDstHost(address, netmask) : undefined;
   const port = attr(el, 'port');
   const toport = attr(el, 'toport');
   const ports = port ? (toport ? `${port}-${toport}` : port) : undefined;
