@@ -20,16 +20,27 @@
 
 /** The four bytes of a dotted-quad IPv4 address, or undefined when `s` is not one. */
 export function parseIPv4(s: string): number[] | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
+  // One pass over the characters (firewall files hold 100,000 addresses).
   const bytes: number[] = [];
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const b = Number(p);
-    if (b > 255) return undefined;
-    bytes.push(b);
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 0x2e; // the end closes the last part like a dot
+    if (c === 0x2e /* . */) {
+      if (digits === 0 || bytes.length === 4) return undefined;
+      bytes.push(value);
+      value = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits === 1 && value === 0) return undefined; // a leading zero
+      value = value * 10 + (c - 0x30);
+      if (value > 255) return undefined;
+      digits++;
+    } else {
+      return undefined;
+    }
   }
-  return bytes;
+  return bytes.length === 4 ? bytes : undefined;
 }
 
 const GROUP_RE = /^[0-9A-Fa-f]{1,4}$/;
@@ -55,6 +66,7 @@ function groupsOf(text: string, ipv4Tail: boolean): number[] | undefined {
 
 /** The eight 16-bit groups of an IPv6 address, or undefined when `s` is not one. */
 export function parseIPv6(s: string): number[] | undefined {
+  if (!s.includes(':')) return undefined;
   const at = s.indexOf('::');
   if (at === -1) {
     const groups = groupsOf(s, true);
