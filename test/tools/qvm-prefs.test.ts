@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { run, tmpStore } from '../helpers.js';
 
 const lines = (out: string) => out.split('\n').filter((l) => l !== '');
@@ -238,6 +239,7 @@ describe('qvm-prefs errors', () => {
     expect(run('qvm-prefs', ['vm0001', 'ip6'], s.env).stdout).toBe('fd09:24ef::a89:5\n');
     expect(s.read()).toContain('<property name="ip6">fd09:24ef::a89:5</property>');
     expect(s.read()).toContain('<property name="ip">10.137.0.99</property>');
+    fs.rmSync(s.dir, { recursive: true, force: true });
   });
 
   test('computed properties cannot be set or reset', () => {
