@@ -401,11 +401,16 @@ describe('list --qubesdb: the QubesDB export', () => {
 });
 
 describe('qvm-clone and qvm-remove carry the rules along', () => {
-  test('a clone gets the rules in force; removal deletes the qube directory with firewall.xml', () => {
+  /** A store whose pools are in its directory, with vm0001's private image, so vm0001 can be cloned. */
+  const cloneableStore = () => {
     fs.rmSync(s.dir, { recursive: true, force: true });
     s = tmpStoreLocalPools('qubes-xml/q10.xml');
     fs.mkdirSync(path.join(s.dir, 'appvms', 'vm0001'), { recursive: true });
     fs.writeFileSync(path.join(s.dir, 'appvms', 'vm0001', 'private.img'), 'data');
+  };
+
+  test('a clone gets the rules in force; removal deletes the qube directory with firewall.xml', () => {
+    cloneableStore();
     ok(['vm0001', 'add', '--before', '0', 'drop', 'a.example']);
     ok(['vm0001', 'add', 'drop', `expire=${Math.floor(Date.now() / 1000) - 10}`]);
     expect(run('qvm-clone', ['vm0001', 'copy'], s.env)).toMatchObject({ code: 0, stderr: '' });
@@ -418,10 +423,7 @@ describe('qvm-clone and qvm-remove carry the rules along', () => {
   });
 
   test('a clone keeps prefix-0 destinations with their family', () => {
-    fs.rmSync(s.dir, { recursive: true, force: true });
-    s = tmpStoreLocalPools('qubes-xml/q10.xml');
-    fs.mkdirSync(path.join(s.dir, 'appvms', 'vm0001'), { recursive: true });
-    fs.writeFileSync(path.join(s.dir, 'appvms', 'vm0001', 'private.img'), 'data');
+    cloneableStore();
     ok(['vm0001', 'add', '--before', '0', 'accept', 'dst6=::/0']);
     ok(['vm0001', 'add', '--before', '1', 'accept', 'dst4=0.0.0.0/0', 'tcp', '22']);
     ok(['vm0001', 'add', 'drop']);
