@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { kernelsDir } from '../config.js';
 import { QubesPropertyValueError } from '../errors.js';
+import { canonicalIPv6, isIPv4, isIPv6 } from '../util/ip-address.js';
 import { hasPciDevices } from './devices.js';
 import { checkWithNetvm, featureIsTrue } from './features.js';
 import { addressFor, ipv6For, netvmLoopCheck } from './net.js';
@@ -36,6 +37,14 @@ const nonNegative = (name: string) => (_vm: QubesVM, v: PropValue) => {
 };
 const matching = (name: string, re: RegExp, what: string) => (_vm: QubesVM, v: PropValue) => {
   if (typeof v === 'string' && !re.test(v)) throw new QubesPropertyValueError(`Invalid ${name}: '${v}' (${what})`);
+};
+
+/**
+ * An address property: the reference's property type is Python's
+ * ipaddress.IPv4Address/IPv6Address, and its message names that type.
+ */
+const address = (pythonType: 'IPv4Address' | 'IPv6Address', ok: (v: string) => boolean) => (_vm: QubesVM, v: PropValue) => {
+  if (typeof v === 'string' && !ok(v)) throw new QubesPropertyValueError(`Failed to parse property value as ${pythonType}: '${v}'`);
 };
 
 /** Target of default_dispvm / management_dispvm must be a disposable template. */
@@ -349,12 +358,15 @@ function network(): Def[] {
       type: 'str',
       doc: 'IP address of this domain.',
       default: (vm) => (vm.get('provides_network') === true || netvmOf(vm) ? addressFor(vm) : null),
-      validate: matching('ip', /^(\d{1,3}\.){3}\d{1,3}$/, 'an IPv4 address'),
+      validate: address('IPv4Address', isIPv4),
     },
     {
       name: 'ip6',
       type: 'str',
       doc: 'IPv6 address of this domain.',
+      // stored as the reference stores str(IPv6Address): `FD00:0::1` becomes `fd00::1`
+      normalize: (v) => canonicalIPv6(v) ?? v,
+      validate: address('IPv6Address', isIPv6),
       default: (vm) =>
         (vm.get('provides_network') === true || netvmOf(vm)) && featureIsTrue(checkWithNetvm(vm, 'ipv6')) ? ipv6For(vm) : null,
     },
