@@ -120,14 +120,19 @@ async function createWithStorage(store: Store, recordQube: RecordQube, opts: Mak
       opts.beforeSave?.(app, again);
     });
   } catch (e) {
-    // problems removing volumes that were never made are the failure's echo: the failure is what to tell
-    await claim.removeData(plan, workContext());
-    await claim.close();
+    // the qube is not in the store: what was made goes (problems removing volumes that were
+    // never made are the failure's echo; the failure is what to tell)
+    try {
+      await claim.settle(workContext());
+    } catch {
+      // the record stays: the next command applies the rule; the failure is still what to tell
+    }
     if (e instanceof QubesCancelledError || opts.signal?.aborted)
       throw new QubesCancelledError(`Creating ${vm.name} cancelled; nothing was kept`, opts.signal?.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT');
     throw new QubesError(`Creating the volumes of ${vm.name} failed, qube removed: ${(e as Error).message}`);
   }
-  await claim.close();
+  // saved: the rule keeps its volumes and drops the record
+  await claim.settle(ctx);
   return { name: vm.name, notes };
 }
 
@@ -355,18 +360,19 @@ export async function removeQube(store: Store, name: string): Promise<string[]> 
   const problems = await recoverUnfinished(store, ctx);
   const claim = await QubeClaim.take(store, name, ctx);
   problems.push(...claim.notes);
-  let after: Qubes | undefined;
+  let refused: unknown;
   try {
     await store.update(async (app) => {
       const vm = sameQube(app, name, checked);
       if (vm.klass !== 'AdminVM') await claim.write(unfinishedRecord('remove', vm));
       app.removeVm(vm);
-      after = app;
     });
-    problems.push(...(await claim.removeData(after as Qubes, ctx)));
-  } finally {
-    await claim.close();
+  } catch (e) {
+    refused = e;
   }
+  // dropped from the store: its volumes and directory go; still there (refused): nothing is touched
+  problems.push(...(await claim.settle(ctx)));
+  if (refused) throw refused;
   if (checked.uuid && !store.vmm.offline) {
     try {
       await undefineDomain(store.vmm, checked.uuid);
@@ -386,7 +392,7 @@ export async function removeQube(store: Store, name: string): Promise<string[]> 
 export async function removeUnfinished(store: Store, name: string): Promise<string[] | undefined> {
   if (!unfinishedNames(store).includes(name)) return undefined;
   const claim = await QubeClaim.take(store, name, workContext());
-  await claim.close();
+  await claim.settle(workContext());
   return claim.notes;
 }
 

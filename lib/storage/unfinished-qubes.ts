@@ -106,26 +106,40 @@ async function removeRecordedData(r: UnfinishedQube, app: Qubes, ctx: StorageCon
   return problems;
 }
 
+/** What applying the rule to a record did. */
+interface Settled {
+  /** Its volumes and directory were removed (the store does not have its qube). */
+  removed: boolean;
+  problems: string[];
+}
+
 /**
- * Act on the record of a dead command (we hold its name): remove what it
- * made unless the store has its qube, then delete the record. Returns what
- * was done, for the user.
+ * The rule (see the module comment), for a record whose name we hold: the
+ * store has its qube (same uuid), so nothing is touched; another qube has
+ * its name, so its volumes are that qube's and are left alone; or its
+ * volumes and directory are removed. The record is deleted in every case.
  */
-async function recoverRecord(store: Store, file: string, ctx: StorageContext): Promise<string[]> {
-  const r = readRecord(file);
+async function applyRule(store: Store, r: UnfinishedQube, ctx: StorageContext): Promise<Settled> {
   const app = store.read();
-  const notes: string[] = [];
+  let settled: Settled = { removed: false, problems: [] };
   if (app.domains.all().some((vm) => vm.uuid === r.uuid)) {
-    // finished (a create published, or a remove that never reached the store)
+    // a create that was saved, or a remove that never reached the store: the qube is whole
   } else if (app.domains.get(r.name)) {
-    notes.push(`an interrupted command left a record for ${r.name}, now another qube's name: its volumes were left alone`);
+    settled.problems.push(`a record of ${r.name} belongs to another qube of that name now: its volumes were left alone`);
   } else {
-    const what = r.action === 'create' ? `removed what an interrupted creation of ${r.name} had made` : `finished the interrupted removal of ${r.name}`;
-    const problems = await removeRecordedData(r, app, ctx);
-    notes.push(problems.length ? `${what}, with problems: ${problems.join('; ')}` : what);
+    settled = { removed: true, problems: await removeRecordedData(r, app, ctx) };
   }
-  removeFile(file);
-  return notes;
+  removeFile(recordFile(store, r.name));
+  return settled;
+}
+
+/** A dead command's record of `name` (we hold the name), settled by the rule; what was done, for the user. */
+async function recoverRecord(store: Store, name: string, ctx: StorageContext): Promise<string[]> {
+  const r = readRecord(recordFile(store, name));
+  const { removed, problems } = await applyRule(store, r, ctx);
+  if (!removed) return problems;
+  const what = r.action === 'create' ? `removed what an interrupted creation of ${r.name} had made` : `finished the interrupted removal of ${r.name}`;
+  return [problems.length ? `${what}, with problems: ${problems.join('; ')}` : what];
 }
 
 /** The pid of a live holder of `name`, for the message. */
@@ -149,7 +163,8 @@ async function tryHold(store: Store, name: string): Promise<Release | undefined>
   try {
     return await lockStore(path.join(dir, name), 0);
   } catch (e) {
-    if (e instanceof StoreLockError && /^Timed out/.test(e.message)) return undefined;
+    // not had at once while its lock directory is there: held by a live command
+    if (e instanceof StoreLockError && fs.existsSync(path.join(dir, `${name}.lock`))) return undefined;
     throw e;
   }
 }
@@ -179,12 +194,18 @@ export class QubeClaim {
    * @throws QubesError while another command works on that name
    */
   static async take(store: Store, name: string, ctx: StorageContext): Promise<QubeClaim> {
+    const claim = await QubeClaim.tryTake(store, name, ctx);
+    if (!claim) throw new QubesError(`Another command (${holderOf(store, name)}) is creating or removing qube ${name}; try again when it has finished`);
+    return claim;
+  }
+
+  /** As take, but undefined while another command works on that name. */
+  static async tryTake(store: Store, name: string, ctx: StorageContext): Promise<QubeClaim | undefined> {
     const release = await tryHold(store, name);
-    if (!release) throw new QubesError(`Another command (${holderOf(store, name)}) is creating or removing qube ${name}; try again when it has finished`);
+    if (!release) return undefined;
     try {
       removeRecordTemps(store, name);
-      const file = recordFile(store, name);
-      const notes = fs.existsSync(file) ? await recoverRecord(store, file, ctx) : [];
+      const notes = fs.existsSync(recordFile(store, name)) ? await recoverRecord(store, name, ctx) : [];
       return new QubeClaim(store, name, release, notes);
     } catch (e) {
       await release();
@@ -198,15 +219,15 @@ export class QubeClaim {
     this.record = record;
   }
 
-  /** Remove the volumes and directory of the record written (a create's rollback, a remove's data); returns the problems. */
-  async removeData(app: Qubes, ctx: StorageContext): Promise<string[]> {
-    return this.record ? removeRecordedData(this.record, app, ctx) : [];
-  }
-
-  /** The work is over (the store says so): the record goes, the name is free. */
-  async close(): Promise<void> {
+  /**
+   * The work is over, whichever way: the rule decides from what the store
+   * now says (a saved create keeps its volumes, anything else written is
+   * removed; a removed qube's volumes go), the record is deleted and the
+   * name released. Returns the problems met removing volumes.
+   */
+  async settle(ctx: StorageContext): Promise<string[]> {
     try {
-      removeFile(recordFile(this.store, this.name));
+      return this.record ? (await applyRule(this.store, this.record, ctx)).problems : [];
     } finally {
       await this.release();
     }
@@ -231,23 +252,19 @@ export function unfinishedNames(store: Store): string[] {
 export async function recoverUnfinished(store: Store, ctx: StorageContext): Promise<string[]> {
   const notes: string[] = [];
   for (const name of unfinishedNames(store)) {
-    let valid = true;
     try {
       validateVmName(name);
     } catch {
-      valid = false;
+      continue; // not a record of ours
     }
-    if (!valid) continue;
-    const release = await tryHold(store, name);
-    if (!release) continue;
     try {
-      removeRecordTemps(store, name);
-      const file = recordFile(store, name);
-      if (fs.existsSync(file)) notes.push(...(await recoverRecord(store, file, ctx)));
+      const claim = await QubeClaim.tryTake(store, name, ctx);
+      if (!claim) continue;
+      notes.push(...claim.notes);
+      await claim.settle(ctx);
     } catch (e) {
+      // an unreadable record stays, and is reported each time
       notes.push((e as Error).message);
-    } finally {
-      await release();
     }
   }
   return notes;

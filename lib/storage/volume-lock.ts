@@ -55,8 +55,10 @@ async function take(file: string, what: string, timeoutMs: number): Promise<Rele
   try {
     return await lockStore(file, timeoutMs);
   } catch (e) {
-    if (e instanceof StoreLockError) throw new StoragePoolError(`Volume ${what} is in use by another command: ${e.message}`);
-    throw e;
+    if (!(e instanceof StoreLockError)) throw e;
+    // still there after the wait: a live command holds it; else the lock could not be made at all
+    if (fs.existsSync(`${file}.lock`)) throw new StoragePoolError(`Volume ${what} is in use by another command: ${e.message}`);
+    throw new StoragePoolError(`Cannot lock volume ${what}: ${e.message}`);
   }
 }
 

@@ -1,10 +1,10 @@
 // Interrupted work on a `file` pool on ext4 (no reflinks: every copy takes
 // a while): qvm-volume import, qvm-clone and qvm-create -r killed with
-// SIGKILL at random moments (fixed seed; some anywhere in the run, most
-// while the data is being made), or stopped by SIGTERM/SIGINT.
+// SIGKILL at random moments (fixed seeds; some anywhere in the run, most
+// while the data is being copied), or stopped by SIGTERM/SIGINT.
 // Whatever the moment: the store never lists a qube whose volumes are not
 // all there, the next operation succeeds, and qvm-remove leaves nothing.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -147,8 +147,9 @@ const timed = (f: () => void): number => {
     s.ok('qvm-remove', '-f', 'bigc');
     let halfMade = 0;
     for (let trial = 0; trial < 5; trial++) {
-      const making = () => fs.existsSync(dir);
-      await runAndSignal(s.env, 'qvm-clone', ['big', 'bigc'], 'SIGKILL', trial % 3 === 2 ? { delayMs: full * rand() } : { when: making, delayMs: 60 * rand() });
+      // mid-copy: a temporary copy of one of its images exists
+      const copying = () => fs.existsSync(dir) && fs.readdirSync(dir).some((f) => f.includes('~'));
+      await runAndSignal(s.env, 'qvm-clone', ['big', 'bigc'], 'SIGKILL', trial % 3 === 2 ? { delayMs: full * rand() } : { when: copying, delayMs: 40 * rand() });
       if (listed('bigc')) {
         // listed: every volume was made and holds the copy
         expect(sha256(path.join(dir, 'private.img'))).toBe(srcSha);
@@ -186,8 +187,9 @@ const timed = (f: () => void): number => {
     s.ok('qvm-remove', '-f', 'tz');
     let halfMade = 0;
     for (let trial = 0; trial < 4; trial++) {
-      const making = () => fs.existsSync(dir);
-      await runAndSignal(s.env, 'qvm-create', args, 'SIGKILL', trial % 3 === 2 ? { delayMs: full * rand() } : { when: making, delayMs: 60 * rand() });
+      // mid-copy: the root image is being imported
+      const copying = () => fs.existsSync(path.join(dir, 'root-import.img'));
+      await runAndSignal(s.env, 'qvm-create', args, 'SIGKILL', trial % 3 === 2 ? { delayMs: full * rand() } : { when: copying, delayMs: 60 * rand() });
       if (listed('tz')) {
         expect(rootSha()).toBe(sha);
       } else {
@@ -201,6 +203,32 @@ const timed = (f: () => void): number => {
       noneUnfinished();
     }
     expect(halfMade).toBeGreaterThan(0);
+  });
+
+  test('qvm-backup-restore killed while importing: the next restore is not blocked by its import targets', async () => {
+    const rand = seeded(41);
+    const env = { ...s.env, QUBES_BACKUP_SCRYPT_LOGN: '10', QUBES_DOM0_HOME: path.join(lfs.dir, '..', 'home'), QUBES_DOM0_USER: 'user' };
+    fs.mkdirSync(env.QUBES_DOM0_HOME, { recursive: true });
+    const pass = path.join(lfs.dir, '..', 'pass');
+    fs.writeFileSync(pass, 'passphrase\n');
+    const archive = path.join(lfs.dir, '..', 'big.bak');
+    const backup = spawnSync(path.join(ROOT, 'bin', 'qvm-backup'), ['-y', '-p', pass, '--no-compress', archive, 'big'], { env, encoding: 'utf8' });
+    expect(backup.status).toBe(0);
+    const restore = ['-p', pass, '--rename-conflicting', archive, 'big'];
+    const dir = path.join(lfs.dir, 'appvms', 'big-1');
+    const importing = () => fs.existsSync(dir) && fs.readdirSync(dir).some((f) => f.endsWith('-import.img'));
+    for (let trial = 0; trial < 2; trial++) {
+      const killed = await runAndSignal(env, 'qvm-backup-restore', restore, 'SIGKILL', { when: importing, delayMs: 40 * rand() });
+      expect(killed.signal).toBe('SIGKILL');
+      expect(listed('big-1')).toBe(false);
+      const r = spawnSync(path.join(ROOT, 'bin', 'qvm-backup-restore'), restore, { env, encoding: 'utf8' });
+      expect({ code: r.status, stderr: r.stderr.split('\n').filter((l) => /error/.test(l)) }).toEqual({ code: 0, stderr: [] });
+      expect(sha256(path.join(dir, 'private.img'))).toBe(sha256(path.join(lfs.dir, 'appvms', 'big', 'private.img')));
+      s.ok('qvm-remove', '-f', 'big-1');
+      expect(fs.existsSync(dir)).toBe(false);
+      noneUnfinished();
+    }
+    fs.rmSync(archive);
   });
 
   test('SIGTERM and SIGINT end create, clone and import on the first signal and remove what they made', async () => {
