@@ -59,14 +59,13 @@ export async function changeRules(store: Store, vmname: string, change: (rules: 
  * Give qube `dst` the rules of `src` (qvm-clone), as the reference's client
  * does: the rules in force; `dst` gets a file even when `src` has the
  * default rule. (The reference's client sends them through its text form,
- * which drops prefix-0 destinations; here every destination is kept.)
- * @throws QubesVMNotFoundError, QubesError
+ * which drops prefix-0 destinations; here every destination is kept.) Runs
+ * inside the store update that adds `dst` (the caller holds the lock), so a
+ * clone is never saved without its rules.
+ * @throws QubesError
  */
-export async function copyRules(store: Store, src: string, dst: string, nowMs: number): Promise<Rule[]> {
-  return store.locked((app) => {
-    const rules = currentRules(app, vmOf(app, src), nowMs);
-    return saveRules(firewallPath(app.baseDir, vmOf(app, dst)), rules, nowMs);
-  });
+export function copyRules(app: Qubes, src: QubesVM, dst: QubesVM, nowMs: number): Rule[] {
+  return saveRules(firewallPath(app.baseDir, dst), currentRules(app, src, nowMs), nowMs);
 }
 
 export interface ExpirySweepResult {
