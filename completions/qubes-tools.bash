@@ -220,10 +220,10 @@ _qubes_tools_vm_property_names() {
     gateway gateway6 guivm icon include_in_backups installed_by_rpm ip ip6 \
     is_preload kernel kernelopts keyboard_layout klass label mac \
     management_dispvm maxmem memory name netvm provides_network qid \
-    qrexec_timeout shutdown_timeout start_time stubdom_mem stubdom_uuid \
-    stubdom_xid template template_for_dispvms updateable uuid vcpus \
-    virt_mode visible_gateway visible_gateway6 visible_ip visible_ip6 \
-    visible_netmask xid
+    qrexec_timeout relayvm remote_name shutdown_timeout start_time \
+    stubdom_mem stubdom_uuid stubdom_xid template template_for_dispvms \
+    transport_rpc updateable uuid vcpus virt_mode visible_gateway \
+    visible_gateway6 visible_ip visible_ip6 visible_netmask xid
 }
 
 _qubes_tools_global_property_names() {
@@ -237,7 +237,7 @@ _qubes_tools_global_property_names() {
 
 _qubes_tools_vm_property_value() {
   case $1 in
-    audiovm|default_dispvm|guivm|management_dispvm|netvm|template) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
+    audiovm|default_dispvm|guivm|management_dispvm|netvm|relayvm|template) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
     auto_cleanup|autostart|debug|include_in_backups|installed_by_rpm|provides_network|template_for_dispvms) _qubes_tools_reply True False ;;
     label) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_labels ;;
     virt_mode) _qubes_tools_reply hvm pv pvh ;;
@@ -313,7 +313,7 @@ _qubes_tools_qvm_ls_optvalue() {
     --exclude) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
     -o|--format) _qubes_tools_reply simple network kernel full prefs disk json ;;
     -O|--fields) _qubes_tools_reply_list CLASS DISK FLAGS GATEWAY INITIALMEM IP IPBACK KERNEL KERNELOPTS LABEL MAXMEM MEMORY NAME NETVM PRIV-CURR PRIV-MAX PRIV-POOL PRIV-USED QID ROOT-CURR ROOT-MAX ROOT-POOL ROOT-USED STATE TAGS TEMPLATE UUID VCPUS VIRT-MODE XID ;;
-    --class) _qubes_tools_reply AdminVM AppVM DispVM StandaloneVM TemplateVM ;;
+    --class) _qubes_tools_reply AdminVM AppVM DispVM RemoteVM StandaloneVM TemplateVM ;;
     --label) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_labels ;;
     --tags) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_tags ;;
     --exclude-tags) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_tags ;;
@@ -544,7 +544,7 @@ _qubes_tools_qvm_clone_optarg() {
 
 _qubes_tools_qvm_clone_optvalue() {
   case $1 in
-    -C|--class) _qubes_tools_reply AdminVM AppVM DispVM StandaloneVM TemplateVM ;;
+    -C|--class) _qubes_tools_reply AdminVM AppVM DispVM RemoteVM StandaloneVM TemplateVM ;;
     -P) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_pools ;;
     -p|--pool) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_pools ;;
     *) return 0 ;;

@@ -24,10 +24,11 @@ import { settingsFromConfig } from '../storage/volume.js';
 import { recordVolume } from '../storage/volume-admin.js';
 import { ioReason } from '../util/io-error.js';
 import { copyRules } from '../firewall/firewall.js';
+import { applyStandaloneDefault } from '../vm/boot-modes.js';
 import { qubeDirPath } from '../vm/qube-dir.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../vm/vm-factory.js';
-import { propertiesFor, type VmClass } from '../vm/vm-properties.js';
+import { propertiesFor, runsHere, type VmClass } from '../vm/vm-properties.js';
 import { volumeAttr } from '../vm/volume-config.js';
 import type { Qubes } from './app.js';
 import type { Store } from './store.js';
@@ -49,6 +50,7 @@ interface RecordedQube {
 async function createWithStorage(store: Store, recordQube: (app: Qubes) => RecordedQube | Promise<RecordedQube>): Promise<string> {
   const { name, uuid, copyFrom } = await store.update(async (app) => {
     const { vm, copyFrom: from } = await recordQube(app);
+    if (from?.volumes.includes('root')) applyStandaloneDefault(vm); // the root it gets decides the boot mode
     return { name: vm.name, uuid: vm.props.get('uuid') as string, copyFrom: from };
   });
   const app = store.read();
@@ -97,6 +99,7 @@ function volumeSize(vm: QubesVM, volume: string): number | undefined {
 interface CheckedQube {
   name: string;
   uuid: string | undefined;
+  klass: string;
 }
 
 /**
@@ -110,7 +113,7 @@ async function requireHalted(store: Store, name: string, precheck?: (vm: QubesVM
   const app = store.read();
   const vm = app.domains.get(name);
   if (!vm) throw new QubesVMNotFoundError(name);
-  const checked = { name, uuid: vm.props.get('uuid') };
+  const checked = { name, uuid: vm.props.get('uuid'), klass: vm.klass };
   if (precheck?.(vm) === true) return checked;
   await app.vmm.refresh([vm]);
   if (app.vmm.info(vm).state !== 'Halted') throw new QubesVMNotHaltedError(`Domain is not powered off: '${vm.name}'`);
@@ -296,8 +299,8 @@ export async function importRoot(store: Store, vmName: string, file: string, mov
  * @throws QubesVMInUseError (with the usages), QubesError
  */
 export async function removeQube(store: Store, name: string): Promise<string[]> {
-  // dom0 never halts: skip the power check and let removeVm refuse it.
-  const checked = await requireHalted(store, name, (vm) => vm.klass === 'AdminVM');
+  // dom0 never halts: skip the power check and let removeVm refuse it; a remote qube has no power state here.
+  const checked = await requireHalted(store, name, (vm) => !runsHere(vm.klass));
   let storage: QubeStorage | undefined;
   let dir = '';
   const problems: string[] = [];
@@ -318,7 +321,7 @@ export async function removeQube(store: Store, name: string): Promise<string[]> 
   } catch (e) {
     problems.push(`cannot remove ${dir}: ${ioReason(e)}`);
   }
-  if (checked.uuid && !store.vmm.offline) {
+  if (checked.uuid && !store.vmm.offline && runsHere(checked.klass)) {
     try {
       await undefineDomain(store.vmm, checked.uuid);
     } catch (e) {

@@ -1,0 +1,37 @@
+// Boot modes (qubes-core-admin qubes/vm/qubesvm.py _default_bootmode,
+// templatevm.py appvm_default_bootmode): the `bootmode` property follows the
+// boot-mode.* features of the qube and its template, through the commands
+// and on a store as the reference writes it.
+import { describe, expect, test } from '@jest/globals';
+import { run, tmpStore } from '../helpers.js';
+
+const get = (env: NodeJS.ProcessEnv, vm: string, p: string) => run('qvm-prefs', [vm, p], env).stdout;
+const feature = (env: NodeJS.ProcessEnv, vm: string, f: string, v: string) => expect(run('qvm-features', [vm, f, v], env)).toEqual({ code: 0, stdout: '', stderr: '' });
+
+describe('bootmode', () => {
+  test("defaults to boot-mode.active, else the template's appvm default, each only with kernel options", () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    expect(get(s.env, 'vm0001', 'bootmode')).toBe('default\n');
+    feature(s.env, 'fedora-41', 'boot-mode.appvm-default', 'nosmt');
+    // a mode without kernel options does not count
+    expect(get(s.env, 'fedora-41', 'appvm_default_bootmode')).toBe('nosmt\n');
+    expect(get(s.env, 'vm0001', 'bootmode')).toBe('default\n');
+    feature(s.env, 'fedora-41', 'boot-mode.kernelopts.nosmt', 'nosmt=force');
+    expect(get(s.env, 'vm0001', 'bootmode')).toBe('nosmt\n');
+    expect(run('qvm-ls', ['--raw-data', '-O', 'name,bootmode', 'fedora-41', 'vm0001'], s.env).stdout).toBe('fedora-41|default\nvm0001|nosmt\n');
+    // the qube's own active mode wins, when it has options (here: inherited from the template)
+    feature(s.env, 'fedora-41', 'boot-mode.kernelopts.debug', 'debug');
+    feature(s.env, 'vm0001', 'boot-mode.active', 'debug');
+    expect(get(s.env, 'vm0001', 'bootmode')).toBe('debug\n');
+    feature(s.env, 'vm0001', 'boot-mode.active', 'default');
+    expect(get(s.env, 'vm0001', 'bootmode')).toBe('default\n');
+    // an explicit appvm_default_bootmode on the template, and an explicit bootmode
+    expect(run('qvm-features', ['vm0001', 'boot-mode.active', '-D'], s.env).code).toBe(0);
+    expect(run('qvm-prefs', ['fedora-41', 'appvm_default_bootmode', 'debug'], s.env).code).toBe(0);
+    expect(get(s.env, 'vm0002', 'bootmode')).toBe('debug\n');
+    expect(run('qvm-prefs', ['vm0002', 'bootmode', 'anything'], s.env).code).toBe(0);
+    expect(run('qvm-prefs', ['--hide-default', 'vm0002'], s.env).stdout).toMatch(/^bootmode +- +anything$/m);
+    expect(run('qvm-prefs', ['vm0002', 'bootmode', '--default'], s.env).code).toBe(0);
+    expect(get(s.env, 'vm0002', 'bootmode')).toBe('debug\n');
+  });
+});
