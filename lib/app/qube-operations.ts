@@ -31,6 +31,7 @@ import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../
 import { propertiesFor, runsHere, type VmClass } from '../vm/vm-properties.js';
 import { volumeAttr } from '../vm/volume-config.js';
 import type { Qubes } from './app.js';
+import { copyNotes } from './qube-notes.js';
 import type { Store } from './store.js';
 import type { Vmm } from '../vmm/vmm.js';
 
@@ -202,9 +203,9 @@ export interface CloneRequest {
 
 /**
  * qvm-clone: a new qube with the source's settings and a copy of its
- * persistent volumes and firewall rules. Returns the warnings (properties,
- * rules skipped with `ignoreErrors`) for the caller to print after the
- * operation.
+ * persistent volumes, notes and firewall rules. Returns the warnings
+ * (properties, notes, rules skipped with `ignoreErrors`) for the caller to
+ * print after the operation.
  */
 export async function cloneQube(store: Store, req: CloneRequest): Promise<{ warnings: string[] }> {
   const checked = await requireHalted(store, req.source, (src) => {
@@ -241,14 +242,20 @@ export async function cloneQube(store: Store, req: CloneRequest): Promise<{ warn
       .map((v) => v.name);
     return { vm, copyFrom: { src: src.name, volumes: persistent } };
   });
-  try {
-    await copyRules(store, req.source, name, Date.now());
-  } catch (e) {
-    if (!(e instanceof QubesError)) throw e;
-    if (req.ignoreErrors) copyWarnings.push(`Failed to copy firewall rules: ${e.message}`);
-    else {
-      await removeQube(store, name);
-      throw new QubesError(`Copying the firewall rules failed, qube ${name} removed: ${e.message}`);
+  const copies: [string, () => Promise<unknown>][] = [
+    ['notes', () => copyNotes(store, req.source, name)],
+    ['firewall rules', () => copyRules(store, req.source, name, Date.now())],
+  ];
+  for (const [what, copy] of copies) {
+    try {
+      await copy();
+    } catch (e) {
+      if (!(e instanceof QubesError)) throw e;
+      if (req.ignoreErrors) copyWarnings.push(`Failed to copy ${what}: ${e.message}`);
+      else {
+        await removeQube(store, name);
+        throw new QubesError(`Copying the ${what} failed, qube ${name} removed: ${e.message}`);
+      }
     }
   }
   return { warnings: copyWarnings };

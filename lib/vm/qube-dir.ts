@@ -2,8 +2,8 @@
 /**
  * A qube's own directory under the base directory (`appvms/NAME`,
  * `vm-templates/NAME`): where file-pool images live by default and where
- * per-qube files such as firewall.xml are kept. dom0 and remote qubes
- * have none.
+ * per-qube files such as firewall.xml and notes.txt are kept. dom0 and
+ * remote qubes have none.
  *
  * Reference: qubes-core-admin: qubes/vm/qubesvm.py (dir_path,
  * dir_path_prefix), qubes/vm/templatevm.py, qubes/config.py system_path.
