@@ -304,3 +304,16 @@ export class BackupCancelledError extends BackupError {
     super(message);
   }
 }
+
+/** An action this qube cannot do (a RemoteVM cannot be started here, a restore in progress blocks a start). */
+export class QubesVMError extends QubesError {
+  override name = 'QubesVMError';
+}
+
+/**
+ * A change no caller may make (a feature only the system keeps), or one
+ * the calling qube may not make.
+ */
+export class PermissionDenied extends QubesError {
+  override name = 'PermissionDenied';
+}

@@ -20,6 +20,12 @@ for pair in "mount:mount" "umount:mount" "losetup:mount" "partx:util-linux" "df:
 done
 # bash-completion's loader is a file, not a command.
 [ -e /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
+# The reference core the conformance tests compare with (../shared/reference-core)
+# runs on Debian's python3 with these modules.
+for pair in "lxml:python3-lxml" "jinja2:python3-jinja2" "docutils:python3-docutils" "yaml:python3-yaml" "pyinotify:python3-pyinotify"; do
+  mod=${pair%%:*}; pkg=${pair##*:}
+  /usr/bin/python3 -c "import $mod" >/dev/null 2>&1 || need+=("$pkg")
+done
 # libvirt with the QEMU driver for the VMM tests, without recommends (they
 # would pull every hypervisor driver): libvirt-daemon-system creates the
 # libvirt-qemu user QEMU runs as; its sysv flavour keeps systemd out of

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * Tests that need tools of the machine (make, rpmbuild, man, shellcheck,
- * bash-completion): a missing tool makes the test skipped, saying which, and
+ * bash-completion, the Python modules of the reference core): a missing
+ * tool makes the test skipped, saying which, and
  * never passed; under CI=true, where scripts/test.sh has installed them, a
  * missing tool fails the test.
  */
@@ -18,7 +19,11 @@ export const missing = (tools: string[]): string[] => tools.filter((t) => !avail
 
 /** `test(name, fn, timeout)` when every tool is there; else skipped, or failing under CI=true. */
 export function testNeeding(tools: string[], name: string, fn: jest.ProvidesCallback, timeout?: number): void {
-  const absent = missing(tools);
+  testWithout(missing(tools), name, fn, timeout);
+}
+
+/** `test(name, fn, timeout)` when nothing is `absent` (names of what is missing); else skipped, or failing under CI=true. */
+export function testWithout(absent: string[], name: string, fn: jest.ProvidesCallback, timeout?: number): void {
   if (!absent.length) test(name, fn, timeout);
   else if (CI) test(name, () => {
     throw new Error(`missing ${absent.join(', ')} (scripts/test.sh installs it; under CI=true that is a failure)`);

@@ -35,12 +35,14 @@ import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
 import { QubeClaim, recoverUnfinished, unfinishedNames, unfinishedRecord } from '../storage/unfinished-qubes.js';
 import { settingsFromConfig } from '../storage/volume.js';
 import { copyRules } from '../firewall/firewall.js';
+import { applyStandaloneDefault } from '../vm/boot-modes.js';
 import { qubeDirPath } from '../vm/qube-dir.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../vm/vm-factory.js';
-import { propertiesFor, type VmClass } from '../vm/vm-properties.js';
+import { propertiesFor, runsHere, type VmClass } from '../vm/vm-properties.js';
 import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
 import type { Qubes } from './app.js';
+import { copyNotesIn } from './qube-notes.js';
 import type { Store } from './store.js';
 import type { Vmm } from '../vmm/vmm.js';
 
@@ -72,6 +74,13 @@ const storageOf = (vm: QubesVM): string =>
 /** The context of one command's storage work (cancelled by `signal`). */
 const workContext = (signal?: AbortSignal): StorageContext => ({ ...storageContext(), signal });
 
+/** recordQube, and the boot mode a qube takes from the root it gets (a standalone copy of a template). */
+async function recorded(recordQube: RecordQube, app: Qubes, name?: string): Promise<RecordedQube> {
+  const r = await recordQube(app, name);
+  if (r.copyFrom?.volumes.includes('root')) applyStandaloneDefault(r.vm);
+  return r;
+}
+
 /**
  * Plan, make the data, publish (see the module comment). Returns the name
  * and what was done about earlier commands' unfinished work.
@@ -80,7 +89,7 @@ async function createWithStorage(store: Store, recordQube: RecordQube, opts: Mak
   const ctx = workContext(opts.signal);
   const notes = await recoverUnfinished(store, ctx);
   const plan = store.read();
-  const { vm, copyFrom } = await recordQube(plan);
+  const { vm, copyFrom } = await recorded(recordQube, plan);
   const planned = { uuid: vm.uuid, dispid: vm.props.get('dispid'), storage: storageOf(vm) };
   const claim = await QubeClaim.take(store, vm.name, ctx);
   notes.push(...claim.notes);
@@ -107,7 +116,7 @@ async function createWithStorage(store: Store, recordQube: RecordQube, opts: Mak
     }
     await store.update(async (app) => {
       throwIfCancelled(opts.signal);
-      const again = (await recordQube(app, vm.name)).vm;
+      const again = (await recorded(recordQube, app, vm.name)).vm;
       if (storageOf(again) !== planned.storage)
         throw new QubesError(`The storage of ${vm.name} changed while its volumes were being made (pools or defaults were changed)`);
       again.props.set('uuid', planned.uuid as string);
@@ -146,6 +155,7 @@ function volumeSize(vm: QubesVM, volume: string): number | undefined {
 interface CheckedQube {
   name: string;
   uuid: string | undefined;
+  klass: string;
 }
 
 /**
@@ -159,7 +169,7 @@ async function requireHalted(store: Store, name: string, precheck?: (vm: QubesVM
   const app = store.read();
   const vm = app.domains.get(name);
   if (!vm) throw new QubesVMNotFoundError(name);
-  const checked = { name, uuid: vm.props.get('uuid') };
+  const checked = { name, uuid: vm.props.get('uuid'), klass: vm.klass };
   if (precheck?.(vm) === true) return checked;
   await app.vmm.refresh([vm]);
   if (app.vmm.info(vm).state !== 'Halted') throw new QubesVMNotHaltedError(`Domain is not powered off: '${vm.name}'`);
@@ -284,9 +294,10 @@ export interface CloneRequest {
 
 /**
  * qvm-clone: a new qube with the source's settings, a copy of its
- * persistent volumes and its firewall rules (saved with the record).
- * Returns the warnings (properties, rules skipped with `ignoreErrors`,
- * earlier unfinished work cleaned up) for the caller to print.
+ * persistent volumes, its notes and its firewall rules (saved with the
+ * record). Returns the warnings (properties, notes and rules skipped with
+ * `ignoreErrors`, earlier unfinished work cleaned up) for the caller to
+ * print.
  */
 export async function cloneQube(store: Store, req: CloneRequest, signal?: AbortSignal): Promise<{ warnings: string[] }> {
   const checked = await requireHalted(store, req.source, (src) => {
@@ -329,11 +340,18 @@ export async function cloneQube(store: Store, req: CloneRequest, signal?: AbortS
     {
       signal,
       beforeSave: (app, vm) => {
-        try {
-          copyRules(app, sameQube(app, req.source, checked), vm, Date.now());
-        } catch (e) {
-          if (!(e instanceof QubesError) || !req.ignoreErrors) throw new QubesError(`Copying the firewall rules failed: ${(e as Error).message}`);
-          copyWarnings.push(`Failed to copy firewall rules: ${e.message}`);
+        const src = sameQube(app, req.source, checked);
+        const copies: [string, () => void][] = [
+          ['notes', () => copyNotesIn(app, src, vm)],
+          ['firewall rules', () => copyRules(app, src, vm, Date.now())],
+        ];
+        for (const [what, copy] of copies) {
+          try {
+            copy();
+          } catch (e) {
+            if (!(e instanceof QubesError) || !req.ignoreErrors) throw new QubesError(`Copying the ${what} failed: ${(e as Error).message}`);
+            copyWarnings.push(`Failed to copy ${what}: ${e.message}`);
+          }
         }
       },
     },
@@ -354,8 +372,8 @@ export async function cloneQube(store: Store, req: CloneRequest, signal?: AbortS
  * @throws QubesVMInUseError (with the usages), QubesError
  */
 export async function removeQube(store: Store, name: string): Promise<string[]> {
-  // dom0 never halts: skip the power check and let removeVm refuse it.
-  const checked = await requireHalted(store, name, (vm) => vm.klass === 'AdminVM');
+  // dom0 never halts: skip the power check and let removeVm refuse it; a remote qube has no power state here.
+  const checked = await requireHalted(store, name, (vm) => !runsHere(vm.klass));
   const ctx = workContext();
   const problems = await recoverUnfinished(store, ctx);
   const claim = await QubeClaim.take(store, name, ctx);
@@ -373,7 +391,7 @@ export async function removeQube(store: Store, name: string): Promise<string[]> 
   // dropped from the store: its volumes and directory go; still there (refused): nothing is touched
   problems.push(...(await claim.settle(ctx)));
   if (refused) throw refused;
-  if (checked.uuid && !store.vmm.offline) {
+  if (checked.uuid && !store.vmm.offline && runsHere(checked.klass)) {
     try {
       await undefineDomain(store.vmm, checked.uuid);
     } catch (e) {
