@@ -213,6 +213,20 @@ export class QubesVolumeRevisionNotFoundError extends StoragePoolError {
   override name = 'QubesVolumeRevisionNotFoundError';
 }
 
+/**
+ * SIGINT or SIGTERM ended a create, clone, import or other data work; what
+ * it had made is removed. `signal` is what the command then ends by.
+ */
+export class QubesCancelledError extends QubesError {
+  override name = 'QubesCancelledError';
+  constructor(
+    message: string,
+    readonly signal: 'SIGINT' | 'SIGTERM' = 'SIGINT',
+  ) {
+    super(message);
+  }
+}
+
 /** The qube must be running for this (a live device attach, for one). */
 export class QubesVMNotRunningError extends QubesError {
   override name = 'QubesVMNotRunningError';
@@ -289,4 +303,17 @@ export class BackupCancelledError extends BackupError {
   ) {
     super(message);
   }
+}
+
+/** An action this qube cannot do (a RemoteVM cannot be started here, a restore in progress blocks a start). */
+export class QubesVMError extends QubesError {
+  override name = 'QubesVMError';
+}
+
+/**
+ * A change no caller may make (a feature only the system keeps), or one
+ * the calling qube may not make.
+ */
+export class PermissionDenied extends QubesError {
+  override name = 'PermissionDenied';
 }

@@ -171,7 +171,7 @@ export class Qubes implements PropertyHolder {
    */
   removeVm(vm: QubesVM): void {
     if (vm.klass === 'AdminVM') throw new QubesError(`Domain '${vm.name}' cannot be removed.`);
-    if (vm.get('installed_by_rpm') === true) throw new QubesError(`VM installed by package manager: ${vm.name}`);
+    if (vm.has('installed_by_rpm') && vm.get('installed_by_rpm') === true) throw new QubesError(`VM installed by package manager: ${vm.name}`);
     const usages = this.usagesOf(vm);
     if (usages.length > 0)
       throw new QubesVMInUseError(

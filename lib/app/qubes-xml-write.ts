@@ -20,6 +20,7 @@ import type { XmlElement } from '../util/xml-reader.js';
 import { attrText, container, element, escapeAttr, serializeXml, type XmlNode } from '../util/xml-writer.js';
 import type { PropertyDef } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
+import { runsHere } from '../vm/vm-properties.js';
 import type { Qubes } from './app.js';
 
 
@@ -77,7 +78,7 @@ function domain(vm: QubesVM): string {
     });
     s += container(i3, 'devices', ` class="${escapeAttr(d.devclass, () => 'a device class')}"`, devs.join(''));
   }
-  if (vm.klass !== 'AdminVM') s += volumes(i3, vm);
+  if (runsHere(vm.klass)) s += volumes(i3, vm); // dom0 and remote qubes have no volumes
   s += extras(i3, vm.extraElements);
   return s + '    </domain>\n';
 }

@@ -21,7 +21,6 @@ import { activeRules, isExpired } from './expiry.js';
 import { firewallPath, hasFirewallFile, loadRules, saveRules } from './firewall-file.js';
 import type { QubeAddresses } from './qubesdb-export.js';
 import type { Rule } from './rule.js';
-import { throughClient } from './rule-text.js';
 
 function vmOf(app: Qubes, name: string): QubesVM {
   const vm = app.domains.get(name);
@@ -58,15 +57,15 @@ export async function changeRules(store: Store, vmname: string, change: (rules: 
 
 /**
  * Give qube `dst` the rules of `src` (qvm-clone), as the reference's client
- * does: the rules in force, sent through its text form; `dst` gets a file
- * even when `src` has the default rule.
- * @throws QubesVMNotFoundError, QubesError
+ * does: the rules in force; `dst` gets a file even when `src` has the
+ * default rule. (The reference's client sends them through its text form,
+ * which drops prefix-0 destinations; here every destination is kept.) Runs
+ * inside the store update that adds `dst` (the caller holds the lock), so a
+ * clone is never saved without its rules.
+ * @throws QubesError
  */
-export async function copyRules(store: Store, src: string, dst: string, nowMs: number): Promise<Rule[]> {
-  return store.locked((app) => {
-    const rules = currentRules(app, vmOf(app, src), nowMs).map(throughClient);
-    return saveRules(firewallPath(app.baseDir, vmOf(app, dst)), rules, nowMs);
-  });
+export function copyRules(app: Qubes, src: QubesVM, dst: QubesVM, nowMs: number): Rule[] {
+  return saveRules(firewallPath(app.baseDir, dst), currentRules(app, src, nowMs), nowMs);
 }
 
 export interface ExpirySweepResult {

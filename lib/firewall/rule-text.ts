@@ -10,9 +10,14 @@
  *   client    action proto host dstports icmptype specialtarget expire comment qvm-firewall --raw, Set
  *
  * `host` is `dst4=`, `dst6=` or `dsthost=` by the kind of destination;
- * dstports is always a range (`443-443`). The client form leaves out an IP
- * destination with prefix 0 (`0.0.0.0/0`, `::/0`): such a rule then covers
- * both address families.
+ * dstports is always a range (`443-443`).
+ *
+ * Unlike the reference's client, the client form keeps an IP destination
+ * with prefix 0 (`dst4=0.0.0.0/0`, `dst6=::/0`): the reference's client
+ * leaves it out ("does not limit to any host"), so a rule meant for every
+ * host of one address family reached core as a rule for every host of
+ * both (qubes-issues#9323). Core reads the prefix-0 destination as that
+ * family only, in firewall.xml and in Set alike.
  *
  * Reference: qubes-core-admin: qubes/firewall.py (Rule.rule, api_rule,
  * from_api_string); qubesadmin/firewall.py (Rule.rule);
@@ -31,8 +36,6 @@ const ports: Part = (r) => r.dstports && `dstports=${r.dstports.first}-${r.dstpo
 const icmp: Part = (r) => (r.icmptype === undefined ? undefined : `icmptype=${r.icmptype}`);
 const expire: Part = (r) => (r.expire === undefined ? undefined : `expire=${r.expire}`);
 const comment: Part = (r) => r.comment && `comment=${r.comment}`;
-/** quirk(reference): the client drops a prefix-0 IP destination ("does not limit to any host"). */
-const clientHost: Part = (r) => (r.dsthost && r.dsthost.type !== 'dsthost' && r.dsthost.prefixlen === 0 ? undefined : host(r));
 
 const join = (parts: Part[]) => (r: Rule) =>
   parts
@@ -45,7 +48,7 @@ export const qubesDbForm: (r: Rule) => string = join([action, host, proto, speci
 /** What admin.vm.firewall.Get returns. */
 export const apiForm: (r: Rule) => string = join([action, expire, host, proto, special, ports, icmp, comment]);
 /** What the client sends and `qvm-firewall --raw` prints. */
-export const clientForm: (r: Rule) => string = join([action, proto, clientHost, ports, icmp, special, expire, comment]);
+export const clientForm: (r: Rule) => string = join([action, proto, host, ports, icmp, special, expire, comment]);
 
 /** Host keys that are aliases of dsthost (not checked against the value: `dst4=example.com` is a host name). */
 const HOST_ALIASES = ['dst4', 'dst6', 'dstname'];
@@ -73,10 +76,3 @@ export function parseRuleText(untrusted: string): Rule {
   }
   return makeRule(fields);
 }
-
-/**
- * A rule as the reference stores it after `qvm-firewall` sent it: the
- * client's text read back by core. The only change is the client's: an IP
- * destination with prefix 0 is gone.
- */
-export const throughClient = (r: Rule): Rule => parseRuleText(clientForm(r));

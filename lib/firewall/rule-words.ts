@@ -7,20 +7,29 @@
  * `accept qubes-os.org tcp 443` is action, host, proto, port (and, as in
  * the reference, `accept tcp` makes `tcp` the host).
  *
- * `dst4` and `dst6` are aliases of dsthost. `expire=+N` means N seconds
- * from now. A comment with spaces must be one shell word; it cannot hold
+ * `dst4` and `dst6` are dsthost restricted to one address family: the
+ * value must be an address or network of that family (`dst6=::/0` is every
+ * IPv6 host). The reference takes them as plain aliases, so `dst4=` a host
+ * name became a rule for both families; the stored format cannot say "this
+ * name, IPv4 only", so that is refused. `expire=+N` means N seconds from
+ * now. A comment with spaces must be one shell word; it cannot hold
  * `=`.
  *
  * Reference: qubesadmin/tools/qvm_firewall.py (RuleAction);
  * shared/spec/firewall-and-devices.md A8.
  */
 import { FirewallRuleSyntaxError, QubesValueError } from '../errors.js';
-import { makeRule, type Rule, type RuleField, type RuleFields } from './rule.js';
+import { makeRule, type HostType, type Rule, type RuleField, type RuleFields } from './rule.js';
 
 const SLOTS: readonly RuleField[] = ['action', 'dsthost', 'proto', 'dstports', 'icmptype'];
 const KEYS: readonly string[] = [...SLOTS, 'specialtarget', 'comment', 'expire'];
 /** Every key a word may name (dst4 and dst6 are aliases of dsthost), for completion. */
 export const RULE_WORD_KEYS: readonly string[] = [...KEYS, 'dst4', 'dst6'];
+
+const FAMILY_KEYS: ReadonlyMap<string, { type: HostType; what: string }> = new Map([
+  ['dst4', { type: 'dst4', what: 'an IPv4 address or network' }],
+  ['dst6', { type: 'dst6', what: 'an IPv6 address or network' }],
+]);
 
 /** `+N` → now + N seconds (whole seconds, as the reference's strftime('%s')). */
 function absoluteExpire(value: string, nowMs: number): string {
@@ -37,6 +46,8 @@ function absoluteExpire(value: string, nowMs: number): string {
 export function ruleFromWords(words: readonly string[], nowMs: number): Rule {
   let slots = [...SLOTS];
   const fields: RuleFields = {};
+  /** The key that gave the destination (the last one given wins, as for every key). */
+  let hostKey = 'dsthost';
   for (const word of words) {
     const parts = word.split('=');
     let key: string;
@@ -50,7 +61,8 @@ export function ruleFromWords(words: readonly string[], nowMs: number): Rule {
     } else {
       throw new FirewallRuleSyntaxError(`invalid rule description: ${word}`);
     }
-    if (key === 'dst4' || key === 'dst6') key = 'dsthost';
+    if (FAMILY_KEYS.has(key)) [hostKey, key] = [key, 'dsthost'];
+    else if (key === 'dsthost') hostKey = key;
     if (!KEYS.includes(key)) throw new FirewallRuleSyntaxError(`Invalid rule element: ${word}`);
     if (key === 'expire') value = absoluteExpire(value, nowMs);
     fields[key as RuleField] = value;
@@ -58,5 +70,8 @@ export function ruleFromWords(words: readonly string[], nowMs: number): Rule {
     if (key === 'proto' && (value === 'tcp' || value === 'udp')) slots = slots.filter((s) => s !== 'icmptype');
     else if (key === 'proto' && value === 'icmp') slots = slots.filter((s) => s !== 'dstports');
   }
-  return makeRule(fields);
+  const rule = makeRule(fields);
+  const want = FAMILY_KEYS.get(hostKey);
+  if (want && rule.dsthost?.type !== want.type) throw new QubesValueError(`${hostKey} needs ${want.what}: '${fields.dsthost}'`);
+  return rule;
 }

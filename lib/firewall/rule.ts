@@ -12,8 +12,8 @@
  * Reference: qubes-core-admin: qubes/firewall.py (RuleOption and its
  * subclasses, Rule); shared/spec/firewall-and-devices.md A2.
  */
-import net from 'node:net';
 import { QubesValueError } from '../errors.js';
+import { isIPv4, isIPv6 } from '../util/ip-address.js';
 
 export type Action = 'accept' | 'drop';
 export type Proto = 'tcp' | 'udp' | 'icmp';
@@ -82,11 +82,6 @@ export const parseAction = (untrusted: string): Action => choice('action', ACTIO
 export const parseProto = (untrusted: string): Proto => choice('proto', PROTOS, untrusted);
 export const parseSpecialTarget = (untrusted: string): SpecialTarget => choice('specialtarget', SPECIAL_TARGETS, untrusted);
 
-/** inet_pton(AF_INET6): Node also accepts a `%zone` suffix, glibc does not. */
-const isIPv6 = (s: string) => !s.includes('%') && net.isIPv6(s);
-/** inet_pton(AF_INET) as glibc: four decimal parts, no leading zeros (Node agrees). */
-const isIPv4 = (s: string) => net.isIPv4(s);
-
 /**
  * An IPv4 or IPv6 address or network (`A/LEN`), or a host name (lower case
  * letters, digits, `.`, `_`, `-`; no further structure is checked).
@@ -96,9 +91,9 @@ const isIPv4 = (s: string) => net.isIPv4(s);
  * @throws QubesValueError
  */
 export function parseDstHost(untrusted: string, prefixlen?: number): DstHost {
-  const slashes = untrusted.split('/').length - 1;
-  if (slashes > 1) fail(`Too many /: ${untrusted}`);
-  if (slashes === 0) {
+  const slash = untrusted.indexOf('/');
+  if (slash !== -1 && untrusted.indexOf('/', slash + 1) !== -1) fail(`Too many /: ${untrusted}`);
+  if (slash === -1) {
     if (isIPv6(untrusted)) {
       const len = prefixlen ?? 128;
       if (len < 0 || len > 128) fail('netmask for IPv6 must be between 0 and 128');
@@ -112,7 +107,8 @@ export function parseDstHost(untrusted: string, prefixlen?: number): DstHost {
     if (untrusted === '' || !HOSTNAME_RE.test(untrusted)) fail('Invalid hostname');
     return { text: safe(untrusted), type: 'dsthost', prefixlen: 0 };
   }
-  const [host, lenText] = untrusted.split('/') as [string, string];
+  const host = untrusted.slice(0, slash);
+  const lenText = untrusted.slice(slash + 1);
   if (!/^[0-9]+$/.test(lenText)) fail('bad prefix length');
   const len = Number(lenText);
   if (isIPv6(host)) {
@@ -180,19 +176,24 @@ export function makeRule(untrusted: RuleFields): Rule {
   if (f.specialtarget !== undefined) rule.specialtarget = parseSpecialTarget(f.specialtarget);
   if (f.expire !== undefined) rule.expire = parseExpire(f.expire);
   if (f.comment !== undefined && f.comment !== '') rule.comment = parseComment(f.comment);
-  return checkRule(rule);
+  return crossCheck(rule);
 }
 
-/**
- * The checks across fields, for rules assembled from parsed values.
- * @throws QubesValueError
- */
-export function checkRule(rule: Partial<Rule>): Rule {
+/** The checks across fields; `rule` holds no undefined field. */
+function crossCheck(rule: Partial<Rule>): Rule {
   if (rule.dstports && rule.proto !== 'tcp' && rule.proto !== 'udp') fail("dstports valid only for 'tcp' and 'udp' protocols");
   if (rule.icmptype !== undefined && rule.proto !== 'icmp') fail("icmptype valid only for 'icmp' protocol");
   if (!rule.action) fail('missing action=');
-  return Object.fromEntries(Object.entries(rule).filter(([, v]) => v !== undefined)) as unknown as Rule;
+  return rule as Rule;
 }
+
+/**
+ * The checks across fields, for rules assembled from parsed values (fields
+ * given as undefined are left out).
+ * @throws QubesValueError
+ */
+export const checkRule = (rule: Partial<Rule>): Rule =>
+  crossCheck(Object.fromEntries(Object.entries(rule).filter(([, v]) => v !== undefined)) as Partial<Rule>);
 
 /** The rule that accepts everything: the whole list of a qube without firewall.xml, and what `reset` stores. */
 export const ACCEPT_ALL: Rule = Object.freeze({ action: 'accept' });

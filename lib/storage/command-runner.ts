@@ -9,6 +9,8 @@ export interface CommandResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /** Killed because RunOptions.signal was aborted. */
+  cancelled?: boolean;
 }
 
 export interface RunOptions {
@@ -16,6 +18,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Data for standard input; default: none (/dev/null). */
   input?: string;
+  /** Kills the program when aborted (the run then reports `cancelled`). */
+  signal?: AbortSignal;
 }
 
 export interface CommandRunner {
@@ -35,7 +39,9 @@ export const execaRunner: CommandRunner = {
       stdin: options.input === undefined ? 'ignore' : 'pipe',
       stripFinalNewline: false,
       cwd: '/',
+      cancelSignal: options.signal,
     });
+    if (r.isCanceled) return { exitCode: r.exitCode ?? 1, stdout: '', stderr: '', cancelled: true };
     if (r.failed && r.exitCode === undefined) {
       // could not run at all (not installed, not executable): one line
       const why = (r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? 'command not found' : (r.shortMessage ?? 'cannot run').split('\n')[0];

@@ -11,9 +11,10 @@
  */
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { StoragePoolError } from '../errors.js';
+import { QubesCancelledError, StoragePoolError } from '../errors.js';
 import { ioReason } from '../util/io-error.js';
-import type { CommandRunner } from './command-runner.js';
+import { cancelledError, throwIfCancelled } from './cancel.js';
+import type { CommandResult, CommandRunner } from './command-runner.js';
 
 const BLOCK = 128 * 1024;
 
@@ -36,15 +37,21 @@ export function writeSparse(fd: number, data: Buffer, offset: number): void {
 
 /**
  * Copy exactly `size` bytes from `input` into `target` (which exists and
- * reads as zeros: a fresh sparse file or block device). fdatasync at the end.
+ * reads as zeros: a fresh sparse file or block device). fdatasync at the
+ * end. More data than `size` is refused as soon as it arrives, so an
+ * endless input (a pipe from /dev/zero) costs at most `size` bytes; an
+ * aborted `signal` ends the copy at once, even while the input is silent.
  */
-export async function importStream(input: Readable, target: string, size: number): Promise<void> {
+export async function importStream(input: Readable, target: string, size: number, signal?: AbortSignal): Promise<void> {
+  throwIfCancelled(signal);
   let fd: number;
   try {
     fd = fs.openSync(target, 'r+');
   } catch (e) {
     throw new StoragePoolError(`Cannot open ${target}: ${ioReason(e)}`);
   }
+  const onAbort = () => input.destroy(cancelledError(signal as AbortSignal));
+  signal?.addEventListener('abort', onAbort, { once: true });
   let copied = 0;
   try {
     let pending: Buffer = Buffer.alloc(0);
@@ -59,6 +66,7 @@ export async function importStream(input: Readable, target: string, size: number
         pending = pending.subarray(whole);
       }
     }
+    throwIfCancelled(signal);
     if (pending.length) {
       writeSparse(fd, pending, copied);
       copied += pending.length;
@@ -66,8 +74,10 @@ export async function importStream(input: Readable, target: string, size: number
     if (copied !== size) throw new StoragePoolError(`not enough data (copied ${copied} bytes, expected ${size} bytes)`);
     fs.fdatasyncSync(fd);
   } catch (e) {
-    throw e instanceof StoragePoolError ? e : new StoragePoolError(`Cannot write ${target}: ${ioReason(e)}`);
+    if (signal?.aborted) throw cancelledError(signal);
+    throw e instanceof StoragePoolError || e instanceof QubesCancelledError ? e : new StoragePoolError(`Cannot write ${target}: ${ioReason(e)}`);
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     fs.closeSync(fd);
   }
 }
@@ -77,19 +87,28 @@ export async function importStream(input: Readable, target: string, size: number
  * possible (instant), else a sparse copy; then the target gets `size`
  * bytes. Block-device targets (lvm) are written by dd.
  */
-export async function importFile(src: string, target: string, size: number, runner: CommandRunner): Promise<void> {
+export async function importFile(src: string, target: string, size: number, runner: CommandRunner, signal?: AbortSignal): Promise<void> {
   const st = fs.statSync(target, { throwIfNoEntry: false });
   if (st?.isBlockDevice()) {
-    const r = await runner.run(['dd', `if=${src}`, `of=${target}`, 'bs=128K', 'conv=sparse,nocreat,fsync', 'status=none']);
+    const r = checkRun(await runner.run(['dd', `if=${src}`, `of=${target}`, 'bs=128K', 'conv=sparse,nocreat,fsync', 'status=none'], { signal }), signal);
     if (r.exitCode !== 0) throw new StoragePoolError(`Cannot copy ${src} to ${target}: ${r.stderr.trim()}`);
     return;
   }
-  await cloneOrCopy(src, target, runner);
+  await cloneOrCopy(src, target, runner, signal);
   try {
     fs.truncateSync(target, size);
   } catch (e) {
     throw new StoragePoolError(`Cannot resize ${target}: ${ioReason(e)}`);
   }
+}
+
+/**
+ * The result of a copying program, or QubesCancelledError when it was
+ * killed because the command is being cancelled.
+ */
+export function checkRun(r: CommandResult, signal: AbortSignal | undefined): CommandResult {
+  if (r.cancelled || signal?.aborted) throw cancelledError(signal ?? AbortSignal.abort());
+  return r;
 }
 
 /** Errors of FICLONE that mean "cannot clone here" (then a sparse copy). */
@@ -100,13 +119,14 @@ const NO_REFLINK = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'EBADF',
  * sharing every block, or where the filesystem cannot, `cp --sparse=always`
  * (GNU cp finds holes with SEEK_DATA, which Node cannot).
  */
-export async function cloneOrCopy(src: string, dst: string, runner: CommandRunner): Promise<void> {
+export async function cloneOrCopy(src: string, dst: string, runner: CommandRunner, signal?: AbortSignal): Promise<void> {
+  throwIfCancelled(signal);
   try {
     fs.copyFileSync(src, dst, fs.constants.COPYFILE_FICLONE_FORCE);
     return;
   } catch (e) {
     if (!NO_REFLINK.has((e as NodeJS.ErrnoException).code ?? '')) throw new StoragePoolError(`Cannot copy ${src}: ${ioReason(e)}`);
   }
-  const r = await runner.run(['cp', '--sparse=always', '--', src, dst]);
+  const r = checkRun(await runner.run(['cp', '--sparse=always', '--', src, dst], { signal }), signal);
   if (r.exitCode !== 0) throw new StoragePoolError(`Cannot copy ${src} to ${dst}: ${r.stderr.trim() || `cp exit code ${r.exitCode}`}`);
 }

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { StoragePoolError } from '../errors.js';
+import { QubesError, StoragePoolError } from '../errors.js';
 import { syncDir } from '../util/atomic-write.js';
 import { ioReason } from '../util/io-error.js';
 
@@ -25,15 +25,19 @@ const fsyncDirOf = (p: string) => fsyncPath(path.dirname(p));
 /** Temporary names of `replaceFile`: `<dst>~<random>`, found again by `tempLeftovers`. */
 const tempName = (dst: string) => `${dst}~${randomBytes(4).toString('hex')}`;
 
-/** Leftover temporary files of `replaceFile` for names starting with `prefix` in `dir`. */
-export function tempLeftovers(dir: string, prefix: string): string[] {
+/**
+ * Leftover temporary files of `replaceFile` in `dir` whose target name
+ * `ours` accepts (a volume's own file names only: another volume's name
+ * may start with this one's).
+ */
+export function tempLeftovers(dir: string, ours: (target: string) => boolean): string[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
   } catch {
     return [];
   }
-  return names.filter((n) => n.startsWith(prefix) && /~[0-9a-f]{8}$/.test(n)).map((n) => path.join(dir, n));
+  return names.filter((n) => /~[0-9a-f]{8}$/.test(n) && ours(n.slice(0, -9))).map((n) => path.join(dir, n));
 }
 
 /**
@@ -50,7 +54,8 @@ export async function replaceFile(dst: string, write: (tmp: string) => Promise<v
     fs.renameSync(tmp, dst);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw e instanceof StoragePoolError ? e : fail('write', dst, e);
+    // our own errors (a failed copy, a cancel) say what happened; errno errors get the file's name
+    throw e instanceof QubesError ? e : fail('write', dst, e);
   }
   fsyncDirOf(dst);
 }

@@ -20,6 +20,15 @@
  *   importVolume   copy another volume's committed data (any pool)
  *   resize, revert, isDirty, isOutdated, revisions, size, usage
  *
+ * Every operation that changes a volume's data runs under that volume's
+ * lock (volume-lock.ts), taken here and not in the drivers, which implement
+ * the `do*` methods. When a command takes the lock anew, nobody else works
+ * on the volume: what the driver's `recoverLeftovers` finds then (an import
+ * target, a temporary copy) is a killed command's, and is removed before
+ * the operation. So a leftover never blocks the next operation, and the
+ * next operation on the volume (or its removal) is what cleans it. An
+ * import holds the lock from importData to importDataEnd.
+ *
  * Reference: qubes-core-admin: qubes/storage/__init__.py (Pool, Volume).
  */
 import path from 'node:path';
@@ -28,6 +37,7 @@ import { StoragePoolError } from '../errors.js';
 import type { CommandRunner } from './command-runner.js';
 import { DRIVER_CONFIG_KEYS, DRIVER_PARAMETERS, type DriverName } from './driver-names.js';
 import { parseQubesBool, Volume, type Revision, type VolumeOwner, type VolumeSettings } from './volume.js';
+import { lockVolume, type VolumeLock } from './volume-lock.js';
 
 /** Where drivers find the outside world; tests substitute parts. */
 export interface StorageContext {
@@ -38,7 +48,18 @@ export interface StorageContext {
   runDir: string;
   /** Device nodes, /dev (lvm checks /dev/VG/LV). */
   devDir: string;
+  /** How long to wait for a volume another command works on (default: the store lock's timeout). */
+  lockTimeoutMs?: number;
+  /**
+   * Aborted when the command is cancelled (SIGINT, SIGTERM): long data
+   * copies stop at once and fail with QubesCancelledError. Removing what
+   * was made does not look at it.
+   */
+  signal?: AbortSignal;
 }
+
+/** The hold of an import in progress (importData → importDataEnd), per volume lock, process-wide. */
+const importHolds = new Map<string, VolumeLock>();
 
 export interface BlockDevice {
   path: string;
@@ -112,19 +133,101 @@ export abstract class StoragePool {
     return new Volume(s, owner, this.ephemeralVolatile);
   }
 
-  abstract create(v: Volume): Promise<void>;
-  abstract remove(v: Volume): Promise<void>;
-  abstract start(v: Volume): Promise<void>;
-  abstract stop(v: Volume): Promise<void>;
+  // ---- the volume contract: operations on data, each under the volume's lock ----
+
+  async create(v: Volume): Promise<void> {
+    await this.underLock(v, () => this.doCreate(v));
+  }
+  /** Everything of the volume goes, leftovers included, in the driver's own order. */
+  async remove(v: Volume): Promise<void> {
+    await this.underLock(v, () => this.doRemove(v), false);
+  }
+  async start(v: Volume): Promise<void> {
+    await this.underLock(v, () => this.doStart(v));
+  }
+  async stop(v: Volume): Promise<void> {
+    await this.underLock(v, () => this.doStop(v));
+  }
+  /** A path to write a whole new image of `size` bytes to; the lock stays held until importDataEnd. */
+  async importData(v: Volume, size: number): Promise<string> {
+    const lock = await this.lockFor(v, true);
+    try {
+      const target = await this.doImportData(v, size);
+      const key = this.lockKey(v);
+      await importHolds.get(key)?.release();
+      importHolds.set(key, lock);
+      return target;
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+  }
+  async importDataEnd(v: Volume, success: boolean): Promise<void> {
+    const key = this.lockKey(v);
+    try {
+      await this.underLock(v, () => this.doImportDataEnd(v, success));
+    } finally {
+      const hold = importHolds.get(key);
+      importHolds.delete(key);
+      await hold?.release();
+    }
+  }
+  async importVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void> {
+    await this.underLock(v, () => this.doImportVolume(v, src, srcPool));
+  }
+  async resize(v: Volume, size: number): Promise<void> {
+    await this.underLock(v, () => this.doResize(v, size));
+  }
+  async revert(v: Volume, revision?: string): Promise<void> {
+    await this.underLock(v, () => this.doRevert(v, revision));
+  }
+
+  private lockKey(v: Volume): string {
+    return `${this.ctx.runDir}\0${this.name}\0${v.vid}`;
+  }
+
+  /** False for drivers whose data nothing here ever writes (kernels): their operations need no lock. */
+  protected readonly changesData: boolean = true;
+
+  /** The volume's lock; taken anew by this process, a dead command's leftovers are removed first (`recover`). */
+  private async lockFor(v: Volume, recover: boolean): Promise<VolumeLock> {
+    if (!this.changesData) return { release: async () => {} };
+    return lockVolume(this.ctx, this.name, v.vid, recover ? () => this.recoverLeftovers(v) : undefined);
+  }
+
+  private async underLock<T>(v: Volume, work: () => Promise<T>, recover = true): Promise<T> {
+    const lock = await this.lockFor(v, recover);
+    try {
+      return await work();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * Remove what a killed operation on `v` left (import target, temporary
+   * copies). Called only with the volume's lock freshly taken, when no
+   * command can be working on it. Never touches the committed data, its
+   * revisions or a running (dirty) copy: those are the volume's state.
+   */
+  protected async recoverLeftovers(_v: Volume): Promise<void> {}
+
+  protected abstract doCreate(v: Volume): Promise<void>;
+  protected abstract doRemove(v: Volume): Promise<void>;
+  protected abstract doStart(v: Volume): Promise<void>;
+  protected abstract doStop(v: Volume): Promise<void>;
+  protected abstract doImportData(v: Volume, size: number): Promise<string>;
+  protected abstract doImportDataEnd(v: Volume, success: boolean): Promise<void>;
+  protected abstract doImportVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void>;
+  protected abstract doResize(v: Volume, size: number): Promise<void>;
+  protected abstract doRevert(v: Volume, revision?: string): Promise<void>;
+
+  // ---- reading ----
+
   abstract verify(v: Volume): Promise<void>;
   /** A path holding the committed state; callers end with exportEnd. */
   abstract export(v: Volume): Promise<string>;
   async exportEnd(_v: Volume, _path: string): Promise<void> {}
-  abstract importData(v: Volume, size: number): Promise<string>;
-  abstract importDataEnd(v: Volume, success: boolean): Promise<void>;
-  abstract importVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void>;
-  abstract resize(v: Volume, size: number): Promise<void>;
-  abstract revert(v: Volume, revision?: string): Promise<void>;
   abstract isDirty(v: Volume): Promise<boolean>;
   abstract isOutdated(v: Volume): Promise<boolean>;
   /** Oldest first. */

@@ -7,7 +7,9 @@
  */
 import path from 'node:path';
 
-export const runningMarkerName = (pool: string, vid: string): string =>
-  `volume-running-${`${pool}:${vid}`.replace(/-/g, '--').replace(/\//g, '-')}`;
+/** `<pool>:<vid>` as one file name: `-` doubled, then `/` as `-` (unambiguous, the reference's escaping). */
+export const volumeFileName = (pool: string, vid: string): string => `${pool}:${vid}`.replace(/-/g, '--').replace(/\//g, '-');
+
+export const runningMarkerName = (pool: string, vid: string): string => `volume-running-${volumeFileName(pool, vid)}`;
 
 export const runningMarker = (runDir: string, pool: string, vid: string): string => path.join(runDir, runningMarkerName(pool, vid));

@@ -8,11 +8,10 @@
  * Reference: qubes-core-admin: qubes/api/admin.py vm_volume_*,
  * qubes/storage/__init__.py Storage; spec storage.md §2.2, §5, §7.
  */
-import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Qubes } from '../app/app.js';
 import type { Store } from '../app/store.js';
-import { QubesError, QubesValueError, QubesVMNotHaltedError } from '../errors.js';
+import { QubesCancelledError, QubesError, QubesValueError, QubesVMNotFoundError, QubesVMNotHaltedError } from '../errors.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
 import { importStream } from './copy-data.js';
@@ -27,10 +26,15 @@ export interface VolumeRef {
   pools: PoolSet;
 }
 
-/** @throws QubesError "no vm 'x'" / "vm 'x' has no volume 'y'" */
+/**
+ * The one place a `QUBE:VOLUME` argument is resolved: an unknown qube is a
+ * usage error as everywhere else (QubesVMNotFoundError), an unknown volume
+ * a runtime error.
+ * @throws QubesVMNotFoundError, QubesError "vm 'x' has no volume 'y'"
+ */
 export async function resolveVolume(app: Qubes, vmName: string, volume: string, pools = new PoolSet(app)): Promise<VolumeRef> {
   const vm = app.domains.get(vmName);
-  if (!vm) throw new QubesError(`no vm '${vmName}'`);
+  if (!vm) throw new QubesVMNotFoundError(vmName);
   if (!vm.volumeConfig.some((c) => volumeAttr(c, 'name') === volume)) throw new QubesError(`vm '${vmName}' has no volume '${volume}'`);
   const qv = (await pools.qube(vm)).require(volume);
   return { vm, name: volume, qv, pools };
@@ -129,9 +133,10 @@ export async function importVolumeData(store: Store, ref: VolumeRef, input: Read
   const { volume: v, pool } = ref.qv;
   const target = await pool.importData(v, size);
   try {
-    await importStream(input, target, size);
+    await importStream(input, target, size, ref.pools.ctx.signal);
   } catch (e) {
     await pool.importDataEnd(v, false);
+    if (e instanceof QubesCancelledError) throw new QubesCancelledError(`Import into ${ref.vm.name}:${ref.name} cancelled; the volume keeps its data`, e.signal);
     throw new QubesError(`Data import failed: ${(e as Error).message}`);
   }
   await pool.importDataEnd(v, true);
@@ -154,11 +159,4 @@ export async function cloneVolume(store: Store, src: VolumeRef, dst: VolumeRef):
   await dst.qv.pool.importVolume(dst.qv.volume, src.qv.volume, src.qv.pool);
   const size = await dst.qv.pool.size(dst.qv.volume);
   if (size !== dst.qv.volume.size) await recordVolume(store, dst.vm.name, dst.name, [['size', String(size)]]);
-}
-
-/** The size of what `path` names for `import` without --size: a regular file's length. */
-export function inputSize(path: string, fd?: number): number {
-  const st = fd === undefined ? fs.statSync(path) : fs.fstatSync(fd);
-  if (!st.isFile()) throw new QubesError('Failed to get the input file size, specify it explicitly with --size, or use --no-resize option');
-  return st.size;
 }

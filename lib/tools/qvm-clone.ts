@@ -2,13 +2,14 @@
 /**
  * qvm-clone: a new qube with another one's settings and disk data.
  * Reference: qubesadmin/tools/qvm_clone.py, qubesadmin/app.py clone_vm;
- * spec §10.3. The record is created under the store lock, the disk data is
- * copied after releasing it, and the record removed again if that fails.
+ * spec §10.3. The disk data is copied outside the store lock; the record is
+ * added only once it is in place (lib/app/qube-operations.ts).
  */
 import { cloneQube } from '../app/qube-operations.js';
 import type { VmClass } from '../vm/vm-properties.js';
 import { isCreatableClass, parseVolumePools } from '../vm/vm-factory.js';
 import { UsageError } from './common/errors.js';
+import { cancellable } from './common/cancel-signals.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 
@@ -40,13 +41,19 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   if (typeof perVolume === 'string') throw new UsageError(perVolume);
   if (opts.P !== undefined && perVolume.size > 0) throw new UsageError('-P and -p/--pool cannot be used together');
   if (opts.class !== undefined && !isCreatableClass(opts.class)) throw new UsageError(`no such domain class: '${opts.class}'`);
-  const { warnings } = await cloneQube(ctx.store(), {
-    source,
-    name,
-    klass: opts.class as VmClass | undefined,
-    pools: { all: opts.P, perVolume },
-    ignoreErrors: Boolean(opts.ignoreErrors),
-  });
+  const { warnings } = await cancellable(ctx, (signal) =>
+    cloneQube(
+      ctx.store(),
+      {
+        source,
+        name,
+        klass: opts.class as VmClass | undefined,
+        pools: { all: opts.P, perVolume },
+        ignoreErrors: Boolean(opts.ignoreErrors),
+      },
+      signal,
+    ),
+  );
   for (const w of warnings) ctx.err(`${ctx.prog}: warning: ${w}\n`);
   return 0;
 }

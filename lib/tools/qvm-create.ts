@@ -5,11 +5,12 @@
  * lib/app/qube-operations.ts; this file parses, checks and reports.
  */
 import fs from 'node:fs';
-import { createQube, importRoot } from '../app/qube-operations.js';
-import { QubesError } from '../errors.js';
+import { createQube } from '../app/qube-operations.js';
+import { QubesCancelledError, QubesError } from '../errors.js';
 import { CREATABLE_CLASSES, type VmClass } from '../vm/vm-properties.js';
 import { isCreatableClass, parseVolumePools } from '../vm/vm-factory.js';
 import { UsageError } from './common/errors.js';
+import { cancellable } from './common/cancel-signals.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 
@@ -81,49 +82,50 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     throw new UsageError('--root-copy-from and --root-move-from cannot be used together');
   const rootFile = opts.rootCopyFrom ?? opts.rootMoveFrom;
   if (rootFile !== undefined) {
-    if (!fs.existsSync(rootFile)) throw new UsageError(`File pointed by --root-copy-from/--root-move-from does not exist: ${rootFile}`);
+    const st = fs.statSync(rootFile, { throwIfNoEntry: false });
+    if (!st) throw new UsageError(`File pointed by --root-copy-from/--root-move-from does not exist: ${rootFile}`);
+    if (!st.isFile()) {
+      // /dev/zero would be copied until killed; a block device has no length here
+      const kind = st.isBlockDevice() ? 'a block device' : st.isCharacterDevice() ? 'a character device' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a directory';
+      throw new UsageError(`File pointed by --root-copy-from/--root-move-from is ${kind}, not an image file: ${rootFile}`);
+    }
     if (klassText === 'AppVM' || klassText === 'DispVM')
       throw new UsageError(`--root-copy-from/--root-move-from cannot be used with ${klassText} (it uses its template's root volume)`);
   }
 
   const template = opts.template ?? shorthand.get('template');
-  let result;
-  try {
-    result = await createQube(
-      ctx.store(),
-      {
-        klass: klassText as VmClass,
-        name,
-        label,
-        template,
-        pools: { all: opts.P, perVolume },
-        props,
-      },
-      (app) => {
-        if (!app.labels.has(label)) {
-          try {
-            app.labels.get(label);
-          } catch {
-            throw new UsageError(`no such label: '${label}'; available: ${app.labels.names().join(', ')}`);
+  const result = await cancellable(ctx, async (signal) => {
+    try {
+      return await createQube(
+        ctx.store(),
+        {
+          klass: klassText as VmClass,
+          name,
+          label,
+          template,
+          pools: { all: opts.P, perVolume },
+          props,
+          rootFile,
+          moveRoot: opts.rootMoveFrom !== undefined,
+        },
+        (app) => {
+          if (!app.labels.has(label)) {
+            try {
+              app.labels.get(label);
+            } catch {
+              throw new UsageError(`no such label: '${label}'; available: ${app.labels.names().join(', ')}`);
+            }
           }
-        }
-        if (!isCreatableClass(klassText)) throw new UsageError(`no such domain class: '${klassText}'`);
-      },
-    );
-  } catch (e) {
-    if (e instanceof QubesError) throw new QubesError(`Error creating VM: ${e.message}`);
-    throw e;
-  }
+          if (!isCreatableClass(klassText)) throw new UsageError(`no such domain class: '${klassText}'`);
+        },
+        signal,
+      );
+    } catch (e) {
+      if (e instanceof QubesError && !(e instanceof QubesCancelledError)) throw new QubesError(`Error creating VM: ${e.message}`);
+      throw e;
+    }
+  });
   for (const w of result.warnings) ctx.err(`${ctx.prog}: warning: ${w}\n`);
   for (const pe of result.propErrors) ctx.err(`${ctx.prog}: error: Error setting property ${pe.prop} (but VM created): ${pe.message}\n`);
-
-  if (rootFile !== undefined) {
-    try {
-      await importRoot(ctx.store(), result.name, rootFile, opts.rootMoveFrom !== undefined);
-    } catch (e) {
-      ctx.err(`${ctx.prog}: error: Importing the root volume failed (but VM created): ${(e as Error).message}\n`);
-      return 3;
-    }
-  }
   return result.propErrors.length > 0 ? 2 : 0;
 }

@@ -3,6 +3,7 @@
  * qvm-features: list, get, set and remove a qube's own features.
  * Reference: qubesadmin/tools/qvm_features.py; spec §5.4.
  */
+import { assertFeatureChangeAllowed } from '../vm/admin-extension.js';
 import { validateFeatureName } from '../vm/features.js';
 import { setFeature } from '../vm/services.js';
 import { SilentExit, UsageError } from './common/errors.js';
@@ -42,6 +43,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   if (unset || value !== undefined) {
     await ctx.store().update((app) => {
       const vm = resolveVm(app, vmname);
+      assertFeatureChangeAllowed(feature as string);
       if (unset) vm.features.delete(feature as string);
       else setFeature(vm, feature as string, value as string);
     });

@@ -13,7 +13,7 @@ import { changeRules, currentRules, firewallAddresses, storedRules } from '../fi
 import { firewallQdbOps } from '../firewall/qubesdb-export.js';
 import { ACCEPT_ALL, type Rule } from '../firewall/rule.js';
 import { ruleTable } from '../firewall/rule-table.js';
-import { clientForm, throughClient } from '../firewall/rule-text.js';
+import { clientForm } from '../firewall/rule-text.js';
 import { ruleFromWords } from '../firewall/rule-words.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { UsageError } from './common/errors.js';
@@ -82,27 +82,22 @@ function pyIndex(i: number, length: number): number | undefined {
   return j >= 0 && j < length ? j : undefined;
 }
 
-/** The reference keeps what its client sent: every rule went through the client's text form. */
 function insertRule(rules: Rule[], rule: Rule, before: number | undefined): Rule[] {
-  const next = rules.map(throughClient);
-  const at = before === undefined ? next.length : Math.min(Math.max(before < 0 ? before + next.length : before, 0), next.length);
-  next.splice(at, 0, throughClient(rule));
-  return next;
+  const at = before === undefined ? rules.length : Math.min(Math.max(before < 0 ? before + rules.length : before, 0), rules.length);
+  return [...rules.slice(0, at), rule, ...rules.slice(at)];
 }
 
 function deleteRule(rules: Rule[], ruleNo: number | undefined, rule: Rule | undefined): Rule[] {
-  const next = rules.map(throughClient);
   let at: number | undefined;
   if (ruleNo !== undefined) {
-    at = pyIndex(ruleNo, next.length);
+    at = pyIndex(ruleNo, rules.length);
     if (at === undefined) throw new QubesValueError(`Rule number out of range: ${ruleNo}`);
   } else {
     const text = clientForm(rule as Rule);
-    at = next.findIndex((r) => clientForm(r) === text);
+    at = rules.findIndex((r) => clientForm(r) === text);
     if (at === -1) throw new QubesValueError(`Rule not found: ${text}`);
   }
-  next.splice(at, 1);
-  return next;
+  return [...rules.slice(0, at), ...rules.slice(at + 1)];
 }
 
 /** The QubesDB writes, `KEY VALUE` a line (the reload trigger has an empty value: the key alone). */

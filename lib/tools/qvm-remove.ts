@@ -4,9 +4,12 @@
  * Reference: qubesadmin/tools/qvm_remove.py; spec §10.2. Each qube is
  * removed in its own store update (the first failure stops, earlier ones
  * stay removed); image directories are deleted after the lock is released.
+ * A name the store lacks but an interrupted create or remove recorded is
+ * accepted: what that command left is removed.
  */
-import { removeQube } from '../app/qube-operations.js';
+import { removeQube, removeUnfinished } from '../app/qube-operations.js';
 import { QubesError, QubesVMInUseError } from '../errors.js';
+import { unfinishedNames } from '../storage/unfinished-qubes.js';
 import { UsageError } from './common/errors.js';
 import { readLine } from './common/prompt.js';
 import type { Context } from './common/program.js';
@@ -33,11 +36,15 @@ interface Opts {
 export async function run(opts: Opts, args: string[], ctx: Context): Promise<number> {
   if (!opts.all && args.length === 0) throw new UsageError('one of the arguments --all VMNAME is required');
   const app = ctx.store().read();
-  const vms = resolveVms(app, { names: args, all: opts.all, exclude: opts.exclude });
+  // a name only an unfinished create or remove knows: what that killed command left is removed
+  const unfinished = new Set(unfinishedNames(ctx.store()));
+  const leftovers = args.filter((n) => !app.domains.get(n) && unfinished.has(n));
+  const named = args.filter((n) => !leftovers.includes(n));
+  const vms = opts.all || named.length ? resolveVms(app, { names: named, all: opts.all, exclude: opts.exclude }) : [];
   // Refused by the core too; checked here so that no confirmation is asked first.
   const dom0 = vms.find((vm) => vm.klass === 'AdminVM');
   if (dom0) throw new QubesError(`Domain '${dom0.name}' cannot be removed.`);
-  if (vms.length === 0) return 0;
+  if (vms.length === 0 && leftovers.length === 0) return 0;
 
   if (opts.all && !opts.force && !opts.exclude?.length) {
     ctx.err('WARNING: This will remove ALL qubes (except dom0), including the templates and the qubes providing network.\n');
@@ -50,6 +57,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   if (!opts.force) {
     ctx.err('This will completely remove the selected VM(s)...\n');
     for (const vm of vms) ctx.out(`  ${vm.name}\n`);
+    for (const n of leftovers) ctx.out(`  ${n} (left unfinished by an interrupted command)\n`);
     ctx.out('Are you sure? [y/N] ');
     if (readLine().trim().toUpperCase() !== 'Y') {
       ctx.out('Remove cancelled.\n');
@@ -57,6 +65,9 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     }
   }
 
+  for (const name of leftovers) {
+    for (const p of (await removeUnfinished(ctx.store(), name)) ?? []) ctx.err(`${ctx.prog}: warning: ${p}\n`);
+  }
   for (const vm of vms) {
     let problems: string[];
     try {

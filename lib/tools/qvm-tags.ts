@@ -3,6 +3,7 @@
  * qvm-tags: list, add and remove a qube's tags.
  * Reference: qubesadmin/tools/qvm_tags.py; spec §6.2.
  */
+import { addTag } from '../vm/admin-extension.js';
 import { validateTag } from '../vm/tags.js';
 import { SilentExit, UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
@@ -55,7 +56,7 @@ export async function run(_opts: object, args: string[], ctx: Context): Promise<
   }
   await ctx.store().update((app) => {
     const vm = resolveVm(app, vmname);
-    if (command === 'add') for (const t of tags) vm.tags.add(t);
+    if (command === 'add') for (const t of tags) addTag(vm, t);
     else vm.tags.delete(tags[0] as string);
   });
 }

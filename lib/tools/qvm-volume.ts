@@ -6,6 +6,8 @@
  */
 import fs from 'node:fs';
 import { QubesError } from '../errors.js';
+import { importLength, openImportSource } from '../storage/import-source.js';
+import { storageContext } from '../storage/pools.js';
 import { PoolSet } from '../storage/qube-storage.js';
 import { parseSize } from '../storage/sizes.js';
 import {
@@ -14,7 +16,6 @@ import {
   CONFIGURABLE,
   configureVolume,
   importVolumeData,
-  inputSize,
   resizeVolume,
   resolveVolume,
   revertVolume,
@@ -23,6 +24,7 @@ import {
   type VolumeRef,
 } from '../storage/volume-admin.js';
 import { UsageError } from './common/errors.js';
+import { cancellable } from './common/cancel-signals.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec, OptionSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
@@ -114,9 +116,15 @@ function splitVolumeArg(arg: string): [string, string] {
   return parts as [string, string];
 }
 
-async function volumeArg(ctx: Context, arg: string): Promise<VolumeRef> {
+/** The pools of the store, their long copies cancelled by `signal`. */
+const poolsOf = (ctx: Context, signal?: AbortSignal) => {
+  const app = ctx.store().read();
+  return new PoolSet(app, { ...storageContext(ctx.env), signal });
+};
+
+async function volumeArg(pools: PoolSet, arg: string): Promise<VolumeRef> {
   const [vm, vol] = splitVolumeArg(arg);
-  return resolveVolume(ctx.store().read(), vm, vol);
+  return resolveVolume(pools.app, vm, vol, pools);
 }
 
 /** Ask on the terminal (or read standard input); true for y/Y. */
@@ -195,58 +203,82 @@ async function resize(opts: Opts, ref: VolumeRef, sizeArg: string, ctx: Context)
   await resizeVolume(ctx.store(), ref, size);
 }
 
+/**
+ * The data comes from a regular file (its length, or exactly `--size`), or
+ * a stream bounded by `--size` (standard input, a block device); a
+ * character device, FIFO or socket named as a path is refused.
+ */
 async function importData(opts: Opts, ref: VolumeRef, file: string, ctx: Context): Promise<void> {
   if (opts.size !== undefined && opts.noResize) throw new UsageError('--size and --no-resize cannot be used together');
+  const wanted = opts.noResize ? await ref.qv.pool.size(ref.qv.volume) : opts.size !== undefined ? parseSize(opts.size) : undefined;
+  const source = openImportSource(file);
   const fromStdin = file === '-';
-  let fd: number;
+  let size: number;
   try {
-    fd = fromStdin ? 0 : fs.openSync(file, 'r');
+    size = importLength(source, file, wanted);
   } catch (e) {
-    throw new QubesError(`Cannot open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    if (!fromStdin) fs.closeSync(source.fd);
+    throw e;
   }
-  const size = opts.noResize
-    ? await ref.qv.pool.size(ref.qv.volume)
-    : opts.size !== undefined
-      ? parseSize(opts.size)
-      : inputSize(file, fd);
-  const input = fs.createReadStream('', { fd, autoClose: !fromStdin });
-  await importVolumeData(ctx.store(), ref, input, size);
+  // process.stdin, not a stream on fd 0: a pipe there is non-blocking once Node looks at it, and
+  // reading it directly fails with EAGAIN whenever the writer is slower than us
+  const input = fromStdin ? process.stdin : fs.createReadStream('', { fd: source.fd });
+  try {
+    await importVolumeData(ctx.store(), ref, input, size);
+  } finally {
+    // a stdin that never sends (a terminal, a silent pipe) must not keep the command alive
+    if (fromStdin) process.stdin.destroy();
+  }
+}
+
+/** Both volumes of `clone`, checked. */
+async function cloneRefs(pools: PoolSet, rest: string[]): Promise<[VolumeRef, VolumeRef]> {
+  const [src, dst] = [splitVolumeArg(rest[0] as string), splitVolumeArg(rest[1] as string)];
+  const from = await resolveVolume(pools.app, src[0], src[1], pools);
+  const to = await resolveVolume(pools.app, dst[0], dst[1], pools);
+  if (!from.qv.volume.saveOnStop || !to.qv.volume.saveOnStop) throw new QubesError('Volumes must be save_on_stop for cloning');
+  return [from, to];
 }
 
 export async function run(opts: Opts, args: string[], ctx: Context): Promise<void> {
   const [command, ...rest] = args as [string, ...string[]];
   if (command === 'list') return list(opts, rest, ctx);
+  if (command === 'info') return info(await volumeArg(poolsOf(ctx), rest[0] as string), rest[1], ctx);
+  // the questions come first: Ctrl-C at a prompt ends the command at once
   if (command === 'clone') {
-    const [src, dst] = [splitVolumeArg(rest[0] as string), splitVolumeArg(rest[1] as string)];
-    const app = ctx.store().read();
-    const pools = new PoolSet(app);
-    const from = await resolveVolume(app, src[0], src[1], pools);
-    const to = await resolveVolume(app, dst[0], dst[1], pools);
-    if (!from.qv.volume.saveOnStop || !to.qv.volume.saveOnStop) throw new QubesError('Volumes must be save_on_stop for cloning');
+    await cloneRefs(poolsOf(ctx), rest);
     if (!opts.force && !confirm(ctx, [`This will replace the data of ${rest[1]} with a copy of ${rest[0]}.`, `The current data of ${rest[1]} may survive only as a revision.`])) {
       ctx.out('Clone cancelled.\n');
       return;
     }
-    return cloneVolume(ctx.store(), from, to);
   }
-  const ref = await volumeArg(ctx, rest[0] as string);
-  switch (command) {
-    case 'info':
-      return info(ref, rest[1], ctx);
-    case 'config':
-      if (!CONFIGURABLE.includes(rest[1] as string)) throw new QubesError(`Invalid property: ${rest[1]}`);
-      return configureVolume(ctx.store(), ref, rest[1] as string, rest[2] as string);
-    case 'resize':
-      return resize(opts, ref, rest[1] as string, ctx);
-    case 'revert':
-      return revertVolume(ref, rest[1]);
-    case 'import':
-      return importData(opts, ref, rest[1] as string, ctx);
-    case 'clear':
-      if (!opts.force && !confirm(ctx, [`This will erase all data of ${rest[0]}.`, 'The current data may survive only as a revision.'])) {
-        ctx.out('Clear cancelled.\n');
-        return;
-      }
-      return clearVolume(ctx.store(), ref);
+  if (command === 'clear') {
+    await volumeArg(poolsOf(ctx), rest[0] as string);
+    if (!opts.force && !confirm(ctx, [`This will erase all data of ${rest[0]}.`, 'The current data may survive only as a revision.'])) {
+      ctx.out('Clear cancelled.\n');
+      return;
+    }
   }
+  // every other command changes data: SIGINT/SIGTERM cancel it, and it removes what it made
+  return cancellable(ctx, async (signal) => {
+    const pools = poolsOf(ctx, signal);
+    if (command === 'clone') {
+      const [from, to] = await cloneRefs(pools, rest);
+      return cloneVolume(ctx.store(), from, to);
+    }
+    const ref = await volumeArg(pools, rest[0] as string);
+    switch (command) {
+      case 'config':
+        if (!CONFIGURABLE.includes(rest[1] as string)) throw new QubesError(`Invalid property: ${rest[1]}`);
+        return configureVolume(ctx.store(), ref, rest[1] as string, rest[2] as string);
+      case 'resize':
+        return resize(opts, ref, rest[1] as string, ctx);
+      case 'revert':
+        return revertVolume(ref, rest[1]);
+      case 'import':
+        return importData(opts, ref, rest[1] as string, ctx);
+      case 'clear':
+        return clearVolume(ctx.store(), ref);
+    }
+  });
 }

@@ -17,6 +17,7 @@ export const COMMANDS: string[] = [
   'qvm-features',
   'qvm-service',
   'qvm-tags',
+  'qvm-notes',
   'qubes-create',
   'qvm-pool',
   'qvm-volume',

@@ -10,6 +10,7 @@
  * Reference: qubes-core-admin: qubes/ext/core_features.py, services.py,
  * supported_features.py; shared/spec/store-and-core-tools.md §5.3.
  */
+import { applyBootModeRequest } from './boot-modes.js';
 import type { QubesVM } from './qubes-vm.js';
 
 const VALUE_RE = /^[A-Za-z0-9\-.,_= ]*$/;
@@ -17,7 +18,6 @@ const SET_ONCE = ['qrexec', 'gui', 'gui-emulated'];
 const ALWAYS = ['qubes-firewall', 'vmexec'];
 const OS_TEXT = ['os-distribution', 'os-distribution-like'];
 const SUPPORTED_GROUPS = ['supported-service.', 'supported-feature.', 'supported-rpc.'];
-const MAX_BOOT_MODES = 64;
 
 function validEol(v: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(v);
@@ -84,12 +84,6 @@ export function applyFeatureRequest(vm: QubesVM, untrusted: Record<string, strin
     }
   }
 
-  const bootModes = group('boot-mode.');
-  if (bootModes.length > 0 && bootModes.length <= MAX_BOOT_MODES) {
-    for (const [k] of vm.features.entries()) if (k.startsWith('boot-mode.')) vm.features.delete(k);
-    for (const [k, v] of bootModes) vm.features.set(k, v);
-  } else if (bootModes.length > MAX_BOOT_MODES) {
-    log.push(`${vm.name}: ignoring boot-mode.* request with more than ${MAX_BOOT_MODES} entries`);
-  }
+  log.push(...applyBootModeRequest(vm, group('boot-mode.')));
   return log;
 }

@@ -56,6 +56,8 @@ export interface PropertyDef<H extends PropertyHolder = PropertyHolder> {
   validate?: (holder: H, value: PropValue) => void;
   /** Refuse a reset (e.g. AppVM template). */
   resetError?: string;
+  /** Checks before a reset by the user (never while loading); throw to refuse. */
+  beforeReset?: (holder: H) => void;
   /** Side effects after a set or reset (tags, features). */
   afterChange?: (holder: H, oldValue: PropValue | undefined) => void;
 }
@@ -196,6 +198,7 @@ export function setProperty<H extends PropertyHolder>(holder: H, name: string, u
 export function resetProperty<H extends PropertyHolder>(holder: H, name: string): void {
   const def = getDef(holder, name) as PropertyDef<H>;
   assertWritable(holder, def, true);
+  def.beforeReset?.(holder);
   const old = getProperty(holder, name);
   holder.props.delete(name);
   def.afterChange?.(holder, old);

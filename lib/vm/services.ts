@@ -7,6 +7,7 @@
  * shared/spec/store-and-core-tools.md §5.2.
  */
 import { QubesValueError } from '../errors.js';
+import { checkPreloadFeature } from './dispvm-template.js';
 import { featureIsTrue } from './features.js';
 import type { QubesVM } from './qubes-vm.js';
 
@@ -20,9 +21,13 @@ export function validateServiceName(untrusted: string): string {
   return untrusted;
 }
 
-/** Set a feature the way the core does, including the service conversions. */
+/**
+ * Set a feature the way the core does: the checks it makes before a set
+ * (service names, the preload-dispvm* values), and the service conversions.
+ */
 export function setFeature(vm: QubesVM, name: string, value: string | boolean): void {
   if (name.startsWith(SERVICE_PREFIX)) validateServiceName(name.slice(SERVICE_PREFIX.length));
+  if (name.startsWith('preload-dispvm')) checkPreloadFeature(vm, name, typeof value === 'boolean' ? (value ? '1' : '') : value);
   if (name === 'service.meminfo-writer' && vm.has('maxmem') && vm.klass !== 'AdminVM') {
     const on = typeof value === 'boolean' ? value : featureIsTrue(value);
     if (on) vm.props.delete('maxmem');

@@ -15,6 +15,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { Pool, Qubes } from '../app/app.js';
 import { MAX_DISPID } from '../config.js';
 import { QubesError, QubesValueError, QubesVMNotFoundError } from '../errors.js';
+import { addTag, CREATED_BY_PREFIX } from './admin-extension.js';
 import { validateVmName } from './names.js';
 import type { QubesVM } from './qubes-vm.js';
 import { CREATABLE_CLASSES, syncGuiTags, type VmClass } from './vm-properties.js';
@@ -188,7 +189,7 @@ export function addVmRecord(app: Qubes, req: RecordRequest): QubesVM {
   // A disposable starts as a copy of its template's settings (reference dispvm.py __init__).
   if (req.klass === 'DispVM' && template) copyAttributes(template, vm, false);
   syncKernelVid(vm);
-  vm.tags.add('created-by-dom0');
+  addTag(vm, `${CREATED_BY_PREFIX}dom0`);
   syncGuiTags(vm);
   sortTags(vm);
   if (app.get('check_updates_vm') === false) vm.features.set('check-updates', false);

@@ -15,14 +15,24 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { kernelsDir } from '../config.js';
 import { QubesPropertyValueError } from '../errors.js';
+import { canonicalIPv6, isIPv4, isIPv6 } from '../util/ip-address.js';
+import { defaultAppvmBootmode, defaultBootmode } from './boot-modes.js';
 import { hasPciDevices } from './devices.js';
+import { isPreloaded, refuseTemplateForDispvmsOff } from './dispvm-template.js';
 import { checkWithNetvm, featureIsTrue } from './features.js';
+import { iconOf } from './icon.js';
 import { addressFor, ipv6For, netvmLoopCheck } from './net.js';
 import type { PropertyDef, PropValue } from './property.js';
 import type { QubesVM } from './qubes-vm.js';
+import { REMOTE_VM_PROPERTIES } from './remote-vm.js';
 
-export type VmClass = 'AdminVM' | 'AppVM' | 'TemplateVM' | 'StandaloneVM' | 'DispVM';
-export const VM_CLASSES: readonly VmClass[] = ['AdminVM', 'AppVM', 'DispVM', 'StandaloneVM', 'TemplateVM'];
+export type VmClass = 'AdminVM' | 'AppVM' | 'TemplateVM' | 'StandaloneVM' | 'DispVM' | 'RemoteVM';
+export const VM_CLASSES: readonly VmClass[] = ['AdminVM', 'AppVM', 'DispVM', 'RemoteVM', 'StandaloneVM', 'TemplateVM'];
+/**
+ * Qubes this machine runs (the reference's QubesVM): each has volumes, a
+ * directory and a libvirt domain. Not dom0, not a RemoteVM.
+ */
+export const runsHere = (klass: string): boolean => klass !== 'AdminVM' && klass !== 'RemoteVM';
 /** Classes `qvm-create --help-classes` offers (dom0 is not creatable). */
 export const CREATABLE_CLASSES: readonly VmClass[] = ['AppVM', 'DispVM', 'StandaloneVM', 'TemplateVM'];
 
@@ -36,6 +46,14 @@ const nonNegative = (name: string) => (_vm: QubesVM, v: PropValue) => {
 };
 const matching = (name: string, re: RegExp, what: string) => (_vm: QubesVM, v: PropValue) => {
   if (typeof v === 'string' && !re.test(v)) throw new QubesPropertyValueError(`Invalid ${name}: '${v}' (${what})`);
+};
+
+/**
+ * An address property: the reference's property type is Python's
+ * ipaddress.IPv4Address/IPv6Address, and its message names that type.
+ */
+const address = (pythonType: 'IPv4Address' | 'IPv6Address', ok: (v: string) => boolean) => (_vm: QubesVM, v: PropValue) => {
+  if (typeof v === 'string' && !ok(v)) throw new QubesPropertyValueError(`Failed to parse property value as ${pythonType}: '${v}'`);
 };
 
 /** Target of default_dispvm / management_dispvm must be a disposable template. */
@@ -99,20 +117,20 @@ const identity: Def[] = [
   { name: 'label', type: 'label', doc: 'Colourful label assigned to domain. This is the colour of the padlock in the window decorations.' },
 ];
 
-const computedCommon: Def[] = [
+/** What every class has, RemoteVM included. */
+const classAndIcon: Def[] = [
   { name: 'klass', type: 'str', stateless: true, doc: 'Domain class name', default: (vm) => vm.klass },
   {
     name: 'icon',
     type: 'str',
     stateless: true,
-    doc: 'freedesktop icon name, suitable for use in PyQt4.QtGui.QIcon.fromTheme()',
-    default: (vm) => {
-      const label = vm.get('label');
-      if (vm.klass === 'AdminVM') return `adminvm-${label ?? 'black'}`;
-      if (vm.klass === 'TemplateVM' || vm.isDispvmTemplate()) return `templatevm-${label}`;
-      return `${vm.klass.toLowerCase()}-${label}`;
-    },
+    doc: 'Freedesktop icon name of the qube: its kind (templatevm, servicevm, appvm, ...) and label',
+    default: iconOf,
   },
+];
+
+const computedCommon: Def[] = [
+  ...classAndIcon,
   {
     name: 'xid',
     type: 'int',
@@ -287,12 +305,8 @@ const qubesVm: Def[] = [
     name: 'bootmode',
     type: 'str',
     loadStage: 4,
-    doc: 'Boot mode of the qube (from the boot-mode.* features).',
-    default: (vm) => {
-      const t = vm.templateVm();
-      const tplDefault = t?.has('appvm_default_bootmode') && !t.isDefault('appvm_default_bootmode') ? t.get('appvm_default_bootmode') : undefined;
-      return tplDefault ?? 'default';
-    },
+    doc: "Boot mode the qube starts in ('default': no extra kernel options). Default: the boot-mode.active feature, else the template's appvm_default_bootmode, when that mode's boot-mode.kernelopts.MODE feature exists.",
+    default: defaultBootmode,
   },
   { name: 'start_time', type: 'str', stateless: true, doc: 'Time of start of the qube (empty when not running).', default: (vm) => runtime(vm).startTime ?? '' },
   { name: 'stubdom_xid', type: 'int', stateless: true, doc: 'Xen ID of the stub domain (-1 if none).', default: () => -1 },
@@ -348,12 +362,15 @@ function network(): Def[] {
       type: 'str',
       doc: 'IP address of this domain.',
       default: (vm) => (vm.get('provides_network') === true || netvmOf(vm) ? addressFor(vm) : null),
-      validate: matching('ip', /^(\d{1,3}\.){3}\d{1,3}$/, 'an IPv4 address'),
+      validate: address('IPv4Address', isIPv4),
     },
     {
       name: 'ip6',
       type: 'str',
       doc: 'IPv6 address of this domain.',
+      // stored as the reference stores str(IPv6Address): `FD00:0::1` becomes `fd00::1`
+      normalize: (v) => canonicalIPv6(v) ?? v,
+      validate: address('IPv6Address', isIPv6),
       default: (vm) =>
         (vm.get('provides_network') === true || netvmOf(vm)) && featureIsTrue(checkWithNetvm(vm, 'ipv6')) ? ipv6For(vm) : null,
     },
@@ -442,6 +459,10 @@ const templateForDispvms: Def = {
   type: 'bool',
   doc: 'Should this VM be allowed to start as Disposable VM',
   default: () => false,
+  validate: (vm, v) => {
+    if (v === false) refuseTemplateForDispvmsOff(vm);
+  },
+  beforeReset: refuseTemplateForDispvmsOff,
 };
 
 const byClass: Record<VmClass, Def[]> = {
@@ -449,7 +470,13 @@ const byClass: Record<VmClass, Def[]> = {
   AppVM: [...qubesVm, templateFor('AppVM'), templateForDispvms],
   TemplateVM: [
     ...qubesVm,
-    { name: 'appvm_default_bootmode', type: 'str', loadStage: 4, doc: 'Default boot mode for qubes based on this template.', default: () => 'default' },
+    {
+      name: 'appvm_default_bootmode',
+      type: 'str',
+      loadStage: 4,
+      doc: 'Boot mode of the qubes based on this template, unless they choose their own. Default: the boot-mode.appvm-default feature, else default.',
+      default: defaultAppvmBootmode,
+    },
   ],
   StandaloneVM: [...qubesVm, templateForDispvms],
   DispVM: [
@@ -457,8 +484,9 @@ const byClass: Record<VmClass, Def[]> = {
     templateFor('DispVM'),
     { name: 'dispid', type: 'int', writeOnce: true, doc: 'Internal, persistent identifier of particular DispVM.' },
     { name: 'auto_cleanup', type: 'bool', doc: 'automatically remove this VM upon shutdown', default: () => false },
-    { name: 'is_preload', type: 'bool', stateless: true, doc: 'Whether this disposable is a preloaded one.', default: () => false },
+    { name: 'is_preload', type: 'bool', stateless: true, doc: "Whether this disposable is a preloaded one (listed in its template's preload-dispvm feature).", default: isPreloaded },
   ],
+  RemoteVM: [...identity, ...classAndIcon, ...REMOTE_VM_PROPERTIES],
 };
 
 const cache = new Map<VmClass, ReadonlyMap<string, Def>>();

@@ -19,6 +19,7 @@ import { LibvirtConnection } from './libvirt/connection.js';
 import type { DomainRef, NodeInfo } from './libvirt/procedures.js';
 import { fullyUsable, powerState } from './power-state.js';
 import { readStartTime } from './start-time.js';
+import { askHypervisor, fixedInfo } from './fixed-state.js';
 import type { DomainInfo, Vmm, VmHandle } from './vmm.js';
 
 interface LiveDomain {
@@ -28,7 +29,6 @@ interface LiveDomain {
   memoryKiB?: number;
 }
 
-const DOM0: DomainInfo = { state: 'Running', xid: 0 };
 const HALTED: DomainInfo = { state: 'Halted', xid: -1 };
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined);
 
@@ -52,7 +52,7 @@ export class LibvirtVmm implements Vmm {
   }
 
   async refresh(vms: VmHandle[]): Promise<void> {
-    if (vms.every((vm) => vm.klass === 'AdminVM')) return;
+    if (!vms.some(askHypervisor)) return;
     const c = this.libvirt();
     const [live, host] = await Promise.all([this.fetchLive(c), c.nodeInfo()]);
     this.live = live;
@@ -80,10 +80,13 @@ export class LibvirtVmm implements Vmm {
   }
 
   info(vm: VmHandle): DomainInfo {
-    if (vm.klass === 'AdminVM') {
+    const fixed = fixedInfo(vm);
+    if (fixed && vm.klass === 'AdminVM') {
+      // dom0's memory is the one thing libvirt knows about it
       const d0 = this.live && [...this.live.values()].find((d) => d.dom.id === 0);
-      return d0?.memoryKiB !== undefined ? { ...DOM0, memoryMiB: Math.floor(d0.memoryKiB / 1024) } : DOM0;
+      return d0?.memoryKiB !== undefined ? { ...fixed, memoryMiB: Math.floor(d0.memoryKiB / 1024) } : fixed;
     }
+    if (fixed) return fixed;
     if (!this.live) throw new VmmError(`Runtime state of ${vm.name} was not fetched from ${this.uri}`);
     const d = vm.uuid ? this.live.get(vm.uuid.toLowerCase()) : undefined;
     if (!d) return HALTED;

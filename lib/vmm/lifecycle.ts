@@ -40,6 +40,8 @@ import {
 } from '../errors.js';
 import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
+import { refuseRemoteLifecycle } from '../vm/remote-vm.js';
+import { assertStartAllowed } from '../vm/start-checks.js';
 import { renderDomainXml } from './domain-xml/render.js';
 import { CreateFlags } from './libvirt/constants.js';
 import type { LibvirtConnection } from './libvirt/connection.js';
@@ -130,14 +132,10 @@ export class Lifecycle {
     const { app, vms } = await this.fresh([name]);
     const vm = vms[0] as QubesVM;
     if (vm.klass === 'AdminVM') throw new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
+    refuseRemoteLifecycle(vm, 'start');
     await this.reconcile(app, vm);
     if (app.vmm.info(vm).state !== 'Halted') throw new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
-    const prohibit = vm.features.get('prohibit-start');
-    if (prohibit) throw new QubesError(`Qube start is prohibited. Rationale: ${prohibit}`);
-    if (vm.klass === 'DispVM') {
-      const tpl = vm.vmRef('template');
-      if (!tpl || tpl.get('template_for_dispvms') !== true) throw new QubesError(`Template of disposable ${name} is not a disposable template`);
-    }
+    assertStartAllowed(vm);
 
     const storage = await new PoolSet(app).qube(vm);
     await storage.verify();
@@ -210,6 +208,7 @@ export class Lifecycle {
     const { app, vms } = await this.fresh([name]);
     const vm = vms[0] as QubesVM;
     if (vm.klass === 'AdminVM') throw new QubesError('Cannot shut down dom0 with qvm-shutdown');
+    refuseRemoteLifecycle(vm, 'shut down');
     await this.reconcile(app, vm);
     const state = app.vmm.info(vm).state;
     if (state === 'Halted') throw new QubesVMNotStartedError(`Domain is powered off: '${name}'`);
@@ -254,6 +253,7 @@ export class Lifecycle {
     const { app, vms } = await this.fresh([name]);
     const vm = vms[0] as QubesVM;
     if (vm.klass === 'AdminVM') throw new QubesError('Cannot kill dom0');
+    refuseRemoteLifecycle(vm, 'kill');
     const dom = app.vmm.info(vm).state === 'Halted' ? undefined : await this.domain(app, vm);
     if (!dom) {
       await this.reconcile(app, vm);
@@ -273,6 +273,7 @@ export class Lifecycle {
   async pause(name: string): Promise<void> {
     const { app, vms } = await this.fresh([name]);
     const vm = vms[0] as QubesVM;
+    refuseRemoteLifecycle(vm, 'pause');
     const dom = isRunningState(app.vmm.info(vm).state) && vm.klass !== 'AdminVM' ? await this.domain(app, vm) : undefined;
     if (!dom) throw new QubesVMNotRunningError(`Domain is not running: '${name}'`);
     await this.conn(app).suspend(dom);
@@ -281,6 +282,7 @@ export class Lifecycle {
   async unpause(name: string): Promise<void> {
     const { app, vms } = await this.fresh([name]);
     const vm = vms[0] as QubesVM;
+    refuseRemoteLifecycle(vm, 'unpause');
     const dom = app.vmm.info(vm).state === 'Paused' ? await this.domain(app, vm) : undefined;
     if (!dom) throw new QubesVMNotPausedError(`Domain is not paused: '${name}'`);
     await this.conn(app).resume(dom);

@@ -16,6 +16,7 @@ import { DEFAULT_LIBVIRT_URI } from '../config.js';
 import { VmmOfflineError } from '../errors.js';
 import type { Features, FeatureSource } from '../vm/features.js';
 import type { LibvirtConnection } from './libvirt/connection.js';
+import { askHypervisor, fixedInfo } from './fixed-state.js';
 import { LibvirtVmm } from './libvirt-vmm.js';
 
 export type PowerState = 'Halted' | 'Running' | 'Transient' | 'Paused' | 'Suspended' | 'Halting' | 'Dying' | 'Crashed' | 'NA';
@@ -59,13 +60,11 @@ export interface Vmm {
   close(): Promise<void>;
 }
 
-const DOM0: DomainInfo = { state: 'Running', xid: 0 };
 const HALTED: DomainInfo = { state: 'Halted', xid: -1 };
 const UNKNOWN: DomainInfo = { state: 'NA', xid: -1 };
-
-/** Runtime information when the hypervisor could not be asked: NA for every qube but dom0. */
+/** Runtime information when the hypervisor could not be asked: NA for every qube but dom0 and remote qubes. */
 export const unknownStates = (vmm: Vmm): Pick<Vmm, 'info'> => ({
-  info: (vm) => (vm.klass === 'AdminVM' ? vmm.info(vm) : UNKNOWN),
+  info: (vm) => (askHypervisor(vm) ? UNKNOWN : vmm.info(vm)),
 });
 
 export class OfflineVmm implements Vmm {
@@ -73,7 +72,7 @@ export class OfflineVmm implements Vmm {
   readonly uri = '';
   async refresh(): Promise<void> {}
   info(vm: VmHandle): DomainInfo {
-    return vm.klass === 'AdminVM' ? DOM0 : HALTED;
+    return fixedInfo(vm) ?? HALTED;
   }
   isXen(): boolean {
     throw new VmmOfflineError();

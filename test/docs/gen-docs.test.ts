@@ -14,9 +14,12 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 const BIN = Object.keys(pkg.bin);
 const COMPLETION = path.join(ROOT, 'completions', 'qubes-tools.bash');
 
+/** The man pages of a command: man/CMD.SECTION (1, or 8 for the daemons). */
+const manPages = (cmd: string) => fs.readdirSync(path.join(ROOT, 'man')).filter((f) => /\.[1-9]$/.test(f) && f.slice(0, -2) === cmd);
+
 /** Man page text with roff escapes undone, enough to find option names. */
 const manText = (cmd: string) =>
-  fs.readFileSync(path.join(ROOT, 'man', `${cmd}.1`), 'utf8').replace(/\\f[BIRP]/g, '').replace(/\\-/g, '-').replace(/\\e/g, '\\');
+  fs.readFileSync(path.join(ROOT, 'man', manPages(cmd)[0] as string), 'utf8').replace(/\\f[BIRP]/g, '').replace(/\\-/g, '-').replace(/\\e/g, '\\');
 
 const longestFlag = (flags: string) =>
   flags
@@ -37,9 +40,18 @@ describe('gen-docs', () => {
 
   test.each(BIN)('%s has a module, a man page and a completion', (cmd) => {
     expect(fs.existsSync(path.join(ROOT, 'lib', 'tools', `${cmd}.ts`))).toBe(true);
-    expect(fs.existsSync(path.join(ROOT, 'man', `${cmd}.1`))).toBe(true);
+    expect(manPages(cmd)).toHaveLength(1);
     const completion = fs.readFileSync(COMPLETION, 'utf8');
     expect(completion).toMatch(new RegExp(`^complete -F \\S+ ${cmd.replace(/[-]/g, '\\-')}$`, 'm'));
+  });
+
+  test('the daemons have their page in section 8, the other commands in section 1, as .TH says', () => {
+    for (const cmd of BIN) {
+      const page = manPages(cmd)[0] as string;
+      const section = cmd.endsWith('-daemon') ? '8' : '1';
+      expect(page).toBe(`${cmd}.${section}`);
+      expect(manText(cmd)).toMatch(new RegExp(`^\\.TH "[^"]+" "${section}"`, 'm'));
+    }
   });
 
   test.each(BIN.filter((c) => fs.existsSync(path.join(ROOT, 'lib', 'tools', `${c}.ts`))))(

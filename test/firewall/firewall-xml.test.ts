@@ -92,12 +92,12 @@ describe('firewall.xml version 2', () => {
 });
 
 describe('firewall.xml version 1 (R3.2) import', () => {
-  test('the reference sample: DNS, ICMP, the exceptions with the policy reversed; netmask 0 means any host', () => {
+  test('the reference sample: DNS, ICMP, the exceptions with the policy reversed; netmask 0 means every IPv4 host', () => {
     expect(parseFirewallXml(V3).map(apiForm)).toEqual([
       'action=accept specialtarget=dns',
       'action=accept proto=icmp',
-      'action=accept proto=tcp dstports=22-22',
-      'action=accept proto=tcp dstports=9418-9418',
+      'action=accept dst4=0.0.0.0/0 proto=tcp dstports=22-22',
+      'action=accept dst4=0.0.0.0/0 proto=tcp dstports=9418-9418',
       'action=accept dst4=192.168.0.1/32 proto=tcp dstports=1234-1234',
       'action=accept dsthost=fedorahosted.org proto=tcp dstports=443-443',
       'action=accept dsthost=xenbits.xen.org proto=tcp dstports=80-80',

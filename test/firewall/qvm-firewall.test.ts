@@ -33,6 +33,26 @@ const ok = (args: string[], now = T0) => {
 /** KEY=VALUE words of a rule shape. */
 const keyWords = (f: RuleFields) => Object.entries(f).map(([k, v]) => `${k}=${v}`);
 
+/**
+ * Whether the reference core runs here (it needs Debian's python3-lxml):
+ * then tests also check that it reads our firewall.xml as we do.
+ */
+const REF_PYTHON = path.join(ROOT, '..', 'shared', 'reference-core', 'ref-python');
+const referenceCore = spawnSync(REF_PYTHON, ['-c', 'import qubes.firewall'], { stdio: 'ignore' }).status === 0;
+/** The reference core's QubesDB entries per address family for DIR/firewall.xml. */
+function referenceEntries(dir: string): unknown {
+  const script = [
+    'import json, sys, qubes.firewall',
+    'class VM:',
+    '    firewall_conf = "firewall.xml"',
+    '    dir_path = sys.argv[1]',
+    '    def fire_event(self, *a, **k): pass',
+    'fw = qubes.firewall.Firewall(VM(), load=True)',
+    'print(json.dumps({str(f): fw.qdb_entries(f) for f in (4, 6)}))',
+  ].join('\n');
+  return JSON.parse(execFileSync(REF_PYTHON, ['-c', script, dir], { encoding: 'utf8' }));
+}
+
 describe('qvm-firewall list', () => {
   test('a qube without firewall.xml has the single accept rule; listing creates nothing', () => {
     expect(ok(['vm0001'])).toBe(
@@ -79,8 +99,8 @@ describe('qvm-firewall list', () => {
       [
         'action=accept specialtarget=dns',
         'action=accept proto=icmp',
-        'action=accept proto=tcp dstports=22-22',
-        'action=accept proto=tcp dstports=9418-9418',
+        'action=accept proto=tcp dst4=0.0.0.0/0 dstports=22-22',
+        'action=accept proto=tcp dst4=0.0.0.0/0 dstports=9418-9418',
         'action=accept proto=tcp dst4=192.168.0.1/32 dstports=1234-1234',
         'action=accept proto=tcp dsthost=fedorahosted.org dstports=443-443',
         'action=accept proto=tcp dsthost=xenbits.xen.org dstports=80-80',
@@ -127,17 +147,31 @@ describe('round trip of every rule shape', () => {
     ]);
   });
 
-  test('quirk(reference): an IP destination with prefix 0 is left out, in every rule sent', () => {
+  test('a prefix-0 destination keeps its address family through every change (the reference widens it: qubes-issues#9323)', () => {
     fs.mkdirSync(path.dirname(fwFile('vm0001')), { recursive: true });
     fs.writeFileSync(
       fwFile('vm0001'),
       '<firewall version="2"><rules><rule><properties><property name="action">drop</property><property name="dsthost">::/0</property></properties></rule></rules></firewall>',
     );
     expect(ok(['vm0001'])).toContain('0   drop    ::/0');
-    expect(raw('vm0001')).toBe('action=drop\n');
+    expect(raw('vm0001')).toBe('action=drop dst6=::/0\n');
     ok(['vm0001', 'add', 'accept', '0.0.0.0/0', 'tcp', '22']);
-    expect(raw('vm0001')).toBe('action=drop\naction=accept proto=tcp dstports=22-22\n');
-    expect(fs.readFileSync(fwFile('vm0001'), 'utf8')).not.toMatch(/dsthost/);
+    ok(['vm0001', 'add', 'action=accept', 'dst6=::/0']);
+    ok(['vm0001', 'add', 'accept', 'dsthost=::/0', 'proto=udp']);
+    ok(['vm0001', 'add', 'accept', 'dst4=0.0.0.0/0', 'icmp']);
+    const rules = [
+      'action=drop dst6=::/0',
+      'action=accept proto=tcp dst4=0.0.0.0/0 dstports=22-22',
+      'action=accept dst6=::/0',
+      'action=accept proto=udp dst6=::/0',
+      'action=accept proto=icmp dst4=0.0.0.0/0',
+    ];
+    expect(raw('vm0001')).toBe(`${rules.join('\n')}\n`);
+    expect(ok(['vm0001']).split('\n').map((l) => l.split(/ +/)[2])).toEqual(['HOST', '::/0', '0.0.0.0/0', '::/0', '::/0', '0.0.0.0/0', undefined]);
+    ok(['vm0001', 'del', 'action=accept', 'dst6=::/0']);
+    ok(['vm0001', 'del', '--rule-no', '0']);
+    expect(raw('vm0001')).toBe(`${[rules[1], rules[3], rules[4]].join('\n')}\n`);
+    expect(stored('vm0001').map((r) => r.dsthost?.text)).toEqual(['0.0.0.0/0', '::/0', '0.0.0.0/0']);
   });
 });
 
@@ -191,6 +225,10 @@ describe('add, del, reset', () => {
     [['vm0001', 'add', 'accept', 'expire=soon'], 1, 'bad expiration time'],
     [['vm0001', 'add', 'accept', 'comment=50%'], 1, 'strange characters comment'],
     [['vm0001', 'add', 'dsthost=a.b'], 1, 'missing action='],
+    [['vm0001', 'add', 'accept', 'dst4=example.com'], 1, "dst4 needs an IPv4 address or network: 'example.com'"],
+    [['vm0001', 'add', 'accept', 'dst4=::/0'], 1, "dst4 needs an IPv4 address or network: '::/0'"],
+    [['vm0001', 'add', 'accept', 'dst6=10.0.0.0/8', 'tcp'], 1, "dst6 needs an IPv6 address or network: '10.0.0.0/8'"],
+    [['vm0001', 'del', 'accept', 'dst6=h1.example'], 1, "dst6 needs an IPv6 address or network: 'h1.example'"],
     [['vm0001', 'add', 'accept', 'comment=a=b'], 2, 'invalid rule description: comment=a=b'],
     [['vm0001', 'add', 'accept', 'action='], 2, 'invalid rule description: action='],
     [['vm0001', 'add', 'accept', 'port=80'], 2, 'Invalid rule element: port=80'],
@@ -315,6 +353,37 @@ describe('list --qubesdb: the QubesDB export', () => {
     );
   });
 
+  test('a prefix-0 destination goes to its own family only, as the reference core reads the stored file', () => {
+    expect(run('qvm-features', ['sys-firewall', 'ipv6', '1'], s.env).code).toBe(0);
+    ok(['vm0001', 'reset']);
+    ok(['vm0001', 'del', '--rule-no', '0']);
+    for (const words of [['accept', 'dst6=::/0', 'tcp', '443'], ['accept', 'dst4=0.0.0.0/0', 'udp', '53'], ['accept', 'dsthost=::/0', 'icmp'], ['drop']])
+      ok(['vm0001', 'add', ...words]);
+    const out = ok(['vm0001', 'list', '--qubesdb']);
+    expect(out).toBe(
+      [
+        '/qubes-firewall/10.137.0.5/policy drop',
+        '/qubes-firewall/10.137.0.5/0001 action=accept dst4=0.0.0.0/0 proto=udp dstports=53-53',
+        '/qubes-firewall/10.137.0.5/0003 action=drop',
+        '/qubes-firewall/10.137.0.5',
+        '/qubes-firewall/fd09:24ef:4179::a89:5/policy drop',
+        '/qubes-firewall/fd09:24ef:4179::a89:5/0000 action=accept dst6=::/0 proto=tcp dstports=443-443',
+        '/qubes-firewall/fd09:24ef:4179::a89:5/0002 action=accept dst6=::/0 proto=icmp',
+        '/qubes-firewall/fd09:24ef:4179::a89:5/0003 action=drop',
+        '/qubes-firewall/fd09:24ef:4179::a89:5',
+        '',
+      ].join('\n'),
+    );
+    if (!referenceCore) return;
+    // The reference core loading the same firewall.xml exports the same entries per family.
+    const ours: Record<string, Record<string, string>> = { '4': {}, '6': {} };
+    for (const line of out.trimEnd().split('\n')) {
+      const m = /^\/qubes-firewall\/([^/]+)\/(\S+) (.*)$/.exec(line);
+      if (m) (ours[(m[1] as string).includes(':') ? '6' : '4'] as Record<string, string>)[m[2] as string] = m[3] as string;
+    }
+    expect(referenceEntries(path.dirname(fwFile('vm0001')))).toEqual(ours);
+  });
+
   test('a qube without a netvm gets nothing', () => {
     expect(run('qvm-prefs', ['vm0001', 'netvm', ''], s.env).code).toBe(0);
     expect(fw(['vm0001', 'list', '--qubesdb'])).toEqual({ code: 0, stdout: '', stderr: 'qvm-firewall: vm0001 has no IP address (no netvm): nothing to write\n' });
@@ -332,11 +401,16 @@ describe('list --qubesdb: the QubesDB export', () => {
 });
 
 describe('qvm-clone and qvm-remove carry the rules along', () => {
-  test('a clone gets the rules in force; removal deletes the qube directory with firewall.xml', () => {
+  /** A store whose pools are in its directory, with vm0001's private image, so vm0001 can be cloned. */
+  const cloneableStore = () => {
     fs.rmSync(s.dir, { recursive: true, force: true });
     s = tmpStoreLocalPools('qubes-xml/q10.xml');
     fs.mkdirSync(path.join(s.dir, 'appvms', 'vm0001'), { recursive: true });
     fs.writeFileSync(path.join(s.dir, 'appvms', 'vm0001', 'private.img'), 'data');
+  };
+
+  test('a clone gets the rules in force; removal deletes the qube directory with firewall.xml', () => {
+    cloneableStore();
     ok(['vm0001', 'add', '--before', '0', 'drop', 'a.example']);
     ok(['vm0001', 'add', 'drop', `expire=${Math.floor(Date.now() / 1000) - 10}`]);
     expect(run('qvm-clone', ['vm0001', 'copy'], s.env)).toMatchObject({ code: 0, stderr: '' });
@@ -346,6 +420,16 @@ describe('qvm-clone and qvm-remove carry the rules along', () => {
     // A new qube of the same name starts with the default rule, not the old ones.
     expect(run('qvm-create', ['-l', 'red', '-t', 'fedora-41', 'copy'], s.env).code).toBe(0);
     expect(raw('copy')).toBe('action=accept\n');
+  });
+
+  test('a clone keeps prefix-0 destinations with their family', () => {
+    cloneableStore();
+    ok(['vm0001', 'add', '--before', '0', 'accept', 'dst6=::/0']);
+    ok(['vm0001', 'add', '--before', '1', 'accept', 'dst4=0.0.0.0/0', 'tcp', '22']);
+    ok(['vm0001', 'add', 'drop']);
+    expect(run('qvm-clone', ['vm0001', 'copy'], s.env)).toMatchObject({ code: 0, stderr: '' });
+    expect(raw('copy')).toBe('action=accept dst6=::/0\naction=accept proto=tcp dst4=0.0.0.0/0 dstports=22-22\naction=accept\naction=drop\n');
+    expect(fs.readFileSync(fwFile('copy'), 'utf8')).toBe(fs.readFileSync(fwFile('vm0001'), 'utf8'));
   });
 
   test('a qube whose images live elsewhere still loses its directory on removal', () => {

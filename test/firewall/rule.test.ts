@@ -1,5 +1,5 @@
 import { makeRule, parseDstHost, type RuleFields } from '../../lib/firewall/rule.js';
-import { apiForm, clientForm, parseRuleText, qubesDbForm, throughClient } from '../../lib/firewall/rule-text.js';
+import { apiForm, clientForm, parseRuleText, qubesDbForm } from '../../lib/firewall/rule-text.js';
 import { ruleFromWords } from '../../lib/firewall/rule-words.js';
 import { SHAPES } from './shapes.js';
 
@@ -97,13 +97,13 @@ describe('text forms', () => {
       'action=accept expire=2063292452 proto=tcp comment=Some comment, with spaces',
     );
   });
-  test('client form: its own order, prefix-0 hosts left out', () => {
+  test('client form: its own order; prefix-0 hosts kept with their family (the reference client drops them)', () => {
     expect(clientForm(r)).toBe('action=accept proto=tcp dst4=192.168.0.0/24 dstports=80-90 expire=1795324539 comment=LAN web');
     expect(clientForm(makeRule({ action: 'accept', dsthost: 'qubes-os.org' }))).toBe('action=accept dsthost=qubes-os.org');
     expect(clientForm(makeRule({ action: 'accept', dsthost: '0.0.0.0/0', proto: 'tcp', dstports: '22' }))).toBe(
-      'action=accept proto=tcp dstports=22-22',
+      'action=accept proto=tcp dst4=0.0.0.0/0 dstports=22-22',
     );
-    expect(clientForm(makeRule({ action: 'accept', dsthost: '::/0' }))).toBe('action=accept');
+    expect(clientForm(makeRule({ action: 'accept', dsthost: '::/0' }))).toBe('action=accept dst6=::/0');
     expect(clientForm(makeRule({ action: 'drop', proto: 'icmp', icmptype: '8', specialtarget: 'dns' }))).toBe(
       'action=drop proto=icmp icmptype=8 specialtarget=dns',
     );
@@ -115,11 +115,11 @@ describe('text forms', () => {
     const { expire: _e, comment: _c, ...rest } = rule;
     expect(parseRuleText(qubesDbForm(rule))).toEqual(rest);
   });
-  test('throughClient drops only prefix-0 IP hosts', () => {
-    expect(throughClient(makeRule({ action: 'accept', dsthost: '0.0.0.0/0', proto: 'tcp', dstports: '22' }))).toEqual(
-      makeRule({ action: 'accept', proto: 'tcp', dstports: '22' }),
-    );
-    for (const f of SHAPES) expect(throughClient(makeRule(f))).toEqual(makeRule(f));
+  test('prefix-0 destinations parse back from every form with their family', () => {
+    for (const dsthost of ['0.0.0.0/0', '::/0', '10.1.2.3/0']) {
+      const rule = makeRule({ action: 'accept', dsthost, proto: 'tcp', dstports: '22' });
+      for (const form of [apiForm, clientForm, qubesDbForm]) expect(parseRuleText(form(rule))).toEqual(rule);
+    }
   });
 });
 
@@ -155,6 +155,10 @@ describe('ruleFromWords (qvm-firewall RULE arguments)', () => {
     [['proto=udp', 'accept', '10.0.0.0/8', '53'], 'action=accept proto=udp dst4=10.0.0.0/8 dstports=53-53'],
     [['action=accept', 'specialtarget=dns'], 'action=accept specialtarget=dns'],
     [['accept', 'dst6=fd00::/8'], 'action=accept dst6=fd00::/8'],
+    [['accept', 'dst6=::/0'], 'action=accept dst6=::/0'],
+    [['accept', 'dst4=0.0.0.0/0', 'tcp'], 'action=accept proto=tcp dst4=0.0.0.0/0'],
+    [['accept', 'dsthost=::/0'], 'action=accept dst6=::/0'],
+    [['accept', 'dst4=example.com', 'dsthost=example.com'], 'action=accept dsthost=example.com'],
     [['accept', 'comment=Allow LAN', 'dst4=192.168.0.0/24'], 'action=accept dst4=192.168.0.0/24 comment=Allow LAN'],
     [['accept', 'expire=+300'], 'action=accept expire=1700000300'],
     [['accept', 'expire=1800000000'], 'action=accept expire=1800000000'],
@@ -175,6 +179,9 @@ describe('ruleFromWords (qvm-firewall RULE arguments)', () => {
     [['accept', 'expire=+soon'], 'bad expiration time'],
     [['accept', 'comment=50%'], 'strange characters comment'],
     [['accept', 'proto=tcp', 'dstports=70000'], 'Ports out of range'],
+    [['accept', 'dst4=example.com'], "dst4 needs an IPv4 address or network: 'example.com'"],
+    [['accept', 'dst6=0.0.0.0/0'], "dst6 needs an IPv6 address or network: '0.0.0.0/0'"],
+    [['accept', 'dsthost=::/0', 'dst4=::/0'], "dst4 needs an IPv4 address or network: '::/0'"],
   ])('value error %j', (words, reason) => {
     expect(() => ruleFromWords(words, NOW)).toThrow(expect.objectContaining({ name: 'QubesValueError' }));
     expect(() => ruleFromWords(words, NOW)).toThrow(reason);

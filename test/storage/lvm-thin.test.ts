@@ -564,6 +564,22 @@ describe('import', () => {
     expect(await w.pool.size(v)).toBe(4 * GiB);
   });
 
+  test('an -import LV a killed command left is removed by the next operation on the volume, not refused forever', async () => {
+    const w = world();
+    w.fake.thinLv(`${VG}/vm-x-private`, GiB);
+    // left by an import whose process died: nobody holds the volume's lock
+    w.fake.thinLv(`${VG}/vm-x-private-import`, GiB);
+    const v = origin(w.pool, 'x', 'private', GiB);
+    await w.pool.start(v);
+    expect(w.fake.take()).toEqual([...rm(`${VG}/vm-x-private-import`), clone(`${VG}/vm-x-private`, `${VG}/vm-x-private-snap`)]);
+    await w.pool.stop(v);
+    w.fake.take();
+    w.fake.thinLv(`${VG}/vm-x-private-import`, GiB);
+    expect(await w.pool.importData(v, 2 * GiB)).toBe(path.join(w.devDir, VG, 'vm-x-private-import'));
+    expect(w.fake.take()).toEqual([...rm(`${VG}/vm-x-private-import`), create('vm-x-private-import', 2 * GiB)]);
+    await w.pool.importDataEnd(v, false);
+  });
+
   test('importDataEnd(false) drops the -import LV; without an import it is an error', async () => {
     const w = world();
     w.fake.thinLv(`${VG}/vm-x-private`, GiB);

@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { domainXml, run, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
+import { lockStore } from '../../lib/app/store-lock.js';
+import { domainXml, ROOT, run, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
+import { specialFiles } from './special-files.js';
 
 const store = (): TmpStore => tmpStoreLocalPools('qubes-xml/q10.xml');
 
@@ -233,5 +236,65 @@ describe('qvm-create', () => {
     expect(fs.existsSync(big)).toBe(false);
     expect(fs.statSync(path.join(s.dir, 'appvms/grown/root.img')).size).toBe(11 * 1024 ** 3);
     expect(domain(s.read(), 'grown')).toContain(`vid="appvms/grown/root" revisions_to_keep="1" rw="True" save_on_stop="True" snap_on_start="False" size="${11 * 1024 ** 3}"`);
+  });
+
+  test('a root image that is a character device, FIFO, socket or directory is refused at once; nothing is made', async () => {
+    const s = store();
+    const before = s.read();
+    const special = await specialFiles(s.dir);
+    try {
+      for (const [file, kind] of special.files) {
+        for (const opt of ['-r', '-R']) {
+          // /dev/zero was copied until killed, a FIFO blocked on open: both must end at once
+          const r = spawnSync(path.join(ROOT, 'bin', 'qvm-create'), ['-C', 'TemplateVM', '-l', 'black', opt, file, 'tz'], { env: s.env, encoding: 'utf8', timeout: 20000 });
+          expect({ file, code: r.status, stderr: r.stderr }).toEqual({
+            file,
+            code: 2,
+            stderr: `qvm-create: error: File pointed by --root-copy-from/--root-move-from is ${kind}, not an image file: ${file}\n`,
+          });
+        }
+      }
+    } finally {
+      special.close();
+    }
+    expect(s.read()).toBe(before);
+    expect(fs.existsSync(path.join(s.dir, 'vm-templates', 'tz'))).toBe(false);
+    expect(fs.existsSync(special.fifo)).toBe(true);
+  });
+
+  test('a failed root import makes nothing (exit 1, no qube kept: the README knows no exit code 3)', () => {
+    const s = store();
+    const before = s.read();
+    const file = path.join(s.dir, 'root.raw');
+    fs.writeFileSync(file, 'root data');
+    // the import target cannot be made: a directory stands where its temporary file goes
+    fs.mkdirSync(path.join(s.dir, 'vm-templates', 'tz', 'root-import.img'), { recursive: true });
+    const r = run('qvm-create', ['-C', 'TemplateVM', '-l', 'black', '-r', file, 'tz'], s.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^qvm-create: error: Error creating VM: Creating the volumes of tz failed, qube removed: [^\n]+\n$/);
+    expect(s.read()).toBe(before);
+    expect(fs.existsSync(path.join(s.dir, 'vm-templates', 'tz'))).toBe(false);
+    expect(fs.readdirSync(`${s.xml}.unfinished`)).toEqual([]);
+  });
+
+  test('a name another live command is creating or removing is refused; free again once it is done', async () => {
+    const s = store();
+    const before = s.read();
+    // this test process holds the name, as a live qvm-clone would while it copies
+    fs.mkdirSync(`${s.xml}.unfinished`);
+    const release = await lockStore(path.join(`${s.xml}.unfinished`, 'busy'), 1000);
+    try {
+      const r = run('qvm-create', ['-l', 'red', 'busy'], s.env);
+      expect(r).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `qvm-create: error: Error creating VM: Another command (process ${process.pid}) is creating or removing qube busy; try again when it has finished\n`,
+      });
+      expect(s.read()).toBe(before);
+      expect(fs.existsSync(path.join(s.dir, 'appvms', 'busy'))).toBe(false);
+    } finally {
+      await release();
+    }
+    expect(run('qvm-create', ['-l', 'red', 'busy'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
   });
 });

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { run, tmpStore } from '../helpers.js';
 
 const lines = (out: string) => out.split('\n').filter((l) => l !== '');
@@ -214,6 +215,31 @@ describe('qvm-prefs errors', () => {
     // dom0's label can be changed
     expect(run('qvm-prefs', ['dom0', 'label', 'purple'], s.env).code).toBe(0);
     expect(run('qvm-prefs', ['dom0', 'label'], s.env).stdout).toBe('purple\n');
+  });
+
+  test('ip and ip6 take only real addresses (the firewall parser), with the reference message; ip6 stored canonical', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const before = s.read();
+    for (const [prop, value, type] of [
+      ['ip', '999.999.999.999', 'IPv4Address'],
+      ['ip', '10.0.0.01', 'IPv4Address'],
+      ['ip', '10.0.0', 'IPv4Address'],
+      ['ip', 'fd00::1', 'IPv4Address'],
+      ['ip6', 'zzzz', 'IPv6Address'],
+      ['ip6', '1::2::3', 'IPv6Address'],
+      ['ip6', 'fe80::1%eth0', 'IPv6Address'],
+      ['ip6', '10.0.0.1', 'IPv6Address'],
+    ]) {
+      const r = run('qvm-prefs', ['vm0001', prop as string, value as string], s.env);
+      expect({ value, ...r }).toEqual({ value, code: 1, stdout: '', stderr: `qvm-prefs: error: Failed to parse property value as ${type}: '${value}'\n` });
+    }
+    expect(s.read()).toBe(before);
+    expect(run('qvm-prefs', ['vm0001', 'ip', '10.137.0.99'], s.env).code).toBe(0);
+    expect(run('qvm-prefs', ['vm0001', 'ip6', 'FD09:24ef:0:0::0a89:5'], s.env).code).toBe(0);
+    expect(run('qvm-prefs', ['vm0001', 'ip6'], s.env).stdout).toBe('fd09:24ef::a89:5\n');
+    expect(s.read()).toContain('<property name="ip6">fd09:24ef::a89:5</property>');
+    expect(s.read()).toContain('<property name="ip">10.137.0.99</property>');
+    fs.rmSync(s.dir, { recursive: true, force: true });
   });
 
   test('computed properties cannot be set or reset', () => {

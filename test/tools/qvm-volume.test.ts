@@ -1,6 +1,8 @@
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { run, tmpStore, type TmpStore } from '../helpers.js';
+import { ROOT, run, tmpStore, type TmpStore } from '../helpers.js';
+import { specialFiles } from './special-files.js';
 
 const GiB = 1024 ** 3;
 
@@ -68,11 +70,19 @@ describe('qvm-volume', () => {
     expect(run('qvm-volume', ['info', 'work:root', 'bogus'], s.env)).toEqual({ code: 1, stdout: '', stderr: 'qvm-volume: error: No such property: bogus\n' });
   });
 
-  test('volume arguments: malformed is a usage error, unknown qube or volume a runtime error', () => {
+  test('volume arguments: malformed and an unknown qube are usage errors (as in every command), an unknown volume a runtime error', () => {
     const s = store();
     expect(run('qvm-volume', ['info', 'work'], s.env)).toEqual({ code: 2, stdout: '', stderr: 'qvm-volume: error: expected a vm & volume combination like foo:bar\n' });
     expect(run('qvm-volume', ['info', 'a:b:c'], s.env).code).toBe(2);
-    expect(run('qvm-volume', ['info', 'nosuch:root'], s.env)).toEqual({ code: 1, stdout: '', stderr: "qvm-volume: error: no vm 'nosuch'\n" });
+    const before = s.read();
+    const unknown = { code: 2, stdout: '', stderr: "qvm-volume: error: no such domain: 'nosuch'\n" };
+    expect(run('qvm-volume', ['info', 'nosuch:root'], s.env)).toEqual(unknown);
+    expect(run('qvm-volume', ['info', 'nosuch:private'], s.env)).toEqual(unknown);
+    expect(run('qvm-volume', ['import', '--size', '512', 'nosuch:private', '-'], s.env)).toEqual(unknown);
+    expect(run('qvm-volume', ['resize', 'nosuch:private', '1GiB'], s.env)).toEqual(unknown);
+    expect(run('qvm-volume', ['revert', 'nosuch:private'], s.env)).toEqual(unknown);
+    expect(run('qvm-volume', ['clone', '-f', 'nosuch:private', 'work:private'], s.env)).toEqual(unknown);
+    expect(s.read()).toBe(before);
     expect(run('qvm-volume', ['info', 'work:swap'], s.env)).toEqual({ code: 1, stdout: '', stderr: "qvm-volume: error: vm 'work' has no volume 'swap'\n" });
   });
 
@@ -144,6 +154,66 @@ describe('qvm-volume', () => {
     expect(fs.readdirSync(path.dirname(img)).filter((f) => f.includes('import'))).toEqual([]);
     expect(s.read()).toBe(before);
     expect(run('qvm-volume', ['import', 'work:root', file], s.env).stderr).toMatch(/^qvm-volume: error: Can not import into save_on_stop=False volume/);
+  });
+
+  test('import refuses a character device, FIFO, socket or directory named as a path, at once; standard input is bounded by --size', async () => {
+    const s = store();
+    const img = path.join(s.dir, 'appvms/work/private.img');
+    fs.writeFileSync(img, 'keep');
+    const before = s.read();
+    const special = await specialFiles(s.dir);
+    const volume = (args: string[], stdin: 'pipe' | number = 'pipe') => {
+      const r = spawnSync(path.join(ROOT, 'bin', 'qvm-volume'), args, { env: s.env, encoding: 'utf8', timeout: 20000, stdio: [stdin, 'pipe', 'pipe'] });
+      return { code: r.status, stderr: r.stderr };
+    };
+    try {
+      for (const [file, kind] of special.files) {
+        for (const size of [[], ['--size', '1MiB']]) {
+          expect({ file, size, ...volume(['import', ...size, 'work:private', file]) }).toEqual({
+            file,
+            size,
+            code: 1,
+            stderr: `qvm-volume: error: ${file} is ${kind}, not an image file\n`,
+          });
+        }
+      }
+    } finally {
+      special.close();
+    }
+    // an endless standard input costs --size bytes, not more
+    const zero = fs.openSync('/dev/zero', 'r');
+    expect(volume(['import', '--size', '1MiB', 'work:private', '-'], zero)).toEqual({ code: 1, stderr: 'qvm-volume: error: Data import failed: too much data (expected 1048576 bytes)\n' });
+    fs.closeSync(zero);
+    // a regular file holds what it holds: another --size is refused before anything is written
+    const file = path.join(s.dir, 'ten.raw');
+    fs.writeFileSync(file, '0123456789');
+    expect(volume(['import', '--size', '5', 'work:private', file])).toEqual({ code: 1, stderr: `qvm-volume: error: ${file} holds 10 bytes, not the 5 to import\n` });
+    expect(volume(['import', '--no-resize', 'work:private', file])).toEqual({ code: 1, stderr: `qvm-volume: error: ${file} holds 10 bytes, not the 4 to import\n` });
+    expect(fs.readFileSync(img, 'utf8')).toBe('keep');
+    expect(fs.readdirSync(path.dirname(img)).filter((f) => /import|~/.test(f))).toEqual([]);
+    expect(s.read()).toBe(before);
+  });
+
+  test('a live import holds its volume: another import waits, then fails naming the holder, and the live one is not disturbed', async () => {
+    const s = store();
+    const runDir = fs.mkdtempSync(path.join(s.dir, 'run-'));
+    const env = { ...s.env, QUBES_RUN_DIR: runDir };
+    const target = path.join(s.dir, 'appvms/work/private-import.img');
+    const live = spawn(path.join(ROOT, 'bin', 'qvm-volume'), ['import', '--size', '6', 'work:private', '-'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const ended = new Promise<number | null>((r) => live.on('close', (code) => r(code)));
+    for (let i = 0; i < 400 && !fs.existsSync(target); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(fs.existsSync(target)).toBe(true);
+    const file = path.join(s.dir, 'other.raw');
+    fs.writeFileSync(file, 'other');
+    const r = run('qvm-volume', ['import', 'work:private', file], { ...env, QUBES_LOCK_TIMEOUT_MS: '300' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^qvm-volume: error: Volume varlibqubes:appvms/work/private is in use by another command: .*held by process ${live.pid}\\b[^\\n]*\\n$`));
+    // the live import's target was not taken for a leftover
+    expect(fs.existsSync(target)).toBe(true);
+    live.stdin.end('abcdef');
+    expect(await ended).toBe(0);
+    expect(fs.readFileSync(path.join(s.dir, 'appvms/work/private.img'), 'utf8')).toBe('abcdef');
+    expect(fs.readdirSync(path.join(runDir, 'volume-locks'))).toEqual([]);
   });
 
   test('clone and clear ask first; cancelling changes nothing', () => {

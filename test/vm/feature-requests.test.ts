@@ -87,4 +87,38 @@ describe('applyFeatureRequest()', () => {
     applyFeatureRequest(tpl, many);
     expect(tpl.features.has('boot-mode.kernelopts.b')).toBe(true);
   });
+
+  test('boot modes as the reference takes them: names and users only of offered modes, no `default` options, unique names, choices only of known modes', () => {
+    const tpl = load().domains.get('fedora-41')!;
+    const bootModes = () => tpl.features.entries().filter(([k]) => k.startsWith('boot-mode.'));
+    applyFeatureRequest(tpl, {
+      'boot-mode.kernelopts.nosmt': 'nosmt=force',
+      'boot-mode.name.nosmt': 'No SMT',
+      'boot-mode.default-user.nosmt': 'root',
+      'boot-mode.kernelopts.default': 'ignored',
+      'boot-mode.name.default': 'Default',
+      'boot-mode.default-user.default': 'ignored',
+      'boot-mode.name.orphan': 'ignored: no options',
+      'boot-mode.kernelopts.a.b': 'ignored: too many dots',
+      'boot-mode.active': 'nosmt',
+      'boot-mode.appvm-default': 'nowhere',
+      'boot-mode.standalone-default': 'default',
+    });
+    expect(bootModes()).toEqual([
+      ['boot-mode.kernelopts.nosmt', 'nosmt=force'],
+      ['boot-mode.name.nosmt', 'No SMT'],
+      ['boot-mode.default-user.nosmt', 'root'],
+      ['boot-mode.name.default', 'Default'],
+      ['boot-mode.active', 'nosmt'],
+      ['boot-mode.standalone-default', 'default'],
+    ]);
+    // two modes with one name: the whole offer is refused, the choices still apply
+    applyFeatureRequest(tpl, { 'boot-mode.kernelopts.x': '1', 'boot-mode.name.x': 'Same', 'boot-mode.kernelopts.y': '2', 'boot-mode.name.y': 'Same', 'boot-mode.appvm-default': 'nosmt' });
+    expect(tpl.features.has('boot-mode.kernelopts.x')).toBe(false);
+    expect(tpl.features.get('boot-mode.appvm-default')).toBe('nosmt');
+    // a qube based on a template asks nothing
+    const appvm = load().domains.get('vm0001')!;
+    applyFeatureRequest(appvm, { 'boot-mode.kernelopts.z': '1' });
+    expect(appvm.features.has('boot-mode.kernelopts.z')).toBe(false);
+  });
 });

@@ -272,13 +272,44 @@ describe('Xen template (reference test_600_*)', () => {
 
   test('command line: default-kernelopts-common.txt, other OS, no-default-kernelopts, AppArmor, boot mode', async () => {
     const { app, base } = store([
-      { props: { virt_mode: 'pvh', kernel: 'dummy', kernelopts: 'quiet' }, features: { os: 'Other', apparmor: '1', 'boot-mode.kernelopts.default': 'single' } },
+      // the options of the boot mode the qube boots in (boot-mode.active; the mode `default` adds none)
+      { props: { virt_mode: 'pvh', kernel: 'dummy', kernelopts: 'quiet' }, features: { os: 'Other', apparmor: '1', 'boot-mode.kernelopts.one': 'single', 'boot-mode.active': 'one' } },
     ]);
     fs.writeFileSync(path.join(base, 'vm-kernels', 'dummy', 'default-kernelopts-common.txt'), "kernel <text>'\"& specific options \n");
     const xml = await render(app);
     expect(xml).toContain('<cmdline>kernel &lt;text&gt;\'"&amp; specific options quiet apparmor=1 security=apparmor single</cmdline>');
     app.domains.get('test')!.features.set('no-default-kernelopts', '1');
     expect(parseXml(await render(app)).children.find((c) => c.name === 'os')?.children.find((c) => c.name === 'cmdline')?.text).toBe('quiet single');
+  });
+});
+
+describe('boot modes on the command line (reference bootmode_kernelopts)', () => {
+  const cmdline = async (app: Qubes) => at(parseXml(await render(app)), 'os/cmdline')?.text;
+  const template = (features: Record<string, string>, props: Record<string, string> = {}): Qube => ({ name: 'tpl', klass: 'TemplateVM', props, features });
+
+  test("the template's AppVM default mode reaches AppVMs and, through their AppVM, disposables", async () => {
+    const tpl = template({ 'boot-mode.kernelopts.nosmt': 'nosmt=force', 'boot-mode.appvm-default': 'nosmt' });
+    const { app } = store([{ klass: 'AppVM', props: { virt_mode: 'pvh', template: 'tpl' } }, tpl]);
+    expect(await cmdline(app)).toMatch(/ swiotlb=2048 nosmt=force$/);
+    const { app: app2 } = store([
+      { klass: 'DispVM', props: { virt_mode: 'pvh', template: 'dvm', dispid: '7' } },
+      tpl,
+      { name: 'dvm', klass: 'AppVM', props: { template: 'tpl', template_for_dispvms: 'True' } },
+    ]);
+    expect(await cmdline(app2)).toMatch(/ swiotlb=2048 nosmt=force$/);
+  });
+
+  test('an explicit bootmode without options falls back to the default mode; `default` and unknown modes add nothing', async () => {
+    const tpl = template({ 'boot-mode.kernelopts.nosmt': 'nosmt=force', 'boot-mode.kernelopts.debug': 'debug' }, { appvm_default_bootmode: 'debug' });
+    const { app } = store([{ klass: 'AppVM', props: { virt_mode: 'pvh', template: 'tpl', bootmode: 'missing' } }, tpl]);
+    expect(await cmdline(app)).toMatch(/ swiotlb=2048 debug$/);
+    app.domains.get('test')!.set('bootmode', 'nosmt');
+    expect(await cmdline(app)).toMatch(/ swiotlb=2048 nosmt=force$/);
+    app.domains.get('test')!.set('bootmode', 'default');
+    expect(await cmdline(app)).toMatch(/ swiotlb=2048$/);
+    app.domains.get('tpl')!.reset('appvm_default_bootmode');
+    app.domains.get('test')!.set('bootmode', 'missing');
+    expect(await cmdline(app)).toMatch(/ swiotlb=2048$/);
   });
 });
 

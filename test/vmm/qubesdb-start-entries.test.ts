@@ -202,7 +202,10 @@ describe('startEntries on the q10 store', () => {
     vm.features.set('anon-timezone', '1');
     vm.set('debug', 'True');
     vm.set('maxmem', '4000');
-    vm.features.set('boot-mode.default-user.default', 'altuser');
+    // the user of the boot mode the qube boots in (the mode `default` has none: the reference's get_default_user)
+    vm.features.set('boot-mode.kernelopts.alt', 'single');
+    vm.features.set('boot-mode.active', 'alt');
+    vm.features.set('boot-mode.default-user.alt', 'altuser');
     const e = startEntries(app, vm, runtime(app, RUNNING));
     const m = new Map(e);
     expect(m.get('/qubes-timezone')).toBeUndefined();

@@ -140,7 +140,7 @@ export class ReflinkPool extends StoragePool {
   private async copyFile(src: string, dst: string, opts: { size?: number; mtimeFrom?: number } = {}): Promise<void> {
     await replaceFile(dst, async (tmp) => {
       if (opts.size === 0) fs.writeFileSync(tmp, '');
-      else await cloneOrCopy(src, tmp, this.ctx.runner);
+      else await cloneOrCopy(src, tmp, this.ctx.runner, this.ctx.signal);
       if (opts.size !== undefined) fs.truncateSync(tmp, opts.size);
       if (opts.mtimeFrom !== undefined) fs.utimesSync(tmp, opts.mtimeFrom, opts.mtimeFrom);
     });
@@ -194,15 +194,18 @@ export class ReflinkPool extends StoragePool {
     for (const r of drop) removeFile(r.file);
   }
 
-  private removeLeftovers(v: Volume): void {
+  /** Temporary copies of any of the volume's files, and the import target: never the volume's state. */
+  protected override async recoverLeftovers(v: Volume): Promise<void> {
     const base = this.base(v.vid);
-    for (const f of tempLeftovers(path.dirname(base), path.basename(base))) removeFile(f);
+    const name = path.basename(base);
+    const ours = (f: string) => f.startsWith(name) && (/^(\.img|-dirty\.img|-precache\.img|-import\.img)$/.test(f.slice(name.length)) || REVISION_RE.test(f.slice(name.length)));
+    for (const f of tempLeftovers(path.dirname(base), ours)) removeFile(f);
     removeFile(this.importPath(v));
   }
 
   // ---- volume contract --------------------------------------------------------
 
-  async create(v: Volume): Promise<void> {
+  protected async doCreate(v: Volume): Promise<void> {
     await this.removeImages(v);
     if (!v.isOrigin) return;
     createDir(path.dirname(this.clean(v)));
@@ -210,7 +213,7 @@ export class ReflinkPool extends StoragePool {
     await this.refreshPrecache(v);
   }
 
-  async remove(v: Volume): Promise<void> {
+  protected async doRemove(v: Volume): Promise<void> {
     await this.removeImages(v);
     try {
       fs.rmdirSync(path.dirname(this.clean(v)));
@@ -220,13 +223,12 @@ export class ReflinkPool extends StoragePool {
   }
 
   private async removeImages(v: Volume): Promise<void> {
-    this.removeLeftovers(v);
+    await this.recoverLeftovers(v);
     this.prune(v, 0);
     for (const f of [this.clean(v), this.precache(v), this.dirty(v)]) removeFile(f);
   }
 
-  async start(v: Volume): Promise<void> {
-    this.removeLeftovers(v);
+  protected async doStart(v: Volume): Promise<void> {
     const dirty = this.dirty(v);
     if (v.snapshotsDisabled) {
       this.prune(v, 0);
@@ -250,7 +252,7 @@ export class ReflinkPool extends StoragePool {
     }
   }
 
-  async stop(v: Volume): Promise<void> {
+  protected async doStop(v: Volume): Promise<void> {
     const dirty = this.dirty(v);
     if (v.isOrigin) {
       if (!exists(dirty)) return;
@@ -274,7 +276,7 @@ export class ReflinkPool extends StoragePool {
     return this.clean(v);
   }
 
-  async importData(v: Volume, size: number): Promise<string> {
+  protected async doImportData(v: Volume, size: number): Promise<string> {
     if (!v.isOrigin) throw new StoragePoolError(`Cannot import data: ${v.vid} is not save_on_stop`);
     const p = this.importPath(v);
     createDir(path.dirname(p));
@@ -282,13 +284,13 @@ export class ReflinkPool extends StoragePool {
     return p;
   }
 
-  async importDataEnd(v: Volume, success: boolean): Promise<void> {
+  protected async doImportDataEnd(v: Volume, success: boolean): Promise<void> {
     const p = this.importPath(v);
     if (success) await this.commit(v, p);
     else removeFile(p);
   }
 
-  async importVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void> {
+  protected async doImportVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void> {
     if (!v.isOrigin) return;
     const p = this.importPath(v);
     createDir(path.dirname(p));
@@ -304,7 +306,7 @@ export class ReflinkPool extends StoragePool {
     await this.commit(v, p);
   }
 
-  async resize(v: Volume, size: number): Promise<void> {
+  protected async doResize(v: Volume, size: number): Promise<void> {
     if (!v.rw) throw new StoragePoolError(`Cannot resize: ${v.vid} is read-only`);
     const dirty = this.dirty(v);
     if (exists(dirty)) {
@@ -333,7 +335,7 @@ export class ReflinkPool extends StoragePool {
     }
   }
 
-  async revert(v: Volume, revision?: string): Promise<void> {
+  protected async doRevert(v: Volume, revision?: string): Promise<void> {
     if (await this.isDirty(v)) throw new StoragePoolError(`Cannot revert: ${v.vid} is not cleanly stopped`);
     const revs = this.revisionFiles(v);
     const chosen = revision === undefined ? revs.at(-1) : revs.find((r) => String(r.n) === revision);

@@ -35,6 +35,7 @@ import { dirPathPrefix } from '../../vm/qube-dir.js';
 import { StoragePoolError } from '../../errors.js';
 import { ioReason } from '../../util/io-error.js';
 import { asRoot } from '../command-runner.js';
+import { checkRun } from '../copy-data.js';
 import { createDir, createSparse, fsyncPath, removeFile, renameFile, replaceFile, tempLeftovers, truncateFile } from '../durable-fs.js';
 import { StoragePool, type BlockDevice, type PoolSpace, type StorageContext } from '../pool.js';
 import { isoDate, type Revision, type Volume, type VolumeOwner, type VolumeSettings } from '../volume.js';
@@ -319,25 +320,39 @@ export class FilePool extends StoragePool {
   // ---- volume contract ------------------------------------------------------
 
   /** A sparse image of the nominal size for every volume but snapshots. */
-  async create(v: Volume): Promise<void> {
+  protected async doCreate(v: Volume): Promise<void> {
     if (!(v.size > 0)) throw new StoragePoolError(`Volume ${v.vid}: size must be > 0`);
     if (!v.isSnapshot) await createImage(this.img(v.vid), v.size);
   }
 
   /**
    * Stop, then delete the image (not a snapshot's: it is the source's), cow,
-   * revision, and leftovers of an interrupted import or copy.
+   * revision, and leftovers of an interrupted import or copy; then the
+   * qube's directory in the pool once it is empty.
    */
-  async remove(v: Volume): Promise<void> {
+  protected async doRemove(v: Volume): Promise<void> {
     this.initialised.delete(v.vid);
-    await this.stop(v);
+    await this.doStop(v);
     if (!v.isSnapshot) removeFile(this.img(v.vid));
-    const base = this.base(v.vid);
-    const leftovers = tempLeftovers(path.dirname(base), path.basename(base));
-    for (const f of [this.cow(v.vid), `${this.cow(v.vid)}.old`, this.importPath(v), ...leftovers]) removeFile(f);
+    for (const f of [this.cow(v.vid), `${this.cow(v.vid)}.old`]) removeFile(f);
+    await this.recoverLeftovers(v);
+    try {
+      fs.rmdirSync(path.dirname(this.base(v.vid)));
+    } catch {
+      // not empty (other volumes of the qube, its firewall.xml) or already gone
+    }
   }
 
-  async start(v: Volume): Promise<void> {
+  /** The import target and temporary copies of the volume's own files (image, cow, old cow, import). */
+  protected override async recoverLeftovers(v: Volume): Promise<void> {
+    const base = this.base(v.vid);
+    const name = path.basename(base);
+    const ours = (f: string) => f.startsWith(name) && /^(\.img|-cow\.img|-cow\.img\.old|-import\.img)$/.test(f.slice(name.length));
+    for (const f of tempLeftovers(path.dirname(base), ours)) removeFile(f);
+    removeFile(this.importPath(v));
+  }
+
+  protected async doStart(v: Volume): Promise<void> {
     if (exported.has(this.base(v.vid))) throw new StoragePoolError('file pool cannot start a VM with an exported volume');
     if (v.isVolatile) {
       removeFile(this.img(v.vid));
@@ -363,7 +378,7 @@ export class FilePool extends StoragePool {
    * "old" revision, a new empty cow follows), read-only origin and
    * snapshot drop their cow, volatile drops its image.
    */
-  async stop(v: Volume): Promise<void> {
+  protected async doStop(v: Volume): Promise<void> {
     if (exported.has(this.base(v.vid))) throw new StoragePoolError('file pool cannot stop an exported volume');
     if (this.layered(v)) {
       await withDmLock(async () => {
@@ -415,7 +430,7 @@ export class FilePool extends StoragePool {
   }
 
   /** A new sparse `-import.img` of `size`; one left from an unfinished import is an error. */
-  async importData(v: Volume, size: number): Promise<string> {
+  protected async doImportData(v: Volume, size: number): Promise<string> {
     if (!v.isOrigin) throw new StoragePoolError(`Can not import into save_on_stop=False volume ${v.vid}`);
     if (this.isRunning(v)) throw new StoragePoolError(`file pool cannot import into running volume ${v.vid}`);
     const p = this.importPath(v);
@@ -423,7 +438,7 @@ export class FilePool extends StoragePool {
     return p;
   }
 
-  async importDataEnd(v: Volume, success: boolean): Promise<void> {
+  protected async doImportDataEnd(v: Volume, success: boolean): Promise<void> {
     const p = this.importPath(v);
     if (!success) return removeFile(p);
     if (!exists(p)) throw new StoragePoolError(`No import operation in progress on ${v.vid}`);
@@ -436,7 +451,7 @@ export class FilePool extends StoragePool {
    * `cp --sparse=always --reflink=auto` (into a temporary file renamed over
    * the image, so a failed copy leaves the old data); other classes: nothing.
    */
-  async importVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void> {
+  protected async doImportVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void> {
     if (src.isSnapshot) throw new StoragePoolError(`Can not import snapshot volume ${src.vid} in to pool ${this.name}`);
     if (!v.isOrigin) return;
     if (this.isRunning(v)) throw new StoragePoolError(`file pool cannot import into running volume ${v.vid}`);
@@ -447,7 +462,7 @@ export class FilePool extends StoragePool {
       await replaceFile(
         dst,
         async (tmp) => {
-          const r = await this.ctx.runner.run(['cp', '--sparse=always', '--reflink=auto', from, tmp]);
+          const r = checkRun(await this.ctx.runner.run(['cp', '--sparse=always', '--reflink=auto', from, tmp], { signal: this.ctx.signal }), this.ctx.signal);
           if (r.exitCode !== 0) throw new StoragePoolError(`Error while copying '${from}' to '${dst}': ${r.stderr.trim() || `cp exit code ${r.exitCode}`}`);
         },
         IMAGE_MODE,
@@ -464,7 +479,7 @@ export class FilePool extends StoragePool {
    * new sector count. A halted volatile volume has no image: its nominal
    * size (recorded by the caller) is used at the next start.
    */
-  async resize(v: Volume, size: number): Promise<void> {
+  protected async doResize(v: Volume, size: number): Promise<void> {
     if (!v.rw) throw new StoragePoolError(`Can not resize readonly volume ${v.vid}`);
     if (v.isSnapshot) throw new StoragePoolError('Cannot resize volume based on a template - resizethe template instead');
     const img = this.img(v.vid);
@@ -498,7 +513,7 @@ export class FilePool extends StoragePool {
   }
 
   /** The file driver keeps the previous cow but cannot merge it back (the reference raises NotImplementedError). */
-  async revert(v: Volume, _revision?: string): Promise<void> {
+  protected async doRevert(v: Volume, _revision?: string): Promise<void> {
     throw new StoragePoolError(`Volume ${v.vid}: the file driver cannot revert to a revision`);
   }
 

@@ -62,10 +62,12 @@ export class LinuxKernelPool extends StoragePool {
     return d;
   }
 
-  async create(): Promise<void> {}
-  async remove(): Promise<void> {}
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
+  protected override readonly changesData = false;
+
+  protected async doCreate(): Promise<void> {}
+  protected async doRemove(): Promise<void> {}
+  protected async doStart(): Promise<void> {}
+  protected async doStop(): Promise<void> {}
 
   async verify(v: Volume): Promise<void> {
     if (noKernel(v.vid)) return;
@@ -77,21 +79,21 @@ export class LinuxKernelPool extends StoragePool {
     return this.path(v);
   }
 
-  async importData(v: Volume): Promise<string> {
+  protected async doImportData(v: Volume): Promise<string> {
     throw new StoragePoolError(`Cannot import data into kernel volume ${v.vid}: it is read-only`);
   }
 
-  async importDataEnd(): Promise<void> {}
+  protected async doImportDataEnd(): Promise<void> {}
 
-  async importVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void> {
+  protected async doImportVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void> {
     if (srcPool.driver !== 'linux-kernel') throw new StoragePoolError(`Cannot import volume ${src.vid} of pool ${srcPool.name} into kernel volume ${v.vid}`);
   }
 
-  async resize(v: Volume): Promise<void> {
+  protected async doResize(v: Volume): Promise<void> {
     throw new StoragePoolError(`Cannot resize: ${v.vid} is read-only`);
   }
 
-  async revert(v: Volume): Promise<void> {
+  protected async doRevert(v: Volume): Promise<void> {
     throw new StoragePoolError(`Kernel volume ${v.vid} has no revisions`);
   }
 

@@ -22,6 +22,7 @@ import path from 'node:path';
 import type { Pool } from '../../app/app.js';
 import { StoragePoolError } from '../../errors.js';
 import { asRoot, type CommandRunner } from '../command-runner.js';
+import { checkRun } from '../copy-data.js';
 import { StoragePool, type BlockDevice, type PoolSpace, type StorageContext } from '../pool.js';
 import { isoDate, type Revision, type Volume, type VolumeOwner, type VolumeSettings } from '../volume.js';
 
@@ -394,7 +395,7 @@ export class ThinPool extends StoragePool {
   // ---- volumes ----
 
   /** Origin volumes get an empty thin LV of their size; the others have nothing until started. */
-  async create(v: Volume): Promise<void> {
+  protected async doCreate(v: Volume): Promise<void> {
     await this.queued(v, async () => {
       if (!v.isOrigin) return;
       if (!(v.size > 0)) throw new StoragePoolError(`Cannot create volume ${v.vid} of size ${v.size}`);
@@ -402,8 +403,17 @@ export class ThinPool extends StoragePool {
     });
   }
 
+  /**
+   * An `-import` LV found with the volume's lock freshly taken was left by
+   * a killed import: removed (the reference refuses every later start and
+   * import with "Import operation in progress" until someone removes it).
+   */
+  protected override async recoverLeftovers(v: Volume): Promise<void> {
+    if (v.saveOnStop) await this.queued(v, () => this.removeLv(importOf(v)));
+  }
+
   /** Running copy, import target, every revision, then the committed LV. */
-  async remove(v: Volume): Promise<void> {
+  protected async doRemove(v: Volume): Promise<void> {
     await this.queued(v, async () => {
       await this.loaded();
       if (!v.isVolatile) await this.removeLv(snapOf(v));
@@ -423,7 +433,7 @@ export class ThinPool extends StoragePool {
    * `-snap` (the qube continues with it). Origin with snapshots disabled:
    * drop its revisions, nothing else (it is attached directly).
    */
-  async start(v: Volume): Promise<void> {
+  protected async doStart(v: Volume): Promise<void> {
     await this.queued(v, async () => {
       this.abortIfImporting(v);
       const report = await this.loaded();
@@ -449,7 +459,7 @@ export class ThinPool extends StoragePool {
   }
 
   /** Origin: commit the running copy. Snapshot, volatile: drop the running data. Idempotent. */
-  async stop(v: Volume): Promise<void> {
+  protected async doStop(v: Volume): Promise<void> {
     await this.queued(v, async () => {
       await this.loaded();
       if (v.isOrigin) {
@@ -510,7 +520,7 @@ export class ThinPool extends StoragePool {
   }
 
   /** A new `-import` LV of `size` to write the whole image to; importDataEnd commits or drops it. */
-  async importData(v: Volume, size: number): Promise<string> {
+  protected async doImportData(v: Volume, size: number): Promise<string> {
     return this.queued(v, async () => {
       if (!v.saveOnStop) throw new StoragePoolError(`Can not import into save_on_stop=False volume ${v.vid}`);
       await this.loaded();
@@ -521,7 +531,7 @@ export class ThinPool extends StoragePool {
     });
   }
 
-  async importDataEnd(v: Volume, success: boolean): Promise<void> {
+  protected async doImportDataEnd(v: Volume, success: boolean): Promise<void> {
     await this.queued(v, async () => {
       if (!this.devExists(importOf(v))) throw new StoragePoolError(`No import operation in progress on ${v.vid}`);
       if (success) await this.commit(v, importOf(v), 'rename');
@@ -533,7 +543,7 @@ export class ThinPool extends StoragePool {
    * Copy the committed data of `src`: within the same thin pool by a thin
    * clone, else with dd into `-import` and a commit of that.
    */
-  async importVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void> {
+  protected async doImportVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void> {
     await this.queued(v, async () => {
       if (!src.saveOnStop) return;
       await this.loaded();
@@ -549,7 +559,10 @@ export class ThinPool extends StoragePool {
       const srcPath = await srcPool.export(src);
       let exitCode: number;
       try {
-        exitCode = (await this.ctx.runner.run(this.ddArgv(srcPath, this.dev(target)))).exitCode;
+        exitCode = checkRun(await this.ctx.runner.run(this.ddArgv(srcPath, this.dev(target)), { signal: this.ctx.signal }), this.ctx.signal).exitCode;
+      } catch (e) {
+        await this.removeLv(target);
+        throw e;
       } finally {
         await srcPool.exportEnd(src, srcPath);
       }
@@ -581,7 +594,7 @@ export class ThinPool extends StoragePool {
    * an origin. Volatile volumes only change their nominal size (the caller
    * records it). No shrink check here (the client has it).
    */
-  async resize(v: Volume, size: number): Promise<void> {
+  protected async doResize(v: Volume, size: number): Promise<void> {
     await this.queued(v, async () => {
       if (!v.rw) throw new StoragePoolError(`Can not resize readonly volume ${v.vid}`);
       await this.loaded();
@@ -596,7 +609,7 @@ export class ThinPool extends StoragePool {
    * Clone a revision (default: the newest) over the committed LV. The
    * revision stays; the replaced state is discarded.
    */
-  async revert(v: Volume, revision?: string): Promise<void> {
+  protected async doRevert(v: Volume, revision?: string): Promise<void> {
     await this.queued(v, async () => {
       await this.loaded();
       if (this.dirtyIn(v)) throw new StoragePoolError(`Cannot revert dirty volume ${v.vid}, stop the qube first`);

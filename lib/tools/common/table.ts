@@ -7,17 +7,34 @@
  */
 export function formatTable(rows: string[][]): string {
   if (rows.length === 0) return '';
-  const ncol = Math.max(...rows.map((r) => r.length));
+  let ncol = 0;
+  for (const r of rows) ncol = Math.max(ncol, r.length);
   const widths = new Array<number>(ncol).fill(0);
-  for (const r of rows) for (let i = 0; i < r.length - 1; i++) widths[i] = Math.max(widths[i] as number, [...(r[i] as string)].length);
-  let out = '';
+  for (const r of rows) for (let i = 0; i < r.length - 1; i++) widths[i] = Math.max(widths[i] as number, width(r[i] as string));
+  const lines: string[] = [];
   for (const r of rows) {
     let line = '';
     for (let i = 0; i < r.length; i++) {
       const cell = r[i] as string;
-      line += i < r.length - 1 ? cell + ' '.repeat((widths[i] as number) - [...cell].length + 2) : cell;
+      line += i < r.length - 1 ? cell + ' '.repeat((widths[i] as number) - width(cell) + 2) : cell;
     }
-    out += line + '\n';
+    lines.push(line, '\n');
   }
-  return out;
+  return lines.join('');
+}
+
+/** Code points (what `[...cell].length` counts), without an array per cell: tables may have 100,000 rows. */
+function width(cell: string): number {
+  let n = cell.length;
+  for (let i = 0; i < cell.length; i++) {
+    const c = cell.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < cell.length) {
+      const d = cell.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
 }

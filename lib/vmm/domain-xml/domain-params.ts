@@ -18,6 +18,7 @@ import { pciHostdev, type PciHostdev } from '../../devices/pci-hostdev.js';
 import { pathToSbdf } from '../../devices/pci-path.js';
 import { QubesError } from '../../errors.js';
 import type { PoolSet } from '../../storage/qube-storage.js';
+import { bootmodeKernelopts } from '../../vm/boot-modes.js';
 import type { DeviceAssignment } from '../../vm/devices.js';
 import { checkWithTemplate, featureIsTrue } from '../../vm/features.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
@@ -174,8 +175,7 @@ function rdrandBroken(cpuinfo: string): boolean {
 /** `<cmdline>`: the common options of the kernel, the qube's, the boot mode's. */
 export function kernelCmdline(vm: QubesVM, kdir: string, displayPci: boolean): string {
   const kernelopts = str(vm.get('kernelopts'));
-  const bootmodeOpts = feature(vm, `boot-mode.kernelopts.${str(vm.get('bootmode'))}`);
-  const bootmode = bootmodeOpts ? ` ${bootmodeOpts}` : '';
+  const bootmode = bootmodeKernelopts(vm);
   if (featureIsTrue(feature(vm, 'no-default-kernelopts'))) return kernelopts + bootmode;
   let common = readText(path.join(kdir, 'default-kernelopts-common.txt'))?.replace(/[\r\n]+$/, '') ?? DEFAULT_KERNELOPTS_COMMON;
   if (featureIsTrue(feature(vm, 'no-nomodeset')) || displayPci) common = common.replace(/\bnomodeset\b ?/, '');

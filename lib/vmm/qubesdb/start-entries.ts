@@ -31,6 +31,7 @@ import { QubesError } from '../../errors.js';
 import { firewallAddresses } from '../../firewall/firewall.js';
 import { firewallQdbOps, type QdbOp } from '../../firewall/qubesdb-export.js';
 import type { Rule } from '../../firewall/rule.js';
+import { bootmodeDefaultUser } from '../../vm/boot-modes.js';
 import { checkWithTemplate, featureIsTrue } from '../../vm/features.js';
 import type { PropValue } from '../../vm/property.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
@@ -77,16 +78,11 @@ class Ops {
 
 const running = (rt: StartRuntime, vm: QubesVM | null): vm is QubesVM => vm !== null && rt.xid(vm) >= 0;
 
-function defaultUser(vm: QubesVM): string {
-  const byMode = checkWithTemplate(vm, `boot-mode.default-user.${pyStr(vm.get('bootmode'))}`);
-  return byMode !== undefined && byMode !== '' ? byMode : pyStr(vm.get('default_user'));
-}
-
 function coreEntries(o: Ops, vm: QubesVM, rt: StartRuntime): void {
   const updateable = vm.get('updateable') === true;
   o.write('/name', vm.name);
   o.write('/type', vm.klass);
-  o.write('/default-user', defaultUser(vm));
+  o.write('/default-user', bootmodeDefaultUser(vm));
   o.write('/qubes-vm-updateable', pyStr(updateable));
   o.write('/qubes-vm-persistence', updateable ? 'full' : 'rw-only');
   o.write('/qubes-debug-mode', vm.get('debug') === true ? '1' : '0');
