@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { StoreLockError } from '../errors.js';
-import { readInputFile } from '../util/input-file.js';
+import { fileKind, readInputFile } from '../util/input-file.js';
 import { ioReason, isSystemError } from '../util/io-error.js';
 
 const OWNERLESS_STALE_MS = 10000;
@@ -145,18 +145,13 @@ function reapDeadLock(lockDir: string): boolean {
 
 /** `a regular file`, ... when something other than a directory is at `p`; undefined for a directory or nothing. */
 function notADirectory(p: string): string | undefined {
-  let st: fs.Stats;
+  let st: fs.Stats | undefined;
   try {
     st = fs.lstatSync(p);
   } catch {
-    return undefined;
+    return undefined; // gone meanwhile, or not ours to look at: the lock attempt says the rest
   }
-  if (st.isDirectory()) return undefined;
-  if (st.isSymbolicLink()) return 'a symbolic link';
-  if (st.isFile()) return 'a regular file';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isSocket()) return 'a socket';
-  return 'a device file';
+  return st.isDirectory() ? undefined : fileKind(st);
 }
 
 /**

@@ -39,22 +39,22 @@ export interface InputLimits {
   maxBytes: number;
 }
 
-/** `a character device`, `a FIFO`, ... for a message; undefined for a regular file. */
-function specialKind(st: fs.Stats): string | undefined {
-  if (st.isFile()) return undefined;
+/** What a file is, for a message: `a regular file`, `a FIFO`, `a character device`, ... (lstat tells `a symbolic link`). */
+export function fileKind(st: fs.Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSymbolicLink()) return 'a symbolic link';
   if (st.isCharacterDevice()) return 'a character device';
   if (st.isBlockDevice()) return 'a block device';
   if (st.isFIFO()) return 'a FIFO';
   if (st.isSocket()) return 'a socket';
-  if (st.isDirectory()) return 'a directory';
-  return 'something other than a regular file';
+  return 'a file of unknown type';
 }
 
 const sizeText = (n: number) => (n % MiB === 0 ? `${n / MiB} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`);
 
 function refuseSpecial(file: string, limits: InputLimits, st: fs.Stats): void {
-  const kind = specialKind(st);
-  if (kind) throw new InputFileError(`${file} is ${kind}; ${limits.what} must be a regular file`);
+  if (!st.isFile()) throw new InputFileError(`${file} is ${fileKind(st)}; ${limits.what} must be a regular file`);
 }
 
 const tooLarge = (name: string, limits: InputLimits) =>
