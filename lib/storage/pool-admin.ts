@@ -4,7 +4,9 @@
  * reports about one.
  *
  * Add: the record is checked by the driver (unknown or missing options),
- * `setup()` prepares the pool (directories, the reflink check) before the
+ * the host must have what its volumes need to start (`checkHost()`: the
+ * file driver's device-mapper; not in offline mode), `setup()` prepares
+ * the pool (directories, the reflink check) before the
  * store update, and the record is saved with the driver's attributes in
  * the reference's order. Remove: refused while a volume or a
  * `default_pool*` property uses the pool; no data is deleted (the
@@ -70,7 +72,8 @@ export async function addPool(store: Store, name: string, driver: string, option
   if (!POOL_NAME.test(name)) throw new QubesValueError(`Invalid pool name '${name}': use letters, digits, '.', '_' and '-'`);
   if (store.read().pools.has(name)) throw new StoragePoolError(`pool named ${name} already exists`);
   const record = newRecord(name, driver, options);
-  const pool = await openPool(record, storageContext());
+  const pool = await openPool(record, { ...storageContext(), offline: store.read().vmm.offline });
+  await pool.checkHost();
   await pool.setup();
   await store.update((app) => {
     if (app.pools.has(name)) throw new StoragePoolError(`pool named ${name} already exists`);
