@@ -6,7 +6,7 @@
  * Add: the record is checked by the driver (unknown or missing options),
  * the host must have what its volumes need to start (`checkHost()`: the
  * file driver's device-mapper; not in offline mode), `setup()` prepares
- * the pool (directories, the reflink check) before the
+ * the pool (directories, the reflink check, a callback's pre_setup) before the
  * store update, and the record is saved with the driver's attributes in
  * the reference's order. Remove: refused while a volume or a
  * `default_pool*` property uses the pool; no data is deleted (the
@@ -27,7 +27,7 @@ import { parseQubesBool } from './volume.js';
 const POOL_NAME = /^[A-Za-z0-9._-]+$/;
 
 /** The defaults the reference writes for options not given. */
-const DEFAULTS: Record<string, string> = { revisions_to_keep: '1', ephemeral_volatile: 'False' };
+const DEFAULTS: Record<string, string> = { revisions_to_keep: '1', ephemeral_volatile: 'False', snap_on_start_forensics: 'False' };
 
 /** `KEY=VALUE` words to pairs (first `=` splits). @throws QubesValueError */
 export function parseOptions(words: readonly string[]): [string, string][] {
@@ -47,7 +47,7 @@ function validateSetting(key: string, value: string): string {
     if (!/^-?\d+$/.test(value) || Number(value) < -1) throw new QubesValueError(`Invalid value for revisions_to_keep: '${value}' (an integer >= -1)`);
     return String(Number(value));
   }
-  if (key === 'ephemeral_volatile' || key === 'setup_check') return parseQubesBool(value, key) ? 'True' : 'False';
+  if (key === 'ephemeral_volatile' || key === 'setup_check' || key === 'snap_on_start_forensics') return parseQubesBool(value, key) ? 'True' : 'False';
   return value;
 }
 

@@ -62,6 +62,8 @@ export interface StorageContext {
    * what this host provides (device-mapper) is not checked.
    */
   offline?: boolean;
+  /** The callback pools' configuration file (default /etc/qubes_callback.json). */
+  callbackConfig?: string;
 }
 
 /** The hold of an import in progress (importData → importDataEnd), per volume lock, process-wide. */
@@ -235,6 +237,11 @@ export abstract class StoragePool {
    * revisions or a running (dirty) copy: those are the volume's state.
    */
   protected async recoverLeftovers(_v: Volume): Promise<void> {}
+
+  /** recoverLeftovers of another pool: for a driver that wraps one (callback), whose lock is the wrapped pool's. */
+  protected static recoverLeftoversOf(pool: StoragePool, v: Volume): Promise<void> {
+    return pool.recoverLeftovers(v);
+  }
 
   protected abstract doCreate(v: Volume): Promise<void>;
   protected abstract doRemove(v: Volume): Promise<void>;
