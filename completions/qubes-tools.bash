@@ -838,7 +838,7 @@ _qubes_tools_qvm_pool_positional() {
     :0) _qubes_tools_reply list l ls drivers d info i add a remove r rm set s ;;
     info:0) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_pools ;;
     add:0) return 0 ;;
-    add:1) _qubes_tools_reply file file-reflink linux-kernel lvm_thin ;;
+    add:1) _qubes_tools_reply callback file file-reflink linux-kernel lvm_thin zfs ;;
     remove:*) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_pools ;;
     set:0) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_pools ;;
     *) return 0 ;;

@@ -23,6 +23,15 @@ export function pathsFromEnv(env: NodeJS.ProcessEnv = process.env): Paths {
 
 export const kernelsDir = (baseDir: string): string => path.join(baseDir, 'vm-kernels');
 
+/**
+ * The configuration of callback storage pools: a JSON object keyed by each
+ * pool's `conf_id` (reference: qubes/storage/callback.py).
+ * `QUBES_CALLBACK_CONFIG` names another file (tests).
+ */
+export function callbackConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.QUBES_CALLBACK_CONFIG || '/etc/qubes_callback.json';
+}
+
 /** qids are allocated from 1 up to (not including) this. */
 export const MAX_QID = 10000;
 export const MAX_DISPID = 10000;

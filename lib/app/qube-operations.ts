@@ -30,7 +30,7 @@ import { importFile } from '../storage/copy-data.js';
 import { createDir } from '../storage/durable-fs.js';
 import { openImportSource } from '../storage/import-source.js';
 import type { StorageContext } from '../storage/pool.js';
-import { storageContext } from '../storage/pools.js';
+import { storageContext, volumeNaming } from '../storage/pools.js';
 import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
 import { QubeClaim, recoverUnfinished, unfinishedNames, unfinishedRecord } from '../storage/unfinished-qubes.js';
 import { settingsFromConfig } from '../storage/volume.js';
@@ -235,12 +235,13 @@ export async function createQube(store: Store, req: CreateRequest, check?: (app:
           label: req.label,
           pools: req.pools,
           sizeOf: (vol) => (vol === 'root' ? volumeSize(src, 'root') : undefined),
+          namingPool: volumeNaming(),
         });
         copyAttributes(src, vm, false);
         vm.set('label', req.label);
         copyFrom = { src: src.name, volumes: ['root'] };
       } else {
-        vm = addVmRecord(app, { ...req, name });
+        vm = addVmRecord(app, { ...req, name, namingPool: volumeNaming() });
       }
       for (const [prop, value] of req.props) {
         try {
@@ -328,6 +329,7 @@ export async function cloneQube(store: Store, req: CloneRequest, signal?: AbortS
           return v.pool !== g ? v.pool : undefined;
         },
         sizeOf: (volume) => volumeSize(src, volume),
+        namingPool: volumeNaming(),
       });
       copyAttributes(src, vm, true, req.ignoreErrors ? (msg) => copyWarnings.push(msg) : undefined);
       syncKernelVid(vm);

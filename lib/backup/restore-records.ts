@@ -10,6 +10,7 @@
  */
 import type { Qubes } from '../app/app.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
+import { volumeNaming } from '../storage/pools.js';
 import { addVmRecord } from '../vm/vm-factory.js';
 import { syncGuiTags, type VmClass } from '../vm/vm-properties.js';
 import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
@@ -50,6 +51,7 @@ export function addRestoredRecords(app: Qubes, entries: PlanEntry[], warn: (msg:
       template: src.has('template') ? e.template : undefined,
       pools: { perVolume: new Map() },
       sizeOf: (vol) => sizes?.get(e.restoreName)?.get(vol) ?? backupVolumeSize(src, vol),
+      namingPool: volumeNaming(),
     });
     if (src.isDispvmTemplate()) vm.set('template_for_dispvms', 'True');
     for (const [name, raw] of src.props) {

@@ -5,6 +5,8 @@
  * shell. Tests record what a driver issues by putting recording programs
  * first on PATH (test/storage/fake-bin) or by passing their own runner.
  */
+import fs from 'node:fs';
+
 export interface CommandResult {
   exitCode: number;
   stdout: string;
@@ -53,3 +55,40 @@ export const execaRunner: CommandRunner = {
 
 /** Prefix with sudo when not root (the reference's rule for lvm and cryptsetup). */
 export const asRoot = (argv: readonly string[]): string[] => (process.getuid?.() === 0 ? [...argv] : ['sudo', ...argv]);
+
+/**
+ * `argv` as it is when this process may read `from` and write `to`, else
+ * through sudo (whole-volume copies with dd, whose files are often root's
+ * device nodes).
+ */
+export function sudoUnlessAccessible(argv: readonly string[], from: string, to: string): string[] {
+  const can = (file: string, mode: number) => {
+    try {
+      fs.accessSync(file, mode);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return can(to, fs.constants.W_OK) && can(from, fs.constants.R_OK) ? [...argv] : ['sudo', ...argv];
+}
+
+/**
+ * For drivers that keep a report of the state their programs change (lvm,
+ * zfs): run a change, then read the report again, also after a failure
+ * (part of it may have happened). The change's failure is the one thrown.
+ */
+export async function changeThenReload(change: () => Promise<unknown>, reload: () => Promise<void>): Promise<void> {
+  let failure: unknown;
+  try {
+    await change();
+  } catch (e) {
+    failure = e;
+  }
+  try {
+    await reload();
+  } catch (e) {
+    failure ??= e;
+  }
+  if (failure !== undefined) throw failure;
+}

@@ -4,7 +4,9 @@
  * reports about one.
  *
  * Add: the record is checked by the driver (unknown or missing options),
- * `setup()` prepares the pool (directories, the reflink check) before the
+ * the host must have what its volumes need to start (`checkHost()`: the
+ * file driver's device-mapper; not in offline mode), `setup()` prepares
+ * the pool (directories, the reflink check, a callback's pre_setup) before the
  * store update, and the record is saved with the driver's attributes in
  * the reference's order. Remove: refused while a volume or a
  * `default_pool*` property uses the pool; no data is deleted (the
@@ -25,7 +27,7 @@ import { parseQubesBool } from './volume.js';
 const POOL_NAME = /^[A-Za-z0-9._-]+$/;
 
 /** The defaults the reference writes for options not given. */
-const DEFAULTS: Record<string, string> = { revisions_to_keep: '1', ephemeral_volatile: 'False' };
+const DEFAULTS: Record<string, string> = { revisions_to_keep: '1', ephemeral_volatile: 'False', snap_on_start_forensics: 'False' };
 
 /** `KEY=VALUE` words to pairs (first `=` splits). @throws QubesValueError */
 export function parseOptions(words: readonly string[]): [string, string][] {
@@ -45,7 +47,7 @@ function validateSetting(key: string, value: string): string {
     if (!/^-?\d+$/.test(value) || Number(value) < -1) throw new QubesValueError(`Invalid value for revisions_to_keep: '${value}' (an integer >= -1)`);
     return String(Number(value));
   }
-  if (key === 'ephemeral_volatile' || key === 'setup_check') return parseQubesBool(value, key) ? 'True' : 'False';
+  if (key === 'ephemeral_volatile' || key === 'setup_check' || key === 'snap_on_start_forensics') return parseQubesBool(value, key) ? 'True' : 'False';
   return value;
 }
 
@@ -70,7 +72,8 @@ export async function addPool(store: Store, name: string, driver: string, option
   if (!POOL_NAME.test(name)) throw new QubesValueError(`Invalid pool name '${name}': use letters, digits, '.', '_' and '-'`);
   if (store.read().pools.has(name)) throw new StoragePoolError(`pool named ${name} already exists`);
   const record = newRecord(name, driver, options);
-  const pool = await openPool(record, storageContext());
+  const pool = await openPool(record, { ...storageContext(), offline: store.read().vmm.offline });
+  await pool.checkHost();
   await pool.setup();
   await store.update((app) => {
     if (app.pools.has(name)) throw new StoragePoolError(`pool named ${name} already exists`);

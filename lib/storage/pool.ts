@@ -56,6 +56,14 @@ export interface StorageContext {
    * was made does not look at it.
    */
   signal?: AbortSignal;
+  /**
+   * Offline mode: the store is prepared without running anything (an
+   * installer's chroot), possibly for another kernel than this one, so
+   * what this host provides (device-mapper) is not checked.
+   */
+  offline?: boolean;
+  /** The callback pools' configuration file (default /etc/qubes_callback.json). */
+  callbackConfig?: string;
 }
 
 /** The hold of an import in progress (importData → importDataEnd), per volume lock, process-wide. */
@@ -75,6 +83,19 @@ export interface PoolSpace {
   details: Record<string, number>;
 }
 
+/**
+ * A record names only options of its driver, and all the required ones.
+ * @throws StoragePoolError
+ */
+export function checkPoolOptions(record: Pool): void {
+  const params = DRIVER_PARAMETERS[record.driver as DriverName];
+  const known = new Set(['name', 'driver', ...params.map((p) => p.name)]);
+  const extra = record.attrs.map(([k]) => k).filter((k) => !known.has(k));
+  if (extra.length) throw new StoragePoolError(`Unexpected driver options found: ${extra.join(', ')}`);
+  const missing = params.filter((p) => p.required && record.attr(p.name) === undefined);
+  if (missing.length) throw new StoragePoolError(`missing required driver options: ${missing.map((p) => p.name).join(' ')}`);
+}
+
 export abstract class StoragePool {
   abstract readonly driver: DriverName;
 
@@ -82,11 +103,7 @@ export abstract class StoragePool {
     readonly record: Pool,
     protected readonly ctx: StorageContext,
   ) {
-    const known = new Set(['name', 'driver', ...DRIVER_PARAMETERS[record.driver as DriverName].map((p) => p.name)]);
-    const extra = record.attrs.map(([k]) => k).filter((k) => !known.has(k));
-    if (extra.length) throw new StoragePoolError(`Unexpected driver options found: ${extra.join(', ')}`);
-    const missing = DRIVER_PARAMETERS[record.driver as DriverName].filter((p) => p.required && record.attr(p.name) === undefined);
-    if (missing.length) throw new StoragePoolError(`missing required driver options: ${missing.map((p) => p.name).join(' ')}`);
+    checkPoolOptions(record);
   }
 
   get name(): string {
@@ -118,6 +135,15 @@ export abstract class StoragePool {
 
   /** Prepare the pool when added (directories, checks). */
   abstract setup(): Promise<void>;
+
+  /**
+   * Refuse when this host lacks what the pool's volumes need to start
+   * (the file driver's device-mapper), so that no pool or qube is made
+   * that could never run. Checked by `qvm-pool add` and by the drivers
+   * before they make such volumes; not in offline mode.
+   * @throws StoragePoolError naming what is missing
+   */
+  async checkHost(): Promise<void> {}
 
   abstract space(): Promise<PoolSpace>;
 
@@ -211,6 +237,11 @@ export abstract class StoragePool {
    * revisions or a running (dirty) copy: those are the volume's state.
    */
   protected async recoverLeftovers(_v: Volume): Promise<void> {}
+
+  /** recoverLeftovers of another pool: for a driver that wraps one (callback), whose lock is the wrapped pool's. */
+  protected static recoverLeftoversOf(pool: StoragePool, v: Volume): Promise<void> {
+    return pool.recoverLeftovers(v);
+  }
 
   protected abstract doCreate(v: Volume): Promise<void>;
   protected abstract doRemove(v: Volume): Promise<void>;

@@ -5,18 +5,32 @@
  * context from the environment.
  */
 import type { Pool } from '../app/app.js';
+import { callbackConfigPath } from '../config.js';
 import { StoragePoolError } from '../errors.js';
+import { namingPool } from './callback-config.js';
 import { execaRunner } from './command-runner.js';
 import { isDriverName, type DriverName } from './driver-names.js';
 import type { StorageContext, StoragePool } from './pool.js';
 
-type PoolClass = new (record: Pool, ctx: StorageContext) => StoragePool;
+/**
+ * Makes the driver instance of a record. `open` opens another record the
+ * same way: a callback pool opens the pool it wraps with it.
+ */
+export type PoolOpener = (record: Pool, ctx: StorageContext, open: typeof openPool) => StoragePool | Promise<StoragePool>;
 
-const LOADERS: Record<DriverName, () => Promise<PoolClass>> = {
-  file: async () => (await import('./drivers/file.js')).FilePool,
-  'file-reflink': async () => (await import('./drivers/file-reflink.js')).ReflinkPool,
-  'linux-kernel': async () => (await import('./drivers/linux-kernel.js')).LinuxKernelPool,
-  lvm_thin: async () => (await import('./drivers/lvm-thin.js')).ThinPool,
+type PoolClass = new (record: Pool, ctx: StorageContext) => StoragePool;
+const construct =
+  (Cls: PoolClass): PoolOpener =>
+  (record, ctx) =>
+    new Cls(record, ctx);
+
+const LOADERS: Record<DriverName, () => Promise<PoolOpener>> = {
+  callback: async () => (await import('./drivers/callback.js')).openCallbackPool,
+  file: async () => construct((await import('./drivers/file.js')).FilePool),
+  'file-reflink': async () => construct((await import('./drivers/file-reflink.js')).ReflinkPool),
+  'linux-kernel': async () => construct((await import('./drivers/linux-kernel.js')).LinuxKernelPool),
+  lvm_thin: async () => construct((await import('./drivers/lvm-thin.js')).ThinPool),
+  zfs: async () => construct((await import('./drivers/zfs.js')).ZfsPool),
 };
 
 /**
@@ -25,25 +39,37 @@ const LOADERS: Record<DriverName, () => Promise<PoolClass>> = {
  */
 export async function openPool(record: Pool, ctx: StorageContext): Promise<StoragePool> {
   if (!isDriverName(record.driver)) throw new StoragePoolError(`Storage pool ${record.name}: unknown driver '${record.driver}'`);
-  const Cls = await loadDriver(record.driver);
-  return new Cls(record, ctx);
+  const open = await loadDriver(record.driver);
+  return open(record, ctx, openPool);
 }
 
-const loaded = new Map<DriverName, Promise<PoolClass>>();
+const loaded = new Map<DriverName, Promise<PoolOpener>>();
 
 /** Each driver module is imported once, however many pools use it. */
-function loadDriver(name: DriverName): Promise<PoolClass> {
+function loadDriver(name: DriverName): Promise<PoolOpener> {
   let p = loaded.get(name);
   if (!p) loaded.set(name, (p = LOADERS[name]()));
   return p;
 }
 
-/** Test hooks: QUBES_RUN_DIR (running markers), QUBES_DEV_DIR (device nodes). */
+/**
+ * Test hooks: QUBES_RUN_DIR (running markers), QUBES_DEV_DIR (device
+ * nodes), QUBES_CALLBACK_CONFIG (the callback pools' configuration).
+ */
 export function storageContext(env: NodeJS.ProcessEnv = process.env): StorageContext {
   return {
     runner: execaRunner,
     now: () => Date.now(),
     runDir: env.QUBES_RUN_DIR || '/var/run/qubes',
     devDir: env.QUBES_DEV_DIR || '/dev',
+    callbackConfig: callbackConfigPath(env),
   };
+}
+
+/**
+ * For new qubes' volume plans (RecordRequest.namingPool): the pool whose
+ * driver names a pool's volumes (a callback pool's wrapped pool).
+ */
+export function volumeNaming(ctx: StorageContext = storageContext()): (record: Pool) => Pool {
+  return (record) => namingPool(record, ctx.callbackConfig ?? callbackConfigPath());
 }

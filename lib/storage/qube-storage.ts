@@ -31,11 +31,15 @@ export interface QubeVolume {
 /** The pools of one store, each driver opened once. */
 export class PoolSet {
   private readonly opened = new Map<string, Promise<StoragePool>>();
+  readonly ctx: StorageContext;
 
+  /** Offline mode is the store's (its hypervisor connection) unless `ctx` says. */
   constructor(
     readonly app: Qubes,
-    readonly ctx: StorageContext = storageContext(),
-  ) {}
+    ctx: StorageContext = storageContext(),
+  ) {
+    this.ctx = { ...ctx, offline: ctx.offline ?? app.vmm.offline };
+  }
 
   /** @throws StoragePoolError for a name that is not a pool */
   get(name: string): Promise<StoragePool> {

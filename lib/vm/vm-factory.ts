@@ -52,12 +52,14 @@ export function parseVolumePools(args: string[] | undefined): Map<string, string
   return m;
 }
 
-function poolInfo(pool: Pool): PoolInfo {
+/** A pool as volume planning sees it; `naming` is the pool whose driver names its volumes (see RecordRequest.namingPool). */
+function poolInfo(pool: Pool, naming: Pool = pool): PoolInfo {
   return {
     name: pool.name,
-    driver: pool.driver,
-    revisionsToKeep: pool.attr('revisions_to_keep'),
-    volumeGroup: pool.attr('volume_group'),
+    driver: naming.driver,
+    revisionsToKeep: naming.attr('revisions_to_keep'),
+    volumeGroup: naming.attr('volume_group'),
+    container: naming.attr('container'),
   };
 }
 
@@ -72,7 +74,9 @@ function needPool(app: Qubes, name: string): Pool {
  * stay with their origin; otherwise `-p VOL`, then `-P` (writable volumes
  * only), then `fallback(volume)`, then global `default_pool_<volume>`.
  */
-function poolChooser(app: Qubes, klass: VmClass, choice: PoolChoice, fallback?: (volume: string) => string | undefined) {
+function poolChooser(app: Qubes, klass: VmClass, req: RecordRequest) {
+  const { pools: choice, poolFallback: fallback } = req;
+  const info = (pool: Pool) => poolInfo(pool, req.namingPool?.(pool));
   const defaults = DEFAULT_VOLUMES[klass] ?? [];
   return (volume: string, originPool: string | undefined): PoolInfo => {
     const d = defaults.find((x) => x.name === volume);
@@ -82,7 +86,7 @@ function poolChooser(app: Qubes, klass: VmClass, choice: PoolChoice, fallback?: 
         throw new QubesValueError(
           `Volume ${volume} of the new ${klass} is a snapshot of its template's volume and must stay in pool ${originPool}`,
         );
-      return poolInfo(needPool(app, originPool));
+      return info(needPool(app, originPool));
     }
     let name = explicit;
     if (name === undefined && choice.all !== undefined && d?.rw && !d.snapOnStart) name = choice.all;
@@ -93,7 +97,7 @@ function poolChooser(app: Qubes, klass: VmClass, choice: PoolChoice, fallback?: 
         throw new QubesValueError(`No default storage pool for volume ${volume}; choose one with -P or -p ${volume}=POOL`);
       name = g;
     }
-    return poolInfo(needPool(app, name));
+    return info(needPool(app, name));
   };
 }
 
@@ -136,6 +140,13 @@ export interface RecordRequest {
   poolFallback?: (volume: string) => string | undefined;
   /** Size of a volume when not the class default (clone: the source's). */
   sizeOf?: (volume: string) => number | undefined;
+  /**
+   * The pool whose driver names a pool's new volumes and gives their
+   * revisions_to_keep: a callback pool's are named by the pool it wraps,
+   * which only the storage layer knows (it reads the callback
+   * configuration). Default: the pool itself.
+   */
+  namingPool?: (pool: Pool) => Pool;
 }
 
 /**
@@ -178,7 +189,7 @@ export function addVmRecord(app: Qubes, req: RecordRequest): QubesVM {
   vm.volumeConfig = defaultVolumeConfig({
     klass: req.klass,
     vmName: name,
-    poolFor: poolChooser(app, req.klass, req.pools, req.poolFallback),
+    poolFor: poolChooser(app, req.klass, req),
     templateVolumes: template?.volumeConfig,
     kernel: '',
   });

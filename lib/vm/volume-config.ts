@@ -77,6 +77,8 @@ export interface PoolInfo {
   revisionsToKeep?: string;
   /** lvm_thin only. */
   volumeGroup?: string;
+  /** zfs only. */
+  container?: string;
 }
 
 export interface VolumePlanInput {
@@ -93,9 +95,10 @@ export interface VolumePlanInput {
   kernel: string;
 }
 
-/** A volume's id inside its pool (`appvms/NAME/VOL`, `VG/vm-NAME-VOL`). */
+/** A volume's id inside its pool (`appvms/NAME/VOL`, `VG/vm-NAME-VOL`, `CONTAINER/NAME/VOL`). */
 export function vidFor(pool: PoolInfo, klass: string, vmName: string, volume: string): string {
   if (pool.driver === 'lvm_thin') return `${pool.volumeGroup ?? pool.name}/vm-${vmName}-${volume}`;
+  if (pool.driver === 'zfs') return `${pool.container ?? pool.name}/${vmName}/${volume}`;
   return `${dirPathPrefix(klass)}/${vmName}/${volume}`;
 }
 

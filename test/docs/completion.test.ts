@@ -162,6 +162,7 @@ describe('bash completion', () => {
     expect(complete('qvm-pool ')).toEqual(['list', 'l', 'ls', 'drivers', 'd', 'info', 'i', 'add', 'a', 'remove', 'r', 'rm', 'set', 's']);
     expect(complete('qvm-pool info ')).toEqual(['linux-kernel', 'varlibqubes']);
     expect(complete('qvm-pool add new f')).toEqual(['file', 'file-reflink']);
+    expect(complete('qvm-pool add new ')).toEqual(['callback', 'file', 'file-reflink', 'linux-kernel', 'lvm_thin', 'zfs']);
     expect(complete('qvm-pool remove varlibqubes ')).toEqual(['linux-kernel', 'varlibqubes']);
     expect(complete('qvm-pool add new file -')).toContain('--option');
   });

@@ -18,7 +18,10 @@ interface Call {
   env?: Record<string, string>;
 }
 
-/** Records every command; `cryptsetup open` makes a 1 MiB node full of 0xff under devDir/mapper, `close` removes it. */
+/**
+ * Records every command; `cryptsetup open` makes a 1 MiB node full of 0xff
+ * under devDir/mapper, `close` removes it; losetup gives a loop device.
+ */
 function recordingRunner(devDir: string, calls: Call[]): CommandRunner {
   return {
     async run(argv: readonly string[], options: RunOptions = {}) {
@@ -29,6 +32,8 @@ function recordingRunner(devDir: string, calls: Call[]): CommandRunner {
         fs.writeFileSync(path.join(devDir, 'mapper', argv[i + 2] as string), Buffer.alloc(1024 * 1024, 0xff));
       }
       if (argv[0] === 'cryptsetup' && argv.includes('close')) fs.rmSync(path.join(devDir, 'mapper', argv.at(-1) as string));
+      // the root and private volumes' device-mapper layer: a loop device for every file
+      if (argv[0] === 'losetup' && argv[1] === '--find') return { exitCode: 0, stdout: '/dev/loop0\n', stderr: '' };
       return { exitCode: 0, stdout: '', stderr: '' };
     },
   };

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * The `file` driver on real files in a temporary directory. The
- * device-mapper layer cannot run here (no dm, helper scripts of dom0), so
- * a recording runner answers those commands and the test checks the exact
- * argument lists, with device names checked against `stat --printf=%D:%i`
- * (what create-snapshot itself runs). `cp` is really run.
+ * device-mapper layer cannot run here (no dm in the kernel), so a
+ * recording runner plays losetup and dmsetup (FakeDm: loop devices, dm
+ * devices as files in the test's /dev/mapper, open counts) and the test
+ * checks the exact argument lists, with device names checked against
+ * `stat --printf=%D:%i` (what the reference's create-snapshot runs). `cp`
+ * is really run.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,25 +15,105 @@ import path from 'node:path';
 import { Pool } from '../../lib/app/app.js';
 import { StoragePoolError } from '../../lib/errors.js';
 import { asRoot, execaRunner, type CommandResult, type CommandRunner } from '../../lib/storage/command-runner.js';
-import { DM_SCRIPTS_DIR, FilePool } from '../../lib/storage/drivers/file.js';
+import { FilePool } from '../../lib/storage/drivers/file.js';
 import type { StorageContext } from '../../lib/storage/pool.js';
 import { isoDate, type Volume, type VolumeOwner, type VolumeSettings } from '../../lib/storage/volume.js';
 
 const MiB = 1024 * 1024;
-const CREATE = `${DM_SCRIPTS_DIR}/create-snapshot`;
-const DESTROY = `${DM_SCRIPTS_DIR}/destroy-snapshot`;
 const HEADER = 262144;
 
 type Responder = (argv: string[]) => Partial<CommandResult> | undefined;
 
-/** Records every argv; runs `cp` for real; answers the rest from `respond` (default: success, no output). */
+/** What `dmsetup targets` prints on a kernel with the snapshot targets loaded. */
+const TARGETS = 'snapshot-merge   v1.5.0\nsnapshot-origin  v1.9.0\nsnapshot         v1.16.0\nstriped          v1.6.0\nlinear           v1.4.0\nerror            v1.6.0\n';
+
+/**
+ * losetup and dmsetup on a simulated kernel: loop devices by backing file
+ * (`--nooverlap` finds the one a file has), detached when nothing holds
+ * them (else freed with their last holder, autoclear), dm devices as files
+ * in <devDir>/mapper holding the loop devices and dm devices their table
+ * names, each with an open count (`open`: other holders, such as a qube).
+ */
+class FakeDm {
+  readonly loops = new Map<string, { file: string; autoclear: boolean }>();
+  readonly tables = new Map<string, string>();
+  readonly open = new Map<string, number>();
+  private next = 0;
+  constructor(readonly devDir: string) {}
+
+  private node = (name: string) => path.join(this.devDir, 'mapper', name);
+  private held = (dev: string) => [...this.tables.values()].some((t) => t.split(' ').includes(dev));
+  /** A reboot: no loop or dm device is left (files stay as they are). */
+  reboot(): void {
+    for (const name of this.tables.keys()) fs.rmSync(this.node(name), { force: true });
+    this.tables.clear();
+    this.loops.clear();
+  }
+
+  private sweep(): void {
+    for (const [l, v] of this.loops) if (v.autoclear && !this.held(l)) this.loops.delete(l);
+  }
+
+  answer(argv: string[]): Partial<CommandResult> | undefined {
+    const [cmd, sub, ...rest] = argv;
+    if (cmd === 'dmsetup' && sub === 'targets') return { stdout: TARGETS };
+    if (cmd === 'losetup' && sub === '--find') {
+      const f = rest.at(-1) as string;
+      const found = [...this.loops].find(([, v]) => v.file === f)?.[0];
+      const l = found ?? `/dev/loop${this.next++}`;
+      this.loops.set(l, { file: f, autoclear: false });
+      return { stdout: `${l}\n` };
+    }
+    if (cmd === 'losetup' && sub === '--detach') {
+      const l = rest[0] as string;
+      if (this.held(l)) (this.loops.get(l) as { autoclear: boolean }).autoclear = true;
+      else this.loops.delete(l);
+      return {};
+    }
+    if (cmd === 'dmsetup' && sub === 'create') {
+      const [name, , table] = rest as [string, string, string];
+      if (this.tables.has(name)) return { exitCode: 1, stderr: 'device-mapper: create ioctl failed: Device or resource busy\n' };
+      for (const dev of table.split(' ').filter((w) => w.startsWith('/'))) {
+        const known = this.loops.has(dev) || this.tables.has(path.basename(dev));
+        if (!known) return { exitCode: 1, stderr: `device-mapper: reload ioctl failed: No such device or address (${dev})\n` };
+      }
+      this.tables.set(name, table.replaceAll(path.join(this.devDir, 'mapper'), '/dev/mapper'));
+      fs.writeFileSync(this.node(name), '');
+      return {};
+    }
+    if (cmd === 'dmsetup' && sub === 'info') {
+      const name = rest.at(-1) as string;
+      if (!this.tables.has(name)) return { exitCode: 1, stderr: `Device ${name} not found\n` };
+      const users = [...this.tables.values()].filter((t) => t.includes(`/dev/mapper/${name} `)).length;
+      return { stdout: `${users + (this.open.get(name) ?? 0)}\n` };
+    }
+    if (cmd === 'dmsetup' && sub === 'remove') {
+      const name = rest[0] as string;
+      this.tables.delete(name);
+      fs.rmSync(this.node(name), { force: true });
+      this.sweep();
+      return {};
+    }
+    return undefined;
+  }
+}
+
+/** Records every argv; runs `cp` for real; answers from `respond`, then FakeDm (default: success, no output). */
 class RecordingRunner implements CommandRunner {
   calls: string[][] = [];
   respond: Responder = () => undefined;
+  constructor(readonly dm: FakeDm) {}
   async run(argv: readonly string[]): Promise<CommandResult> {
     this.calls.push([...argv]);
     if (argv[0] === 'cp') return execaRunner.run(argv);
-    return { exitCode: 0, stdout: '', stderr: '', ...this.respond(argv[0] === 'sudo' ? argv.slice(1) : [...argv]) };
+    const plain = argv[0] === 'sudo' ? argv.slice(1) : [...argv];
+    return { exitCode: 0, stdout: '', stderr: '', ...(this.respond(plain) ?? this.dm.answer(plain)) };
+  }
+  /** The calls since the last take, as lines with sudo dropped and the test's /dev shown as /dev. */
+  take(): string[] {
+    const out = this.calls.map((c) => (c[0] === 'sudo' ? c.slice(1) : c).join(' ').replaceAll(this.dm.devDir, '/dev'));
+    this.calls = [];
+    return out;
   }
 }
 
@@ -90,8 +172,9 @@ function emptyHeader(): Buffer {
   return b;
 }
 
-/** Simulate the device create-snapshot would have made. */
-function fakeDevice(name: string): string {
+/** A dm device set up outside the driver (by an earlier command). */
+function fakeDevice(name: string, table = '0 8192 linear 7:0 0'): string {
+  runner.dm.tables.set(name, table);
   const p = path.join(root, 'dev', 'mapper', name);
   fs.writeFileSync(p, '');
   return p;
@@ -106,8 +189,9 @@ beforeEach(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'file-pool-'));
   dir = path.join(root, 'pool');
   fs.mkdirSync(path.join(root, 'dev', 'mapper'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'dev', 'mapper', 'control'), '');
   fs.mkdirSync(path.join(root, 'run'));
-  runner = new RecordingRunner();
+  runner = new RecordingRunner(new FakeDm(path.join(root, 'dev')));
   ctx = { runner, now: () => Date.now(), runDir: path.join(root, 'run'), devDir: path.join(root, 'dev') };
 });
 
@@ -253,22 +337,45 @@ describe('create, verify, size, usage, remove', () => {
 });
 
 describe('start and stop: files and device-mapper commands', () => {
-  test('origin start: sparse cow of the image size, create-snapshot origin-<D:I> img cow', async () => {
+  const TARGETS_CHECK = 'dmsetup targets';
+  const loop = (f: string) => `losetup --find --nooverlap --show ${f}`;
+  const detach = (l: string) => `losetup --detach ${l}`;
+  const create = (name: string, table: string) => `dmsetup create ${name} --table ${table}`;
+  const info = (name: string) => `dmsetup info -c --noheadings -o open ${name}`;
+  const sectors = (8 * MiB) / 512;
+
+  test('origin start: sparse cow of the image size; the shared snapshot of image and cow, then the snapshot-origin', async () => {
     const p = await newPool();
     const v = templateRoot(p);
     await p.create(v);
+    expect(runner.take()).toEqual([TARGETS_CHECK]);
     await p.start(v);
     const img = file('vm-templates/fedora/root.img');
     const cow = file('vm-templates/fedora/root-cow.img');
     expect(fs.statSync(cow).size).toBe(8 * MiB);
     expect(blocks(cow)).toBe(0);
     const name = `origin-${devIno(img)}`;
+    const shared = `snapshot-${devIno(img)}-${devIno(cow)}`;
     expect(name).toMatch(/^origin-[0-9a-f]+:\d+$/);
-    expect(runner.calls).toEqual([asRoot([CREATE, name, img, cow])]);
+    expect(runner.take()).toEqual([
+      loop(img),
+      loop(cow),
+      create(shared, `0 ${sectors} snapshot /dev/loop0 /dev/loop1 P 256`),
+      detach('/dev/loop0'),
+      detach('/dev/loop1'),
+      loop(img),
+      create(name, `0 ${sectors} snapshot-origin /dev/loop0`),
+      detach('/dev/loop0'),
+    ]);
+    // the loop devices stay while the dm devices hold them
+    expect([...runner.dm.loops.keys()]).toEqual(['/dev/loop0', '/dev/loop1']);
     expect(p.blockDevice(v)).toEqual({ path: path.join(root, 'dev', 'mapper', name), name: 'root', rw: true, devtype: 'disk' });
+    // started again without a stop (a crash): the devices are kept
+    await p.start(v);
+    expect(runner.take()).toEqual([]);
   });
 
-  test('snapshot start: stale own cow replaced, source cow made, 4-argument create-snapshot', async () => {
+  test('snapshot start: stale own cow replaced, source cow made, a snapshot of the shared snapshot on its own cow', async () => {
     const p = await newPool();
     const tpl = templateRoot(p);
     const snap = appRoot(p);
@@ -276,15 +383,86 @@ describe('start and stop: files and device-mapper commands', () => {
     fs.mkdirSync(file('appvms/work'));
     const ownCow = file('appvms/work/root-cow.img');
     fs.writeFileSync(ownCow, 'left over by a crash');
+    runner.take();
     await p.start(snap);
     const img = file('vm-templates/fedora/root.img');
     const srcCow = file('vm-templates/fedora/root-cow.img');
     expect(fs.statSync(ownCow).size).toBe(8 * MiB);
     expect(blocks(ownCow)).toBe(0);
     expect(fs.statSync(srcCow).size).toBe(8 * MiB);
-    const name = `snapshot-${devIno(img)}-${devIno(srcCow)}-${devIno(ownCow)}`;
-    expect(runner.calls).toEqual([asRoot([CREATE, name, img, srcCow, ownCow])]);
+    const shared = `snapshot-${devIno(img)}-${devIno(srcCow)}`;
+    const name = `${shared}-${devIno(ownCow)}`;
+    expect(runner.take()).toEqual([
+      loop(img),
+      loop(srcCow),
+      create(shared, `0 ${sectors} snapshot /dev/loop0 /dev/loop1 P 256`),
+      detach('/dev/loop0'),
+      detach('/dev/loop1'),
+      loop(ownCow),
+      create(name, `0 ${sectors} snapshot /dev/mapper/${shared} /dev/loop2 P 256`),
+      detach('/dev/loop2'),
+    ]);
     expect(p.blockDevice(snap).path).toBe(path.join(root, 'dev', 'mapper', name));
+  });
+
+  test('a qube started while its template runs shares the template pre-start snapshot; stops keep what others use', async () => {
+    const p = await newPool();
+    const tpl = templateRoot(p);
+    await p.create(tpl);
+    await p.start(tpl);
+    const img = file('vm-templates/fedora/root.img');
+    const shared = `snapshot-${devIno(img)}-${devIno(file('vm-templates/fedora/root-cow.img'))}`;
+    const origin = `origin-${devIno(img)}`;
+    runner.take();
+    const snap = appRoot(p);
+    await p.start(snap);
+    const name = path.basename(p.blockDevice(snap).path);
+    expect(runner.take()).toEqual([loop(file('appvms/work/root-cow.img')), create(name, `0 ${sectors} snapshot /dev/mapper/${shared} /dev/loop2 P 256`), detach('/dev/loop2')]);
+
+    // the qube stops: its device goes, the shared one stays (the template runs on it)
+    await p.stop(snap);
+    expect(runner.take()).toEqual([info(name), `dmsetup remove ${name}`]);
+
+    // the template stops while another qube runs on its shared snapshot: that one stays too
+    await p.start(snap);
+    const again = path.basename(p.blockDevice(snap).path);
+    runner.take();
+    await p.stop(tpl);
+    expect(runner.take()).toEqual([info(origin), `dmsetup remove ${origin}`, info(shared)]);
+    expect(runner.dm.tables.has(shared)).toBe(true);
+    // the template committed meanwhile (its cow was renamed away): the qube's device is still found, and the
+    // shared snapshot it was made on goes with it
+    await p.stop(snap);
+    expect(runner.take()).toEqual([info(again), `dmsetup remove ${again}`, info(shared), `dmsetup remove ${shared}`]);
+    expect([...runner.dm.tables.keys()]).toEqual([]);
+    expect([...runner.dm.loops.keys()]).toEqual([]);
+  });
+
+  test('a device still open (its qube not gone yet) is left in place; the files are still handled', async () => {
+    const p = await newPool();
+    const v = appPrivate(p);
+    await p.create(v);
+    await p.start(v);
+    const name = `origin-${devIno(file('appvms/work/private.img'))}`;
+    runner.dm.open.set(name, 1);
+    runner.take();
+    await p.stop(v);
+    expect(runner.take()).toEqual([info(name)]);
+    expect(runner.dm.tables.has(name)).toBe(true);
+  });
+
+  test('a failing dmsetup fails the start with its message; the shared snapshot made for it goes, loops are detached', async () => {
+    const p = await newPool();
+    const v = appPrivate(p);
+    await p.create(v);
+    runner.take();
+    runner.respond = (argv) => (argv[1] === 'create' && argv[2]?.startsWith('origin-') ? { exitCode: 1, stderr: 'device-mapper: reload ioctl on origin failed: Invalid argument\nCommand failed.\n' } : undefined);
+    await rejects(p.start(v), 'dmsetup create failed: device-mapper: reload ioctl on origin failed: Invalid argument');
+    const img = file('appvms/work/private.img');
+    const shared = `snapshot-${devIno(img)}-${devIno(file('appvms/work/private-cow.img'))}`;
+    expect(runner.take().slice(-4)).toEqual([loop(img), `dmsetup create origin-${devIno(img)} --table 0 ${sectors / 2} snapshot-origin /dev/loop0`, detach('/dev/loop0'), `dmsetup remove ${shared}`]);
+    expect([...runner.dm.tables.keys()]).toEqual([]);
+    expect([...runner.dm.loops.keys()]).toEqual([]);
   });
 
   test('start without the image fails and creates nothing', async () => {
@@ -323,20 +501,21 @@ describe('start and stop: files and device-mapper commands', () => {
     expect(runner.calls).toEqual([]);
   });
 
-  test('origin stop: destroy-snapshot of the device, a changed cow becomes the old revision, a new empty cow', async () => {
+  test('origin stop: the device and its shared snapshot go, a changed cow becomes the old revision, a new empty cow', async () => {
     const p = await newPool();
     const v = appPrivate(p);
     await p.create(v);
     await p.start(v);
     const img = file('appvms/work/private.img');
     const cow = file('appvms/work/private-cow.img');
-    const dev = fakeDevice(`origin-${devIno(img)}`);
+    const name = `origin-${devIno(img)}`;
+    const shared = `snapshot-${devIno(img)}-${devIno(cow)}`;
     writeAt(cow, 0, emptyHeader());
     writeAt(cow, HEADER, Buffer.alloc(4096, 9));
     const cowIno = ino(cow);
-    runner.calls = [];
+    runner.take();
     await p.stop(v);
-    expect(runner.calls).toEqual([asRoot([DESTROY, dev])]);
+    expect(runner.take()).toEqual([info(name), `dmsetup remove ${name}`, info(shared), `dmsetup remove ${shared}`]);
     expect(ino(`${cow}.old`)).toBe(cowIno);
     expect(ino(cow)).not.toBe(cowIno);
     expect(fs.statSync(cow).size).toBe(4 * MiB);
@@ -344,12 +523,10 @@ describe('start and stop: files and device-mapper commands', () => {
     const ctime = fs.statSync(`${cow}.old`).ctimeMs;
     expect(await p.revisions(v)).toEqual([{ id: 'old', timestamp: isoDate(ctime) }]);
 
-    // stop is idempotent: the empty cow does not replace the revision
-    fs.rmSync(dev);
-    runner.calls = [];
+    // stop is idempotent: no device, and the empty cow does not replace the revision
     await p.stop(v);
     expect(ino(`${cow}.old`)).toBe(cowIno);
-    expect(runner.calls).toEqual([]);
+    expect(runner.take()).toEqual([]);
   });
 
   test('origin stop with revisions_to_keep 0 drops the changed cow', async () => {
@@ -365,7 +542,7 @@ describe('start and stop: files and device-mapper commands', () => {
     expect(await p.revisions(v)).toEqual([]);
   });
 
-  test('read-only origin and snapshot stop delete their cow; destroy-snapshot of the snapshot device', async () => {
+  test('read-only origin and snapshot stop delete their cow; the snapshot device and, unused, its shared snapshot go', async () => {
     const p = await newPool();
     const ro = appPrivate(p, { rw: false });
     await p.create(ro);
@@ -377,20 +554,66 @@ describe('start and stop: files and device-mapper commands', () => {
     const snap = appRoot(p);
     await p.create(tpl);
     await p.start(snap);
-    const dev = fakeDevice(path.basename(p.blockDevice(snap).path));
-    runner.calls = [];
+    const name = path.basename(p.blockDevice(snap).path);
+    const shared = name.split('-').slice(0, 3).join('-');
+    runner.take();
     await p.stop(snap);
-    expect(runner.calls).toEqual([asRoot([DESTROY, dev])]);
+    expect(runner.take()).toEqual([info(name), `dmsetup remove ${name}`, info(shared), `dmsetup remove ${shared}`]);
     expect(fs.existsSync(file('appvms/work/root-cow.img'))).toBe(false);
     expect(fs.existsSync(file('vm-templates/fedora/root-cow.img'))).toBe(true);
   });
+});
 
-  test('a failing helper script is a StoragePoolError with its message', async () => {
+describe('a host without device-mapper', () => {
+  const refusal = (why: string) => `pool pool-file (file driver) needs device-mapper to start its qubes, which this host lacks: ${why}; use a file-reflink or lvm_thin pool`;
+
+  test('no control node: origin and snapshot volumes are refused before anything is made; volatile ones are fine', async () => {
+    fs.rmSync(path.join(root, 'dev', 'mapper', 'control'));
     const p = await newPool();
-    const v = appPrivate(p);
-    await p.create(v);
-    runner.respond = (argv) => (argv[0] === CREATE ? { exitCode: 1, stderr: 'could not create snapshot\n' } : undefined);
-    await rejects(p.start(v), 'create-snapshot failed: could not create snapshot');
+    const why = refusal(`no ${path.join(root, 'dev', 'mapper', 'control')}`);
+    await rejects(p.create(appPrivate(p)), why);
+    await rejects(p.create(templateRoot(p)), why);
+    await rejects(p.checkHost(), why);
+    expect(fs.readdirSync(file('appvms'))).toEqual([]);
+    await p.create(appVolatile(p));
+    expect(runner.calls).toEqual([]);
+    // a copy into an origin volume (clone, restore) is refused too
+    const q = await newPool([]);
+    await rejects(q.importVolume(appPrivate(q), templateRoot(q), q), why);
+  });
+
+  test('offline mode (a store prepared for another kernel): nothing is checked', async () => {
+    fs.rmSync(path.join(root, 'dev', 'mapper', 'control'));
+    ctx = { ...ctx, offline: true };
+    const p = await newPool();
+    await p.create(appPrivate(p));
+    await p.checkHost();
+    expect(fs.existsSync(file('appvms/work/private.img'))).toBe(true);
+    expect(runner.calls).toEqual([]);
+  });
+
+  test.each([
+    ['no dmsetup', { exitCode: 127, stderr: 'dmsetup: command not found' }, undefined, 'no dmsetup program'],
+    ['a kernel without dm', { exitCode: 1, stderr: '/dev/mapper/control: open failed: No such device\nFailure to communicate with kernel device-mapper driver.\n' }, undefined, 'the kernel does not answer dmsetup: /dev/mapper/control: open failed: No such device'],
+    ['no snapshot target and no module', { stdout: 'linear v1.4.0\nerror v1.6.0\n' }, { exitCode: 1, stderr: 'modprobe: FATAL: Module dm-snapshot not found\n' }, 'no dm-snapshot target'],
+  ] as [string, Partial<CommandResult>, Partial<CommandResult> | undefined, string][])('%s', async (_what, targets, modprobe, why) => {
+    runner.respond = (argv) => (argv[0] === 'dmsetup' && argv[1] === 'targets' ? targets : argv[0] === 'modprobe' ? modprobe : undefined);
+    const p = await newPool();
+    await rejects(p.create(appPrivate(p)), refusal(why));
+    // an image made elsewhere (a store prepared offline): its start is refused before any cow is made
+    fs.mkdirSync(file('vm-templates/fedora'));
+    fs.writeFileSync(file('vm-templates/fedora/root.img'), Buffer.alloc(MiB));
+    await rejects(p.start(appRoot(p)), refusal(why));
+    expect(fs.readdirSync(file('vm-templates/fedora'))).toEqual(['root.img']);
+    // asked once per command
+    expect(runner.take().filter((l) => l === 'dmsetup targets')).toEqual(['dmsetup targets']);
+  });
+
+  test('snapshot targets not loaded yet but available as a module: accepted', async () => {
+    runner.respond = (argv) => (argv[1] === 'targets' ? { stdout: 'linear v1.4.0\n' } : undefined);
+    const p = await newPool();
+    await p.create(appPrivate(p));
+    expect(runner.take()).toEqual(['dmsetup targets', 'modprobe --dry-run dm-snapshot']);
   });
 });
 
@@ -478,6 +701,7 @@ describe('export', () => {
     await p.create(v);
     await p.start(v);
     writeAt(file('appvms/work/private-cow.img'), 0, 'changed');
+    runner.dm.reboot(); // the run ended without a stop: its changes are in the cow
     await rejects(p.export(v), 'file pool cannot export dirty volumes');
   });
 });
@@ -543,6 +767,7 @@ describe('import', () => {
     const srcImg = file('vm-templates/fedora/root.img');
     writeAt(srcImg, 5 * MiB, 'template data');
     const dst = p.initVolume(settings({ name: 'root', vid: 'vm-templates/clone/root', saveOnStop: true, size: MiB }), { name: 'clone', klass: 'TemplateVM' });
+    expect(runner.take()).toEqual(['dmsetup targets']); // the device-mapper check of the first create
     await p.importVolume(dst, src, p);
     const dstImg = file('vm-templates/clone/root.img');
     expect(fs.readFileSync(dstImg).equals(fs.readFileSync(srcImg))).toBe(true);
@@ -564,7 +789,11 @@ describe('import', () => {
     const dst = appPrivate(p);
     await p.create(dst);
     writeAt(file('appvms/work/private.img'), 0, 'keep me');
-    const failing: CommandRunner = { run: async () => ({ exitCode: 1, stdout: '', stderr: 'cp: No space left on device\n' }) };
+    runner.calls = [];
+    const failing: CommandRunner = {
+      run: async (argv) =>
+        argv[0] === 'cp' ? { exitCode: 1, stdout: '', stderr: 'cp: No space left on device\n' } : { exitCode: 0, stdout: '', stderr: '', ...runner.dm.answer(argv.slice(argv[0] === 'sudo' ? 1 : 0)) },
+    };
     const p2 = new FilePool(poolRecord(), { ...ctx, runner: failing });
     await rejects(p2.importVolume(dst, src, p2), `Error while copying '${file('vm-templates/fedora/root.img')}' to '${file('appvms/work/private.img')}': cp: No space left on device`);
     expect(fs.readFileSync(file('appvms/work/private.img')).subarray(0, 7).toString()).toBe('keep me');
@@ -586,6 +815,7 @@ describe('resize', () => {
     const p = await newPool();
     const v = appPrivate(p);
     await p.create(v);
+    runner.calls = [];
     await p.resize(v, 16 * MiB);
     const img = file('appvms/work/private.img');
     expect(fs.statSync(img).size).toBe(16 * MiB);
@@ -599,6 +829,7 @@ describe('resize', () => {
     const p = await newPool();
     const v = appPrivate(p);
     await p.create(v);
+    runner.calls = [];
     const img = file('appvms/work/private.img');
     const dev = path.join(root, 'dev', 'mapper', `origin-${devIno(img)}`);
     runner.respond = (argv) => {

@@ -15,10 +15,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from '../../lib/app/app.js';
 import { StoragePoolError } from '../../lib/errors.js';
-import type { CommandResult, CommandRunner, RunOptions } from '../../lib/storage/command-runner.js';
+import type { CommandResult, CommandRunner } from '../../lib/storage/command-runner.js';
 import { lvmArgv, mapperName, parseLvsReport, ThinPool } from '../../lib/storage/drivers/lvm-thin.js';
 import type { StorageContext } from '../../lib/storage/pool.js';
 import type { Volume } from '../../lib/storage/volume.js';
+import { pinUid, SimulatedRunner, type Call } from './simulated-runner.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'lvm');
 const GiB = 1024 ** 3;
@@ -44,26 +45,18 @@ interface FakeLv {
   metadataPercent?: string;
 }
 
-interface Call {
-  argv: string[];
-  env?: Record<string, string>;
-}
-
 const ok = (stdout = '', stderr = ''): CommandResult => ({ exitCode: 0, stdout, stderr });
 const fail = (exitCode: number, stderr: string): CommandResult => ({ exitCode, stdout: '', stderr: `${stderr}\n` });
 
-/** A scripted answer: fixed, or made from what the fake did (`real` runs the command). */
-type Answer = CommandResult | ((real: () => CommandResult) => CommandResult);
-
-class FakeLvm implements CommandRunner {
-  readonly calls: Call[] = [];
+class FakeLvm extends SimulatedRunner {
   readonly lvs = new Map<string, FakeLv>();
-  private readonly scripted: { match: (argv: readonly string[]) => boolean; answer: Answer }[] = [];
   ddExit = 0;
   /** Calls already returned by take(). */
   private taken = 0;
 
-  constructor(readonly devDir: string) {}
+  constructor(readonly devDir: string) {
+    super();
+  }
 
   thinPool(id: string, size: number): void {
     this.lvs.set(id, { size, attr: 'twi-aotz--', origin: '', poolLv: '', dataPercent: '13.57', metadataSize: 109051904, metadataPercent: '9.02' });
@@ -76,11 +69,6 @@ class FakeLvm implements CommandRunner {
     if (lv.attr[4] === 'a') this.touch(id);
   }
 
-  /** Answer the next command matching `match` with `answer` (a fixed result does not act). */
-  script(match: (argv: readonly string[]) => boolean, answer: Answer): void {
-    this.scripted.push({ match, answer });
-  }
-
   dev(id: string): string {
     return path.join(this.devDir, id);
   }
@@ -89,16 +77,7 @@ class FakeLvm implements CommandRunner {
     fs.writeFileSync(this.dev(id), '');
   }
 
-  async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
-    this.calls.push({ argv: [...argv], env: options.env });
-    await Promise.resolve(); // let concurrent callers interleave, as real processes would
-    const i = this.scripted.findIndex((s) => s.match(argv));
-    const answer = i >= 0 ? this.scripted.splice(i, 1)[0]!.answer : undefined;
-    if (answer === undefined) return this.act(argv);
-    return typeof answer === 'function' ? answer(() => this.act(argv)) : answer;
-  }
-
-  private act(argv: readonly string[]): CommandResult {
+  protected act(argv: readonly string[]): CommandResult {
     const [cmd, ...args] = argv[0] === 'sudo' ? argv.slice(1) : argv;
     if (cmd === 'blkdiscard') return ok();
     if (cmd === 'dd') return this.ddExit ? fail(this.ddExit, 'dd: error writing: No space left on device') : ok();
@@ -235,14 +214,7 @@ class FakeLvm implements CommandRunner {
 
 // ---------------------------------------------------------------- setup
 
-const realGetuid = process.getuid;
-const setUid = (uid: number) => {
-  process.getuid = () => uid;
-};
-beforeEach(() => setUid(0));
-afterEach(() => {
-  process.getuid = realGetuid;
-});
+const setUid = pinUid();
 
 interface World {
   fake: FakeLvm;

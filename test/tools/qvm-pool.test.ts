@@ -2,10 +2,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { run, tmpStoreLocalPools } from '../helpers.js';
 
-const store = () => tmpStoreLocalPools('qubes-xml/q10.xml');
+const stores: string[] = [];
+const store = () => {
+  const s = tmpStoreLocalPools('qubes-xml/q10.xml');
+  stores.push(s.dir);
+  return s;
+};
+afterEach(() => {
+  for (const d of stores.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
 
 describe('qvm-pool', () => {
-  test('list (the default) and drivers print the reference tables', () => {
+  test('list (the default) and drivers print the reference tables, callback and zfs included', () => {
     const s = store();
     const list = 'NAME          DRIVER\nvarlibqubes   file\nlinux-kernel  linux-kernel\n';
     expect(run('qvm-pool', [], s.env)).toEqual({ code: 0, stdout: list, stderr: '' });
@@ -13,10 +21,12 @@ describe('qvm-pool', () => {
     expect(run('qvm-pool', ['drivers'], s.env).stdout).toBe(
       [
         'DRIVER        OPTIONS',
+        'callback      conf_id',
         'file          revisions_to_keep, dir_path, ephemeral_volatile',
         'file-reflink  revisions_to_keep, dir_path, setup_check, ephemeral_volatile',
         'linux-kernel  dir_path',
         'lvm_thin      revisions_to_keep, volume_group, thin_pool, ephemeral_volatile',
+        'zfs           revisions_to_keep, container, ephemeral_volatile, snap_on_start_forensics',
         '',
       ].join('\n'),
     );
@@ -47,7 +57,10 @@ describe('qvm-pool', () => {
     const s = store();
     const before = s.read();
     const cases: [string[], string][] = [
-      [['add', 'p', 'zfs', '-o', 'container=x'], "Failed to add pool p: unknown driver 'zfs'"],
+      [['add', 'p', 'btrfs', '-o', 'dir_path=x'], "Failed to add pool p: unknown driver 'btrfs'"],
+      [['add', 'p', 'zfs', '-o', 'revisions_to_keep=2'], 'Failed to add pool p: missing required driver options: container'],
+      [['add', 'p', 'zfs', '-o', 'container=tank/q', '-o', 'snap_on_start_forensics=maybe'], "Failed to add pool p: Invalid value for snap_on_start_forensics: 'maybe' (expected True or False)"],
+      [['add', 'p', 'callback'], 'Failed to add pool p: missing required driver options: conf_id'],
       [['add', 'p', 'file', '-o', 'dir_path=/x', '-o', 'rw=True'], 'Failed to add pool p: Unexpected driver options found: rw'],
       [['add', 'p', 'lvm_thin', '-o', 'volume_group=qubes_dom0'], 'Failed to add pool p: missing required driver options: thin_pool'],
       [['add', 'varlibqubes', 'file', '-o', 'dir_path=/x'], 'Failed to add pool varlibqubes: pool named varlibqubes already exists'],
@@ -107,5 +120,61 @@ describe('qvm-pool', () => {
     expect(run('qvm-pool', ['-r', 'old'], s.env).code).toBe(0);
     expect(s.read()).not.toContain('name="old"');
     expect(run('qvm-pool', ['-l', '-r', 'x'], s.env).code).toBe(2);
+  });
+});
+
+describe('qvm-pool add, not in offline mode: a file pool needs device-mapper', () => {
+  /** The store online (no hypervisor is asked by these commands), with device nodes in `devDir`. */
+  const online = (s: ReturnType<typeof store>, devDir: string) => {
+    const env: NodeJS.ProcessEnv = { ...s.env, QUBES_DEV_DIR: devDir, QUBES_RUN_DIR: path.join(s.dir, 'run') };
+    delete env.QUBES_OFFLINE_MODE;
+    return env;
+  };
+
+  test('without /dev/mapper/control the file pool is refused with one line and nothing is made; other drivers are not concerned', () => {
+    const s = store();
+    const devDir = path.join(s.dir, 'dev'); // no mapper/control: a host without device-mapper
+    fs.mkdirSync(devDir);
+    const before = s.read();
+    const dir = path.join(s.dir, 'fast');
+    expect(run('qvm-pool', ['add', 'fast', 'file', '-o', `dir_path=${dir}`], online(s, devDir))).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `qvm-pool: error: Failed to add pool fast: pool fast (file driver) needs device-mapper to start its qubes, which this host lacks: no ${devDir}/mapper/control; use a file-reflink or lvm_thin pool\n`,
+    });
+    expect(s.read()).toBe(before);
+    expect(fs.existsSync(dir)).toBe(false);
+    // qvm-create into the store's file pool: refused, no qube, no files
+    const r = run('qvm-create', ['-l', 'red', '-t', 'fedora-41', 'newbie'], online(s, devDir));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `qvm-create: error: Error creating VM: Creating the volumes of newbie failed, qube removed: pool varlibqubes (file driver) needs device-mapper to start its qubes, which this host lacks: no ${devDir}/mapper/control; use a file-reflink or lvm_thin pool\n`,
+    );
+    expect(s.read()).toBe(before);
+    expect(fs.existsSync(path.join(s.dir, 'appvms', 'newbie'))).toBe(false);
+    // offline mode prepares a store for another kernel: accepted
+    expect(run('qvm-pool', ['add', 'fast', 'file', '-o', `dir_path=${dir}`], { ...online(s, devDir), QUBES_OFFLINE_MODE: '1' }).code).toBe(0);
+  });
+
+  test('without dmsetup (PATH) or with a kernel that has no device-mapper, likewise', () => {
+    const s = store();
+    const devDir = path.join(s.dir, 'dev');
+    fs.mkdirSync(path.join(devDir, 'mapper'), { recursive: true });
+    fs.writeFileSync(path.join(devDir, 'mapper', 'control'), '');
+    // a PATH with node only: no dmsetup
+    const bin = path.join(s.dir, 'bin');
+    fs.mkdirSync(bin);
+    fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    const r = run('qvm-pool', ['add', 'fast', 'file', '-o', `dir_path=${path.join(s.dir, 'fast')}`], { ...online(s, devDir), PATH: bin });
+    expect(r.stderr).toBe('qvm-pool: error: Failed to add pool fast: pool fast (file driver) needs device-mapper to start its qubes, which this host lacks: no dmsetup program; use a file-reflink or lvm_thin pool\n');
+    // a dmsetup whose kernel does not answer (as on a kernel built without device-mapper)
+    fs.writeFileSync(path.join(bin, 'dmsetup'), '#!/bin/sh\necho "/dev/mapper/control: open failed: No such device" >&2\nexit 1\n', { mode: 0o755 });
+    const k = run('qvm-pool', ['add', 'fast', 'file', '-o', `dir_path=${path.join(s.dir, 'fast')}`], { ...online(s, devDir), PATH: `${bin}:/usr/bin:/bin` });
+    expect(k.stderr).toBe(
+      'qvm-pool: error: Failed to add pool fast: pool fast (file driver) needs device-mapper to start its qubes, which this host lacks: the kernel does not answer dmsetup: /dev/mapper/control: open failed: No such device; use a file-reflink or lvm_thin pool\n',
+    );
+    // the snapshot targets there: accepted
+    fs.writeFileSync(path.join(bin, 'dmsetup'), '#!/bin/sh\nprintf "snapshot-origin v1.9.0\\nsnapshot v1.16.0\\n"\n', { mode: 0o755 });
+    expect(run('qvm-pool', ['add', 'fast', 'file', '-o', `dir_path=${path.join(s.dir, 'fast')}`], { ...online(s, devDir), PATH: `${bin}:/usr/bin:/bin` })).toEqual({ code: 0, stdout: '', stderr: '' });
   });
 });

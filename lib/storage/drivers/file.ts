@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * The `file` driver (legacy, still shipped): sparse image files, with a
- * device-mapper copy-on-write layer built over loop devices by two helper
- * scripts of dom0 (`create-snapshot`, `destroy-snapshot`).
+ * device-mapper copy-on-write layer built over loop devices (file-dm.ts:
+ * the steps of the Qubes packages' `create-snapshot`/`destroy-snapshot`,
+ * done here with losetup and dmsetup).
  *
  * For P = <dir_path>/<vid> (vid `vm-templates/<vm>/<vol>` for templates,
  * else `appvms/<vm>/<vol>`):
@@ -12,15 +13,20 @@
  *   P-cow.img.old    the previous cow, the only revision ("old")
  *   P-import.img     import target
  *
- *   class      device the qube gets                       made by
- *   volatile   P.img                                      (plain file)
- *   origin     /dev/mapper/origin-<D:I of P.img>          create-snapshot NAME img cow
+ *   class      device the qube gets
+ *   volatile   P.img (plain file)
+ *   origin     /dev/mapper/origin-<D:I of P.img>
  *              (snapshot-origin: writes go to P.img, the old blocks to the cow)
  *   snapshot   /dev/mapper/snapshot-<D:I src img>-<D:I src cow>-<D:I own cow>
- *                                                          create-snapshot NAME srcimg srccow cow
- *              (a snapshot of the source's shared first-level snapshot)
+ *              (a snapshot of the source's shared snapshot-<D:I img>-<D:I cow>)
  *   origin with snapshots disabled: P.img directly
  * <D:I> is st_dev in lowercase hex, `:`, the inode in decimal.
+ *
+ * Without device-mapper (no /dev/mapper/control, no dmsetup, a kernel
+ * without it or without the snapshot targets) an origin or snapshot volume
+ * could never start: adding a file pool and making such a volume (create,
+ * clone, restore) are refused then, except in offline mode (a store
+ * prepared in an installer's chroot, for the kernel that will run it).
  *
  * A cow is "dirty" when it holds exceptions: the image then has changes of
  * a run that was not committed (see cowHasChanges).
@@ -41,20 +47,12 @@ import { StoragePool, type BlockDevice, type PoolSpace, type StorageContext } fr
 import { isoDate, type Revision, type Volume, type VolumeOwner, type VolumeSettings } from '../volume.js';
 import { containingPool, readdirOrEmpty, statfsSpace } from '../dir-pool.js';
 import { runningMarker } from '../running-marker.js';
-
-/**
- * Where dom0 installs the dm helper scripts (qubes-core-admin's
- * CREATE_SCRIPT/DESTROY_SCRIPT). They belong to the Qubes packages, not to
- * these tools; without them a `file` volume cannot start.
- */
-export const DM_SCRIPTS_DIR = '/usr/lib/qubes';
-const CREATE_SCRIPT = path.join(DM_SCRIPTS_DIR, 'create-snapshot');
-const DESTROY_SCRIPT = path.join(DM_SCRIPTS_DIR, 'destroy-snapshot');
+import { createOrigin, createSnapshot, dmExists, dmRun, removeUnused, requireDeviceMapper } from './file-dm.js';
 
 /** Image files are group-writable, as the reference makes them. */
 const IMAGE_MODE = 0o664;
 
-/** The exception store create-snapshot sets up: chunks of 256 sectors. */
+/** The exception store the dm layer sets up (file-dm.ts): chunks of 256 sectors. */
 const HEADER_BYTES = 262144;
 
 /**
@@ -88,7 +86,7 @@ const exported = new Set<string>();
 
 const exists = (p: string) => fs.existsSync(p);
 
-/** `<st_dev hex>:<inode>` of an image file, as create-snapshot names devices (`stat --printf=%D:%i`). */
+/** `<st_dev hex>:<inode>` of an image file, as the dm devices are named (the reference's `stat --printf=%D:%i`). */
 function devIno(file: string): string {
   let st: fs.BigIntStats;
   try {
@@ -275,13 +273,21 @@ export class FilePool extends StoragePool {
    */
   private dmName(v: Volume): string {
     if (v.isOrigin) return `origin-${devIno(this.img(v.vid))}`;
-    const src = this.sourceVid(v);
-    return `snapshot-${devIno(this.img(src))}-${devIno(this.cow(src))}-${devIno(this.cow(v.vid))}`;
+    return `${this.sharedName(this.sourceVid(v))}-${devIno(this.cow(v.vid))}`;
+  }
+
+  /** The shared snapshot of a volume's image and cow (the state its origin started from). */
+  private sharedName(vid: string): string {
+    return `snapshot-${devIno(this.img(vid))}-${devIno(this.cow(vid))}`;
   }
 
   private dmPath = (name: string) => path.join(this.ctx.devDir, 'mapper', name);
 
-  /** The dm device node of a layered volume when it exists (the device is set up). */
+  /**
+   * The dm device name of a layered volume when it is set up. A snapshot
+   * volume's is also found when its source's cow was replaced since it
+   * started (the template committed meanwhile): by its image and own cow.
+   */
   private activeDevice(v: Volume): string | undefined {
     if (!this.layered(v)) return undefined;
     let name: string;
@@ -290,13 +296,26 @@ export class FilePool extends StoragePool {
     } catch {
       return undefined; // a file it is named after is missing: no device can exist
     }
-    const p = this.dmPath(name);
-    return exists(p) ? p : undefined;
+    if (dmExists(this.ctx, name)) return name;
+    if (v.isOrigin) return undefined;
+    const [, img, , own] = name.split('-');
+    return readdirOrEmpty(path.join(this.ctx.devDir, 'mapper')).find((e) => {
+      const parts = e.split('-');
+      return parts.length === 4 && parts[0] === 'snapshot' && parts[1] === img && parts[3] === own;
+    });
   }
 
   blockDevice(v: Volume): BlockDevice {
-    const p = this.layered(v) ? this.dmPath(this.dmName(v)) : this.path(v);
+    const p = this.layered(v) ? this.dmPath(this.activeDevice(v) ?? this.dmName(v)) : this.path(v);
     return { path: p, name: v.name, rw: v.rw, devtype: 'disk' };
+  }
+
+  /**
+   * Refuse when this host cannot build the dm layering (not in offline
+   * mode, where the store may be prepared for another kernel).
+   */
+  override async checkHost(): Promise<void> {
+    if (!this.ctx.offline) await requireDeviceMapper(this.ctx, this.name);
   }
 
   /**
@@ -307,21 +326,20 @@ export class FilePool extends StoragePool {
     return exists(runningMarker(this.ctx.runDir, this.name, v.vid)) || this.activeDevice(v) !== undefined;
   }
 
-  /** Run a dm/loop command as root; its stdout. @throws StoragePoolError on a non-zero exit */
-  private async runAsRoot(argv: [string, ...string[]]): Promise<string> {
-    const r = await this.ctx.runner.run(asRoot(argv));
-    if (r.exitCode !== 0) {
-      const why = (r.stderr || r.stdout).trim() || `exit code ${r.exitCode}`;
-      throw new StoragePoolError(`${path.basename(argv[0])} failed: ${why}`);
-    }
-    return r.stdout;
+  private runAsRoot(argv: [string, ...string[]]): Promise<string> {
+    return dmRun(this.ctx, argv);
   }
 
   // ---- volume contract ------------------------------------------------------
 
-  /** A sparse image of the nominal size for every volume but snapshots. */
+  /**
+   * A sparse image of the nominal size for every volume but snapshots;
+   * refused for a volume that needs device-mapper to start on a host
+   * without it.
+   */
   protected async doCreate(v: Volume): Promise<void> {
     if (!(v.size > 0)) throw new StoragePoolError(`Volume ${v.vid}: size must be > 0`);
+    if (this.layered(v)) await this.checkHost();
     if (!v.isSnapshot) await createImage(this.img(v.vid), v.size);
   }
 
@@ -362,6 +380,7 @@ export class FilePool extends StoragePool {
     const img = this.path(v);
     if (!exists(img)) throw new StoragePoolError(`Missing image file: ${img}`);
     if (v.snapshotsDisabled) return;
+    await this.checkHost();
     const size = await this.size(v);
     const cow = this.cow(v.vid);
     // a snapshot always starts afresh, even when no stop followed the last run
@@ -369,29 +388,53 @@ export class FilePool extends StoragePool {
     if (!exists(cow)) await createImage(cow, size);
     if (v.isSnapshot && !exists(this.cow(this.sourceVid(v)))) await createImage(this.cow(this.sourceVid(v)), size);
     const name = this.dmName(v);
-    const args = v.isOrigin ? [name, img, cow] : [name, img, this.cow(this.sourceVid(v)), cow];
-    await withDmLock(() => this.runAsRoot([CREATE_SCRIPT, ...args]));
+    await withDmLock(() =>
+      v.isOrigin
+        ? createOrigin(this.ctx, name, this.sharedName(v.vid), img, cow)
+        : createSnapshot(this.ctx, name, this.sharedName(this.sourceVid(v)), img, this.cow(this.sourceVid(v)), cow),
+    );
   }
 
   /**
-   * Tear down the dm device, then: origin commits (the cow becomes the
+   * Tear down the dm devices, then: origin commits (the cow becomes the
    * "old" revision, a new empty cow follows), read-only origin and
    * snapshot drop their cow, volatile drops its image.
    */
   protected async doStop(v: Volume): Promise<void> {
     if (exported.has(this.base(v.vid))) throw new StoragePoolError('file pool cannot stop an exported volume');
-    if (this.layered(v)) {
-      await withDmLock(async () => {
-        const dev = this.activeDevice(v);
-        if (dev) await this.runAsRoot([DESTROY_SCRIPT, dev]);
-      });
-    }
+    if (this.layered(v)) await withDmLock(() => this.tearDown(v));
     if (v.isOrigin) {
       if (v.snapshotsDisabled) return;
       if (v.rw) await this.commit(v);
       else removeFile(this.cow(v.vid));
     } else if (v.isSnapshot) removeFile(this.cow(v.vid));
     else removeFile(this.img(v.vid));
+  }
+
+  /**
+   * Remove the volume's dm device unless still open, then the shared
+   * snapshot under it once unused: an origin's own; a snapshot volume's
+   * unless it is the running origin's current one (other qubes started
+   * from the template share it).
+   */
+  private async tearDown(v: Volume): Promise<void> {
+    const name = this.activeDevice(v);
+    if (name === undefined || !(await removeUnused(this.ctx, name))) return;
+    const sharedOf = (vid: string) => {
+      try {
+        return this.sharedName(vid);
+      } catch {
+        return undefined; // its cow is gone: no device can be named after it
+      }
+    };
+    if (v.isOrigin) {
+      const own = sharedOf(v.vid);
+      if (own) await removeUnused(this.ctx, own);
+      return;
+    }
+    const shared = name.split('-').slice(0, 3).join('-');
+    const origin = `origin-${name.split('-')[1]}`;
+    if (!(dmExists(this.ctx, origin) && shared === sharedOf(this.sourceVid(v)))) await removeUnused(this.ctx, shared);
   }
 
   /**
@@ -455,6 +498,7 @@ export class FilePool extends StoragePool {
     if (src.isSnapshot) throw new StoragePoolError(`Can not import snapshot volume ${src.vid} in to pool ${this.name}`);
     if (!v.isOrigin) return;
     if (this.isRunning(v)) throw new StoragePoolError(`file pool cannot import into running volume ${v.vid}`);
+    if (this.layered(v)) await this.checkHost();
     const dst = this.img(v.vid);
     createDir(path.dirname(dst));
     const from = await srcPool.export(src);

@@ -21,10 +21,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../../app/app.js';
 import { StoragePoolError } from '../../errors.js';
-import { asRoot, type CommandRunner } from '../command-runner.js';
+import { asRoot, changeThenReload, sudoUnlessAccessible, type CommandRunner } from '../command-runner.js';
 import { checkRun } from '../copy-data.js';
 import { StoragePool, type BlockDevice, type PoolSpace, type StorageContext } from '../pool.js';
 import { isoDate, type Revision, type Volume, type VolumeOwner, type VolumeSettings } from '../volume.js';
+import { VolumeQueue } from '../volume-queue.js';
 
 /** One LV as the `lvs` report describes it (sizes and usage in bytes). */
 export interface LvInfo {
@@ -191,8 +192,8 @@ export class ThinPool extends StoragePool {
   readonly thinPool: string;
   /** stderr of lvm runs that succeeded (the reference logs them as warnings), oldest first. */
   readonly warnings: string[] = [];
-  /** Per-vid queue: operations on one volume never overlap (the reference's volume lock). */
-  private readonly queues = new Map<string, Promise<unknown>>();
+  /** Operations on one volume never overlap (the reference's volume lock). */
+  private readonly queue = new VolumeQueue();
 
   constructor(record: Pool, ctx: StorageContext) {
     super(record, ctx);
@@ -257,19 +258,11 @@ export class ThinPool extends StoragePool {
   }
 
   /** Change something in LVM, then re-read the report (also after a failure: part of it may have happened). */
-  private async change(argv: string[]): Promise<void> {
-    let failure: unknown;
-    try {
-      await this.runLvm(argv);
-    } catch (e) {
-      failure = e;
-    }
-    try {
-      await this.refresh();
-    } catch (e) {
-      failure ??= e;
-    }
-    if (failure !== undefined) throw failure;
+  private change(argv: string[]): Promise<void> {
+    return changeThenReload(
+      () => this.runLvm(argv),
+      () => this.refresh(),
+    );
   }
 
   private lvm(a: LvmChange): Promise<void> {
@@ -299,16 +292,7 @@ export class ThinPool extends StoragePool {
   }
 
   private queued<T>(v: Volume, work: () => Promise<T>): Promise<T> {
-    const run = (this.queues.get(v.vid) ?? Promise.resolve()).then(work);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queues.set(v.vid, settled);
-    void settled.then(() => {
-      if (this.queues.get(v.vid) === settled) this.queues.delete(v.vid);
-    });
-    return run;
+    return this.queue.run(v.vid, work);
   }
 
   // ---- naming ----
@@ -576,16 +560,7 @@ export class ThinPool extends StoragePool {
 
   /** dd through sudo only when the files need it; fsync and nocreat for durability (qubes-issues#7870). */
   private ddArgv(from: string, to: string): string[] {
-    const can = (file: string, mode: number) => {
-      try {
-        fs.accessSync(file, mode);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    const argv = ['dd', `if=${from}`, `of=${to}`, 'conv=sparse,nocreat,fsync', 'status=none', 'bs=128K'];
-    return can(to, fs.constants.W_OK) && can(from, fs.constants.R_OK) ? argv : ['sudo', ...argv];
+    return sudoUnlessAccessible(['dd', `if=${from}`, `of=${to}`, 'conv=sparse,nocreat,fsync', 'status=none', 'bs=128K'], from, to);
   }
 
   /**
