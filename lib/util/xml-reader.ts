@@ -139,7 +139,6 @@ function position(src: string, at: number): { line: number; column: number } {
   return { line, column: at - lineStart + 1 };
 }
 
-
 /** Length of the valid UTF-8 prefix of `b` (the offset of the first bad byte). */
 function validUtf8Prefix(b: Uint8Array): number {
   let i = 0;
