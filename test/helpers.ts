@@ -69,3 +69,32 @@ export function runAsync(name: string, args: string[], env: NodeJS.ProcessEnv): 
     p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
+
+/**
+ * A python3 that has lxml (Debian python3-lxml, installed by scripts/test.sh):
+ * the system one first, since a python3 earlier on PATH (pyenv) may lack it.
+ */
+function lxmlPython(): string {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    if (spawnSync(py, ['-c', 'import lxml.etree'], { stdio: 'ignore' }).status === 0) return py;
+  }
+  throw new Error('lxml is missing: install the Debian package python3-lxml (scripts/test.sh does, as root)');
+}
+
+/**
+ * Parse each file with lxml, as the reference and every other XML tool
+ * would: the error lxml gives for each file it refuses (none: all parse).
+ */
+export function lxmlErrors(files: string[]): Map<string, string> {
+  const script = [
+    'import json, sys, lxml.etree',
+    'for f in json.load(sys.stdin):',
+    '    try:',
+    '        lxml.etree.parse(f)',
+    '    except Exception as e:',
+    '        print(json.dumps([f, str(e)]))',
+  ].join('\n');
+  const r = spawnSync(lxmlPython(), ['-c', script], { input: JSON.stringify(files), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`lxml check failed: ${r.stderr}`);
+  return new Map(r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as [string, string]));
+}

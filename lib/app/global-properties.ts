@@ -74,7 +74,7 @@ export const GLOBAL_PROPERTIES: Def[] = [
     validate: (app, v) => {
       const target = typeof v === 'string' ? app.domains.get(v) : null;
       if (!target) return;
-      if (target.get('provides_network') !== true) throw new QubesPropertyValueError(`The ${target.name} qube does not provide network`);
+      if (!target.providesNetwork()) throw new QubesPropertyValueError(`The ${target.name} qube does not provide network`);
       for (const vm of app.domains.all()) {
         if (!vm.has('netvm') || !vm.isDefault('netvm') || vm.klass === 'TemplateVM') continue;
         try {

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { QubesError, StoreError } from '../errors.js';
-import { attr, lineAt, nameAttr, parseAttrs, scanXml, TreeBuilder, XmlSyntaxError, type XmlElement, type XmlHandler } from '../util/xml-reader.js';
+import { attr, decodeXmlBytes, lineAt, nameAttr, parseAttrs, scanXml, TreeBuilder, XmlSyntaxError, type XmlElement, type XmlHandler } from '../util/xml-reader.js';
 import { isPciPath, sbdfToPath } from '../devices/pci-path.js';
 import { hostRoots } from '../devices/sysfs.js';
 import { ASSIGNMENT_MODES, type AssignmentMode, type DeviceAssignment } from '../vm/devices.js';
@@ -64,7 +64,6 @@ interface RawStore {
  * version does not know, at the root or in a domain, are kept as trees.
  */
 class RawStoreReader implements XmlHandler {
-  constructor(private readonly src: string) {}
   readonly store: RawStore = { root: '', labels: [], pools: [], globals: [], domains: [], extras: [] };
   private readonly path: string[] = [];
   private capture: TreeBuilder | undefined;
@@ -146,7 +145,7 @@ class RawStoreReader implements XmlHandler {
   }
 
   private startCapture(name: string, rawAttrs: string, pos: number, into: XmlElement[]): void {
-    this.capture = new TreeBuilder(this.src);
+    this.capture = new TreeBuilder();
     this.capture.open(name, rawAttrs, pos);
     into.push(this.capture.root as XmlElement);
   }
@@ -167,10 +166,6 @@ interface Pending {
   refs: [string, string][];
 }
 
-/**
- * Parse and load a store.
- * @throws StoreError naming the file and, where known, the line
- */
 export interface LoadOptions {
   /**
    * For stores that are not this system's own (the qubes.xml inside a
@@ -182,16 +177,23 @@ export interface LoadOptions {
   lenient?: boolean;
 }
 
+/**
+ * Parse and load a store: its text, or its bytes (decoded as strict UTF-8).
+ * @throws StoreError naming the file and, where known, the line
+ */
 export function loadQubesXml(
-  src: string,
+  input: string | Uint8Array,
   file: string,
   vmm: Vmm,
   baseDir: string,
   warnings: LoadWarnings = [],
   options: LoadOptions = {},
 ): Qubes {
-  const reader = new RawStoreReader(src);
+  const reader = new RawStoreReader();
+  let src = '';
   try {
+    // Bytes are decoded as strict UTF-8 (refused, never patched with U+FFFD).
+    src = typeof input === 'string' ? input : decodeXmlBytes(input);
     scanXml(src, reader);
   } catch (e) {
     if (e instanceof XmlSyntaxError) throw new StoreError(`${file}: malformed XML: ${e.message}`);

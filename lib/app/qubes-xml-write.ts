@@ -24,8 +24,14 @@ import { runsHere } from '../vm/vm-properties.js';
 import type { Qubes } from './app.js';
 
 
-/** ` name="value"` pairs with nothing to escape: exactly what the writer would produce. */
-const CANONICAL_ATTRS_RE = /^(?: [A-Za-z_:][-A-Za-z0-9_:.]*="[^"&<>\n\r\t]*")*$/;
+/**
+ * ` name="value"` pairs with nothing to escape and no character XML 1.0
+ * forbids: exactly what the writer would produce.
+ */
+const CANONICAL_ATTRS_RE = /^(?: [A-Za-z_:][-A-Za-z0-9_:.]*="[^"&<>\n\r\t\u0000-\u001f\ud800-\udfff\ufffe\uffff]*")*$/;
+
+/** ` name="N"` of a property, feature, tag or option. */
+const nameAttr = (of: string, n: string) => ` name="${escapeAttr(n, () => `the name of a <${of}>`)}"`;
 
 /**
  * An element this version does not know, as loaded. A childless one without
@@ -44,7 +50,7 @@ function properties(indent: string, props: Map<string, string>, defs: ReadonlyMa
   const stage = (n: string) => defs.get(n)?.loadStage ?? 2;
   const names = [...props.keys()].sort((a, b) => stage(a) - stage(b) || codepointOrder(a, b));
   const inner = indent + '  ';
-  return container(indent, 'properties', '', names.map((n) => element(inner, 'property', ` name="${escapeAttr(n)}"`, props.get(n) as string)).join(''));
+  return container(indent, 'properties', '', names.map((n) => element(inner, 'property', nameAttr('property', n), props.get(n) as string)).join(''));
 }
 
 function volumes(indent: string, vm: QubesVM): string {
@@ -62,15 +68,15 @@ function domain(vm: QubesVM): string {
   const i4 = '        ';
   let s = `    <domain id="domain-${vm.qid}" class="${vm.klass}">\n`;
   s += properties(i3, vm.props, vm.defs);
-  s += container(i3, 'features', '', vm.features.entries().map(([k, v]) => element(i4, 'feature', ` name="${escapeAttr(k)}"`, v)).join(''));
-  s += container(i3, 'tags', '', [...vm.tags.set].map((t) => element(i4, 'tag', ` name="${escapeAttr(t)}"`, undefined)).join(''));
+  s += container(i3, 'features', '', vm.features.entries().map(([k, v]) => element(i4, 'feature', nameAttr('feature', k), v)).join(''));
+  s += container(i3, 'tags', '', [...vm.tags.set].map((t) => element(i4, 'tag', nameAttr('tag', t), undefined)).join(''));
   for (const d of vm.devices) {
     const devs = d.assignments.map((a) => {
       const head: [string, string][] = [['backend-domain', a.backend], ['id', a.port], ['mode', a.mode], ['identity', a.identity]];
-      const opts = a.options.map(([k, v]) => element(i4 + '  ', 'option', ` name="${escapeAttr(k)}"`, v)).join('');
+      const opts = a.options.map(([k, v]) => element(i4 + '  ', 'option', nameAttr('option', k), v)).join('');
       return container(i4, 'device', attrText(head), opts);
     });
-    s += container(i3, 'devices', ` class="${escapeAttr(d.devclass)}"`, devs.join(''));
+    s += container(i3, 'devices', ` class="${escapeAttr(d.devclass, () => 'a device class')}"`, devs.join(''));
   }
   if (runsHere(vm.klass)) s += volumes(i3, vm); // dom0 and remote qubes have no volumes
   s += extras(i3, vm.extraElements);
@@ -81,7 +87,7 @@ export function serializeQubes(app: Qubes): string {
   const vms = app.domains.sorted();
   const ordered = [...vms.filter((v) => v.klass === 'AdminVM'), ...vms.filter((v) => v.klass !== 'AdminVM')];
   let s = '<qubes>\n';
-  s += container('  ', 'labels', '', app.labels.all().map((l) => element('    ', 'label', ` id="label-${l.index}" color="${escapeAttr(l.color)}"`, l.name)).join(''));
+  s += container('  ', 'labels', '', app.labels.all().map((l) => element('    ', 'label', ` id="label-${l.index}" color="${escapeAttr(l.color, () => `the colour of label ${l.name}`)}"`, l.name)).join(''));
   s += container('  ', 'pools', '', [...app.pools.values()].map((p) => element('    ', 'pool', attrText(p.attrs), undefined)).join(''));
   s += properties('  ', app.props, app.defs);
   s += container('  ', 'domains', '', ordered.map(domain).join(''));

@@ -19,6 +19,9 @@
  * (`stale` of an hour): it would `rmdir` a directory that our owner file
  * keeps non-empty, so there is exactly one recovery mechanism.
  *
+ * Anything else at the lock's path (a plain file, a symbolic link, a FIFO)
+ * is not a lock of ours: it is reported, never removed, whatever its age.
+ *
  * Readers take no lock: saves are atomic renames. These locks do not
  * exclude the reference Python tools, which use fcntl; see README.
  *
@@ -28,7 +31,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { StoreLockError } from '../errors.js';
-import { ioReason } from '../util/io-error.js';
+import { fileKind, readInputFile } from '../util/input-file.js';
+import { ioReason, isSystemError } from '../util/io-error.js';
 
 const OWNERLESS_STALE_MS = 10000;
 const REAP_MUTEX_STALE_MS = 5000;
@@ -57,7 +61,9 @@ interface Owner {
  */
 function readOwner(lockDir: string): Owner | undefined {
   try {
-    const m = /^(\d+) (\d+)\n$/.exec(fs.readFileSync(path.join(lockDir, 'owner'), 'utf8'));
+    // Bounded and never blocking: whatever sits in the directory is read as a record of a few bytes or not at all.
+    const text = readInputFile(path.join(lockDir, 'owner'), { what: 'a lock owner record', maxBytes: 64 }).toString('latin1');
+    const m = /^(\d+) (\d+)\n$/.exec(text);
     return m ? { pid: Number(m[1]), start: m[2] as string } : undefined;
   } catch {
     return undefined;
@@ -137,6 +143,30 @@ function reapDeadLock(lockDir: string): boolean {
   }
 }
 
+/** `a regular file`, ... when something other than a directory is at `p`; undefined for a directory or nothing. */
+function notADirectory(p: string): string | undefined {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return undefined; // gone meanwhile, or not ours to look at: the lock attempt says the rest
+  }
+  return st.isDirectory() ? undefined : fileKind(st);
+}
+
+/**
+ * A lock path holding something these tools never make is somebody
+ * else's: say so instead of waiting for it, or deleting it.
+ * @throws StoreLockError
+ */
+function refuseForeignLock(storePath: string, lockPath: string): void {
+  const kind = notADirectory(lockPath);
+  if (kind)
+    throw new StoreLockError(
+      `Cannot lock ${storePath}: ${lockPath} is ${kind}, not a lock directory of these tools; remove it if no program uses it`,
+    );
+}
+
 function describeHolder(lockDir: string): string {
   const o = readOwner(lockDir);
   return o ? `process ${o.pid}` : 'an unknown process';
@@ -182,9 +212,12 @@ export async function lockStore(storePath: string, timeoutMs: number): Promise<R
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new StoreLockError(`Cannot lock ${storePath}: directory ${path.dirname(storePath)} does not exist`);
       if (e instanceof StoreLockError) throw e;
-      if (code === 'EACCES' || code === 'EROFS' || code === 'ENOSPC')
-        throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
-      if (code !== 'ELOCKED' && code !== 'ENOTEMPTY') throw e;
+      refuseForeignLock(storePath, lockDir);
+      refuseForeignLock(storePath, `${lockDir}.reap`);
+      if (code !== 'ELOCKED' && code !== 'ENOTEMPTY') {
+        if (isSystemError(e)) throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
+        throw e;
+      }
       if (reapDeadLock(lockDir)) continue;
       if (Date.now() >= deadline)
         throw new StoreLockError(

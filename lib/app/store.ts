@@ -19,7 +19,9 @@ import path from 'node:path';
 import { lockTimeoutMs, type Paths } from '../config.js';
 import { StoreError } from '../errors.js';
 import { replaceFile, syncDir, tempNamePattern } from '../util/atomic-write.js';
+import { InputFileError, MiB, readInputFileStat } from '../util/input-file.js';
 import { ioReason } from '../util/io-error.js';
+import { XmlWriteError } from '../util/xml-writer.js';
 import type { Vmm } from '../vmm/vmm.js';
 import type { Qubes } from './app.js';
 import { loadQubesXml, type LoadWarnings } from './qubes-xml-read.js';
@@ -38,6 +40,13 @@ interface FileIdentity {
 
 const sameFile = (a: FileIdentity, b: FileIdentity) => a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.size === b.size;
 
+/**
+ * The largest qubes.xml read: the 1004-qube sample is 1.3 MiB, so this
+ * leaves room for the 10,000 qubes qids allow with five times the
+ * features each, and still refuses a runaway file before it fills memory.
+ */
+export const STORE_MAX_BYTES = 64 * MiB;
+
 export class Store {
   readonly warnings: LoadWarnings = [];
 
@@ -50,28 +59,27 @@ export class Store {
     return this.paths.store;
   }
 
-  private readRaw(): { src: string; id: FileIdentity } {
-    let fd: number;
+  /**
+   * The store's bytes and identity. Only a regular file of at most
+   * STORE_MAX_BYTES is read (QUBES_XML_PATH=/dev/zero is refused, not read
+   * forever); its identity is that of the descriptor read.
+   */
+  private readRaw(): { src: Buffer; id: FileIdentity } {
+    let st: fs.Stats;
+    let src: Buffer;
     try {
-      fd = fs.openSync(this.file, 'r');
+      ({ data: src, stat: st } = readInputFileStat(this.file, { what: 'qubes.xml', maxBytes: STORE_MAX_BYTES }));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT')
         throw new StoreError(`Qubes XML store '${this.file}' is missing; use qubes-create tool`);
-      throw ioError('open', this.file, e);
-    }
-    try {
-      const st = fs.fstatSync(fd);
-      const src = fs.readFileSync(fd, 'utf8');
-      return { src, id: { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size } };
-    } catch (e) {
+      if (e instanceof InputFileError) throw new StoreError(e.message);
       throw ioError('read', this.file, e);
-    } finally {
-      fs.closeSync(fd);
     }
+    return { src, id: { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size } };
   }
 
   /** Warnings are those of the latest load (commands may load more than once). */
-  private parse(src: string): Qubes {
+  private parse(src: Buffer): Qubes {
     this.warnings.length = 0;
     return loadQubesXml(src, this.file, this.vmm, this.paths.baseDir, this.warnings);
   }
@@ -154,7 +162,14 @@ export class Store {
   }
 
   private save(app: Qubes, readId: FileIdentity | undefined): void {
-    const xml = serializeQubes(app);
+    let xml: string;
+    try {
+      xml = serializeQubes(app);
+    } catch (e) {
+      // The writer's guarantee that no store it writes breaks another parser.
+      if (e instanceof XmlWriteError) throw new StoreError(`Cannot save ${this.file}: ${e.message}`);
+      throw e;
+    }
     try {
       replaceFile(this.file, xml, {
         mode: 0o660,

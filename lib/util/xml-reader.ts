@@ -14,9 +14,29 @@
  * ~140 ms to parse the 1004-qube sample store on the target machine, which
  * alone exceeds the qvm-ls budget (see bench/RESULTS.md).
  *
+ * Only what XML 1.0 allows is accepted, so that everything this reader
+ * takes (and the writer later writes back) also parses with lxml, which the
+ * reference and every other tool use: the characters XML 1.0 forbids (C0
+ * controls other than tab, newline and carriage return, lone surrogates,
+ * U+FFFE and U+FFFF) are refused raw and as character references (`&#1;`),
+ * and bytes are decoded as strict UTF-8 (invalid sequences are refused,
+ * never turned into U+FFFD). Each refusal names the line and column.
+ *
+ * Sizes are bounded as libxml2 (lxml) bounds them, so what this reader
+ * accepts, and the writer writes back, never exceeds what lxml reads:
+ * at most MAX_DEPTH levels of nesting, names of at most MAX_NAME
+ * characters, start tags and runs of text of at most MAX_PIECE characters.
+ *
+ * Positions: the scanner works with offsets; a line number costs a scan
+ * from the start of the document, so it is computed only for a message
+ * (`lineAt`). Computing it per element made parsing quadratic (24 s for a
+ * firewall.xml of 10,000 rules).
+ *
  * Reference: shared/spec/store-and-core-tools.md §1.1 (readers must accept a
- * declaration; the reference writer never emits one).
+ * declaration; the reference writer never emits one); XML 1.0 §2.2 (Char).
  */
+
+import { isUtf8 } from 'node:buffer';
 
 export interface XmlElement {
   name: string;
@@ -25,8 +45,8 @@ export interface XmlElement {
   children: XmlElement[];
   /** Character data directly inside this element (indentation dropped). */
   text: string;
-  /** 1-based line of the start tag, for error messages. */
-  line: number;
+  /** Offset of the start tag in the document: `lineAt(src, pos)` for messages. */
+  pos: number;
 }
 
 /** Malformed input; carries the position so users can find the fault. */
@@ -57,21 +77,107 @@ const TAG_RE = /<(\/?)([A-Za-z_:][-A-Za-z0-9_:.]*)((?:\s+[A-Za-z_:][-A-Za-z0-9_:
 const ATTR_RE = /([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:"([^"<]*)"|'([^'<]*)')/g;
 const ENTITY_RE = /&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);|&/g;
 const NOT_SPACE_RE = /[^ \t\r\n]/;
+/** Nesting depth (libxml2 refuses beyond 256 without XML_PARSE_HUGE). */
+export const MAX_DEPTH = 256;
+/** Element and attribute names (libxml2: 50,000). */
+export const MAX_NAME = 1000;
+/** A start tag with its attributes, or a run of text between tags (libxml2: about 10,000,000). */
+export const MAX_PIECE = 1_000_000;
+const LONG_NAME_RE = new RegExp(`[A-Za-z_:][-A-Za-z0-9_:.]{${MAX_NAME},}`);
 const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
-/** Replace entity and character references. @throws SyntaxError on a bare `&` */
+/**
+ * A character XML 1.0 does not allow (§2.2 Char): C0 controls but tab,
+ * newline and carriage return; lone surrogates (with the `u` flag a
+ * well-formed pair is one code point and does not match); U+FFFE, U+FFFF.
+ */
+export const FORBIDDEN_CHAR_RE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ud800-\udfff\ufffe\uffff]/u;
+
+/** Whether a code point may appear in an XML 1.0 document. */
+export const isXmlChar = (cp: number): boolean =>
+  cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+
+/** `U+0001` */
+export const codePointName = (cp: number): string => `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+
+/** A fault inside a piece of the document; `offset` is relative to that piece. */
+class PieceError extends SyntaxError {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Replace entity and character references.
+ * @throws SyntaxError on a bare `&` or a reference to a character XML 1.0 forbids
+ */
 export function decodeEntities(raw: string): string {
   if (raw.indexOf('&') === -1) return raw;
-  return raw.replace(ENTITY_RE, (m, ent: string | undefined) => {
-    if (ent === undefined) throw new SyntaxError('bare "&" (use &amp;)');
+  return raw.replace(ENTITY_RE, (m, ent: string | undefined, offset: number) => {
+    if (ent === undefined) throw new PieceError('bare "&" (use &amp;)', offset);
     if (ent[0] === '#') {
       const cp = ent[1] === 'x' ? parseInt(ent.slice(2), 16) : parseInt(ent.slice(1), 10);
-      if (!(cp > 0 && cp <= 0x10ffff)) throw new SyntaxError(`invalid character reference ${m}`);
+      if (!isXmlChar(cp)) throw new PieceError(`character reference ${m} names a character XML 1.0 does not allow`, offset);
       return String.fromCodePoint(cp);
     }
     return PREDEFINED[ent] as string;
   });
+}
+
+/** An offset of `src` as a 1-based line and column (in UTF-16 code units). */
+function position(src: string, at: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = src.indexOf('\n'); i !== -1 && i < at; i = src.indexOf('\n', i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: at - lineStart + 1 };
+}
+
+/** Length of the valid UTF-8 prefix of `b` (the offset of the first bad byte). */
+function validUtf8Prefix(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i] as number;
+    let n: number;
+    let min: number;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) [n, min] = [1, 0x80];
+    else if (c >= 0xe0 && c <= 0xef) [n, min] = [2, 0x800];
+    else if (c >= 0xf0 && c <= 0xf4) [n, min] = [3, 0x10000];
+    else return i;
+    let cp = c & (0x3f >> n);
+    for (let k = 1; k <= n; k++) {
+      const d = b[i + k];
+      if (d === undefined || (d & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += n + 1;
+  }
+  return i;
+}
+
+/**
+ * Bytes → text as strict UTF-8 (a leading byte order mark is kept for the
+ * scanner to skip).
+ * @throws XmlSyntaxError at the first invalid sequence
+ */
+export function decodeXmlBytes(bytes: Uint8Array): string {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // isUtf8 is native and strict (no surrogates, no overlong forms); TextDecoder's fatal mode costs ~20 ms to load.
+  if (isUtf8(buf)) return buf.toString('utf8');
+  const bad = validUtf8Prefix(bytes);
+  const before = buf.subarray(0, bad).toString('utf8');
+  const { line, column } = position(before, before.length);
+  throw new XmlSyntaxError(`invalid UTF-8 (byte 0x${(bytes[bad] ?? 0).toString(16).padStart(2, '0')})`, line, column);
 }
 
 /** All attributes of a start tag, decoded, in order. */
@@ -100,25 +206,17 @@ export function nameAttr(rawAttrs: string): string | undefined {
   return m ? m[1] : attr({ attrs: parseAttrs(rawAttrs) }, 'name');
 }
 
-/** 1-based line of an offset (only computed for messages). */
+/** 1-based line of an offset (only computed for messages: it scans from the start). */
 export const lineAt = (src: string, at: number): number => position(src, at).line;
 
-function position(src: string, at: number): { line: number; column: number } {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = src.indexOf('\n'); i !== -1 && i < at; i = src.indexOf('\n', i + 1)) {
-    line++;
-    lineStart = i + 1;
-  }
-  return { line, column: at - lineStart + 1 };
-}
-
 /**
- * Scan a whole document, reporting events to `h`. Errors thrown by the
- * handler (other than SyntaxError) pass through unchanged.
+ * Scan a whole document, reporting events to `h`. Bytes are decoded as
+ * strict UTF-8 first. Errors thrown by the handler (other than SyntaxError)
+ * pass through unchanged.
  * @throws XmlSyntaxError on anything that is not well-formed
  */
-export function scanXml(src: string, h: XmlHandler): void {
+export function scanXml(input: string | Uint8Array, h: XmlHandler): void {
+  const src = typeof input === 'string' ? input : decodeXmlBytes(input);
   const n = src.length;
   const stack: string[] = [];
   let pos = src.charCodeAt(0) === 0xfeff ? 1 : 0;
@@ -128,12 +226,31 @@ export function scanXml(src: string, h: XmlHandler): void {
     const { line: l, column } = position(src, p);
     throw new XmlSyntaxError(reason, l, column);
   };
+  // One pass over the whole document, so no piece needs its own check.
+  const bad = FORBIDDEN_CHAR_RE.exec(src);
+  if (bad) fail(`character ${codePointName(bad[0].codePointAt(0) as number)} is not allowed in XML 1.0`, bad.index);
+  /** Decode a piece starting at `p`, placing its faults exactly. */
+  const decode = (raw: string, p: number): string => {
+    try {
+      return decodeEntities(raw);
+    } catch (e) {
+      if (e instanceof PieceError) fail(e.message, p + e.offset);
+      throw e;
+    }
+  };
+  /** Length of the text since the last tag (pieces split by comments or CDATA count together). */
+  let run = 0;
+  const counted = (length: number, p: number) => {
+    run += length;
+    if (run > MAX_PIECE) fail(`text longer than ${MAX_PIECE} characters`, p);
+  };
   const text = (raw: string, p: number) => {
     if (stack.length === 0) {
       if (NOT_SPACE_RE.test(raw)) fail(seenRoot ? 'text after the root element' : 'text before the root element', p);
       return;
     }
-    h.text(decodeEntities(raw));
+    counted(raw.length, p);
+    h.text(decode(raw, p));
   };
 
   try {
@@ -150,11 +267,14 @@ export function scanXml(src: string, h: XmlHandler): void {
         if (src.startsWith('<!--', lt)) {
           const end = src.indexOf('-->', lt + 4);
           if (end === -1) fail('unterminated comment', lt);
+          const dashes = src.indexOf('--', lt + 4);
+          if (dashes < end) fail('"--" inside a comment', dashes);
           pos = end + 3;
         } else if (src.startsWith('<![CDATA[', lt)) {
           const end = src.indexOf(']]>', lt + 9);
           if (end === -1) fail('unterminated CDATA section', lt);
           if (stack.length === 0) fail('CDATA outside the root element', lt);
+          counted(end - lt - 9, lt);
           h.text(src.slice(lt + 9, end));
           pos = end + 3;
         } else if (src.startsWith('<!DOCTYPE', lt) && !seenRoot) {
@@ -169,6 +289,8 @@ export function scanXml(src: string, h: XmlHandler): void {
       if (c === 0x3f /* ? */) {
         const end = src.indexOf('?>', lt + 2);
         if (end === -1) fail('unterminated processing instruction', lt);
+        if (/^<\?xml[\s?]/i.test(src.slice(lt, lt + 6)) && src.slice(0, lt).replace(/^\ufeff/, '') !== '')
+          fail('XML declaration not at the start of the document', lt);
         pos = end + 2;
         continue;
       }
@@ -183,6 +305,7 @@ export function scanXml(src: string, h: XmlHandler): void {
             stack.pop();
             h.close(open);
             pos = p + 1;
+            run = 0;
             continue;
           }
         }
@@ -192,9 +315,14 @@ export function scanXml(src: string, h: XmlHandler): void {
       if (!m) fail(c === 0x2f ? 'malformed end tag' : 'malformed start tag', lt);
       const match = m as RegExpExecArray;
       const name = match[2] as string;
+      const rawAttrs = match[3] as string;
       pos = TAG_RE.lastIndex;
+      run = 0;
+      if (name.length > MAX_NAME || (rawAttrs.length > MAX_NAME && LONG_NAME_RE.test(rawAttrs.replace(/"[^"]*"|'[^']*'/g, ''))))
+        fail(`name longer than ${MAX_NAME} characters`, lt);
+      if (match[0].length > MAX_PIECE) fail(`start tag longer than ${MAX_PIECE} characters`, lt);
       if (match[1]) {
-        if (match[3] || match[4]) fail('malformed end tag', lt);
+        if (rawAttrs || match[4]) fail('malformed end tag', lt);
         const open = stack.pop();
         if (open === undefined) fail(`unexpected end tag </${name}>`, lt);
         if (open !== name) fail(`end tag </${name}> does not match <${open}>`, lt);
@@ -202,8 +330,11 @@ export function scanXml(src: string, h: XmlHandler): void {
         continue;
       }
       if (stack.length === 0 && seenRoot) fail('more than one root element', lt);
+      if (stack.length >= MAX_DEPTH) fail(`elements nested deeper than ${MAX_DEPTH} levels`, lt);
       seenRoot = true;
-      h.open(name, match[3] as string, lt);
+      // Handlers decode attributes when they need them; check references here, where the position is known.
+      if (rawAttrs.indexOf('&') !== -1) decode(rawAttrs, lt + 1 + name.length);
+      h.open(name, rawAttrs, lt);
       if (match[4]) h.close(name);
       else stack.push(name);
     }
@@ -215,30 +346,73 @@ export function scanXml(src: string, h: XmlHandler): void {
   if (!seenRoot) fail('no root element (empty document)', 0);
 }
 
-/** Builds a tree from events; also used to keep unknown subtrees of qubes.xml. */
+/** Shared by every element without children or attributes (frozen: a tree is read, never edited). */
+const NONE: never[] = Object.freeze([]) as unknown as never[];
+/** Distinct attribute texts and short texts remembered per document (bounded). */
+const CACHE_LIMIT = 4096;
+const SHORT_TEXT = 32;
+
+/**
+ * Builds a tree from events; also used to keep unknown subtrees of qubes.xml.
+ *
+ * Lean on purpose: a 100,000-rule firewall.xml is 600,000 elements, and
+ * the time went to the garbage collector copying what they keep alive. So
+ * elements without children or attributes share one empty (frozen) array,
+ * elements with the same attribute text share one (frozen) parsed list,
+ * and equal short texts are one string.
+ */
 export class TreeBuilder implements XmlHandler {
   readonly stack: XmlElement[] = [];
   root: XmlElement | undefined;
-  constructor(private readonly src: string) {}
+  /**
+   * Children of the open elements, collected here and handed over at
+   * close as an array of exactly their number (a pushed-to array keeps
+   * room for 17, which for 200,000 one-child rules is most of the tree).
+   */
+  private readonly pending: XmlElement[] = [];
+  /** Where each open element's children start in `pending`. */
+  private readonly starts: number[] = [];
+  private readonly attrCache = new Map<string, [string, string][]>();
+  private readonly textCache = new Map<string, string>();
+
+  private attrsOf(rawAttrs: string): [string, string][] {
+    if (rawAttrs === '') return NONE;
+    let attrs = this.attrCache.get(rawAttrs);
+    if (attrs === undefined) {
+      attrs = Object.freeze(parseAttrs(rawAttrs)) as [string, string][];
+      if (this.attrCache.size < CACHE_LIMIT) this.attrCache.set(rawAttrs, attrs);
+    }
+    return attrs;
+  }
 
   open(name: string, rawAttrs: string, pos: number): void {
-    const el: XmlElement = { name, attrs: parseAttrs(rawAttrs), children: [], text: '', line: lineAt(this.src, pos) };
+    const el: XmlElement = { name, attrs: this.attrsOf(rawAttrs), children: NONE, text: '', pos };
     const parent = this.stack[this.stack.length - 1];
     if (parent) {
       // Whitespace before the first child was indentation, not content.
-      if (parent.children.length === 0 && !NOT_SPACE_RE.test(parent.text)) parent.text = '';
-      parent.children.push(el);
+      if (this.pending.length === this.starts[this.starts.length - 1] && !NOT_SPACE_RE.test(parent.text)) parent.text = '';
+      this.pending.push(el);
     } else {
       this.root = el;
     }
     this.stack.push(el);
+    this.starts.push(this.pending.length);
   }
   text(data: string): void {
     const top = this.stack[this.stack.length - 1] as XmlElement;
-    if (top.children.length === 0 || NOT_SPACE_RE.test(data)) top.text += data;
+    const childless = this.pending.length === this.starts[this.starts.length - 1];
+    if (childless || NOT_SPACE_RE.test(data)) top.text = top.text === '' ? data : top.text + data;
   }
   close(): void {
-    this.stack.pop();
+    const el = this.stack.pop() as XmlElement;
+    const start = this.starts.pop() as number;
+    if (this.pending.length > start) el.children = this.pending.splice(start);
+    const t = el.text;
+    if (t !== '' && t.length <= SHORT_TEXT) {
+      const same = this.textCache.get(t);
+      if (same !== undefined) el.text = same;
+      else if (this.textCache.size < CACHE_LIMIT) this.textCache.set(t, t);
+    }
   }
   get done(): boolean {
     return this.stack.length === 0;
@@ -246,11 +420,12 @@ export class TreeBuilder implements XmlHandler {
 }
 
 /**
- * Parse a whole document and return its root element.
+ * Parse a whole document (text, or bytes decoded as strict UTF-8) and
+ * return its root element.
  * @throws XmlSyntaxError on anything that is not well-formed
  */
-export function parseXml(src: string): XmlElement {
-  const b = new TreeBuilder(src);
+export function parseXml(src: string | Uint8Array): XmlElement {
+  const b = new TreeBuilder();
   scanXml(src, b);
   return b.root as XmlElement;
 }

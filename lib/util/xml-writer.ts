@@ -7,8 +7,18 @@
  * (`<property name="netvm"></property>`). Text is written as it is (never
  * re-indented), so it survives any number of saves.
  *
+ * Only XML 1.0 is ever written: a value holding a character XML 1.0 does
+ * not allow (C0 controls but tab, newline and carriage return, lone
+ * surrogates, U+FFFE, U+FFFF; none of them can be written even as a
+ * character reference) makes the writer throw XmlWriteError before any
+ * output exists. This is the one guarantee for every writer (qubes.xml,
+ * firewall.xml, stores restored from backups, elements kept verbatim);
+ * the commands refuse such values earlier with their own words.
+ *
  * Reference: shared/spec/store-and-core-tools.md §1.1.
  */
+import { QubesValueError } from '../errors.js';
+import { codePointName, FORBIDDEN_CHAR_RE } from './xml-reader.js';
 
 export interface XmlNode {
   name: string;
@@ -18,11 +28,31 @@ export interface XmlNode {
   text?: string;
 }
 
-export const escapeText = (s: string): string =>
-  /[&<>\r]/.test(s) ? s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#13;') : s;
+/** A value cannot be written: it holds a character XML 1.0 does not allow. */
+export class XmlWriteError extends QubesValueError {
+  override name = 'XmlWriteError';
+}
 
-export const escapeAttr = (s: string): string =>
-  /[&<>"\n\r\t]/.test(s)
+/** Cheap first test (surrogate pairs match too; checkChars tells them apart). */
+const SUSPECT_RE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ud800-\udfff\ufffe\uffff]/;
+
+/** @throws XmlWriteError naming the character and `where` it was to be written */
+function checkChars(s: string, where: () => string): void {
+  if (!SUSPECT_RE.test(s)) return;
+  const bad = FORBIDDEN_CHAR_RE.exec(s);
+  if (bad) throw new XmlWriteError(`${where()} holds the character ${codePointName(bad[0].codePointAt(0) as number)}, which XML 1.0 does not allow`);
+}
+
+/** Text content, escaped. @throws XmlWriteError (`where` names the element) */
+export function escapeText(s: string, where: () => string = () => 'a text'): string {
+  checkChars(s, where);
+  return /[&<>\r]/.test(s) ? s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#13;') : s;
+}
+
+/** An attribute value, escaped. @throws XmlWriteError (`where` names the attribute) */
+export function escapeAttr(s: string, where: () => string = () => 'an attribute value'): string {
+  checkChars(s, where);
+  return /[&<>"\n\r\t]/.test(s)
     ? s
         .replace(/&/g, '&amp;')
         .replace(/</g, '&lt;')
@@ -32,23 +62,26 @@ export const escapeAttr = (s: string): string =>
         .replace(/\r/g, '&#13;')
         .replace(/\t/g, '&#9;')
     : s;
+}
 
 /** ` k="v"` for each attribute, escaped. */
 export function attrText(list: readonly [string, string][] | undefined): string {
   let s = '';
-  for (const [k, v] of list ?? []) s += ` ${k}="${escapeAttr(v)}"`;
+  for (const [k, v] of list ?? []) s += ` ${k}="${escapeAttr(v, () => `attribute ${k}`)}"`;
   return s;
 }
 
+const textOf = (name: string, attrs: string) => () => `the text of <${name}${attrs}>`;
+
 /** One childless element on its own line. */
 export const element = (indent: string, name: string, attrs: string, text: string | undefined): string =>
-  text === undefined ? `${indent}<${name}${attrs}/>\n` : `${indent}<${name}${attrs}>${escapeText(text)}</${name}>\n`;
+  text === undefined ? `${indent}<${name}${attrs}/>\n` : `${indent}<${name}${attrs}>${escapeText(text, textOf(name, attrs))}</${name}>\n`;
 
 /** An element holding the given (already indented) child lines; self-closed when there are none. */
 export const container = (indent: string, name: string, attrs: string, inner: string, text = ''): string =>
   inner === '' && text === ''
     ? `${indent}<${name}${attrs}/>\n`
-    : `${indent}<${name}${attrs}>${escapeText(text)}\n${inner}${indent}</${name}>\n`;
+    : `${indent}<${name}${attrs}>${escapeText(text, textOf(name, attrs))}\n${inner}${indent}</${name}>\n`;
 
 /** A whole tree, its root at `indent`. */
 export function serializeXml(node: XmlNode, indent = ''): string {

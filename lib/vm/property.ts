@@ -111,10 +111,18 @@ export function coerce(def: PropertyDef<any>, untrusted: string): PropValue {
       if (b === undefined) throw new QubesPropertyValueError(`Invalid literal for boolean property: '${untrusted}'`);
       return b;
     }
-    case 'int':
+    case 'int': {
       if (!INT_RE.test(untrusted))
         throw new QubesPropertyValueError(`Invalid literal for integer property ${def.name}: '${untrusted}'`);
-      return parseInt(untrusted, 10);
+      // Beyond 2^53 a number is rounded (99999999999999999999 would be
+      // stored as 100000000000000000000): refuse what cannot be kept exactly.
+      const n = parseInt(untrusted, 10);
+      if (!Number.isSafeInteger(n))
+        throw new QubesPropertyValueError(
+          `Integer property ${def.name} out of range: '${untrusted.trim()}' (at most ${Number.MAX_SAFE_INTEGER} in absolute value)`,
+        );
+      return n;
+    }
     case 'uuid': {
       const u = untrusted.trim().toLowerCase();
       if (!UUID_RE.test(u)) throw new QubesPropertyValueError(`Invalid UUID for property ${def.name}: '${untrusted}'`);

@@ -109,6 +109,11 @@ export class QubesVM implements PropertyHolder, FeatureSource {
     return this.vmRef('template');
   }
 
+  /** Whether the qube can be a netvm: dom0 and others without the property cannot. */
+  providesNetwork(): boolean {
+    return this.has('provides_network') && this.get('provides_network') === true;
+  }
+
   netvmVm(): QubesVM | null {
     return this.vmRef('netvm');
   }

@@ -327,8 +327,7 @@ function network(): Def[] {
       validate: (vm, v) => {
         const target = typeof v === 'string' ? vm.app.domains.get(v) : null;
         if (!target) return;
-        if (target.get('provides_network') !== true)
-          throw new QubesPropertyValueError(`The ${target.name} qube does not provide network`);
+        if (!target.providesNetwork()) throw new QubesPropertyValueError(`The ${target.name} qube does not provide network`);
         netvmLoopCheck(vm, target);
       },
     },

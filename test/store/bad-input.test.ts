@@ -83,3 +83,34 @@ describe('bad input', () => {
     refused(s, 'qvm-features', ['vm0001', 'bad name!', '1'], 1, /Invalid feature name/);
   });
 });
+
+describe('values the reference words differently, or that could not be kept exactly', () => {
+  test('an integer that cannot be represented exactly is refused, not rounded', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    refused(s, 'qvm-prefs', ['vm0001', 'memory', '99999999999999999999'], 1, /^qvm-prefs: error: Integer property memory out of range: '99999999999999999999' \(at most 9007199254740991 in absolute value\)$/m);
+    refused(s, 'qvm-prefs', ['vm0001', 'vcpus', '-9007199254740993'], 1, /Integer property vcpus out of range/);
+    expect(run('qvm-prefs', ['vm0001', 'memory', '9007199254740991'], s.env).code).toBe(0);
+    expect(run('qvm-prefs', ['vm0001', 'memory'], s.env).stdout).toBe('9007199254740991\n');
+  });
+
+  test('an integer in the store that cannot be represented exactly is refused on load', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    edit(s, '<property name="qid">5</property>', '<property name="qid">99999999999999999999</property>');
+    refused(s, 'qvm-features', ['dom0', 'x', '1'], 1, /Integer property qid out of range/);
+  });
+
+  test("a netvm that cannot provide network (dom0): the reference's words", () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    refused(s, 'qvm-prefs', ['vm0001', 'netvm', 'dom0'], 1, /^qvm-prefs: error: The dom0 qube does not provide network$/m);
+    refused(s, 'qubes-prefs', ['default_netvm', 'dom0'], 1, /^qubes-prefs: error: The dom0 qube does not provide network$/m);
+  });
+});
+
+describe('system errors', () => {
+  test('system errors in plain words with the path, never an errno code', () => {
+    const s = tmpStore();
+    const r = run('qubes-create', ['--offline-mode'], { ...s.env, QUBES_XML_PATH: '/dev/full/qubes.xml' });
+    expect(r.stderr).toBe('qubes-create: error: Cannot create directory /dev/full: file exists\n');
+    expect(r.code).toBe(1);
+  });
+});

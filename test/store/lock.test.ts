@@ -58,6 +58,40 @@ describe('the writers lock', () => {
     expect(fs.existsSync(dir)).toBe(true);
   });
 
+  test.each([
+    ['a minute old (was deleted without a word)', 60],
+    ['two hours old (was a raw ENOTDIR from rmdir)', 7200],
+  ])('a plain file in place of the lock directory, %s, is reported and kept', (_what, age) => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const lock = `${s.xml}.lock`;
+    fs.writeFileSync(lock, 'not ours\n');
+    const t = Date.now() / 1000 - age;
+    fs.utimesSync(lock, t, t);
+    const before = s.read();
+    const r = run('qvm-features', ['vm0001', 'x-a', '1'], { ...s.env, QUBES_LOCK_TIMEOUT_MS: '2000' });
+    expect(r.stderr).toBe(
+      `qvm-features: error: Cannot lock ${s.xml}: ${lock} is a regular file, not a lock directory of these tools; remove it if no program uses it\n`,
+    );
+    expect(r.code).toBe(1);
+    expect(s.read()).toBe(before);
+    expect(fs.readFileSync(lock, 'utf8')).toBe('not ours\n');
+  });
+
+  test('a FIFO in place of the owner record is never opened for reading (that would block)', () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const dir = lockWith(s.xml, {});
+    expect(spawnSync('mkfifo', [path.join(dir, 'owner')]).status).toBe(0);
+    const r = spawnSync(path.join(ROOT, 'bin', 'qvm-features'), ['vm0001', 'x-a', '1'], {
+      env: { ...s.env, QUBES_LOCK_TIMEOUT_MS: '700' },
+      encoding: 'utf8',
+      timeout: 10000,
+      killSignal: 'SIGKILL', // a process blocked in open() may never run its SIGTERM handler
+    });
+    expect(r.signal).toBeNull();
+    expect(r.stderr).toMatch(/^qvm-features: error: Timed out waiting for the lock on .*: held by an unknown process/);
+    expect(r.status).toBe(1);
+  });
+
   test('readers take no lock: listing works while a writer holds it', () => {
     const s = tmpStore('qubes-xml/q10.xml');
     lockWith(s.xml, { owner: `${process.pid} ${startTime(process.pid)}\n` });

@@ -5,6 +5,7 @@
  * 2, error_runtime exits 1).
  */
 import { FirewallRuleSyntaxError, QubesError, QubesNoSuchPropertyError, QubesVMNotFoundError } from '../../errors.js';
+import { isSystemError, systemErrorText } from '../../util/io-error.js';
 
 /** Wrong invocation: bad option, missing argument, unknown qube or property. */
 export class UsageError extends Error {
@@ -28,12 +29,27 @@ export function exitCodeFor(err: unknown): number {
 }
 
 /**
- * The one line a user sees. Unexpected errors show their message; the stack
- * only with -vv.
+ * Control characters of a message shown escaped (`\x01`, `\n`): a message
+ * quotes what the user or a file gave, and must stay one line that cannot
+ * drive the terminal.
+ */
+export function oneLine(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    const code = c.charCodeAt(0);
+    return named[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`);
+  });
+}
+
+/**
+ * The one line a user sees. Unexpected errors show their message (a system
+ * error in plain words with its path, never an errno code); the stack only
+ * with -vv.
  */
 export function errorLine(prog: string, err: unknown, verbose: number): string {
-  if (err instanceof QubesError || err instanceof UsageError) return `${prog}: error: ${err.message}`;
+  if (err instanceof QubesError || err instanceof UsageError) return `${prog}: error: ${oneLine(err.message)}`;
   const e = err as Error;
-  const base = `${prog}: error: ${e?.message ?? String(err)}`;
+  const message = isSystemError(err) ? systemErrorText(err) : (e?.message ?? String(err));
+  const base = `${prog}: error: ${oneLine(message)}`;
   return verbose >= 2 && e?.stack ? `${base}\n${e.stack}` : base;
 }

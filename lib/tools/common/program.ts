@@ -13,6 +13,7 @@ import { pathsFromEnv } from '../../config.js';
 import { Store } from '../../app/store.js';
 import { VERSION } from '../../version.js';
 import { makeVmm, offlineRequested } from '../../vmm/vmm.js';
+import { ioReason } from '../../util/io-error.js';
 import { errorLine, exitCodeFor, UsageError } from './errors.js';
 import { allSpecOptions, COMMON_OPTIONS, findSubcommand, subcommandWords, type ArgSpec, type CommandSpec, type OptionSpec } from './spec.js';
 
@@ -21,6 +22,8 @@ export interface Io {
   err: (s: string) => void;
   isTTY: boolean;
   env: NodeJS.ProcessEnv;
+  /** Set once standard output can no longer be written: the command's exit status (already reported). */
+  stdoutEnded?: () => number | undefined;
 }
 
 export interface Context extends Io {
@@ -144,17 +147,58 @@ const disguise = (argv: string[]) => argv.map((a) => (NEGATIVE.test(a) ? DISGUIS
 const undisguise = <T>(v: T): T =>
   (typeof v === 'string' && v.startsWith(DISGUISE) ? v.slice(1) : Array.isArray(v) ? v.map(undisguise) : v) as T;
 
-const processIo = (): Io => ({
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
-  isTTY: Boolean(process.stdout.isTTY),
-  env: process.env,
-});
+/**
+ * Exit status of a command whose standard output was closed by its reader
+ * (`qvm-ls | head -1`): 128 + SIGPIPE, what a shell reports for `ls` or
+ * `cat` in the same place, so `set -o pipefail` scripts see the same thing.
+ */
+export const CLOSED_STDOUT_EXIT = 141;
+
+/** Thrown by `out` once standard output failed: unwinds the command (releasing its locks) to its exit. */
+class StdoutGoneError extends Error {
+  override name = 'StdoutGoneError';
+}
+
+/**
+ * The process's streams, with the one rule for a standard output that can
+ * no longer be written: Node reports the failure as an 'error' event (an
+ * uncaught one prints a stack trace), possibly after the command's last
+ * write. A closed pipe (EPIPE) ends the command quietly with
+ * CLOSED_STDOUT_EXIT; any other failure (ENOSPC on `> /dev/full`) is said
+ * in one line and ends it with 1. This holds for every command and
+ * whatever writes to stdout (the table printer, a backup streamed to `-`).
+ */
+function processIo(prog: string): Io {
+  let endCode: number | undefined;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (endCode !== undefined) return;
+    if (e.code === 'EPIPE') {
+      endCode = CLOSED_STDOUT_EXIT;
+    } else {
+      endCode = 1;
+      process.stderr.write(`${errorLine(prog, new StdoutGoneError(`cannot write to standard output: ${ioReason(e)}`), 0)}\n`);
+    }
+    // The event may come after the command has returned its status.
+    process.exitCode = endCode;
+  });
+  // Nothing can be said about a closed standard error; it must not crash the command either.
+  process.stderr.on('error', () => {});
+  return {
+    out: (s) => {
+      if (endCode !== undefined) throw new StdoutGoneError('standard output gone');
+      process.stdout.write(s);
+    },
+    err: (s) => process.stderr.write(s),
+    isTTY: Boolean(process.stdout.isTTY),
+    env: process.env,
+    stdoutEnded: () => endCode,
+  };
+}
 
 /**
  * Parse `argv` (without node and script), run `body`, return the exit code.
  */
-export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O>, io: Io = processIo()): Promise<number> {
+export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O>, io: Io = processIo(spec.name)): Promise<number> {
   const cmd = buildCommand(spec);
   let helpShown = false;
   cmd.exitOverride();
@@ -195,9 +239,14 @@ export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O
       store: () => (store ??= new Store(pathsFromEnv(io.env), makeVmm(offline, io.env))),
     };
     const code = await body(opts, args, ctx);
+    const ended = io.stdoutEnded?.();
+    if (ended !== undefined) return ended;
     if (verbose > 0) for (const w of store?.warnings ?? []) io.err(`${spec.name}: warning: ${w}\n`);
     return code ?? 0;
   } catch (e) {
+    // Whatever the body made of the failed write, it was reported already.
+    const ended = io.stdoutEnded?.();
+    if (ended !== undefined) return ended;
     const code = exitCodeFor(e);
     if (!(e instanceof Error && e.name === 'SilentExit')) io.err(errorLine(spec.name, e, verbose) + '\n');
     return code;

@@ -11,16 +11,21 @@ export function formatTable(rows: string[][]): string {
   for (const r of rows) ncol = Math.max(ncol, r.length);
   const widths = new Array<number>(ncol).fill(0);
   for (const r of rows) for (let i = 0; i < r.length - 1; i++) widths[i] = Math.max(widths[i] as number, width(r[i] as string));
-  const lines: string[] = [];
+  // One string grown by appending (V8 joins the pieces once, when it is
+  // written) and one padding string per width: a 100,000-row table took a
+  // quarter of `qvm-firewall Q list`'s time with a line array and repeat().
+  const pads: string[] = [];
+  let out = '';
   for (const r of rows) {
-    let line = '';
-    for (let i = 0; i < r.length; i++) {
+    const last = r.length - 1;
+    for (let i = 0; i < last; i++) {
       const cell = r[i] as string;
-      line += i < r.length - 1 ? cell + ' '.repeat((widths[i] as number) - width(cell) + 2) : cell;
+      const n = (widths[i] as number) - width(cell) + 2;
+      out += cell + (pads[n] ??= ' '.repeat(n));
     }
-    lines.push(line, '\n');
+    out += last >= 0 ? `${r[last]}\n` : '\n';
   }
-  return lines.join('');
+  return out;
 }
 
 /** Code points (what `[...cell].length` counts), without an array per cell: tables may have 100,000 rows. */
