@@ -34,7 +34,10 @@ export interface TarEntry {
 }
 
 export interface TarReaderOptions {
-  /** Skip zero blocks between archives instead of ending (tar -i). */
+  /**
+   * Skip zero blocks between archives instead of ending (tar -i); a run of
+   * more than MAX_ZERO_RUN zero bytes still ends the archive.
+   */
   ignoreZeros?: boolean;
   /** What the archive is, for messages ("backup archive", "inner archive of vm1/private.img"). */
   what: string;
@@ -43,11 +46,20 @@ export interface TarReaderOptions {
 }
 
 const MAX_META = 1024 * 1024;
+/**
+ * Zero bytes between two concatenated archives: the end-of-archive blocks
+ * and the padding to the record size (10 KiB by default, 1 MiB at tar's
+ * largest usual blocking factor). A longer run is not padding: it ends the
+ * archive, so a backup on a zeroed device, or /dev/zero, is read to a stop.
+ */
+export const MAX_ZERO_RUN = 1024 * 1024;
 
 export class TarReader {
   private left = 0;
   private pad = 0;
   private done = false;
+  /** The archive ended in a run of zero bytes longer than MAX_ZERO_RUN. */
+  endedInZeros = false;
 
   constructor(
     private readonly src: ByteSource,
@@ -65,6 +77,7 @@ export class TarReader {
     const pax = new Map<string, string>();
     let longName: string | undefined;
     let longLink: string | undefined;
+    let zeros = 0;
     for (;;) {
       const offset = this.src.position;
       const h = await this.src.read(BLOCK);
@@ -75,10 +88,14 @@ export class TarReader {
       }
       if (h.length < BLOCK) throw this.short();
       if (h.every((b) => b === 0)) {
-        if (this.opts.ignoreZeros) continue;
+        zeros += BLOCK;
+        if (this.opts.ignoreZeros && zeros <= MAX_ZERO_RUN) continue;
         this.done = true;
+        this.endedInZeros = zeros > MAX_ZERO_RUN;
+        if (pax.size || longName !== undefined) throw this.short();
         return null;
       }
+      zeros = 0;
       if (!checksumOk(h)) throw this.bad(`invalid tar header at offset ${offset}`);
       const type = String.fromCharCode(h[156] || 0x30);
       let size: number;
