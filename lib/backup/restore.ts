@@ -89,15 +89,14 @@ class MemorySink implements MemberSink {
 }
 
 /** The data of one small file of the backup, decrypted, decompressed and unpacked. */
-async function smallFile(chunks: Chunk[], member: string, archive: BackupArchive, passphrase: string): Promise<Buffer> {
+async function smallFile(chunks: Chunk[], member: string, archive: BackupArchive, passphrase: string, signal?: AbortSignal): Promise<Buffer> {
   const sink = new MemorySink(SMALL_MAX);
   const f = new InnerFile({
     base: member,
-    version: archive.version,
     compression: archive.header.compressed ? archive.header.compressionFilter : null,
     opensslPassphrase: archive.version === 3 && archive.header.encrypted ? passphrase : undefined,
     handler: (name) => (name === member ? { open: async () => sink } : undefined),
-    expected: [member],
+    signal,
   });
   try {
     for (const c of chunks) await f.push(c.data);
@@ -117,11 +116,23 @@ class Txn {
   readonly committed: (() => Promise<void>)[] = [];
   /** After the records were added. */
   readonly finishers: (() => Promise<void>)[] = [];
+  /** Per-qube directories import targets were made in (`appvms/NAME`): removed again when left empty. */
+  readonly dirs = new Set<string>();
 
   async rollback(): Promise<void> {
     for (const undo of [...this.pending.values(), ...this.committed.reverse()]) await undo().catch(() => {});
     this.pending.clear();
     this.committed.length = 0;
+    for (const d of this.dirs) removeIfEmpty(d);
+  }
+}
+
+/** rmdir: a directory that is gone, or holds something, is left as it is. */
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // not empty, or already gone
   }
 }
 
@@ -136,6 +147,8 @@ interface QubeFiles {
   volumes: Map<string, string>;
   /** inner member name → kind of small file */
   extra: Map<string, 'firewall' | 'notes' | 'empty' | 'menu'>;
+  /** Format 3: the file holding the qube's whole directory (`vm9/.`), which may hold the others. */
+  directoryArchive?: string;
 }
 
 function qubeFiles(e: PlanEntry, version: number): QubeFiles {
@@ -157,6 +170,7 @@ function qubeFiles(e: PlanEntry, version: number): QubeFiles {
   for (const v of vols) f.volumes.set(`${p}/${v}.img`, v);
   f.extra.set(`${p}/firewall.xml`, 'firewall');
   f.extra.set(`${p}/whitelisted-appmenus.list`, 'menu');
+  f.directoryArchive = `${p}/.`;
   return f;
 }
 
@@ -171,7 +185,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   const archive = await BackupArchive.open(o.input, o.passphrase, { forcedFilter: o.forcedFilter, maxKdfMemory: o.maxKdfMemory, installed: (p) => programInstalled(p, o.env), signal: o.signal });
   const txn = new Txn();
   try {
-    const xml = await smallFile(archive.qubesXmlChunks, 'qubes.xml', archive, o.passphrase);
+    const xml = await smallFile(archive.qubesXmlChunks, 'qubes.xml', archive, o.passphrase, o.signal);
     const host = o.store.read();
     const backupApp =
       archive.version >= 4
@@ -262,18 +276,24 @@ async function dataPhase(
   const restoredSizes = new Map<string, Map<string, number>>();
   const smalls = new Map<string, Map<string, Buffer>>();
 
+  /** Volume members read whole (verified or imported). */
+  const extracted = new Set<string>();
   const volumeHandler = (f: QubeFiles, member: string, volName: string): MemberHandler => ({
     async open(entry) {
-      if (o.verifyOnly) return { write: (d) => count(d.length), close() {}, abort() {} };
-      const qs = storages.get(f.entry.restoreName) as QubeStorage;
-      const qv = qs.get(volName);
-      if (!qv || !qv.volume.saveOnStop) {
-        warn(`${f.entry.restoreName} has no persistent volume ${volName} on this host; ${member} not restored`);
-        return { write: (d) => count(d.length), close() {}, abort() {} };
-      }
-      return importSink(qv, entry.size, f.entry.restoreName, volName, txn, restoredSizes, count);
+      const sink = await volumeSink(f, member, volName, entry.size);
+      return { write: (d, at) => sink.write(d, at), close: async () => void (await sink.close(), extracted.add(member)), abort: () => sink.abort() };
     },
   });
+  const volumeSink = async (f: QubeFiles, member: string, volName: string, size: number): Promise<MemberSink> => {
+    if (o.verifyOnly) return { write: (d) => count(d.length), close() {}, abort() {} };
+    const qs = storages.get(f.entry.restoreName) as QubeStorage;
+    const qv = qs.get(volName);
+    if (!qv || !qv.volume.saveOnStop) {
+      warn(`${f.entry.restoreName} has no persistent volume ${volName} on this host; ${member} not restored`);
+      return { write: (d) => count(d.length), close() {}, abort() {} };
+    }
+    return importSink(qv, size, f.entry.restoreName, volName, txn, restoredSizes, count);
+  };
   const smallHandler = (f: QubeFiles, member: string): MemberHandler => ({
     async open() {
       const sink = new MemorySink(SMALL_MAX);
@@ -300,9 +320,7 @@ async function dataPhase(
       const rest = base.slice(dir.length);
       if (!/^[A-Za-z0-9._-]+$/.test(rest) || rest === '..' || (rest === '.' && version >= 4)) continue;
       const f = byName.get(vm.name);
-      if (!f) return 'skip';
-      if (version >= 4) return f.volumes.has(base) || f.extra.has(base) ? 'read' : 'skip';
-      return 'read';
+      return f && fileOf(f, base) ? 'read' : 'skip';
     }
     throw new BackupError(`Unexpected file in archive: ${base} is outside the layout of this backup`);
   };
@@ -316,16 +334,15 @@ async function dataPhase(
     if (c) await c.file.end();
   };
   const startFile = (base: string): ChunkConsumer => {
-    if (dom0 && base === dom0.subdir) return new HomeExtract(base, compression, openssl, o.verifyOnly, o.home, txn, count);
-    const f = files.find((x) => (version >= 4 ? x.volumes.has(base) || x.extra.has(base) : base.startsWith(`${x.entry.subdir.replace(/\/$/, '')}/`)));
+    if (dom0 && base === dom0.subdir) return new HomeExtract(base, compression, openssl, o.verifyOnly, o.home, txn, count, o.signal);
+    const f = files.find((x) => fileOf(x, base));
     if (!f) throw new BackupError(`internal: no qube for ${base}`);
-    const expected = version >= 4 && f.volumes.has(base) ? [base] : [];
     return new InnerFile({
       base,
-      version,
       compression,
       opensslPassphrase: openssl,
-      expected,
+      directory: base === f.directoryArchive ? base.slice(0, -1) : undefined,
+      signal: o.signal,
       handler: (name) => {
         const vol = f.volumes.get(name);
         if (vol !== undefined) return volumeHandler(f, name, vol);
@@ -350,9 +367,9 @@ async function dataPhase(
     throw e;
   }
   cancelCheck(o.signal);
-  // every planned qube must have had its volumes (format 4: each file; format 3: the images)
+  // every planned qube must have had each of its volumes, read whole from an inner archive (any format)
   for (const f of files) {
-    const missing = version >= 4 ? [...f.volumes.keys()].filter((m) => !archive.seen.has(m)) : [...f.volumes.keys()].filter((m) => !restoredOrSeen(m, f, archive, restoredSizes, o.verifyOnly));
+    const missing = [...f.volumes.keys()].filter((m) => !extracted.has(m));
     if (missing.length) throw new BackupError(`The backup is incomplete: ${missing.join(', ')} of ${f.entry.name} missing from the archive`);
   }
   if (dom0 && !archive.seen.has(dom0.subdir)) throw new BackupError(`The backup is incomplete: dom0 home ${dom0.subdir} missing from the archive`);
@@ -412,12 +429,8 @@ async function dataPhase(
   return { restored: made, declined: false, warnings };
 }
 
-function restoredOrSeen(member: string, f: QubeFiles, archive: BackupArchive, sizes: Map<string, Map<string, number>>, verifyOnly: boolean): boolean {
-  if (archive.seen.has(member)) return true;
-  const vol = f.volumes.get(member) as string;
-  if (!verifyOnly) return sizes.get(f.entry.restoreName)?.has(vol) === true;
-  return [...archive.seen].some((b) => b.startsWith(`${f.entry.subdir.replace(/\/$/, '')}/`));
-}
+/** Whether the archive file `base` is one a qube's restore reads: one of its files, or (format 3) its directory archive. */
+const fileOf = (f: QubeFiles, base: string): boolean => f.volumes.has(base) || f.extra.has(base) || base === f.directoryArchive;
 
 /** Import target of a volume: data written sparse; on close the size is recorded for the commit. */
 async function importSink(
@@ -431,6 +444,8 @@ async function importSink(
 ): Promise<MemberSink> {
   const target = await qv.pool.importData(qv.volume, size);
   txn.pending.set(`${qube}/${volName}`, () => qv.pool.importDataEnd(qv.volume, false));
+  // file pools make the qube's directory for the target; a restore that fails must not leave it
+  if (path.basename(path.dirname(target)) === qube) txn.dirs.add(path.dirname(target));
   let fd: number | undefined;
   try {
     fd = fs.openSync(target, 'r+');
@@ -474,6 +489,7 @@ class HomeExtract extends ChunkConsumer {
     home: string,
     txn: Txn,
     count: (n: number) => void,
+    signal?: AbortSignal,
   ) {
     super();
     const now = new Date();
@@ -492,7 +508,7 @@ class HomeExtract extends ChunkConsumer {
     if (verifyOnly) {
       this.start(
         (async () => {
-          const r = new TarReader(new ByteSource(counted), { what: `dom0 home ${base}` });
+          const r = new TarReader(new ByteSource(counted, signal), { what: `dom0 home ${base}` });
           while (await r.next());
         })(),
       );
