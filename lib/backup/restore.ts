@@ -217,6 +217,9 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   }
 }
 
+/** The reference says `restore.Or pass:` (no space); corrected here. */
+const INSTALL_MISSING = 'Install them before proceeding with the restore. Or pass: --skip-broken or --ignore-missing.';
+
 function handleProblems(plan: PlanEntry[], o: RestoreOptions): void {
   const has = (p: string) => plan.some((e) => e.problems.has(p as never));
   // verifying reads the archive only: what the host lacks does not matter
@@ -232,12 +235,12 @@ function handleProblems(plan: PlanEntry[], o: RestoreOptions): void {
   if (has('missing-template')) {
     o.log('app', '*** One or more TemplateVMs are missing on the host! ***');
     if (o.skipBroken) o.log('app', 'Skipping broken entries: VMs that depend on missing TemplateVMs will NOT be restored.');
-    else throw new BackupError('Install them before proceeding with the restore.Or pass: --skip-broken or --ignore-missing.');
+    else throw new BackupError(INSTALL_MISSING);
   }
   if (has('missing-netvm')) {
     o.log('app', '*** One or more NetVMs are missing on the host! ***');
     if (o.skipBroken) o.log('app', 'Skipping broken entries: VMs that depend on missing NetVMs will NOT be restored.');
-    else throw new BackupError('Install them before proceeding with the restore.Or pass: --skip-broken or --ignore-missing.');
+    else throw new BackupError(INSTALL_MISSING);
   }
   if (has('username-mismatch')) {
     o.log('app', '*** Username mismatch between the dom0 home in the backup and this dom0 ***');
