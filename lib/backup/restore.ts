@@ -34,7 +34,12 @@ import { BackupArchive, type Chunk, type Route } from './archive-reader.js';
 import { decompress, programInstalled, throughProgram } from './compression.js';
 import { ChunkConsumer, InnerFile, opensslDecrypt, type MemberHandler, type MemberSink } from './inner-file.js';
 import { convertR3Store } from './r3-store.js';
-import { addRestoredRecords } from './restore-records.js';
+import { addRestoredRecords, checkBackupQube } from './restore-records.js';
+import { DeviceEnumerator } from '../devices/enumerate.js';
+import { DeviceEvents } from '../devices/events.js';
+import type { DeviceServices } from '../devices/operations.js';
+import { VmmLiveDevices } from '../devices/runtime.js';
+import { hostRoots } from '../devices/sysfs.js';
 import { makePlan, planSummary, restorable, type PlanEntry, type PlanOptions } from './restore-plan.js';
 import { ByteSource } from './byte-source.js';
 import { TarReader } from './tar-reader.js';
@@ -196,6 +201,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     o.summary('The following VMs are included in the backup:\n\n' + planSummary(plan) + '\n');
     handleProblems(plan, o);
     const todo = o.verifyOnly ? plan.filter((e) => !e.problems.has('excluded')) : restorable(plan);
+    for (const e of todo) if (e.klass !== 'AdminVM') checkBackupQube(e);
     if (o.verifyOnly) {
       o.log('app', 'The above VM archive(s) will be verified.');
       o.log('app', 'Existing VMs will NOT be removed or altered.');
@@ -272,7 +278,10 @@ async function dataPhase(
 
   // Records in a private copy of the store: the volumes (vids, pools) restored data goes to.
   const draft = o.store.read();
-  const records = o.verifyOnly ? new Map<string, QubesVM>() : addRestoredRecords(draft, qubes, warn);
+  const roots = hostRoots(o.env);
+  // qvm-device's checks for the assignments (assign uses the PCI view of sysfs and the events only)
+  const devices: DeviceServices = { enumerator: new DeviceEnumerator({ roots, vmm: draft.vmm, env: o.env }), live: new VmmLiveDevices(draft, draft.vmm, roots), events: new DeviceEvents() };
+  const records = o.verifyOnly ? new Map<string, QubesVM>() : addRestoredRecords(draft, qubes, devices, warn);
   const pools = new PoolSet(draft, storageContext(o.env));
   const storages = new Map<string, QubeStorage>();
   for (const [name, vm] of records) storages.set(name, await pools.qube(vm));
@@ -416,7 +425,7 @@ async function dataPhase(
   const menus = new Map([...smalls].map(([n, m]) => [n, m.get('menu')?.toString('utf8')]));
   const vids = new Map([...records].map(([n, vm]) => [n, vm.volumeConfig.map((c) => `${volumeAttr(c, 'name')}=${volumeAttr(c, 'pool')}:${volumeAttr(c, 'vid')}`).join(',')]));
   await o.store.update((app) => {
-    const added = addRestoredRecords(app, qubes, () => {}, restoredSizes);
+    const added = addRestoredRecords(app, qubes, devices, () => {}, restoredSizes);
     for (const [n, vm] of added) {
       const got = vm.volumeConfig.map((c) => `${volumeAttr(c, 'name')}=${volumeAttr(c, 'pool')}:${volumeAttr(c, 'vid')}`).join(',');
       if (got !== vids.get(n)) throw new QubesError(`The storage of ${n} changed while restoring (pools or defaults were changed); nothing restored`);
