@@ -83,10 +83,15 @@ export class ByteSource {
     return false;
   }
 
-  /** Stop reading the source (closes a file or pipe early). */
+  /**
+   * Stop reading the source (closes a file or pipe early). Not waited for:
+   * a stream's iterator queues return() behind a read still pending, and a
+   * read abandoned by a cancel may wait on a silent pipe for ever; the
+   * owner of such a stream ends that read (the tool destroys standard input).
+   */
   async close(): Promise<void> {
     this.ended = true;
     this.pending = Buffer.alloc(0);
-    await this.it.return?.();
+    this.it.return?.().catch(() => {});
   }
 }

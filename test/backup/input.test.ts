@@ -17,6 +17,8 @@ let h: Host;
 let pf: string;
 beforeAll(() => {
   h = freshHost();
+  // what the format 3 vector's qubes need
+  h.ok('qvm-create', '-C', 'TemplateVM', '-l', 'black', 'fedora-20-x64');
   pf = passFile(h.dir, 'qubes');
 });
 
@@ -67,10 +69,15 @@ test('a backup followed by a long run of zero bytes and then junk: the archive e
   expect(r.code).toBe(0);
 });
 
-/** Start a restore reading a pipe nobody writes to; send `signal` after `ms`; its status, stderr and how long it took to end. */
-function waitingRestore(signal: 'SIGINT' | 'SIGTERM', ms: number): Promise<{ status: string; stderr: string; elapsed: number }> {
+/**
+ * Start a restore reading a pipe that gives `prefix` and then nothing more;
+ * send `signal` after `ms`; its status, stderr and how long it took to end.
+ */
+function waitingRestore(signal: 'SIGINT' | 'SIGTERM', ms: number, prefix?: Buffer): Promise<{ status: string; stderr: string; elapsed: number }> {
   return new Promise((resolve) => {
-    const p = spawn(BIN('qvm-backup-restore'), ['-p', pf, '-'], { env: h.env, stdio: ['pipe', 'ignore', 'pipe'] });
+    const p = spawn(BIN('qvm-backup-restore'), ['--ignore-missing', '-p', pf, '-'], { env: h.env, stdio: ['pipe', 'ignore', 'pipe'] });
+    p.stdin.on('error', () => {});
+    if (prefix) p.stdin.write(prefix);
     let stderr = '';
     p.stderr.on('data', (d) => (stderr += d));
     let sent = 0;
@@ -95,4 +102,17 @@ test.each(['SIGTERM', 'SIGINT'] as const)('waiting for input that never comes: t
   expect(r.elapsed).toBeLessThan(2000);
   expect(r.stderr).toBe('app: Checking backup content...\nqvm-backup-restore: error: Restore cancelled; nothing was restored\n');
   expect(h.xml()).toBe(before);
+});
+
+test.each(['SIGTERM', 'SIGINT'] as const)('a backup that stops coming in the middle of its data: the first %s ends the restore, nothing restored', async (signal) => {
+  const before = h.xml();
+  const filesBefore = h.files();
+  const data = fs.readFileSync(V3);
+  const r = await waitingRestore(signal, 2000, data.subarray(0, Math.floor(data.length * 0.7)));
+  expect(r.status).toBe(signal);
+  expect(r.elapsed).toBeLessThan(2000);
+  expect(r.stderr).toContain('-> Restoring test-work...');
+  expect(r.stderr).toMatch(/\nqvm-backup-restore: error: Restore cancelled; nothing was restored\n$/);
+  expect(h.xml()).toBe(before);
+  expect(h.files()).toEqual(filesBefore);
 });
