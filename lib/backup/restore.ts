@@ -42,6 +42,7 @@ import { VmmLiveDevices } from '../devices/runtime.js';
 import { hostRoots } from '../devices/sysfs.js';
 import { makePlan, planSummary, restorable, type PlanEntry, type PlanOptions } from './restore-plan.js';
 import { ByteSource } from './byte-source.js';
+import { partialName, removeDeadPartials } from './partial-name.js';
 import { TarReader } from './tar-reader.js';
 
 export interface RestoreOptions {
@@ -487,9 +488,10 @@ async function importSink(
 
 /**
  * dom0's home: the inner stream (a tar of `dom0-home/<user>/...`) goes to
- * GNU tar extracting into a hidden directory in the home; after the whole
- * restore succeeded it becomes `home-restore-<time>`. Verify-only reads it
- * with our own tar reader.
+ * GNU tar extracting into a hidden directory in the home (partial-name.ts:
+ * what a killed restore left there is removed by the next one); after the
+ * whole restore succeeded it becomes `home-restore-<time>`. Verify-only
+ * reads it with our own tar reader.
  */
 class HomeExtract extends ChunkConsumer {
 
@@ -507,7 +509,7 @@ class HomeExtract extends ChunkConsumer {
     const now = new Date();
     const p = (n: number) => String(n).padStart(2, '0');
     const final = path.join(home, `home-restore-${now.getFullYear()}-${p(now.getMonth() + 1)}-${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`);
-    const tmp = path.join(home, `.${path.basename(final)}.partial`);
+    const tmp = partialName(final);
     let stream: AsyncIterable<Buffer> = this.chan;
     if (openssl !== undefined) stream = opensslDecrypt(stream, openssl, `dom0 home ${base}`);
     stream = decompress(compression, stream, `dom0 home ${base}`);
@@ -525,6 +527,7 @@ class HomeExtract extends ChunkConsumer {
         })(),
       );
     } else {
+      removeDeadPartials(home);
       fs.mkdirSync(tmp, { mode: 0o700 });
       txn.pending.set('dom0-home', async () => fs.rmSync(tmp, { recursive: true, force: true }));
       this.start(
