@@ -98,12 +98,7 @@ export class TarReader {
       zeros = 0;
       if (!checksumOk(h)) throw this.bad(`invalid tar header at offset ${offset}`);
       const type = String.fromCharCode(h[156] || 0x30);
-      let size: number;
-      try {
-        size = readNumber(h, 124, 12);
-      } catch {
-        throw this.bad(`invalid tar header at offset ${offset}`);
-      }
+      const size = this.field(h, 124, 12, offset);
       if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
         if (size > MAX_META) throw this.bad(`oversized metadata record at offset ${offset}`);
         const data = await this.src.read(size);
@@ -158,14 +153,23 @@ export class TarReader {
     return {
       name,
       type,
-      mode: readNumber(h, 100, 8),
-      mtime: readNumber(h, 136, 12),
+      mode: this.field(h, 100, 8, offset),
+      mtime: this.field(h, 136, 12, offset),
       linkname,
       storedSize: stored - consumed,
       size,
       sparse,
       offset,
     };
+  }
+
+  /** A numeric header field; a malformed one makes the header invalid. */
+  private field(h: Buffer, at: number, width: number, offset: number): number {
+    try {
+      return readNumber(h, at, width);
+    } catch {
+      throw this.bad(`invalid tar header at offset ${offset}`);
+    }
   }
 
   private number(v: string | undefined, offset: number): number {
@@ -192,12 +196,12 @@ export class TarReader {
       for (let i = 0; i < count; i++) {
         const o = at + i * 24;
         if (b[o] === 0) break;
-        map.push([readNumber(b, o, 12), readNumber(b, o + 12, 12)]);
+        map.push([this.field(b, o, 12, offset), this.field(b, o + 12, 12, offset)]);
       }
     };
     take(h, 386, 4);
     let extended = h[482] !== 0;
-    const realsize = readNumber(h, 483, 12);
+    const realsize = this.field(h, 483, 12, offset);
     while (extended) {
       const ext = await this.src.read(BLOCK);
       if (ext.length < BLOCK) throw this.short();
