@@ -88,19 +88,19 @@ export async function v4Chunk(id: string, name: string, plain: Buffer, pass: str
   return { name, data: await encryptBuffer(chunkPassword(id, name.replace(/\.enc$/, ''), pass), plain, { logN: 10, r: 8, p: 1 }) };
 }
 
-/** Format 4 (gzip): replace the whole file `base` (all its chunks) by one chunk of `inner`. */
-export async function v4Replace(members: Member[], base: string, inner: Buffer, pass: string): Promise<Member[]> {
-  return replaceChunks(members, base, /^\d{3,}\.enc$/, [await v4Chunk(backupId(members), `${base}.000.enc`, zlib.gzipSync(inner), pass)]);
+/** Format 4: replace the whole file `base` (all its chunks) by one chunk of `inner` (gzip-compressed unless the backup is not). */
+export async function v4Replace(members: Member[], base: string, inner: Buffer, pass: string, gzip = true): Promise<Member[]> {
+  return replaceChunks(members, base, /^\d{3,}\.enc$/, [await v4Chunk(backupId(members), `${base}.000.enc`, gzip ? zlib.gzipSync(inner) : inner, pass)]);
 }
 
-/** Format 4 (gzip): the text of the backup's qubes.xml. */
-export async function v4QubesXml(members: Member[], pass: string): Promise<string> {
+/** Format 4: the text of the backup's qubes.xml. */
+export async function v4QubesXml(members: Member[], pass: string, gzip = true): Promise<string> {
   const m = members.find((x) => x.name === 'qubes.xml.000.enc') as Member;
-  const files = await untar(await decryptBuffer(chunkPassword(backupId(members), 'qubes.xml.000', pass), m.data), true);
+  const files = await untar(await decryptBuffer(chunkPassword(backupId(members), 'qubes.xml.000', pass), m.data), gzip);
   return (files.get('qubes.xml') as Buffer).toString('utf8');
 }
 
-/** Format 4 (gzip): the archive with its qubes.xml replaced by `xml` (bytes as given). */
-export async function v4WithQubesXml(members: Member[], pass: string, xml: Buffer | string): Promise<Member[]> {
-  return v4Replace(members, 'qubes.xml', tarOf([{ name: 'qubes.xml', data: Buffer.from(xml) }]), pass);
+/** Format 4: the archive with its qubes.xml replaced by `xml` (bytes as given). */
+export async function v4WithQubesXml(members: Member[], pass: string, xml: Buffer | string, gzip = true): Promise<Member[]> {
+  return v4Replace(members, 'qubes.xml', tarOf([{ name: 'qubes.xml', data: Buffer.from(xml) }]), pass, gzip);
 }
