@@ -131,7 +131,7 @@ async function v4Source(compress: boolean): Promise<Source> {
   };
 }
 
-/** A format 3 vector (its qubes.xml and files), the template's directory archive forged small; three qubes restored. */
+/** A format 3 vector (its qubes.xml and the files of three qubes), the template's directory archive forged small; those qubes restored. */
 async function v3Source(kind: 'plain-gzip' | 'encrypted-gzip'): Promise<Source> {
   const pass = 'qubes';
   const enc = kind === 'encrypted-gzip' ? pass : undefined;
@@ -143,7 +143,9 @@ async function v3Source(kind: 'plain-gzip' | 'encrypted-gzip'): Promise<Source> 
     { name: `${tpl}/./root.img`, data: image },
     { name: `${tpl}/./private.img`, data: image },
   ];
-  const members = v3Replace(await readMembers(vector(`backup-v3/${kind}/backup.bin`)), `${tpl}/.`, tarOf(dir), pass, enc);
+  // only the files of the three qubes (the others are not selected, and would only be skipped): smaller cases
+  const kept = (m: Member) => !/^(appvms|vm-templates|servicevms|vm\d+|dom0-home)\//.test(m.name) || [tpl, app, sa].some((p) => m.name.startsWith(`${p}/`));
+  const members = v3Replace((await readMembers(vector(`backup-v3/${kind}/backup.bin`))).filter(kept), `${tpl}/.`, tarOf(dir), pass, enc);
   const xmlMember = members.find((m) => m.name === 'qubes.xml.000') as Member;
   const xml = ((await untar(v3Decode(xmlMember.data, enc), false)).get('qubes.xml') as Buffer).toString('utf8');
   const digests = JSON.parse(fs.readFileSync(vector(`backup-v3/${kind}/digests.json`), 'utf8')) as Record<string, { sha256: string }>;
