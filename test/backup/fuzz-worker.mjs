@@ -156,7 +156,7 @@ async function runCase(c) {
       const [qube, volume] = key.split('/');
       const f = image(host, qube, volume);
       if (!f) problems.push(`no image for ${key}`);
-      else if (sha256(f) !== digest) problems.push(`${key} differs from what the archive authenticates`);
+      else if (fs.statSync(f).size > 64 * 1024 * 1024 || sha256(f) !== digest) problems.push(`${key} differs from what the archive authenticates`);
     }
     const unexpected = after.filter((p) => !before.includes(p) && !/^(appvms|vm-templates)\/[^/]+\/|^qubes\.xml |^home\/user\/home-restore-/.test(p));
     if (unexpected.length) problems.push(`restore wrote unexpected paths: ${unexpected.join(', ')}`);
