@@ -18,6 +18,11 @@ import path from 'node:path';
 import type { Qubes } from '../app/app.js';
 import { loadQubesXml } from '../app/qubes-xml-read.js';
 import type { Store } from '../app/store.js';
+import { DeviceEnumerator } from '../devices/enumerate.js';
+import { DeviceEvents } from '../devices/events.js';
+import type { DeviceServices } from '../devices/operations.js';
+import { VmmLiveDevices } from '../devices/runtime.js';
+import { hostRoots } from '../devices/sysfs.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
 import { parseFirewallXml } from '../firewall/firewall-xml.js';
 import { firewallPath, saveRules } from '../firewall/firewall-file.js';
@@ -35,11 +40,6 @@ import { decompress, programInstalled, throughProgram } from './compression.js';
 import { ChunkConsumer, InnerFile, opensslDecrypt, type MemberHandler, type MemberSink } from './inner-file.js';
 import { convertR3Store } from './r3-store.js';
 import { addRestoredRecords, checkBackupQube } from './restore-records.js';
-import { DeviceEnumerator } from '../devices/enumerate.js';
-import { DeviceEvents } from '../devices/events.js';
-import type { DeviceServices } from '../devices/operations.js';
-import { VmmLiveDevices } from '../devices/runtime.js';
-import { hostRoots } from '../devices/sysfs.js';
 import { makePlan, planSummary, restorable, type PlanEntry, type PlanOptions } from './restore-plan.js';
 import { ByteSource } from './byte-source.js';
 import { partialName, removeDeadPartials } from './partial-name.js';
@@ -289,10 +289,14 @@ async function dataPhase(
   const restoredSizes = new Map<string, Map<string, number>>();
   const smalls = new Map<string, Map<string, Buffer>>();
 
-  /** Volume members read whole (verified or imported). */
+  /** Volume members begun, and read whole (verified or imported). */
+  const begun = new Set<string>();
   const extracted = new Set<string>();
   const volumeHandler = (f: QubeFiles, member: string, volName: string): MemberHandler => ({
     async open(entry) {
+      // format 3: a volume may come alone or in its qube's directory archive, but once
+      if (begun.has(member)) throw new BackupError(`Unexpected file in archive: ${member} appears twice`);
+      begun.add(member);
       const sink = await volumeSink(f, member, volName, entry.size);
       return { write: (d, at) => sink.write(d, at), close: async () => void (await sink.close(), extracted.add(member)), abort: () => sink.abort() };
     },

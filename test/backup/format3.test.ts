@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { vector } from '../helpers.js';
 import { expectRefused, freshHost, passFile, readMembers, writeMembers, type Member } from './backup-env.js';
-import { tarOf, v3Replace, type TarItem } from './forge.js';
+import { tarOf, v3File, v3Replace, type TarItem } from './forge.js';
 
 const PASS = 'qubes';
 /** Qubes of the vectors that need nothing from the host: a template (directory archive), an AppVM on it, a standalone qube. */
@@ -67,12 +67,16 @@ describe.each([
     refused(bad(base, tarOf([{ name: base, data }, { name: `${app}/icon.png`, data }])), /Unexpected member .*\/icon\.png in inner archive/);
   });
 
-  test("a template's directory archive: without private.img, a '../' member, a member outside it, private.img as a symlink", () => {
+  test("a template's directory archive: without private.img, a '../' member, a member outside it, private.img as a symlink or twice", () => {
     const base = `${tpl}/.`;
     const x = Buffer.from('x');
     refused(bad(base, tarOf(withoutPrivate)), /The backup is incomplete: .*private\.img of test-template-clone missing from the archive$/);
     refused(bad(base, tarOf([...tplDir, { name: `${tpl}/./../../evil`, data: x }])), /Unexpected member .*\/\.\/\.\.\/\.\.\/evil in inner archive/);
     refused(bad(base, tarOf([...tplDir, { name: 'appvms/elsewhere/private.img', data: x }])), /Unexpected member appvms\/elsewhere\/private\.img in inner archive/);
     refused(bad(base, tarOf([...withoutPrivate, { name: `${tpl}/./private.img`, type: '2', linkname: '/etc/shadow' }])), /Member .*\/\.\/private\.img in inner archive of .* is not a regular file$/);
+    // private.img in the directory archive and again as a file of its own
+    const twice = bad(base, tarOf(tplDir));
+    twice.splice(twice.findIndex((m) => m.name.startsWith(`${base}.000`)) + 2, 0, ...v3File(`${tpl}/private.img`, tarOf([{ name: `${tpl}/private.img`, data: image }]), PASS, encryptPass));
+    refused(twice, new RegExp(`Unexpected file in archive: ${tpl}/private\\.img appears twice$`));
   });
 });
