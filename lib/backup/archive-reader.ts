@@ -28,7 +28,7 @@ import { abortable } from './run-control.js';
 import { parseHeader, type BackupHeader, type ParseOptions } from './backup-header.js';
 import { ByteSource } from './byte-source.js';
 import { BAD_PASSPHRASE, chunkPassword, kdfParallelism, containerParams, decryptBuffer, decryptWithKeys, deriveKeys, headerPassword, SCRYPT_OVERHEAD, type ScryptKeys } from './scrypt-container.js';
-import { TarReader, type TarEntry } from './tar-reader.js';
+import { MAX_ZERO_RUN, TarReader, type TarEntry } from './tar-reader.js';
 
 const HMAC_MAX = 4096;
 const CHUNK_MAX = 100 * 1024 * 1024 + SCRYPT_OVERHEAD;
@@ -113,7 +113,7 @@ export class BackupArchive {
 
   /** Read and authenticate the header, then qubes.xml's chunks. */
   static async open(input: AsyncIterable<Buffer>, passphrase: string, opts: OpenOptions = {}): Promise<BackupArchive> {
-    const a = new BackupArchive(new ByteSource(input), passphrase, opts);
+    const a = new BackupArchive(new ByteSource(input, opts.signal), passphrase, opts);
     await a.readHeader();
     await a.readQubesXml();
     return a;
@@ -126,7 +126,11 @@ export class BackupArchive {
 
   private async member(expected: string, limit: number): Promise<Buffer> {
     const e = await this.reader.next();
-    if (!e) throw new BackupError(expected === 'backup-header' ? 'Not a Qubes backup: the archive is empty' : `Premature end of backup archive: ${expected} missing`);
+    if (!e) {
+      if (expected !== 'backup-header') throw new BackupError(`Premature end of backup archive: ${expected} missing`);
+      if (this.reader.endedInZeros) throw new BackupError(`Not a Qubes backup: more than ${MAX_ZERO_RUN / 1024 / 1024} MiB of zero bytes where the backup-header should be`);
+      throw new BackupError('Not a Qubes backup: the archive is empty');
+    }
     if (e.name !== expected) {
       if (expected === 'backup-header') throw new BackupError(`Not a Qubes backup of format 3 or 4 (first member is ${e.name}, not backup-header); format 1 and 2 backups are not supported`);
       throw new BackupError(`unexpected files in archive: got [${e.name}], expected [${expected}]`);

@@ -1,8 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import { abortable, cancelError } from './run-control.js';
+
 /**
  * Exact-size reads from a stream of buffers (a file, standard input, a
  * decompressor's output): what a tar parser needs, with no more than one
  * source buffer held back.
+ *
+ * With a signal, every wait for the source also ends when the signal
+ * aborts (a cancel error), and no read starts after it: a parser looping
+ * over a source (zero blocks, skipped members) or waiting on a pipe that
+ * never delivers ends at the first SIGINT/SIGTERM instead of only when the
+ * source does.
  */
 export class ByteSource {
   private readonly it: AsyncIterator<Buffer>;
@@ -11,7 +19,10 @@ export class ByteSource {
   /** Bytes handed out so far (offsets in error messages, progress). */
   position = 0;
 
-  constructor(source: AsyncIterable<Buffer | Uint8Array | string>) {
+  constructor(
+    source: AsyncIterable<Buffer | Uint8Array | string>,
+    private readonly signal?: AbortSignal,
+  ) {
     const it = source[Symbol.asyncIterator]();
     this.it = {
       next: async () => {
@@ -29,7 +40,8 @@ export class ByteSource {
 
   private async fill(): Promise<boolean> {
     if (this.ended) return false;
-    const r = await this.it.next();
+    if (this.signal?.aborted) throw cancelError(this.signal, 'Restore');
+    const r = await abortable(this.it.next(), this.signal, 'Restore');
     if (r.done) {
       this.ended = true;
       return false;
@@ -71,10 +83,15 @@ export class ByteSource {
     return false;
   }
 
-  /** Stop reading the source (closes a file or pipe early). */
+  /**
+   * Stop reading the source (closes a file or pipe early). Not waited for:
+   * a stream's iterator queues return() behind a read still pending, and a
+   * read abandoned by a cancel may wait on a silent pipe for ever; the
+   * owner of such a stream ends that read (the tool destroys standard input).
+   */
   async close(): Promise<void> {
     this.ended = true;
     this.pending = Buffer.alloc(0);
-    await this.it.return?.();
+    this.it.return?.().catch(() => {});
   }
 }

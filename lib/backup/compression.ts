@@ -76,13 +76,17 @@ export async function* throughProgram(prog: string, args: string[], input: Async
       child.stdin.end();
     }
   })();
+  // its failure is awaited (and reported) once the output ends: until then it must not count as unhandled
+  feeding.catch(() => {});
   child.stdin.on('error', () => {}); // EPIPE when the program dies early: reported by its exit code
   let failed = true;
   try {
     for await (const b of child.stdout as AsyncIterable<Buffer>) yield b;
     await feeding;
     const code = await exited;
-    if (code !== 0) throw new BackupError(`${what} failed: ${typeof code === 'string' ? code : `${prog} exit code ${code}`}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
+    // the program's complaint, its lines joined: an error is one line
+    const said = stderr.trim().split('\n').join('; ');
+    if (code !== 0) throw new BackupError(`${what} failed: ${typeof code === 'string' ? code : `${prog} exit code ${code}`}${said ? `: ${said}` : ''}`);
     failed = false;
   } finally {
     if (failed) {

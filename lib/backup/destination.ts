@@ -24,7 +24,7 @@ export function backupTarget(location: string, cwd: string, home: string | undef
   if (fs.statSync(abs, { throwIfNoEntry: false })?.isDirectory()) file = path.join(abs, backupFileName(now));
   else {
     if (!fs.statSync(path.dirname(abs), { throwIfNoEntry: false })?.isDirectory())
-      throw new BackupError(`ERROR: the backup directory for ${abs} does not exists`);
+      throw new BackupError(`the backup directory for ${abs} does not exist`);
     file = abs;
   }
   if (home !== undefined) {

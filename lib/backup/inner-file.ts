@@ -3,9 +3,17 @@
  * One file of a backup after its chunks are authenticated: the chunks'
  * data concatenated, decrypted (format 3: one openssl aes-256-cbc stream,
  * key and IV from EVP_BytesToKey with MD5), decompressed, and read as a
- * tar archive whose members go to handlers by name. Format 4 archives
- * must hold exactly the expected member; format 3 directory archives
- * (templates, `vmN/.`) hold more, of which only known files are used.
+ * tar archive whose members go to handlers by name.
+ *
+ * One completeness rule for every format: the inner archive of a file
+ * holds exactly that file, as a regular file, and nothing else (an empty
+ * archive, another name, a `../` member, a link or a device is an error).
+ * The one exception is a format 3 directory archive (`vmN/.`, how R2/R3
+ * stored templates): it holds the qube's whole directory, so other members
+ * are allowed and skipped, but only inside that directory and without
+ * `..`; the files used from it must still be regular files. Whether every
+ * volume of a qube arrived is checked by the restore at the end (a
+ * directory archive may or may not hold a given file).
  * Reference: qubesadmin/backup/restore.py ExtractWorker3; spec §3.1, §4.8.
  */
 import crypto from 'node:crypto';
@@ -69,14 +77,19 @@ export async function* opensslDecrypt(input: AsyncIterable<Buffer>, passphrase: 
 
 export interface InnerFileOptions {
   base: string;
-  version: number;
   compression: string | null;
   /** Format 3 encrypted backups: the passphrase for openssl. */
   opensslPassphrase?: string;
-  /** Handler for a member name (normalized: `/./` removed), or undefined to skip it. */
+  /** Handler for a member name (normalized: `/./` removed), or undefined for a member not used. */
   handler(name: string): MemberHandler | undefined;
-  /** Names that must appear (checked at the end). */
-  expected: string[];
+  /**
+   * Format 3 directory archive: members inside this directory (`vm9/`)
+   * that have no handler are allowed and skipped. Otherwise the archive
+   * must hold exactly the member named `base`.
+   */
+  directory?: string;
+  /** Cancels reading (the caller's restore was interrupted). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -109,7 +122,7 @@ export abstract class ChunkConsumer {
   }
 }
 
-/** Extraction of an inner archive's members to their handlers; end() also checks every expected member arrived. */
+/** Extraction of an inner archive's members to their handlers; end() also checks that the file itself arrived. */
 export class InnerFile extends ChunkConsumer {
   private readonly found = new Set<string>();
 
@@ -123,16 +136,13 @@ export class InnerFile extends ChunkConsumer {
     let stream: AsyncIterable<Buffer> = this.chan;
     if (this.o.opensslPassphrase !== undefined) stream = opensslDecrypt(stream, this.o.opensslPassphrase, what);
     stream = decompress(this.o.compression, stream, what);
-    const src = new ByteSource(stream);
+    const src = new ByteSource(stream, this.o.signal);
     const reader = new TarReader(src, { what });
     try {
       for (let e; (e = await reader.next()); ) {
         const name = e.name.replace(/\/\.\//g, '/').replace(/\/$/, '');
-        const h = e.type === '0' || e.type === '7' ? this.o.handler(name) : undefined;
-        if (!h) {
-          if (this.o.version >= 4) throw new BackupError(`Unexpected member ${e.name} in ${what}`);
-          continue;
-        }
+        const h = this.memberHandler(e, name, what);
+        if (!h) continue;
         if (this.found.has(name)) throw new BackupError(`Member ${e.name} appears twice in ${what}`);
         this.found.add(name);
         await this.copy(reader, e, await h.open(e));
@@ -147,7 +157,18 @@ export class InnerFile extends ChunkConsumer {
       await src.close().catch(() => {});
       throw e;
     }
-    for (const name of this.o.expected) if (!this.found.has(name)) throw new BackupError(`${name} missing from ${what}`);
+    if (this.o.directory === undefined && !this.found.has(this.o.base)) throw new BackupError(`${this.o.base} missing from ${what}`);
+  }
+
+  /** The handler of a member, undefined for one skipped; an error for anything this archive must not hold. */
+  private memberHandler(e: TarEntry, name: string, what: string): MemberHandler | undefined {
+    const dir = this.o.directory;
+    const inside = dir === undefined ? name === this.o.base : `${name}/`.startsWith(dir) && !name.slice(dir.length).split('/').includes('..');
+    if (!inside) throw new BackupError(`Unexpected member ${e.name} in ${what}`);
+    const h = this.o.handler(name);
+    if (h && e.type !== '0' && e.type !== '7') throw new BackupError(`Member ${e.name} in ${what} is not a regular file`);
+    if (!h && dir === undefined) throw new BackupError(`Unexpected member ${e.name} in ${what}`);
+    return h;
   }
 
   private async copy(reader: TarReader, e: TarEntry, sink: MemberSink): Promise<void> {

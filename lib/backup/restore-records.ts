@@ -6,11 +6,26 @@
  * the backup's properties (but identity, template, netvm, default_dispvm,
  * installed_by_rpm, dispid), features (but backup-*), tags and device
  * assignments; netvm and default_dispvm last, through renames.
+ *
+ * What comes from a backup passes the checks the commands apply before it
+ * can reach the store. Properties are set through the property system, as
+ * qvm-prefs sets them. `checkBackupQube` refuses a qube whose feature
+ * names (qvm-features), service names (qvm-service) or tags (qvm-tags) are
+ * invalid, or whose feature values or device assignments hold a character
+ * XML 1.0 forbids (no XML parser reads a store holding one). Device
+ * assignments are made with qvm-device's `assign`, whose refusals (an
+ * unknown option, a PCI device this host lacks) are warnings, as per-item
+ * failures are in the reference.
  * Reference: qubesadmin/backup/restore.py _restore_vms_metadata; spec §4.5.
  */
 import type { Qubes } from '../app/app.js';
+import { assign, type DeviceServices } from '../devices/operations.js';
+import { BackupError } from '../errors.js';
+import { validateFeatureName } from '../vm/features.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { volumeNaming } from '../storage/pools.js';
+import { SERVICE_PREFIX, validateServiceName } from '../vm/services.js';
+import { validateTag } from '../vm/tags.js';
 import { addVmRecord } from '../vm/vm-factory.js';
 import { syncGuiTags, type VmClass } from '../vm/vm-properties.js';
 import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
@@ -19,6 +34,45 @@ import type { PlanEntry } from './restore-plan.js';
 const SKIP_PROPS = new Set(['name', 'qid', 'uuid', 'label', 'template', 'netvm', 'default_dispvm', 'installed_by_rpm', 'dispid', 'template_for_dispvms']);
 
 const order = (e: PlanEntry): number => (e.klass === 'TemplateVM' ? 0 : e.vm.isDispvmTemplate() ? 1 : 2);
+
+/**
+ * A character XML 1.0 does not allow (§2.2): C0 controls but tab, newline
+ * and carriage return; U+FFFE, U+FFFF; a surrogate not part of a pair.
+ */
+const NOT_XML_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function checkXmlText(what: string, text: string): void {
+  const bad = NOT_XML_CHAR.exec(text)?.[0];
+  if (bad !== undefined) throw new Error(`${what} holds the character U+${(bad.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}, which XML 1.0 does not allow`);
+}
+
+/**
+ * Refuse a qube of the backup whose metadata the commands would refuse
+ * (checked before anything is restored or verified, so the user can
+ * exclude it and restore the others).
+ * @throws BackupError naming the qube and what is wrong
+ */
+export function checkBackupQube(e: PlanEntry): void {
+  const vm = e.vm;
+  try {
+    for (const [k, v] of vm.features.entries()) {
+      validateFeatureName(k);
+      if (k.startsWith(SERVICE_PREFIX)) validateServiceName(k.slice(SERVICE_PREFIX.length));
+      checkXmlText(`feature ${k}`, v);
+    }
+    for (const t of vm.tags.set) validateTag(t);
+    for (const d of vm.devices) {
+      checkXmlText('a device class', d.devclass);
+      for (const a of d.assignments) {
+        const what = `${d.devclass} device ${a.backend}:${a.port}`.replace(NOT_XML_CHAR, '?');
+        for (const [field, text] of [['backend', a.backend], ['port', a.port], ['device id', a.identity]]) checkXmlText(`the ${field} of ${what}`, text as string);
+        for (const [k, v] of a.options) checkXmlText(`option ${k} of ${what}`.replace(NOT_XML_CHAR, '?'), `${k}${v}`);
+      }
+    }
+  } catch (err) {
+    throw new BackupError(`qube '${e.name}' of the backup: ${(err as Error).message}; nothing was restored (exclude it with -x ${e.name} to restore the others)`);
+  }
+}
 
 /** Size of a volume in the backup's volume-config. */
 export function backupVolumeSize(vm: QubesVM, volume: string): number | undefined {
@@ -32,7 +86,13 @@ export function backupVolumeSize(vm: QubesVM, volume: string): number | undefine
  * `sizes` (volume sizes of restored data, by qube and volume) win over
  * the backup's recorded sizes. Per-item failures become warnings.
  */
-export function addRestoredRecords(app: Qubes, entries: PlanEntry[], warn: (msg: string) => void, sizes?: Map<string, Map<string, number>>): Map<string, QubesVM> {
+export function addRestoredRecords(
+  app: Qubes,
+  entries: PlanEntry[],
+  devices: DeviceServices,
+  warn: (msg: string) => void,
+  sizes?: Map<string, Map<string, number>>,
+): Map<string, QubesVM> {
   const out = new Map<string, QubesVM>();
   const renamed = new Map(entries.map((e) => [e.name, e.restoreName]));
   for (const e of [...entries].sort((a, b) => order(a) - order(b))) {
@@ -64,9 +124,19 @@ export function addRestoredRecords(app: Qubes, entries: PlanEntry[], warn: (msg:
         warn(`Error setting ${e.restoreName}.${name} to ${raw}: ${(err as Error).message}`);
       }
     }
+    // checked by checkBackupQube: names as qvm-features takes them, values XML can hold
     for (const [k, v] of src.features.entries()) if (!k.startsWith('backup-')) vm.features.map.set(k, v);
     for (const t of src.tags.sorted()) vm.tags.add(t);
-    vm.devices = structuredClone(src.devices);
+    for (const d of src.devices) {
+      for (const a of d.assignments) {
+        const device = { port: { backend: a.backend, portId: a.port, devclass: d.devclass }, deviceId: a.identity };
+        try {
+          assign(devices, vm, { device, mode: a.mode, options: a.options });
+        } catch (err) {
+          warn(`${d.devclass} device ${a.backend}:${a.port} of ${e.restoreName} not assigned: ${(err as Error).message}`);
+        }
+      }
+    }
     syncGuiTags(vm);
     for (const c of vm.volumeConfig) {
       const s = sizes?.get(e.restoreName)?.get(volumeAttr(c, 'name') ?? '');

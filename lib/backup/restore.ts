@@ -18,6 +18,11 @@ import path from 'node:path';
 import type { Qubes } from '../app/app.js';
 import { loadQubesXml } from '../app/qubes-xml-read.js';
 import type { Store } from '../app/store.js';
+import { DeviceEnumerator } from '../devices/enumerate.js';
+import { DeviceEvents } from '../devices/events.js';
+import type { DeviceServices } from '../devices/operations.js';
+import { VmmLiveDevices } from '../devices/runtime.js';
+import { hostRoots } from '../devices/sysfs.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
 import { parseFirewallXml } from '../firewall/firewall-xml.js';
 import { firewallPath, saveRules } from '../firewall/firewall-file.js';
@@ -34,9 +39,10 @@ import { BackupArchive, type Chunk, type Route } from './archive-reader.js';
 import { decompress, programInstalled, throughProgram } from './compression.js';
 import { ChunkConsumer, InnerFile, opensslDecrypt, type MemberHandler, type MemberSink } from './inner-file.js';
 import { convertR3Store } from './r3-store.js';
-import { addRestoredRecords } from './restore-records.js';
+import { addRestoredRecords, checkBackupQube } from './restore-records.js';
 import { makePlan, planSummary, restorable, type PlanEntry, type PlanOptions } from './restore-plan.js';
 import { ByteSource } from './byte-source.js';
+import { partialName, removeDeadPartials } from './partial-name.js';
 import { TarReader } from './tar-reader.js';
 
 export interface RestoreOptions {
@@ -89,15 +95,14 @@ class MemorySink implements MemberSink {
 }
 
 /** The data of one small file of the backup, decrypted, decompressed and unpacked. */
-async function smallFile(chunks: Chunk[], member: string, archive: BackupArchive, passphrase: string): Promise<Buffer> {
+async function smallFile(chunks: Chunk[], member: string, archive: BackupArchive, passphrase: string, signal?: AbortSignal): Promise<Buffer> {
   const sink = new MemorySink(SMALL_MAX);
   const f = new InnerFile({
     base: member,
-    version: archive.version,
     compression: archive.header.compressed ? archive.header.compressionFilter : null,
     opensslPassphrase: archive.version === 3 && archive.header.encrypted ? passphrase : undefined,
     handler: (name) => (name === member ? { open: async () => sink } : undefined),
-    expected: [member],
+    signal,
   });
   try {
     for (const c of chunks) await f.push(c.data);
@@ -117,11 +122,23 @@ class Txn {
   readonly committed: (() => Promise<void>)[] = [];
   /** After the records were added. */
   readonly finishers: (() => Promise<void>)[] = [];
+  /** Per-qube directories import targets were made in (`appvms/NAME`): removed again when left empty. */
+  readonly dirs = new Set<string>();
 
   async rollback(): Promise<void> {
     for (const undo of [...this.pending.values(), ...this.committed.reverse()]) await undo().catch(() => {});
     this.pending.clear();
     this.committed.length = 0;
+    for (const d of this.dirs) removeIfEmpty(d);
+  }
+}
+
+/** rmdir: a directory that is gone, or holds something, is left as it is. */
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // not empty, or already gone
   }
 }
 
@@ -136,6 +153,8 @@ interface QubeFiles {
   volumes: Map<string, string>;
   /** inner member name → kind of small file */
   extra: Map<string, 'firewall' | 'notes' | 'empty' | 'menu'>;
+  /** Format 3: the file holding the qube's whole directory (`vm9/.`), which may hold the others. */
+  directoryArchive?: string;
 }
 
 function qubeFiles(e: PlanEntry, version: number): QubeFiles {
@@ -157,6 +176,7 @@ function qubeFiles(e: PlanEntry, version: number): QubeFiles {
   for (const v of vols) f.volumes.set(`${p}/${v}.img`, v);
   f.extra.set(`${p}/firewall.xml`, 'firewall');
   f.extra.set(`${p}/whitelisted-appmenus.list`, 'menu');
+  f.directoryArchive = `${p}/.`;
   return f;
 }
 
@@ -171,7 +191,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   const archive = await BackupArchive.open(o.input, o.passphrase, { forcedFilter: o.forcedFilter, maxKdfMemory: o.maxKdfMemory, installed: (p) => programInstalled(p, o.env), signal: o.signal });
   const txn = new Txn();
   try {
-    const xml = await smallFile(archive.qubesXmlChunks, 'qubes.xml', archive, o.passphrase);
+    const xml = await smallFile(archive.qubesXmlChunks, 'qubes.xml', archive, o.passphrase, o.signal);
     const host = o.store.read();
     const backupApp =
       archive.version >= 4
@@ -182,6 +202,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     o.summary('The following VMs are included in the backup:\n\n' + planSummary(plan) + '\n');
     handleProblems(plan, o);
     const todo = o.verifyOnly ? plan.filter((e) => !e.problems.has('excluded')) : restorable(plan);
+    for (const e of todo) if (e.klass !== 'AdminVM') checkBackupQube(e);
     if (o.verifyOnly) {
       o.log('app', 'The above VM archive(s) will be verified.');
       o.log('app', 'Existing VMs will NOT be removed or altered.');
@@ -203,6 +224,9 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   }
 }
 
+/** The reference says `restore.Or pass:` (no space); corrected here. */
+const INSTALL_MISSING = 'Install them before proceeding with the restore. Or pass: --skip-broken or --ignore-missing.';
+
 function handleProblems(plan: PlanEntry[], o: RestoreOptions): void {
   const has = (p: string) => plan.some((e) => e.problems.has(p as never));
   // verifying reads the archive only: what the host lacks does not matter
@@ -218,12 +242,12 @@ function handleProblems(plan: PlanEntry[], o: RestoreOptions): void {
   if (has('missing-template')) {
     o.log('app', '*** One or more TemplateVMs are missing on the host! ***');
     if (o.skipBroken) o.log('app', 'Skipping broken entries: VMs that depend on missing TemplateVMs will NOT be restored.');
-    else throw new BackupError('Install them before proceeding with the restore.Or pass: --skip-broken or --ignore-missing.');
+    else throw new BackupError(INSTALL_MISSING);
   }
   if (has('missing-netvm')) {
     o.log('app', '*** One or more NetVMs are missing on the host! ***');
     if (o.skipBroken) o.log('app', 'Skipping broken entries: VMs that depend on missing NetVMs will NOT be restored.');
-    else throw new BackupError('Install them before proceeding with the restore.Or pass: --skip-broken or --ignore-missing.');
+    else throw new BackupError(INSTALL_MISSING);
   }
   if (has('username-mismatch')) {
     o.log('app', '*** Username mismatch between the dom0 home in the backup and this dom0 ***');
@@ -255,25 +279,38 @@ async function dataPhase(
 
   // Records in a private copy of the store: the volumes (vids, pools) restored data goes to.
   const draft = o.store.read();
-  const records = o.verifyOnly ? new Map<string, QubesVM>() : addRestoredRecords(draft, qubes, warn);
+  const roots = hostRoots(o.env);
+  // qvm-device's checks for the assignments (assign uses the PCI view of sysfs and the events only)
+  const devices: DeviceServices = { enumerator: new DeviceEnumerator({ roots, vmm: draft.vmm, env: o.env }), live: new VmmLiveDevices(draft, draft.vmm, roots), events: new DeviceEvents() };
+  const records = o.verifyOnly ? new Map<string, QubesVM>() : addRestoredRecords(draft, qubes, devices, warn);
   const pools = new PoolSet(draft, storageContext(o.env));
   const storages = new Map<string, QubeStorage>();
   for (const [name, vm] of records) storages.set(name, await pools.qube(vm));
   const restoredSizes = new Map<string, Map<string, number>>();
   const smalls = new Map<string, Map<string, Buffer>>();
 
+  /** Volume members begun, and read whole (verified or imported). */
+  const begun = new Set<string>();
+  const extracted = new Set<string>();
   const volumeHandler = (f: QubeFiles, member: string, volName: string): MemberHandler => ({
     async open(entry) {
-      if (o.verifyOnly) return { write: (d) => count(d.length), close() {}, abort() {} };
-      const qs = storages.get(f.entry.restoreName) as QubeStorage;
-      const qv = qs.get(volName);
-      if (!qv || !qv.volume.saveOnStop) {
-        warn(`${f.entry.restoreName} has no persistent volume ${volName} on this host; ${member} not restored`);
-        return { write: (d) => count(d.length), close() {}, abort() {} };
-      }
-      return importSink(qv, entry.size, f.entry.restoreName, volName, txn, restoredSizes, count);
+      // format 3: a volume may come alone or in its qube's directory archive, but once
+      if (begun.has(member)) throw new BackupError(`Unexpected file in archive: ${member} appears twice`);
+      begun.add(member);
+      const sink = await volumeSink(f, member, volName, entry.size);
+      return { write: (d, at) => sink.write(d, at), close: async () => void (await sink.close(), extracted.add(member)), abort: () => sink.abort() };
     },
   });
+  const volumeSink = async (f: QubeFiles, member: string, volName: string, size: number): Promise<MemberSink> => {
+    if (o.verifyOnly) return { write: (d) => count(d.length), close() {}, abort() {} };
+    const qs = storages.get(f.entry.restoreName) as QubeStorage;
+    const qv = qs.get(volName);
+    if (!qv || !qv.volume.saveOnStop) {
+      warn(`${f.entry.restoreName} has no persistent volume ${volName} on this host; ${member} not restored`);
+      return { write: (d) => count(d.length), close() {}, abort() {} };
+    }
+    return importSink(qv, size, f.entry.restoreName, volName, txn, restoredSizes, count);
+  };
   const smallHandler = (f: QubeFiles, member: string): MemberHandler => ({
     async open() {
       const sink = new MemorySink(SMALL_MAX);
@@ -300,9 +337,7 @@ async function dataPhase(
       const rest = base.slice(dir.length);
       if (!/^[A-Za-z0-9._-]+$/.test(rest) || rest === '..' || (rest === '.' && version >= 4)) continue;
       const f = byName.get(vm.name);
-      if (!f) return 'skip';
-      if (version >= 4) return f.volumes.has(base) || f.extra.has(base) ? 'read' : 'skip';
-      return 'read';
+      return f && fileOf(f, base) ? 'read' : 'skip';
     }
     throw new BackupError(`Unexpected file in archive: ${base} is outside the layout of this backup`);
   };
@@ -316,16 +351,15 @@ async function dataPhase(
     if (c) await c.file.end();
   };
   const startFile = (base: string): ChunkConsumer => {
-    if (dom0 && base === dom0.subdir) return new HomeExtract(base, compression, openssl, o.verifyOnly, o.home, txn, count);
-    const f = files.find((x) => (version >= 4 ? x.volumes.has(base) || x.extra.has(base) : base.startsWith(`${x.entry.subdir.replace(/\/$/, '')}/`)));
+    if (dom0 && base === dom0.subdir) return new HomeExtract(base, compression, openssl, o.verifyOnly, o.home, txn, count, o.signal);
+    const f = files.find((x) => fileOf(x, base));
     if (!f) throw new BackupError(`internal: no qube for ${base}`);
-    const expected = version >= 4 && f.volumes.has(base) ? [base] : [];
     return new InnerFile({
       base,
-      version,
       compression,
       opensslPassphrase: openssl,
-      expected,
+      directory: base === f.directoryArchive ? base.slice(0, -1) : undefined,
+      signal: o.signal,
       handler: (name) => {
         const vol = f.volumes.get(name);
         if (vol !== undefined) return volumeHandler(f, name, vol);
@@ -350,9 +384,9 @@ async function dataPhase(
     throw e;
   }
   cancelCheck(o.signal);
-  // every planned qube must have had its volumes (format 4: each file; format 3: the images)
+  // every planned qube must have had each of its volumes, read whole from an inner archive (any format)
   for (const f of files) {
-    const missing = version >= 4 ? [...f.volumes.keys()].filter((m) => !archive.seen.has(m)) : [...f.volumes.keys()].filter((m) => !restoredOrSeen(m, f, archive, restoredSizes, o.verifyOnly));
+    const missing = [...f.volumes.keys()].filter((m) => !extracted.has(m));
     if (missing.length) throw new BackupError(`The backup is incomplete: ${missing.join(', ')} of ${f.entry.name} missing from the archive`);
   }
   if (dom0 && !archive.seen.has(dom0.subdir)) throw new BackupError(`The backup is incomplete: dom0 home ${dom0.subdir} missing from the archive`);
@@ -396,7 +430,7 @@ async function dataPhase(
   const menus = new Map([...smalls].map(([n, m]) => [n, m.get('menu')?.toString('utf8')]));
   const vids = new Map([...records].map(([n, vm]) => [n, vm.volumeConfig.map((c) => `${volumeAttr(c, 'name')}=${volumeAttr(c, 'pool')}:${volumeAttr(c, 'vid')}`).join(',')]));
   await o.store.update((app) => {
-    const added = addRestoredRecords(app, qubes, () => {}, restoredSizes);
+    const added = addRestoredRecords(app, qubes, devices, () => {}, restoredSizes);
     for (const [n, vm] of added) {
       const got = vm.volumeConfig.map((c) => `${volumeAttr(c, 'name')}=${volumeAttr(c, 'pool')}:${volumeAttr(c, 'vid')}`).join(',');
       if (got !== vids.get(n)) throw new QubesError(`The storage of ${n} changed while restoring (pools or defaults were changed); nothing restored`);
@@ -412,12 +446,8 @@ async function dataPhase(
   return { restored: made, declined: false, warnings };
 }
 
-function restoredOrSeen(member: string, f: QubeFiles, archive: BackupArchive, sizes: Map<string, Map<string, number>>, verifyOnly: boolean): boolean {
-  if (archive.seen.has(member)) return true;
-  const vol = f.volumes.get(member) as string;
-  if (!verifyOnly) return sizes.get(f.entry.restoreName)?.has(vol) === true;
-  return [...archive.seen].some((b) => b.startsWith(`${f.entry.subdir.replace(/\/$/, '')}/`));
-}
+/** Whether the archive file `base` is one a qube's restore reads: one of its files, or (format 3) its directory archive. */
+const fileOf = (f: QubeFiles, base: string): boolean => f.volumes.has(base) || f.extra.has(base) || base === f.directoryArchive;
 
 /** Import target of a volume: data written sparse; on close the size is recorded for the commit. */
 async function importSink(
@@ -431,6 +461,8 @@ async function importSink(
 ): Promise<MemberSink> {
   const target = await qv.pool.importData(qv.volume, size);
   txn.pending.set(`${qube}/${volName}`, () => qv.pool.importDataEnd(qv.volume, false));
+  // file pools make the qube's directory for the target; a restore that fails must not leave it
+  if (path.basename(path.dirname(target)) === qube) txn.dirs.add(path.dirname(target));
   let fd: number | undefined;
   try {
     fd = fs.openSync(target, 'r+');
@@ -460,9 +492,10 @@ async function importSink(
 
 /**
  * dom0's home: the inner stream (a tar of `dom0-home/<user>/...`) goes to
- * GNU tar extracting into a hidden directory in the home; after the whole
- * restore succeeded it becomes `home-restore-<time>`. Verify-only reads it
- * with our own tar reader.
+ * GNU tar extracting into a hidden directory in the home (partial-name.ts:
+ * what a killed restore left there is removed by the next one); after the
+ * whole restore succeeded it becomes `home-restore-<time>`. Verify-only
+ * reads it with our own tar reader.
  */
 class HomeExtract extends ChunkConsumer {
 
@@ -474,12 +507,13 @@ class HomeExtract extends ChunkConsumer {
     home: string,
     txn: Txn,
     count: (n: number) => void,
+    signal?: AbortSignal,
   ) {
     super();
     const now = new Date();
     const p = (n: number) => String(n).padStart(2, '0');
     const final = path.join(home, `home-restore-${now.getFullYear()}-${p(now.getMonth() + 1)}-${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`);
-    const tmp = path.join(home, `.${path.basename(final)}.partial`);
+    const tmp = partialName(final);
     let stream: AsyncIterable<Buffer> = this.chan;
     if (openssl !== undefined) stream = opensslDecrypt(stream, openssl, `dom0 home ${base}`);
     stream = decompress(compression, stream, `dom0 home ${base}`);
@@ -492,11 +526,12 @@ class HomeExtract extends ChunkConsumer {
     if (verifyOnly) {
       this.start(
         (async () => {
-          const r = new TarReader(new ByteSource(counted), { what: `dom0 home ${base}` });
+          const r = new TarReader(new ByteSource(counted, signal), { what: `dom0 home ${base}` });
           while (await r.next());
         })(),
       );
     } else {
+      removeDeadPartials(home);
       fs.mkdirSync(tmp, { mode: 0o700 });
       txn.pending.set('dom0-home', async () => fs.rmSync(tmp, { recursive: true, force: true }));
       this.start(

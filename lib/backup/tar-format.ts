@@ -112,7 +112,12 @@ export const readString = (buf: Buffer, offset: number, width: number): string =
 
 /** Whether the stored checksum matches (signed or unsigned sum, as GNU tar accepts both). */
 export function checksumOk(h: Buffer): boolean {
-  const stored = readNumber(h, 148, 8);
+  let stored: number;
+  try {
+    stored = readNumber(h, 148, 8);
+  } catch {
+    return false;
+  }
   let unsigned = 0;
   let signed = 0;
   for (let i = 0; i < BLOCK; i++) {

@@ -34,7 +34,10 @@ export interface TarEntry {
 }
 
 export interface TarReaderOptions {
-  /** Skip zero blocks between archives instead of ending (tar -i). */
+  /**
+   * Skip zero blocks between archives instead of ending (tar -i); a run of
+   * more than MAX_ZERO_RUN zero bytes still ends the archive.
+   */
   ignoreZeros?: boolean;
   /** What the archive is, for messages ("backup archive", "inner archive of vm1/private.img"). */
   what: string;
@@ -43,11 +46,20 @@ export interface TarReaderOptions {
 }
 
 const MAX_META = 1024 * 1024;
+/**
+ * Zero bytes between two concatenated archives: the end-of-archive blocks
+ * and the padding to the record size (10 KiB by default, 1 MiB at tar's
+ * largest usual blocking factor). A longer run is not padding: it ends the
+ * archive, so a backup on a zeroed device, or /dev/zero, is read to a stop.
+ */
+export const MAX_ZERO_RUN = 1024 * 1024;
 
 export class TarReader {
   private left = 0;
   private pad = 0;
   private done = false;
+  /** The archive ended in a run of zero bytes longer than MAX_ZERO_RUN. */
+  endedInZeros = false;
 
   constructor(
     private readonly src: ByteSource,
@@ -65,6 +77,7 @@ export class TarReader {
     const pax = new Map<string, string>();
     let longName: string | undefined;
     let longLink: string | undefined;
+    let zeros = 0;
     for (;;) {
       const offset = this.src.position;
       const h = await this.src.read(BLOCK);
@@ -75,18 +88,17 @@ export class TarReader {
       }
       if (h.length < BLOCK) throw this.short();
       if (h.every((b) => b === 0)) {
-        if (this.opts.ignoreZeros) continue;
+        zeros += BLOCK;
+        if (this.opts.ignoreZeros && zeros <= MAX_ZERO_RUN) continue;
         this.done = true;
+        this.endedInZeros = zeros > MAX_ZERO_RUN;
+        if (pax.size || longName !== undefined) throw this.short();
         return null;
       }
+      zeros = 0;
       if (!checksumOk(h)) throw this.bad(`invalid tar header at offset ${offset}`);
       const type = String.fromCharCode(h[156] || 0x30);
-      let size: number;
-      try {
-        size = readNumber(h, 124, 12);
-      } catch {
-        throw this.bad(`invalid tar header at offset ${offset}`);
-      }
+      const size = this.field(h, 124, 12, offset);
       if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
         if (size > MAX_META) throw this.bad(`oversized metadata record at offset ${offset}`);
         const data = await this.src.read(size);
@@ -141,14 +153,23 @@ export class TarReader {
     return {
       name,
       type,
-      mode: readNumber(h, 100, 8),
-      mtime: readNumber(h, 136, 12),
+      mode: this.field(h, 100, 8, offset),
+      mtime: this.field(h, 136, 12, offset),
       linkname,
       storedSize: stored - consumed,
       size,
       sparse,
       offset,
     };
+  }
+
+  /** A numeric header field; a malformed one makes the header invalid. */
+  private field(h: Buffer, at: number, width: number, offset: number): number {
+    try {
+      return readNumber(h, at, width);
+    } catch {
+      throw this.bad(`invalid tar header at offset ${offset}`);
+    }
   }
 
   private number(v: string | undefined, offset: number): number {
@@ -175,12 +196,12 @@ export class TarReader {
       for (let i = 0; i < count; i++) {
         const o = at + i * 24;
         if (b[o] === 0) break;
-        map.push([readNumber(b, o, 12), readNumber(b, o + 12, 12)]);
+        map.push([this.field(b, o, 12, offset), this.field(b, o + 12, 12, offset)]);
       }
     };
     take(h, 386, 4);
     let extended = h[482] !== 0;
-    const realsize = readNumber(h, 483, 12);
+    const realsize = this.field(h, 483, 12, offset);
     while (extended) {
       const ext = await this.src.read(BLOCK);
       if (ext.length < BLOCK) throw this.short();

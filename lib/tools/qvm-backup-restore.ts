@@ -58,15 +58,24 @@ interface Opts {
   paranoidMode?: boolean;
 }
 
-/** The archive as a stream: a file, or standard input for '-'. */
+/**
+ * The archive as a stream: a file (a pipe or a block device too), or
+ * standard input for '-'. A character device (a terminal too) or a socket
+ * is refused: it is never a backup, and /dev/zero or /dev/urandom would
+ * never end.
+ */
 function openInput(location: string): AsyncIterable<Buffer> {
-  if (location === '-') return process.stdin as AsyncIterable<Buffer>;
+  if (location === '-') {
+    if (fs.fstatSync(0).isCharacterDevice()) throw new BackupError('Standard input is a terminal or a character device, not a backup; give a file, or redirect standard input');
+    return process.stdin as AsyncIterable<Buffer>;
+  }
   const st = fs.statSync(location, { throwIfNoEntry: false });
   if (!st) throw new BackupError(`Backup file ${location} does not exist`);
   if (st.isDirectory()) {
     if (fs.existsSync(`${location}/qubes.xml`)) throw new BackupError('Backup format version 1 not supported');
     throw new BackupError(`${location} is a directory, not a backup file`);
   }
+  if (st.isCharacterDevice() || st.isSocket()) throw new BackupError(`${location} is a ${st.isSocket() ? 'socket' : 'character device'}, not a backup file`);
   return fs.createReadStream(location, { highWaterMark: 1024 * 1024 });
 }
 

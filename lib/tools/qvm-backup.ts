@@ -45,7 +45,7 @@ export const spec: CommandSpec = {
     { flags: '--no-compress', description: 'do not compress the backup' },
     { flags: '-Z, --compress-filter <PROG>', description: 'compress with PROG (restore accepts gzip, bzip2, xz, and if installed lzma, pbzip2, pigz, zstd, zstdmt)', kind: 'text' },
     { flags: '-y, --yes', description: 'do not ask for confirmation' },
-    { flags: '--keep-partial', description: 'keep a partly written backup file after an error or a cancel (default: remove it)' },
+    { flags: '--keep-partial', description: 'keep a partly written backup file after an error or a cancel, as NAME.partial (default: remove it)' },
   ],
 };
 
@@ -171,9 +171,9 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     progress.finish(true);
   } catch (e) {
     progress.finish(false);
-    sink.abort(Boolean(opts.keepPartial));
+    const kept = sink.abort(Boolean(opts.keepPartial));
     if (e instanceof BackupCancelledError) {
-      ctx.err(`${ctx.prog}: error: Backup cancelled${sink.path && !opts.keepPartial ? '; the partial backup file was removed' : ''}\n`);
+      ctx.err(`${ctx.prog}: error: Backup cancelled${kept ? `; the partial backup was kept as ${kept}` : sink.path ? '; the partial backup file was removed' : ''}\n`);
       exitBySignal(e.signal);
     }
     throw e;

@@ -26,7 +26,7 @@ export interface Host {
   ok(cmd: string, ...args: string[]): string;
   img(vm: string, volume: string): string;
   xml(): string;
-  /** Every file under the store directory (images, leftovers), relative. */
+  /** Every file and directory (with a trailing '/') under the store directory (images, leftovers), relative. */
   files(): string[];
 }
 
@@ -63,7 +63,9 @@ export function freshHost(extraEnv: NodeJS.ProcessEnv = {}): Host {
   };
   ok('qubes-create');
   const walk = (d: string, rel = ''): string[] =>
-    fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name), path.join(rel, e.name)) : [path.join(rel, e.name)]));
+    fs
+      .readdirSync(d, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? [`${path.join(rel, e.name)}/`, ...walk(path.join(d, e.name), path.join(rel, e.name))] : [path.join(rel, e.name)]));
   return {
     dir,
     env,
@@ -150,3 +152,49 @@ export function bash(script: string, cwd: string, env: NodeJS.ProcessEnv = proce
 }
 
 export const BIN = (name: string) => path.join(ROOT, 'bin', name);
+
+/** Debian's python3 (with python3-lxml) rather than another one first on PATH. */
+const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/** Whether lxml, which the reference and most XML tools use, parses a file; its complaint otherwise. */
+export function lxmlError(file: string): string | undefined {
+  const r = spawnSync(PYTHON, ['-c', 'import lxml.etree,sys; lxml.etree.parse(sys.argv[1])', file], { encoding: 'utf8' });
+  if (r.error) throw r.error;
+  return r.status === 0 ? undefined : r.stderr.trim().split('\n').at(-1) || `exit ${r.status}`;
+}
+
+export interface RefusedOptions {
+  pass: string;
+  /** More arguments (before the backup file), e.g. qube names after it are given in `after`. */
+  args?: string[];
+  after?: string[];
+  /** Prepare each fresh host (a template the backup's qubes need). */
+  setup?: (h: Host) => void;
+}
+
+/**
+ * Restore (and verify) `members` into a fresh store: both must fail with
+ * exactly one error line matching `message`, no stack trace, and leave the
+ * store and every file and directory as they were; the store still parses
+ * with lxml.
+ */
+export function expectRefused(members: Member[], message: RegExp, o: RefusedOptions): void {
+  const h = freshHost();
+  o.setup?.(h);
+  const file = path.join(h.dir, 'bad-backup');
+  writeMembers(file, members);
+  const pf = passFile(h.dir, o.pass);
+  const before = h.xml();
+  const filesBefore = h.files();
+  for (const mode of [[], ['--verify-only']]) {
+    const r = h.q('qvm-backup-restore', ...mode, ...(o.args ?? []), '-p', pf, file, ...(o.after ?? []));
+    expect(r.code).toBe(1);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('qvm-backup-restore: error:'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(h.xml()).toBe(before);
+    expect(h.files()).toEqual(filesBefore);
+  }
+  expect(lxmlError(path.join(h.dir, 'qubes.xml'))).toBeUndefined();
+}

@@ -52,7 +52,7 @@ test('no timestamp and no file when the backup fails; usage errors exit 2', () =
   const h = freshHost();
   h.ok('qvm-create', '-C', 'TemplateVM', '-l', 'black', 'tpl');
   const r = h.q('qvm-backup', '-y', '-p', passFile(h.dir, PASS), path.join(h.dir, 'no-such-dir', 'file'), 'tpl');
-  expect(r).toMatchObject({ code: 1, stderr: `qvm-backup: error: ERROR: the backup directory for ${path.join(h.dir, 'no-such-dir', 'file')} does not exists\n` });
+  expect(r).toMatchObject({ code: 1, stderr: `qvm-backup: error: the backup directory for ${path.join(h.dir, 'no-such-dir', 'file')} does not exist\n` });
   expect(stamp(h, 'tpl')).toBeUndefined();
   expect(h.q('qvm-backup', '-y')).toMatchObject({ code: 2, stderr: "qvm-backup: error: either --profile or 'backup_location' is required\n" });
   expect(h.q('qvm-backup', '-y', h.dir, 'nope')).toMatchObject({ code: 2, stderr: "qvm-backup: error: no such domain: 'nope'\n" });
@@ -106,7 +106,7 @@ test('missing template: refused unless --skip-broken or --ignore-missing; -x exc
   const r = h.q('qvm-backup-restore', '--skip-dom0-home', '-x', 'tpl', '-p', pf, backup);
   expect(r.code).toBe(1);
   expect(r.stdout).toContain(' <-- No matching template on the host or in the backup found!');
-  expect(r.stderr).toContain('qvm-backup-restore: error: Install them before proceeding with the restore.Or pass: --skip-broken or --ignore-missing.');
+  expect(r.stderr).toContain('qvm-backup-restore: error: Install them before proceeding with the restore. Or pass: --skip-broken or --ignore-missing.');
   const r2 = h.q('qvm-backup-restore', '--skip-dom0-home', '-x', 'tpl', '--skip-broken', '-p', pf, backup);
   expect(r2.code).toBe(0);
   expect(domains(h.xml()).has('work')).toBe(false);
