@@ -1298,12 +1298,15 @@ complete -F _qubes_tools_qvm_check qvm-check
 
 _qubes_tools_qvm_start_flags() {
   printf '%s\n' \
-    --skip-if-running --all --exclude -v --verbose -q --quiet --offline-mode \
-    --version -h --help
+    --skip-if-running --drive --hddisk --cdrom --install-windows-tools --all \
+    --exclude -v --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_start_optarg() {
   case $1 in
+    --drive) echo text ;;
+    --hddisk) echo text ;;
+    --cdrom) echo text ;;
     --exclude) echo vm ;;
     *) return 1 ;;
   esac
@@ -1311,6 +1314,9 @@ _qubes_tools_qvm_start_optarg() {
 
 _qubes_tools_qvm_start_optvalue() {
   case $1 in
+    --drive) return 0 ;;
+    --hddisk) return 0 ;;
+    --cdrom) return 0 ;;
     --exclude) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
     *) return 0 ;;
   esac

@@ -32,6 +32,15 @@ export function callbackConfigPath(env: NodeJS.ProcessEnv = process.env): string
   return env.QUBES_CALLBACK_CONFIG || '/etc/qubes_callback.json';
 }
 
+/**
+ * The Qubes Windows Tools ISO that `qvm-start --install-windows-tools`
+ * attaches (package qubes-windows-tools; reference qvm_start.py).
+ * `QUBES_WINDOWS_TOOLS_ISO` names another file (tests).
+ */
+export function windowsToolsIso(env: NodeJS.ProcessEnv = process.env): string {
+  return env.QUBES_WINDOWS_TOOLS_ISO || '/usr/lib/qubes/qubes-windows-tools.iso';
+}
+
 /** qids are allocated from 1 up to (not including) this. */
 export const MAX_QID = 10000;
 export const MAX_DISPID = 10000;

@@ -11,7 +11,7 @@
  * codes; the other rows follow the older published table.
  */
 import type { HwData } from './hwdata.js';
-import { UNKNOWN_INTERFACE, type DeviceInfo } from './model.js';
+import { portText, UNKNOWN_INTERFACE, type DeviceInfo } from './model.js';
 
 /** Category name → patterns; on equal scores the earlier row wins. */
 const CATEGORIES: [string, string[]][] = [
@@ -93,17 +93,16 @@ export function interfaceText(iface: string, hw: HwData): string {
 const known = (v: string | undefined): string | undefined => (v && v !== 'unknown' ? v : undefined);
 
 /**
- * `«category»: «vendor» «product»` (spec B2). [quirk] A sub-device with
- * nothing else known reads `sub-device of «parent»` as its product, and
- * block devices also name their parent as manufacturer, so such a line
- * says it twice; kept as the reference.
+ * `«category»: «vendor» «product»` (spec B2). A sub-device with no product,
+ * name or serial (an unlabelled partition) is described by its parent alone,
+ * `sub-device of «backend»:«port»`, with no category or vendor: the reference
+ * returns that line early (device_protocol.py DeviceInfo.description), where
+ * spec B2 reads as if it were the product, which printed the parent twice
+ * (block devices name their parent as manufacturer too).
  */
 export function describe(dev: DeviceInfo, hw: HwData): string {
-  const prod =
-    known(dev.product) ??
-    known(dev.name) ??
-    known(dev.serial) ??
-    (dev.parent ? `sub-device of ${dev.parent.backend}:${dev.parent.portId}` : `unknown ${dev.devclass} device`);
+  const prod = known(dev.product) ?? known(dev.name) ?? known(dev.serial);
+  if (prod === undefined && dev.parent) return `sub-device of ${portText(dev.parent)}`;
   const vendor = known(dev.vendor) ?? known(dev.manufacturer) ?? 'unknown vendor';
   const interfaces = dev.interfaces.length ? dev.interfaces : [UNKNOWN_INTERFACE];
   const generic = `${dev.devclass.toUpperCase()} device`;
@@ -112,5 +111,5 @@ export function describe(dev: DeviceInfo, hw: HwData): string {
     const text = interfaces.map((i) => interfaceText(i, hw)).find((t) => t !== generic);
     cat = text !== undefined ? text.replace(/_/g, ' ') : generic;
   }
-  return `${cat}: ${vendor} ${prod}`;
+  return `${cat}: ${vendor} ${prod ?? `unknown ${dev.devclass} device`}`;
 }

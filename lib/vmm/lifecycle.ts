@@ -39,6 +39,7 @@ import {
   QubesVMShutdownTimeoutError,
 } from '../errors.js';
 import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
+import type { DeviceAssignment } from '../vm/devices.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { refuseRemoteLifecycle } from '../vm/remote-vm.js';
 import { assertStartAllowed } from '../vm/start-checks.js';
@@ -62,6 +63,11 @@ export interface LifecycleOptions {
   warn?: (message: string) => void;
   /** Poll interval while waiting for a domain to stop. */
   pollMs?: number;
+}
+
+export interface StartOptions {
+  /** Block devices for this start only (qvm-start's drive options): rendered, never stored. */
+  startOnlyBlock?: DeviceAssignment[];
 }
 
 export interface ShutdownOptions {
@@ -128,7 +134,7 @@ export class Lifecycle {
    * Start a qube (and, first, the chain of net qubes it needs).
    * @throws QubesVMAlreadyStartedError when it is not halted
    */
-  async start(name: string): Promise<void> {
+  async start(name: string, opts: StartOptions = {}): Promise<void> {
     const { app, vms } = await this.fresh([name]);
     const vm = vms[0] as QubesVM;
     if (vm.klass === 'AdminVM') throw new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
@@ -152,7 +158,7 @@ export class Lifecycle {
     try {
       // the net qube's vif script runs as soon as the paused domain exists: rules first
       if (netvm && netvm.klass !== 'AdminVM') await this.exportFirewallOf(app, netvm.name);
-      const xml = await renderDomainXml(app, vm, app.vmm.uri);
+      const xml = await renderDomainXml(app, vm, app.vmm.uri, { startOnlyBlock: opts.startOnlyBlock });
       const conn = this.conn(app);
       const defined = await conn.defineXml(xml);
       dom = await conn.create(defined, CreateFlags.StartPaused);

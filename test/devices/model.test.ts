@@ -55,8 +55,10 @@ describe('interfaces and descriptions', () => {
     expect(describeDevice(dev({ name: 'n', serial: 's' }), none)).toBe('?******: unknown vendor n');
     expect(describeDevice(dev({ serial: 's', manufacturer: 'm' }), none)).toBe('?******: m s');
     expect(describeDevice(dev({ devclass: 'pci', interfaces: ['pff0000'] }), none)).toBe('PCI device: unknown vendor unknown pci device');
-    expect(describeDevice(dev({ parent: { backend: 'sys-usb', portId: 'sda', devclass: 'block' } }), none)).toBe(
-      '?******: unknown vendor sub-device of sys-usb:sda',
+    // nothing known but the parent: the parent alone, without category or vendor (reference client)
+    expect(describeDevice(dev({ parent: { backend: 'sys-usb', portId: 'sda', devclass: 'block' } }), none)).toBe('sub-device of sys-usb:sda');
+    expect(describeDevice(dev({ parent: { backend: 'sys-usb', portId: 'sda', devclass: 'block' }, manufacturer: 'sub-device of sys-usb:sda' }), none)).toBe(
+      'sub-device of sys-usb:sda',
     );
   });
 });

@@ -262,6 +262,28 @@ describe('Xen template (reference test_600_*)', () => {
     ]);
   });
 
+  test('block devices of one start (qvm-start --cdrom/--hddisk) come after the stored ones and are not stored', async () => {
+    const { app } = store([
+      {
+        props: { virt_mode: 'hvm', kernel: '' },
+        devices: '<devices class="block"><device backend-domain="dom0" id="sdb" mode="required" identity="*"/></devices>',
+      },
+    ]);
+    const startOnlyBlock = [
+      { backend: 'dom0', port: 'loop7', mode: 'required' as const, identity: '*', options: [['devtype', 'cdrom'], ['read-only', 'yes']] as [string, string][] },
+      { backend: 'dom0', port: 'loop8', mode: 'required' as const, identity: '*', options: [['devtype', 'disk'], ['read-only', 'no']] as [string, string][] },
+    ];
+    const d = parseXml(await render(app, 'xen:///', { startOnlyBlock }));
+    const disks = all(at(d, 'devices')!, 'disk');
+    expect(disks.map((x) => [attr(x, 'device'), attr(at(x, 'source'), 'dev'), attr(at(x, 'target'), 'dev'), Boolean(at(x, 'readonly'))])).toEqual([
+      ['disk', '/dev/sdb', 'xvdi', false],
+      ['cdrom', '/dev/loop7', 'xvdd', true],
+      ['disk', '/dev/loop8', 'xvdj', false],
+    ]);
+    expect(app.domains.get('test')!.devices.find((c) => c.devclass === 'block')?.assignments.map((a) => a.port)).toEqual(['sdb']);
+    expect(all(at(parseXml(await render(app)), 'devices')!, 'disk').map((x) => attr(at(x, 'source'), 'dev'))).toEqual(['/dev/sdb']);
+  });
+
   test('memory hotplug (Xen, feature or the kernel marker) gives maxMemory; Ivy Bridge hides rdrand', async () => {
     const { app, base } = store([{ props: { virt_mode: 'pvh', kernel: 'dummy', maxmem: '4000', memory: '400' } }]);
     fs.writeFileSync(path.join(base, 'vm-kernels', 'dummy', 'memory-hotplug-supported'), '');
@@ -334,11 +356,12 @@ describe('QEMU template (qemu:// URIs)', () => {
     for (const xenOnly of ['backenddomain', 'script', 'emulator', 'interface', 'hostdev', 'xenpvh', 'cpu mode']) expect(xml).not.toContain(xenOnly);
   });
 
-  test('without an installed kernel the guest boots firmware', async () => {
+  test('without an installed kernel the guest boots firmware, from a CD-ROM first (as the Xen template in HVM)', async () => {
     const { app, base } = store([{ props: { virt_mode: 'pvh', kernel: 'dummy' } }], 'qemu:///system');
     fs.rmSync(path.join(base, 'vm-kernels', 'dummy', 'vmlinuz'));
     const d = parseXml(await render(app, 'qemu:///system'));
-    expect(names(at(d, 'os'))).toEqual(['type']);
+    expect(names(at(d, 'os')).filter((n) => n !== 'boot')).toEqual(['type']);
+    expect(all(at(d, 'os')!, 'boot').map((b) => attr(b, 'dev'))).toEqual(['cdrom', 'hd']);
   });
 });
 

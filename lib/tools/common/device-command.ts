@@ -114,13 +114,13 @@ const SUBCOMMANDS: SubcommandSpec[] = [
   {
     name: 'assign',
     aliases: ['s'],
-    summary: 'assign a device (stored in qubes.xml; attached when the qube starts or the device appears), or change the mode of an assignment',
+    summary: 'assign a device (stored in qubes.xml; a required one goes into the qube at each start, others are only stored: see NOTES), or change the mode of an assignment',
     args: [VMNAME, DEVICE_ARG],
     options: [
       OPTION,
       RO,
       { flags: '-r, --required', description: 'the qube needs the device to start (pci and block only; pci must be required)' },
-      { flags: '--ask', description: 'ask before each automatic attachment' },
+      { flags: '--ask', description: 'the mode ask-to-attach (stored; nothing asks or attaches yet: see NOTES)' },
       { flags: '--ask-to-attach', description: 'same as --ask', hidden: true },
       ...PORT,
       ...DEVICE,
@@ -163,22 +163,25 @@ export function classFromProgram(argv1: string | undefined): string | undefined 
   return base.startsWith('qvm-') && base !== 'qvm-device' ? base.slice(4) : undefined;
 }
 
-function services(app: Qubes, ctx: Context): DeviceServices {
-  const events = new DeviceEvents();
-  events.on('event', (e) => {
-    const line = eventLogLine(e);
-    if (line && ctx.verbose > 0) ctx.err(`${ctx.prog}: ${line}\n`);
-  });
-  const roots = hostRoots(ctx.env);
-  const enumerator = new DeviceEnumerator({
-    roots,
+/** The devices qubes expose, as this command sees them (warnings with -v). */
+export function deviceEnumerator(app: Qubes, ctx: Context): DeviceEnumerator {
+  return new DeviceEnumerator({
+    roots: hostRoots(ctx.env),
     vmm: app.vmm,
     env: ctx.env,
     warn: (m) => {
       if (ctx.verbose > 0) ctx.err(`${ctx.prog}: warning: ${m}\n`);
     },
   });
-  return { enumerator, live: new VmmLiveDevices(app, app.vmm, roots), events };
+}
+
+function services(app: Qubes, ctx: Context): DeviceServices {
+  const events = new DeviceEvents();
+  events.on('event', (e) => {
+    const line = eventLogLine(e);
+    if (line && ctx.verbose > 0) ctx.err(`${ctx.prog}: ${line}\n`);
+  });
+  return { enumerator: deviceEnumerator(app, ctx), live: new VmmLiveDevices(app, app.vmm, hostRoots(ctx.env)), events };
 }
 
 interface Parsed {

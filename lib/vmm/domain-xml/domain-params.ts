@@ -92,6 +92,8 @@ export interface ParamsOptions {
   cpuinfo: () => string;
   /** Current xid of a qube, -1 when not running (audio and GUI domains). */
   xidOf: (vm: QubesVM) => number;
+  /** Required block assignments of this start only, after the stored ones (qvm-start's drive options). */
+  startOnlyBlock?: DeviceAssignment[];
 }
 
 const VOLUME_TARGETS: Record<string, string> = { root: 'xvda', private: 'xvdb', volatile: 'xvdc', kernel: 'xvdd' };
@@ -138,7 +140,7 @@ export async function collectDomainParams(app: Qubes, vm: QubesVM, o: ParamsOpti
     pciAssigned,
     disableRdrand: rdrandBroken(o.cpuinfo()),
     e820Host: pciAssigned && vm.features.get('pci-e820-host') !== '',
-    disks: [...(await volumeDisks(vm, o.pools)), ...blockAssignmentDisks(app, vm)],
+    disks: [...(await volumeDisks(vm, o.pools)), ...blockAssignmentDisks(app, vm, [...required(vm, 'block'), ...(o.startOnlyBlock ?? [])])],
     network: networkOf(vm),
     pci,
   };
@@ -221,9 +223,9 @@ function agentAtLeast42(backend: QubesVM | undefined): boolean {
  * from xvdi independently of the volumes' counter (the reference's, so a
  * fifth extra volume would collide with the first device).
  */
-function blockAssignmentDisks(app: Qubes, vm: QubesVM): DiskParams[] {
+function blockAssignmentDisks(app: Qubes, vm: QubesVM, assignments: DeviceAssignment[]): DiskParams[] {
   let next = 4;
-  return required(vm, 'block').map((a) => {
+  return assignments.map((a) => {
     if (a.port === '*') throw new QubesError(`Block device ${a.backend}:* (${a.identity}) not available`);
     const devtype = option(a, 'devtype') ?? 'disk';
     let target = option(a, 'frontend-dev');

@@ -3,7 +3,7 @@
  * A QEMU domain XML for running qubes' lifecycles on an ordinary Linux
  * machine (TCG, no /dev/kvm needed): the same name, UUID, memory and
  * vcpus as the Xen template, a plain PC machine, the qube's kernel when it
- * is installed (else firmware boot from the disks), the volumes as virtio
+ * is installed (else firmware boot, from a CD-ROM first), the volumes as virtio
  * disks, a serial console. Xen-only parts (stubdomain, PCI passthrough,
  * backend domains, block scripts, the Qubes GUI) have no equivalent and
  * are left out; network addresses only go to QubesDB.
@@ -41,6 +41,9 @@ function os(p: DomainParams): XmlNode[] {
     out.push(el('kernel', [], p.kernel.vmlinuz));
     if (p.kernel.initrd) out.push(el('initrd', [], p.kernel.initrd));
     out.push(el('cmdline', [], p.kernel.cmdline));
+  } else {
+    // the firmware tries a CD-ROM first (an install started with qvm-start --cdrom), as the Xen template's HVM
+    out.push(el('boot', [['dev', 'cdrom']]), el('boot', [['dev', 'hd']]));
   }
   return out;
 }

@@ -59,6 +59,7 @@ export async function renderDomainXml(app: Qubes, vm: QubesVM, uri: string, o: R
     sysRoot: o.sysRoot ?? hostRoots().sys,
     cpuinfo: o.cpuinfo ?? (() => readCpuinfo()),
     xidOf: o.xidOf ?? ((q) => app.vmm.info(q).xid),
+    startOnlyBlock: o.startOnlyBlock,
   });
   const builtin = builtinTemplate(flavour, p);
   const dirs = o.templateDirs ?? templateDirs();
