@@ -10,12 +10,19 @@
 // a machine whose load changes during the benchmark slows all cases alike
 // and the ratios stay comparable.
 //
-//   BENCH_RUNS=N        rounds (default 11)
-//   BENCH_BEFORE=DIR    also run the commands of another built checkout (bin/
-//                       there), e.g. the commit before a change, side by side
-//   BENCH_VARIANTS=...  also run every command with these environments, for
-//                       side-by-side figures, e.g. 'QUBES_NO_CODE_CACHE=1'
-//                       (several: separated by ';', each NAME=VALUE[,NAME=VALUE])
+//   BENCH_RUNS=N        rounds (default 11; 3 when counting instructions)
+//   BENCH_MEASURE=instructions
+//                       count the instructions each run executes (all its
+//                       threads, under valgrind's cachegrind) instead of
+//                       timing it: ~50 times slower, but independent of the
+//                       machine's load (within ±5%: V8 draws a random hash
+//                       seed at start), for comparing changes on a busy machine
+//   BENCH_TREES=...     also run the commands of other built checkouts (their
+//                       bin/), e.g. the commit before a change, side by side:
+//                       'LABEL=DIR[;LABEL=DIR...]'
+//   BENCH_VARIANTS=...  also run this checkout's commands with these
+//                       environments, e.g. 'QUBES_NO_CODE_CACHE=1' (several:
+//                       separated by ';', each NAME=VALUE[,NAME=VALUE])
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,7 +32,8 @@ import { median } from './measure.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const vectors = path.resolve(root, '..', 'shared', 'vectors', 'qubes-xml');
-const runs = Number(process.env.BENCH_RUNS || 11);
+const instructions = process.env.BENCH_MEASURE === 'instructions';
+const runs = Number(process.env.BENCH_RUNS || (instructions ? 3 : 11));
 const variants = [
   { label: '', env: {} },
   ...(process.env.BENCH_VARIANTS ?? '')
@@ -38,11 +46,17 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-bench-'));
 // The code cache of these runs only (made by the warm-up round), not the user's.
 const cacheDir = path.join(tmp, 'code-cache');
 const copy = path.join(tmp, 'qubes.xml');
-const trees = [{ label: '', dir: root }, ...(process.env.BENCH_BEFORE ? [{ label: ' (before)', dir: path.resolve(process.env.BENCH_BEFORE) }] : [])];
+const trees = [
+  { label: '', dir: root, variants },
+  ...(process.env.BENCH_TREES ?? '')
+    .split(';')
+    .filter(Boolean)
+    .map((t) => ({ label: ` (${t.slice(0, t.indexOf('='))})`, dir: path.resolve(t.slice(t.indexOf('=') + 1)), variants: [variants[0]] })),
+];
 
 /** The cases: label, command, environment, and what to do before each run. */
 const cases = [{ label: 'node -e 0 (baseline: Node start-up)', cmd: 'node', args: ['-e', '0'], env: {} }];
-for (const t of trees) for (const variant of variants) {
+for (const t of trees) for (const variant of t.variants) {
   const v = { label: `${t.label}${variant.label}`, env: variant.env };
   const bin = (name) => path.join(t.dir, 'bin', name);
   for (const n of ['q10', 'q100', 'q1000'])
@@ -56,13 +70,21 @@ for (const t of trees) for (const variant of variants) {
   });
 }
 
+const VALGRIND = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', '--smc-check=all-non-file'];
+
+/** Milliseconds, or millions of instructions (the shims are node scripts: run by node under valgrind). */
 function runOnce(c) {
   c.before?.();
+  const env = { ...process.env, QUBES_CODE_CACHE_DIR: cacheDir, ...c.env };
+  const [cmd, args] = instructions ? ['valgrind', [...VALGRIND, 'node', ...(c.cmd === 'node' ? [] : [c.cmd]), ...c.args]] : [c.cmd, c.args];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(c.cmd, c.args, { env: { ...process.env, QUBES_CODE_CACHE_DIR: cacheDir, ...c.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${c.cmd} ${c.args.join(' ')} failed: ${r.error ?? r.stderr}`);
-  return ms;
+  if (!instructions) return ms;
+  const m = /I\s+refs:\s+([\d,]+)/.exec(r.stderr);
+  if (!m) throw new Error(`no instruction count from valgrind: ${r.stderr}`);
+  return Number(m[1].replaceAll(',', '')) / 1e6;
 }
 
 const nodeVersion = spawnSync('node', ['--version'], { encoding: 'utf8' }).stdout.trim();
@@ -79,8 +101,9 @@ fs.rmSync(tmp, { recursive: true, force: true });
 
 const baseline = median(samples[0]);
 const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
-console.log(`${runs} interleaved runs each, median wall time; ${os.cpus().length} CPUs, load average ${load}; node ${nodeVersion} (first on PATH)\n`);
-console.log('| command | median ms | ratio to node -e 0 |');
+const what = instructions ? 'median of millions of instructions executed (valgrind)' : 'median wall time';
+console.log(`${runs} interleaved runs each, ${what}; ${os.cpus().length} CPUs, load average ${load}; node ${nodeVersion} (first on PATH)\n`);
+console.log(`| command | ${instructions ? 'median M instructions' : 'median ms'} | ratio to node -e 0 |`);
 console.log('|---|---:|---:|');
 cases.forEach((c, i) => {
   const ms = median(samples[i]);
