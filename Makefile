@@ -11,9 +11,11 @@
 #   make rpm                               rpmbuild -bb from that tarball, in $(RPMDIR)
 #   make check                             every test (scripts/test.sh)
 #
-# The installed layout: the bundles, their shims and package.json (which marks
-# them as ES modules and is how the code finds its own commands) in
-# $(PKGLIBDIR), as npm would install the package; $(BINDIR)/NAME a relative
+# The installed layout: the bundles (CommonJS, with the launcher that runs
+# them with a per-user V8 code cache, lib/launcher.ts), their shims (with
+# bin/package.json, which marks them as CommonJS) and package.json (how the
+# code finds its own commands) in $(PKGLIBDIR), as npm would install the
+# package; nothing is written there at run time; $(BINDIR)/NAME a relative
 # symlink to $(PKGLIBDIR)/bin/NAME (#!/usr/bin/env node: the first node on
 # PATH runs it); the bash completion once in $(PKGLIBDIR)/completions and
 # $(BASHCOMPLETIONDIR)/NAME a symlink to it for every command, which
@@ -59,8 +61,8 @@ BUILDDIR ?= $(CURDIR)/build
 DISTDIR ?= $(CURDIR)
 RPMDIR ?= $(CURDIR)/rpmbuild
 
-COMMANDS := $(notdir $(wildcard bin/*))
-BUNDLES := $(COMMANDS:%=dist/bin/%.js)
+COMMANDS := $(filter-out package.json,$(notdir $(wildcard bin/*)))
+BUNDLES := $(COMMANDS:%=dist/bin/%.cjs) dist/bin/launch.cjs
 MAN1 := $(wildcard man/*.1)
 MAN8 := $(wildcard man/*.8)
 COMPLETION := completions/qubes-tools.bash
@@ -94,6 +96,7 @@ install: check-built install-admin-api
 	$(INSTALL) -d '$(DESTDIR)$(PKGLIBDIR)/bin' '$(DESTDIR)$(PKGLIBDIR)/dist/bin' '$(DESTDIR)$(PKGLIBDIR)/completions'
 	$(INSTALL_DATA) package.json '$(DESTDIR)$(PKGLIBDIR)/package.json'
 	$(INSTALL_PROGRAM) $(COMMANDS:%=bin/%) '$(DESTDIR)$(PKGLIBDIR)/bin/'
+	$(INSTALL_DATA) bin/package.json '$(DESTDIR)$(PKGLIBDIR)/bin/package.json'
 	$(INSTALL_DATA) $(BUNDLES) '$(DESTDIR)$(PKGLIBDIR)/dist/bin/'
 	$(INSTALL_DATA) $(COMPLETION) '$(DESTDIR)$(PKGLIBDIR)/completions/'
 	$(INSTALL) -d '$(DESTDIR)$(BINDIR)'

@@ -64,3 +64,16 @@ export function nowMs(env: NodeJS.ProcessEnv = process.env): number {
   if (t !== undefined && t !== '' && Number.isFinite(Number(t))) return Number(t) * 1000;
   return Date.now();
 }
+
+/**
+ * Where the commands keep their V8 code cache (lib/launcher.ts): code, never
+ * data, per user. `QUBES_CODE_CACHE_DIR` (absolute), else the XDG cache
+ * directory; undefined when neither can be found (no cache then).
+ */
+export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const absolute = (p: string | undefined) => (p && path.isAbsolute(p) ? p : undefined);
+  const own = absolute(env.QUBES_CODE_CACHE_DIR);
+  if (own) return own;
+  const base = absolute(env.XDG_CACHE_HOME) ?? (absolute(env.HOME) && path.join(env.HOME as string, '.cache'));
+  return base && path.join(base, 'qubes-dom0-tools');
+}

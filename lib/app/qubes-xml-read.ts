@@ -12,7 +12,6 @@
  * Reference: qubes-core-admin: qubes/app.py Qubes.load, qubes/vm/*.py;
  * shared/spec/store-and-core-tools.md §1.2–1.5, §4.1.
  */
-import { randomUUID } from 'node:crypto';
 import { QubesError, StoreError } from '../errors.js';
 import { attr, decodeXmlBytes, lineAt, nameAttr, parseAttrs, scanXml, TreeBuilder, XmlSyntaxError, type XmlElement, type XmlHandler } from '../util/xml-reader.js';
 import { isPciPath, sbdfToPath } from '../devices/pci-path.js';
@@ -320,7 +319,7 @@ function readDomainStage2(app: Qubes, raw: RawDomain): Pending {
   if (klass !== 'AdminVM') {
     if (!vm.props.has('qid')) throw new QubesError('no qid');
     if (!vm.props.has('name')) throw new QubesError('no name');
-    if (!vm.props.has('uuid')) vm.props.set('uuid', randomUUID());
+    if (!vm.props.has('uuid')) vm.props.set('uuid', crypto.randomUUID()); // global Web Crypto: node:crypto loads only when needed
   }
   return { vm, raw, refs };
 }

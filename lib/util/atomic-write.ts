@@ -11,9 +11,15 @@
  *
  * Reference: qubes-core-admin: qubes/utils.py replace_file.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+
+/**
+ * `n` random bytes as hex, from the global Web Crypto object, which loads
+ * Node's crypto modules the first time it is used (a write), not when every
+ * command starts (issue 17).
+ */
+const randomHex = (n: number): string => Buffer.from(crypto.getRandomValues(new Uint8Array(n))).toString('hex');
 
 /** gid of group `qubes`, read from /etc/group (Node has no getgrnam). */
 export function qubesGid(): number | undefined {
@@ -52,7 +58,7 @@ export interface ReplaceOptions {
  * @throws the underlying error; the temporary file is removed
  */
 export function replaceFile(file: string, data: string, opts: ReplaceOptions): void {
-  const tmp = path.join(path.dirname(file), `${path.basename(file)}~${randomBytes(6).toString('hex')}`);
+  const tmp = path.join(path.dirname(file), `${path.basename(file)}~${randomHex(6)}`);
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx', opts.mode);

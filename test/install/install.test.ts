@@ -86,9 +86,11 @@ function expectedFiles(): string[] {
   return [
     `f ${PKGLIBDIR}/package.json`,
     `f ${PKGLIBDIR}/completions/qubes-tools.bash`,
+    `f ${PKGLIBDIR}/bin/package.json`,
+    `f ${PKGLIBDIR}/dist/bin/launch.cjs`,
     ...COMMANDS.flatMap((c) => [
       `f ${PKGLIBDIR}/bin/${c}`,
-      `f ${PKGLIBDIR}/dist/bin/${c}.js`,
+      `f ${PKGLIBDIR}/dist/bin/${c}.cjs`,
       `l ${BINDIR}/${c} -> ../lib/qubes-dom0-tools/bin/${c}`,
       `l ${COMPLETIONDIR}/${c} -> ../../../lib/qubes-dom0-tools/completions/qubes-tools.bash`,
     ]),
@@ -100,8 +102,8 @@ function expectedFiles(): string[] {
 describe('make install DESTDIR=... PREFIX=/usr', () => {
   testNeeding(['make'], 'puts exactly the bundles, shims, commands, completions, man pages and units in their places', () => {
     expect(tree(dest).filter((e) => !e.startsWith('d '))).toEqual(expectedFiles());
-    // package.json beside the bundles: it makes them ES modules, and the code
-    // finds its own commands (bin/qubesdb-daemon) through its name
+    // package.json at the top: the code finds its own commands
+    // (bin/qubesdb-daemon) through its name; the shims beside bin/package.json are CommonJS
     const installedPkg = JSON.parse(fs.readFileSync(`${dest}${PKGLIBDIR}/package.json`, 'utf8'));
     expect([installedPkg.name, installedPkg.type]).toEqual(['qubes-dom0-tools', 'module']);
     for (const c of COMMANDS) expect(fs.statSync(`${dest}${PKGLIBDIR}/bin/${c}`).mode & 0o111).toBe(0o111);

@@ -16,7 +16,7 @@
  * Reference: go-libvirt socket/socket.go, rpc.go; shared/spec/libvirt-rpc.md
  * §1.3, §3.4, §3.5, §6.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import {
   FrameDecoder,
   KEEPALIVE_PING,
@@ -101,9 +101,11 @@ export class RpcTransport {
    * Connect to a UNIX socket.
    * @throws SocketConnectError (missing socket, refused, no permission, timeout)
    */
-  static connect(path: string, timeoutMs: number, onEvent: (frame: Frame) => void): Promise<RpcTransport> {
+  static async connect(path: string, timeoutMs: number, onEvent: (frame: Frame) => void): Promise<RpcTransport> {
+    // Loaded here, not with the module: commands that never connect (offline) do not pay for Node's net modules.
+    const { createConnection } = await import('node:net');
     return new Promise((resolve, reject) => {
-      const socket = net.createConnection({ path });
+      const socket = createConnection({ path });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new SocketConnectError(`no answer from ${path} within ${Math.round(timeoutMs / 1000)} s`, 'ETIMEDOUT'));
