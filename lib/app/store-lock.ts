@@ -36,25 +36,12 @@ import path from 'node:path';
 import { StoreLockError } from '../errors.js';
 import { fileKind, readInputFile } from '../util/input-file.js';
 import { ioReason } from '../util/io-error.js';
+import { processAlive, selfIdentity, type ProcessIdentity } from '../util/process-identity.js';
 
 const OWNERLESS_STALE_MS = 10000;
 const REAP_MUTEX_STALE_MS = 5000;
 
-/** Start time of a process (clock ticks since boot), or undefined when gone. */
-function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22; the command name (field 2) may contain spaces, so count from its ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-interface Owner {
-  pid: number;
-  start: string;
-}
+type Owner = ProcessIdentity;
 
 /**
  * The recorded owner, or undefined when there is none or it is not complete:
@@ -74,26 +61,11 @@ function readOwner(lockDir: string): Owner | undefined {
 /** Written under a temporary name and renamed, so readers never see half of it. */
 function writeOwner(lockDir: string): void {
   const tmp = path.join(lockDir, 'owner.tmp');
-  fs.writeFileSync(tmp, `${process.pid} ${processStartTime(process.pid) ?? '0'}\n`);
+  const me = selfIdentity();
+  fs.writeFileSync(tmp, `${me.pid} ${me.start}\n`);
   fs.renameSync(tmp, path.join(lockDir, 'owner'));
 }
 
-/**
- * Alive when the pid runs and, where /proc tells, started when the owner
- * recorded. Without /proc (a bare chroot) only the pid can be checked: pid
- * reuse then keeps a dead lock until the timeout, which is safe; calling a
- * live holder dead never is.
- */
-function ownerAlive(o: Owner): boolean {
-  const start = processStartTime(o.pid);
-  if (start !== undefined && o.start !== '0') return start === o.start;
-  try {
-    process.kill(o.pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 const sameOwner = (a: Owner | undefined, b: Owner) => a !== undefined && a.pid === b.pid && a.start === b.start;
 
 /**
@@ -102,7 +74,7 @@ const sameOwner = (a: Owner | undefined, b: Owner) => a !== undefined && a.pid =
  */
 function deadLock(lockDir: string): Owner | 'ownerless' | undefined {
   const owner = readOwner(lockDir);
-  if (owner) return ownerAlive(owner) ? undefined : owner;
+  if (owner) return processAlive(owner) ? undefined : owner;
   try {
     return Date.now() - fs.statSync(lockDir).mtimeMs > OWNERLESS_STALE_MS ? 'ownerless' : undefined;
   } catch {
