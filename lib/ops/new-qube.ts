@@ -41,9 +41,9 @@ import type { QubesVM } from '../vm/qubes-vm.js';
 import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../vm/vm-factory.js';
 import { propertiesFor, runsHere, type VmClass } from '../vm/vm-properties.js';
 import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
-import type { Qubes } from './app.js';
-import { copyNotesIn } from './qube-notes.js';
-import type { Store } from './store.js';
+import type { Qubes } from '../app/app.js';
+import { copyNotesIn } from '../app/qube-notes.js';
+import type { Store } from '../app/store.js';
 import type { Vmm } from '../vmm/vmm.js';
 
 /** What a `recordQube` callback added: the qube, and which volumes to fill from another qube. */
