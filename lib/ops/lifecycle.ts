@@ -23,7 +23,7 @@
  * vmm.md §3.
  */
 import type { Qubes } from '../app/app.js';
-import { removeQube } from './new-qube.js';
+import { removeQube } from './remove-qube.js';
 import type { Store } from '../app/store.js';
 import {
   LibvirtNoDomainError,
