@@ -13,7 +13,7 @@ import { HwData } from '../../lib/devices/hwdata.js';
 import { UNKNOWN_DEVICE_ID, type DeviceInfo } from '../../lib/devices/model.js';
 import { pciHostdev } from '../../lib/devices/pci-hostdev.js';
 import { usbDevicesFromQdb } from '../../lib/devices/usb.js';
-import { OfflineVmm } from '../../lib/vmm/vmm.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import fs from 'node:fs';
 import { vector } from '../helpers.js';
 import { HWDATA } from './sysfs-fixture.js';

@@ -12,7 +12,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { pathsFromEnv } from '../../config.js';
 import { Store } from '../../app/store.js';
 import { VERSION } from '../../version.js';
-import { makeVmm, offlineRequested } from '../../vmm/vmm.js';
+import { makeVmm, offlineRequested } from '../../vmm/open-vmm.js';
 import { ioReason } from '../../util/io-error.js';
 import { errorLine, exitCodeFor, UsageError } from './errors.js';
 import { allSpecOptions, COMMON_OPTIONS, findSubcommand, subcommandWords, type ArgSpec, type CommandSpec, type OptionSpec } from './spec.js';
