@@ -14,8 +14,8 @@
  */
 import { QubesError, StoreError } from '../errors.js';
 import { attr, decodeXmlBytes, lineAt, nameAttr, parseAttrs, scanXml, TreeBuilder, XmlSyntaxError, type XmlElement, type XmlHandler } from '../util/xml-reader.js';
-import { isPciPath, sbdfToPath } from '../devices/pci-path.js';
-import { hostRoots } from '../devices/sysfs.js';
+import { isPciPath, sbdfToPath } from '../host/pci-path.js';
+import { hostRoots } from '../host/sysfs.js';
 import { ASSIGNMENT_MODES, type AssignmentMode, type DeviceAssignment } from '../vm/devices.js';
 import { parseBool, setProperty } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';

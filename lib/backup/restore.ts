@@ -22,7 +22,7 @@ import { DeviceEnumerator } from '../devices/enumerate.js';
 import { DeviceEvents } from '../devices/events.js';
 import type { DeviceServices } from '../devices/operations.js';
 import { VmmLiveDevices } from '../devices/runtime.js';
-import { hostRoots } from '../devices/sysfs.js';
+import { hostRoots } from '../host/sysfs.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
 import { parseFirewallXml } from '../firewall/firewall-xml.js';
 import { firewallPath, saveRules } from '../firewall/firewall-file.js';

@@ -11,7 +11,7 @@ import { blockDevicesFromQdb } from '../../lib/devices/block.js';
 import { category, describe as describeDevice, interfaceText } from '../../lib/devices/description.js';
 import { HwData } from '../../lib/devices/hwdata.js';
 import { UNKNOWN_DEVICE_ID, type DeviceInfo } from '../../lib/devices/model.js';
-import { pciHostdev } from '../../lib/devices/pci-hostdev.js';
+import { pciHostdev } from '../../lib/vmm/domain-xml/pci-hostdev.js';
 import { usbDevicesFromQdb } from '../../lib/devices/usb.js';
 import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import fs from 'node:fs';

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { isPciPath, pathToSbdf, sbdfToPath } from '../../lib/devices/pci-path.js';
+import { isPciPath, pathToSbdf, sbdfToPath } from '../../lib/host/pci-path.js';
 import { run, tmpStore, type TmpStore } from '../helpers.js';
 import { makeSysfs, type SysfsFixture } from './sysfs-fixture.js';
 
