@@ -3,16 +3,17 @@
  * qvm-backup-restore: verify or restore a backup (format 4, and format 3
  * from R2/R3) from a file or standard input. Nothing is added to the host
  * before every byte of it is authenticated and complete (see
- * lib/backup/restore.ts).
+ * lib/backup/restore.ts; the run and its cancel signals: lib/ops/restore-run.ts).
+ * This file parses, asks and reports.
  * Reference: qubesadmin/tools/qvm_backup_restore.py; spec backup.md §4, §7.
  */
 import fs from 'node:fs';
 import { dom0Home } from '../backup/backup-content.js';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
 import { Progress } from '../backup/progress.js';
-import { restoreBackup } from '../backup/restore.js';
-import { exitBySignal, onCancelSignals } from '../backup/run-control.js';
+import { exitBySignal } from '../backup/run-control.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
+import { restoreRun } from '../ops/restore-run.js';
 import { UsageError } from './common/errors.js';
 import { readLine, readSecret } from './common/prompt.js';
 import type { Context } from './common/program.js';
@@ -106,10 +107,8 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const quiet = ctx.verbose < 0;
   const { home, user } = dom0Home(ctx.env);
   let progress: Progress | undefined;
-  const controller = new AbortController();
-  let stopSignals = onCancelSignals(controller);
   try {
-    await restoreBackup({
+    await restoreRun({
       input,
       passphrase,
       store: ctx.store(),
@@ -136,19 +135,12 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
       confirm: () => {
         if (opts.passphraseFile !== undefined) return true;
         ctx.out('Do you want to proceed? [y/N] ');
-        // the answer is read synchronously: Ctrl-C must end the command as usual meanwhile
-        stopSignals();
-        try {
-          return /^y$/i.test(readLine().trim());
-        } finally {
-          stopSignals = onCancelSignals(controller);
-        }
+        return /^y$/i.test(readLine().trim());
       },
       progress: (done, total) => {
         progress ??= new Progress(opts.verifyOnly ? 'Verifying...' : 'Restoring...', total, { write: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, quiet);
         progress.update(done);
       },
-      signal: controller.signal,
       home,
     });
     progress?.finish(true);
@@ -161,7 +153,5 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
       exitBySignal(e.signal);
     }
     throw e;
-  } finally {
-    stopSignals();
   }
 }

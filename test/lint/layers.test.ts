@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * The layers of lib/ (README "Layout"), checked by dependency-cruiser with
+ * .dependency-cruiser.cjs: no import from a layer to one above it, none
+ * between folders of one row, no import circle through two folders, no
+ * circle of value imports. The tree must pass; a copy of it with one
+ * upward import, or with one circle, must not.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ROOT } from '../helpers.js';
+
+const DEPCRUISE = path.join(ROOT, 'node_modules', '.bin', 'depcruise');
+
+function cruise(cwd: string): { status: number | null; out: string } {
+  const r = spawnSync(DEPCRUISE, ['lib', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'], { cwd, encoding: 'utf8' });
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+/** A copy of lib/ and the configuration in a temporary directory, `edit`ed. */
+function withCopy(edit: (dir: string) => void, check: (r: { status: number | null; out: string }) => void): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-layers-'));
+  try {
+    for (const f of ['.dependency-cruiser.cjs', 'tsconfig.json', 'package.json']) fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
+    fs.cpSync(path.join(ROOT, 'lib'), path.join(dir, 'lib'), { recursive: true });
+    edit(dir);
+    check(cruise(dir));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const prepend = (dir: string, file: string, text: string) => {
+  const p = path.join(dir, file);
+  fs.writeFileSync(p, text + fs.readFileSync(p, 'utf8'));
+};
+
+test('lib/ imports only downward, with no circles', () => {
+  const r = cruise(ROOT);
+  expect(r.out).toContain('no dependency violations found');
+  expect(r.status).toBe(0);
+});
+
+test('an upward import fails the check, naming the rule and the files', () => {
+  withCopy(
+    // the domain model reaching up into the store
+    (dir) => prepend(dir, 'lib/vm/names.ts', "import { Store } from '../app/store.js';\nexport const upward = Store;\n"),
+    (r) => {
+      expect(r.status).not.toBe(0);
+      expect(r.out).toMatch(/error layer-vm: lib\/vm\/names\.ts → lib\/app\/store\.ts/);
+    },
+  );
+});
+
+test('an import between two folders of one row fails the check', () => {
+  withCopy(
+    (dir) => prepend(dir, 'lib/storage/sizes.ts', "import { parseDstHost } from '../firewall/rule.js';\nexport const beside = parseDstHost;\n"),
+    (r) => {
+      expect(r.status).not.toBe(0);
+      expect(r.out).toMatch(/error sibling-storage: lib\/storage\/sizes\.ts → lib\/firewall\/rule\.ts/);
+    },
+  );
+});
+
+test('a circle through two folders fails the check, even through a type-only import', () => {
+  withCopy(
+    // the circle issue 16 broke: a qube typed by the store that holds it
+    (dir) => prepend(dir, 'lib/vm/qubes-vm.ts', "import type { Qubes } from '../app/app.js';\nexport type Holder = Qubes;\n"),
+    (r) => {
+      expect(r.status).not.toBe(0);
+      expect(r.out).toMatch(/error no-circular-across-folders: lib\/(vm|app)\//);
+    },
+  );
+});
