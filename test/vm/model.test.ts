@@ -116,7 +116,7 @@ describe('virt_mode', () => {
     const vm = vmOf(app, 'vm0001');
     expect(vm.get('virt_mode')).toBe('pvh');
     expect(vm.isDefault('virt_mode')).toBe(true);
-    vm.devices.push({ devclass: 'pci', assignments: [{ backend: 'dom0', port: '00_14.0', mode: 'required', options: [] }] } as any);
+    vm.devices.push({ devclass: 'pci', assignments: [{ backend: 'dom0', port: '00_14.0', mode: 'required', identity: '*', options: [] }] });
     expect(vm.get('virt_mode')).toBe('hvm');
     expect(() => vm.set('virt_mode', 'pvh')).toThrow(/pvh mode can't be set if pci devices are attached/);
     expect(vm.isDefault('virt_mode')).toBe(true);
