@@ -252,11 +252,6 @@ export class DeviceAlreadyAssigned extends QubesError {
   override name = 'DeviceAlreadyAssigned';
 }
 
-/** The device at a port is not the one the request named. */
-export class UnrecognizedDevice extends QubesError {
-  override name = 'UnrecognizedDevice';
-}
-
 /** A QubesDB request failed: the daemon refused it, or its answer made no sense. */
 export class QubesDbError extends QubesError {
   override name = 'QubesDbError';

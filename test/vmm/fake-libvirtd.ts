@@ -96,4 +96,3 @@ export async function fakeLibvirtd(handler: Handler, opts: { authTypes?: number[
 }
 
 export const uhyper = (v: bigint) => new XdrWriter().uhyper(v).toBuffer();
-export { encodeArgs };
