@@ -28,6 +28,7 @@ export const MiB = 1024 * 1024;
 /** The file is not a regular file, or is larger than its kind allows. */
 export class InputFileError extends QubesError {
   override name = 'InputFileError';
+  override readonly code: string = 'EQUBES_INPUT_FILE';
 }
 
 export interface InputLimits {
