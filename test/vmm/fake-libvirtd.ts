@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { P, encodeArgs } from '../../lib/vmm/libvirt/procedures.js';
+import { P } from '../../lib/vmm/libvirt/procedures.js';
 import {
   FrameDecoder,
   KEEPALIVE_PROGRAM,
