@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseFirewallXml, serializeFirewallXml } from '../../lib/firewall/firewall-xml.js';
 import { makeRule, type RuleFields } from '../../lib/firewall/rule.js';
 import { clientForm } from '../../lib/firewall/rule-text.js';
-import { ROOT, run, runAsync, tmpStore, tmpStoreLocalPools, vector, type TmpStore } from '../helpers.js';
+import { ROOT, run, runAsync, tmpDir, tmpStore, tmpStoreLocalPools, vector, type TmpStore } from '../helpers.js';
 import { testWithout } from '../needs.js';
 import { REF_PYTHON, referenceCoreMissing } from '../reference-core.js';
 import { SHAPES } from './shapes.js';
@@ -468,7 +468,7 @@ const isRoot = process.getuid?.() === 0;
 
 const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 (analyze ? test : test.skip)('the systemd units in contrib/ are valid and run the command', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-units-'));
+  const dir = tmpDir('qubes-units-');
   for (const u of ['qubes-firewall-expire.service', 'qubes-firewall-expire.timer']) {
     const text = fs.readFileSync(path.join(ROOT, 'contrib', 'systemd', u), 'utf8');
     if (u.endsWith('.service')) expect(text).toMatch(/^ExecStart=\/usr\/bin\/qubes-firewall-expire$/m);

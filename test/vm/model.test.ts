@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
 import type { Qubes } from '../../lib/app/app.js';
@@ -9,11 +8,11 @@ import { ipv4For } from '../../lib/vm/net.js';
 import { validateVmName } from '../../lib/vm/names.js';
 import type { QubesVM } from '../../lib/vm/qubes-vm.js';
 import { OfflineVmm } from '../../lib/vmm/vmm.js';
-import { vector } from '../helpers.js';
+import { tmpDir, vector } from '../helpers.js';
 
 /** q10 loaded into memory, with a private base directory (for vm-kernels/). */
 function load(): { app: Qubes; baseDir: string } {
-  const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-model-'));
+  const baseDir = tmpDir('qubes-model-');
   const file = vector('qubes-xml/q10.xml');
   const app = loadQubesXml(fs.readFileSync(file, 'utf8'), file, new OfflineVmm(), baseDir);
   return { app, baseDir };
