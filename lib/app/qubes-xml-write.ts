@@ -18,7 +18,7 @@
 import { codepointOrder } from '../util/compare.js';
 import type { XmlElement } from '../util/xml-reader.js';
 import { attrText, container, element, escapeAttr, serializeXml, type XmlNode } from '../util/xml-writer.js';
-import type { PropertyDef } from '../vm/property.js';
+import type { AnyPropertyDef } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { runsHere } from '../vm/vm-properties.js';
 import type { Qubes } from './app.js';
@@ -46,7 +46,7 @@ const rawNode = (el: XmlElement): XmlNode => ({
 
 const extras = (indent: string, els: XmlElement[]): string => els.map((el) => serializeXml(rawNode(el), indent)).join('');
 
-function properties(indent: string, props: Map<string, string>, defs: ReadonlyMap<string, PropertyDef<any>>): string {
+function properties(indent: string, props: Map<string, string>, defs: ReadonlyMap<string, AnyPropertyDef>): string {
   const stage = (n: string) => defs.get(n)?.loadStage ?? 2;
   const names = [...props.keys()].sort((a, b) => stage(a) - stage(b) || codepointOrder(a, b));
   const inner = indent + '  ';

@@ -6,7 +6,7 @@ import { loadRules, saveRules } from '../../lib/firewall/firewall-file.js';
 import { parseFirewallXml, serializeFirewallXml } from '../../lib/firewall/firewall-xml.js';
 import { makeRule } from '../../lib/firewall/rule.js';
 import { apiForm } from '../../lib/firewall/rule-text.js';
-import { vector } from '../helpers.js';
+import { tmpDir, vector } from '../helpers.js';
 import { SHAPES } from './shapes.js';
 
 const V4 = fs.readFileSync(vector('reference-samples/v4-firewall.xml'), 'utf8');
@@ -131,7 +131,7 @@ describe('firewall.xml version 1 (R3.2) import', () => {
 });
 
 describe('firewall.xml on disk', () => {
-  const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-fw-'));
+  const dir = () => tmpDir('qubes-fw-');
 
   test('no file: the single accept rule', () => {
     expect(loadRules(path.join(dir(), 'appvms', 'x', 'firewall.xml'))).toEqual([{ action: 'accept' }]);

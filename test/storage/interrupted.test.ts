@@ -37,7 +37,6 @@ interface Ended {
  */
 function runAndSignal(env: NodeJS.ProcessEnv, cmd: string, args: string[], signal: NodeJS.Signals, at: { delayMs?: number; when?: () => boolean }): Promise<Ended> {
   return new Promise((resolve, reject) => {
-    const started = Date.now();
     const child = spawn(path.join(ROOT, 'bin', cmd), args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let sentAt = 0;

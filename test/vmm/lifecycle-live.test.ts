@@ -10,12 +10,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from '../helpers.js';
+import { describeLacking } from '../needs.js';
 import type { LoopFs } from '../storage/loopfs.js';
-import { ensureSystemLibvirtd } from './libvirt-daemons.js';
+import { systemLibvirtdFor } from './libvirt-daemons.js';
 import { LIVE_URI as URI, makeLiveStore, removeLiveStore, type LiveStore } from './live-store.js';
 
-const why = await ensureSystemLibvirtd();
-if (why) console.warn(`lifecycle-live tests skipped: ${why}`);
+const lacking = await systemLibvirtdFor();
 
 const virsh = (...args: string[]) => spawnSync('virsh', ['-c', URI, ...args], { encoding: 'utf8' });
 const domstate = (name: string) => {
@@ -23,7 +23,7 @@ const domstate = (name: string) => {
   return r.status === 0 ? r.stdout.trim() : 'undefined';
 };
 
-(why ? describe.skip : describe)('qube lifecycle on qemu:///system', () => {
+describeLacking(lacking, 'qube lifecycle on qemu:///system', () => {
   const tag = randomBytes(3).toString('hex');
   const [tpl, net, work, dvm] = ['tpl', 'net', 'work', 'dvm'].map((n) => `lt${tag}-${n}`) as [string, string, string, string];
   let store: LiveStore | undefined;

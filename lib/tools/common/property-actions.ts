@@ -7,7 +7,7 @@
 import type { Qubes } from '../../app/app.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { QubesNoSuchPropertyError, VmmError } from '../../errors.js';
-import type { PropertyDef, PropertyHolder, PropValue } from '../../vm/property.js';
+import type { AnyPropertyDef, PropertyHolder, PropValue } from '../../vm/property.js';
 import { UsageError } from './errors.js';
 import type { Context } from './program.js';
 import type { OptionSpec } from './spec.js';
@@ -36,7 +36,7 @@ export interface PropertyOpts {
 }
 
 /** Text of a value as listings and get print it; undefined means "no value". */
-function displayValue(def: PropertyDef<any>, v: PropValue | undefined): string | undefined {
+function displayValue(def: AnyPropertyDef, v: PropValue | undefined): string | undefined {
   if (v === undefined) return undefined;
   if (v === null) return def.type === 'vm' || def.type === 'label' ? 'None' : '';
   if (typeof v === 'boolean') return v ? 'True' : 'False';
@@ -53,7 +53,7 @@ function safeGet(h: Holder, name: string): PropValue | undefined {
   }
 }
 
-export function helpProperties(defs: ReadonlyMap<string, PropertyDef<any>>): string {
+export function helpProperties(defs: ReadonlyMap<string, AnyPropertyDef>): string {
   const names = [...defs.keys()].sort();
   const width = Math.max(...names.map((n) => n.length));
   const indent = width + 6;
@@ -65,7 +65,7 @@ function listProperties(h: Holder, hideDefault: boolean): string {
   const width = Math.max(...names.map((n) => n.length));
   let out = '';
   for (const n of names) {
-    const def = h.defs.get(n) as PropertyDef<any>;
+    const def = h.defs.get(n) as AnyPropertyDef;
     const isDef = h.isDefault(n);
     if (hideDefault && isDef) continue;
     const shown = displayValue(def, safeGet(h, n));
