@@ -43,34 +43,18 @@ test('lib/ imports only downward, with no circles', () => {
   expect(r.status).toBe(0);
 });
 
-test('an upward import fails the check, naming the rule and the files', () => {
+test.each([
+  // the domain model reaching up into the store
+  ['an upward import', 'lib/vm/names.ts', "import { Store } from '../app/store.js';\nexport const upward = Store;\n", /error layer-vm: lib\/vm\/names\.ts → lib\/app\/store\.ts/],
+  ['an import between two folders of one row', 'lib/storage/sizes.ts', "import { parseDstHost } from '../firewall/rule.js';\nexport const beside = parseDstHost;\n", /error sibling-storage: lib\/storage\/sizes\.ts → lib\/firewall\/rule\.ts/],
+  // the circle issue 16 broke: a qube typed by the store that holds it
+  ['a circle through two folders, even of a type-only import', 'lib/vm/qubes-vm.ts', "import type { Qubes } from '../app/app.js';\nexport type Holder = Qubes;\n", /error no-circular-across-folders: lib\/(vm|app)\//],
+])('%s fails the check, naming the rule and the files', (_what, file, text, finding) => {
   withCopy(
-    // the domain model reaching up into the store
-    (dir) => prepend(dir, 'lib/vm/names.ts', "import { Store } from '../app/store.js';\nexport const upward = Store;\n"),
+    (dir) => prepend(dir, file as string, text as string),
     (r) => {
       expect(r.status).not.toBe(0);
-      expect(r.out).toMatch(/error layer-vm: lib\/vm\/names\.ts → lib\/app\/store\.ts/);
-    },
-  );
-});
-
-test('an import between two folders of one row fails the check', () => {
-  withCopy(
-    (dir) => prepend(dir, 'lib/storage/sizes.ts', "import { parseDstHost } from '../firewall/rule.js';\nexport const beside = parseDstHost;\n"),
-    (r) => {
-      expect(r.status).not.toBe(0);
-      expect(r.out).toMatch(/error sibling-storage: lib\/storage\/sizes\.ts → lib\/firewall\/rule\.ts/);
-    },
-  );
-});
-
-test('a circle through two folders fails the check, even through a type-only import', () => {
-  withCopy(
-    // the circle issue 16 broke: a qube typed by the store that holds it
-    (dir) => prepend(dir, 'lib/vm/qubes-vm.ts', "import type { Qubes } from '../app/app.js';\nexport type Holder = Qubes;\n"),
-    (r) => {
-      expect(r.status).not.toBe(0);
-      expect(r.out).toMatch(/error no-circular-across-folders: lib\/(vm|app)\//);
+      expect(r.out).toMatch(finding as RegExp);
     },
   );
 });
