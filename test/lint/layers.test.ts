@@ -12,10 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
 
-const DEPCRUISE = path.join(ROOT, 'node_modules', '.bin', 'depcruise');
+// run by the Node that runs the tests (dependency-cruiser needs 22 or newer; PATH may offer an older one)
+const DEPCRUISE = path.join(ROOT, 'node_modules', 'dependency-cruiser', 'bin', 'dependency-cruiser.mjs');
 
 function cruise(cwd: string): { status: number | null; out: string } {
-  const r = spawnSync(DEPCRUISE, ['lib', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'], { cwd, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [DEPCRUISE, 'lib', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'], { cwd, encoding: 'utf8' });
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
