@@ -38,7 +38,9 @@ export const spec: CommandSpec = {
     { flags: '-Z, --compression-filter <PROG>', description: 'decompress with PROG -d whatever the header says (bypasses the filter whitelist)', kind: 'text' },
     { flags: '-d, --dest-vm <VMNAME>', description: 'qube holding the backup (only dom0, the default, is supported here)', kind: 'vm' },
     { flags: '-p, --passphrase-file <FILE>', description: "read the passphrase from the first line of FILE ('-': standard input); no confirmation is asked then", kind: 'file' },
+    { flags: '--location-is-service', description: 'the location is a qrexec service of the --dest-vm qube (needs qrexec: not available in this build)' },
     { flags: '--paranoid-mode, --plan-b', description: 'restore inside a disposable qube (not available in this build)' },
+    { flags: '--auto-close', description: "with --paranoid-mode: close the restore window and print the restore's log on standard output; nothing without it, as in the reference" },
   ],
 };
 
@@ -55,7 +57,11 @@ interface Opts {
   compressionFilter?: string;
   destVm?: string;
   passphraseFile?: string;
-  paranoidMode?: boolean;
+  /** --paranoid-mode: commander names an option with two long flags after the last one. */
+  planB?: boolean;
+  locationIsService?: boolean;
+  /** Only shapes paranoid mode's output in the reference; accepted so scripts written for it run. */
+  autoClose?: boolean;
 }
 
 /**
@@ -81,9 +87,13 @@ function openInput(location: string): AsyncIterable<Buffer> {
 
 export async function run(opts: Opts, args: string[], ctx: Context): Promise<number> {
   const [location, ...vms] = args as [string, ...string[]];
-  if (opts.paranoidMode) throw new QubesError('--paranoid-mode needs disposable qubes and qrexec, which this build does not have');
-  if (opts.destVm !== undefined && opts.destVm !== 'dom0') {
-    if (!ctx.store().read().domains.get(opts.destVm)) throw new UsageError(`no such domain: '${opts.destVm}'`);
+  const fromQube = opts.destVm !== undefined && opts.destVm !== 'dom0';
+  // The reference's order of checks: the qube's name, then the options.
+  if (fromQube && !ctx.store().read().domains.get(opts.destVm as string)) throw new UsageError(`no such domain: '${opts.destVm}'`);
+  if (opts.locationIsService && opts.destVm === undefined) throw new UsageError('--location-is-service option requires -d');
+  if (opts.planB) throw new QubesError('--paranoid-mode needs disposable qubes and qrexec, which this build does not have');
+  if (opts.locationIsService) throw new QubesError('--location-is-service needs qrexec, which this build does not have');
+  if (fromQube) {
     throw new QubesError('Reading a backup from a qube needs qrexec (qubes.Restore), which this build does not have; copy it to dom0 first');
   }
   if (location === '-' && opts.passphraseFile === '-') throw new UsageError('the backup and the passphrase cannot both come from standard input');
