@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { activeRules, isExpired, nextExpiry } from '../../lib/firewall/expiry.js';
 import { loadRules, saveRules } from '../../lib/firewall/firewall-file.js';

@@ -2,7 +2,6 @@
 // copies of the q10 vector store, with firewall.xml files on disk.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseFirewallXml, serializeFirewallXml } from '../../lib/firewall/firewall-xml.js';
 import { makeRule, type RuleFields } from '../../lib/firewall/rule.js';
