@@ -58,7 +58,7 @@ testNeeding(['npm'], 'npm install -g of the packed package, offline, puts the ma
   const packed = npm(['pack', '--pack-destination', packDir]);
   expect(packed.status).toBe(0);
   // the tarball itself, as the README installs it, and offline: the bundles
-  // carry commander, execa and proper-lockfile inside, so the package has
+  // carry commander and execa inside, so the package has
   // no dependencies to fetch (they are dev dependencies of the build)
   const tarball = path.join(packDir, `qubes-dom0-tools-${pkg.version}.tgz`);
   const prefix = path.join(tmp, 'prefix');

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
-import { canMount, mountLoopFs, type LoopFs } from './loopfs.js';
+import { describeLacking } from '../needs.js';
+import { mountLacking, mountLoopFs, type LoopFs } from './loopfs.js';
 import { MiB, randomFile, sha256, storageEnv, type StorageEnv } from './storage-env.js';
 
 /** A small deterministic generator (mulberry32), so every run kills at the same moments. */
@@ -80,7 +81,7 @@ const timed = (f: () => void): number => {
   return Date.now() - t;
 };
 
-(canMount ? describe : describe.skip)('interrupted volume work (file pool on ext4)', () => {
+describeLacking(mountLacking(), 'interrupted volume work (file pool on ext4)', () => {
   let lfs: LoopFs;
   let s: StorageEnv;
   let xml: string;

@@ -9,7 +9,7 @@
  * Reference: libvirt src/rpc/virnetprotocol.x, virkeepaliveprotocol.x;
  * shared/spec/libvirt-rpc.md §1.
  */
-import { XdrError, XdrReader, XdrWriter } from './xdr.js';
+import { XdrReader, XdrWriter } from './xdr.js';
 
 export const REMOTE_PROGRAM = 0x20008086;
 export const KEEPALIVE_PROGRAM = 0x6b656570;
