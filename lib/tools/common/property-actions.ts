@@ -8,6 +8,7 @@ import type { Qubes } from '../../app/app.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { QubesNoSuchPropertyError, VmmError } from '../../errors.js';
 import type { AnyPropertyDef, PropertyHolder, PropValue } from '../../vm/property.js';
+import { disposablesOf } from '../../vm/dispvm-template.js';
 import { UsageError } from './errors.js';
 import type { Context } from './program.js';
 import type { OptionSpec } from './spec.js';
@@ -98,6 +99,17 @@ async function fetchRuntime(app: Qubes, h: Holder, property: string): Promise<vo
   }
 }
 
+/**
+ * A template may not change while its qube, or a disposable started from
+ * it, runs (lib/vm/dispvm-template.ts): ask the hypervisor about them
+ * first. Offline, nothing is asked and nothing is refused.
+ */
+async function fetchTemplateUsers(app: Qubes, h: Holder): Promise<void> {
+  if (app.vmm.offline || !('klass' in h) || !h.defs.has('template')) return;
+  const vm = h as unknown as QubesVM;
+  await app.vmm.refresh([vm, ...disposablesOf(vm)]);
+}
+
 export async function propertyActions(
   ctx: Context,
   opts: PropertyOpts,
@@ -111,8 +123,9 @@ export async function propertyActions(
 
   if (value !== undefined || opts.default) {
     let warning: string | undefined;
-    await ctx.store().update((app) => {
+    await ctx.store().update(async (app) => {
       const h = select(app);
+      if (property === 'template' && value !== undefined) await fetchTemplateUsers(app, h);
       if (opts.default) h.reset(property as string);
       else h.set(property as string, value as string);
       warning = memoryWarning(h, property as string);
