@@ -24,16 +24,22 @@ export class QubesPropertyValueError extends QubesValueError {
 /** Property name unknown for this holder; the CLI reports it as a usage error. */
 export class QubesNoSuchPropertyError extends QubesError {
   override name = 'QubesNoSuchPropertyError';
-  constructor(readonly property: string) {
-    super(`no such property: '${property}'`);
+  constructor(
+    readonly property: string,
+    message = `no such property: '${property}'`,
+  ) {
+    super(message);
   }
 }
 
 /** A qube named by the user does not exist; the CLI reports it as a usage error. */
 export class QubesVMNotFoundError extends QubesError {
   override name = 'QubesVMNotFoundError';
-  constructor(readonly vmname: string) {
-    super(`no such domain: '${vmname}'`);
+  constructor(
+    readonly vmname: string,
+    message = `no such domain: '${vmname}'`,
+  ) {
+    super(message);
   }
 }
 
@@ -316,4 +322,52 @@ export class QubesVMError extends QubesError {
  */
 export class PermissionDenied extends QubesError {
   override name = 'PermissionDenied';
+}
+
+/*
+ * Admin API errors (qubesd): the reference's classes that the errors above
+ * do not already stand for. Their names are what the daemon sends, and what
+ * Qubes' client looks up in qubesadmin.exc. Reference: qubes/exc.py.
+ */
+
+/** A feature the request names is not set on the qube. */
+export class QubesFeatureNotFoundError extends QubesError {
+  override name = 'QubesFeatureNotFoundError';
+  constructor(vmname: string, feature: string) {
+    super(`Feature not set for domain ${vmname}: ${feature}`);
+  }
+}
+
+/** A tag the request names is not set on the qube. */
+export class QubesTagNotFoundError extends QubesError {
+  override name = 'QubesTagNotFoundError';
+  constructor(vmname: string, tag: string) {
+    super(`Tag not set for domain ${vmname}: ${tag}`);
+  }
+}
+
+/** A `uuid:` qube reference that is not a well-formed UUID. */
+export class QubesVMInvalidUUIDError extends QubesError {
+  override name = 'QubesVMInvalidUUIDError';
+  constructor(uuid: string) {
+    super(`VM UUID is not valid: '${uuid}'`);
+  }
+}
+
+/** A label that exists already (create) or that a qube still uses (remove). */
+export class QubesLabelInUseError extends QubesError {
+  override name = 'QubesLabelInUseError';
+  constructor(label: string) {
+    super(`Label is still in use: '${label}'`);
+  }
+}
+
+/** A label name the Admin API refuses (empty, not in the safe set, digits only on creation). */
+export class QubesInvalidLabelError extends ProtocolError {
+  override name = 'QubesInvalidLabelError';
+}
+
+/** A label colour the Admin API refuses (not `0xRRGGBB`). */
+export class QubesInvalidLabelValueError extends ProtocolError {
+  override name = 'QubesInvalidLabelValueError';
 }

@@ -38,7 +38,7 @@ const ENGINE_FILE = path.join('scripts', 'completion-engine.bash');
  * Man page section of a command: 8 (system administration, daemons) for the
  * daemons, which run as root at qube start; 1 for the user commands.
  */
-const SECTION_8 = new Set(['qubesdb-daemon']);
+const SECTION_8 = new Set(['qubesd', 'qubesdb-daemon']);
 export const manSection = (name: string): '1' | '8' => (SECTION_8.has(name) ? '8' : '1');
 
 /** man/NAME.SECTION, relative to the repository root. */
