@@ -36,9 +36,12 @@ export async function run(opts: Opts, _args: string[], ctx: Context): Promise<nu
   };
   const running = await startDaemon({ store: ctx.store(), env: ctx.env, debug: opts.debug === true, logCalls: opts.logDom0Call === true || Boolean(ctx.env.QUBES_LOG_DOM0_CALL), log });
   log.info('listening');
+  // Handlers stay installed (`on`, not `once`): the store lock's signal-exit
+  // re-raises a signal when it finds no other listener left, which a `once`
+  // listener no longer is while it runs, and the daemon would die by it.
   const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    process.on('SIGTERM', () => resolve('SIGTERM'));
+    process.on('SIGINT', () => resolve('SIGINT'));
   });
   log.info(`caught ${signal}, exiting`);
   await running.stop();
