@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import { windowsToolsIso } from '../config.js';
 import { driveBackend, parseDrive, prepareDrive, type DriveSpec } from '../devices/start-drive.js';
 import { QubesError, QubesValueError, QubesVMAlreadyStartedError } from '../errors.js';
-import type { Lifecycle } from '../vmm/lifecycle.js';
+import type { Lifecycle } from '../ops/lifecycle.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
-import { deviceEnumerator } from './common/device-command.js';
+import { commandEnumerator } from './common/device-command.js';
 import { UsageError } from './common/errors.js';
 import { eachQube, lifecycleFor } from './common/lifecycle-command.js';
 import type { Context } from './common/program.js';
@@ -86,7 +86,7 @@ async function startWithDrive(ctx: Context, life: Lifecycle, vm: QubesVM, spec: 
   if (app.vmm.offline || (await life.state(vm.name)) !== 'Halted') return life.start(vm.name);
   const backend = driveBackend(app, spec);
   await app.vmm.refresh([backend]);
-  const drive = await prepareDrive({ app, enumerator: deviceEnumerator(app, ctx) }, app.domains.get(vm.name) ?? vm, spec);
+  const drive = await prepareDrive({ app, enumerator: commandEnumerator(app, ctx) }, app.domains.get(vm.name) ?? vm, spec);
   try {
     await life.start(vm.name, { startOnlyBlock: [drive.assignment] });
   } finally {
