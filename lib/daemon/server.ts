@@ -184,6 +184,7 @@ export class QubesDaemon {
       };
       const work = dispatch(req, ctx).then((outcome) => {
         if ('reply' in outcome) {
+          if (outcome.refused) this.o.log.warning(`failed call ${what()}: ${outcome.refused}`);
           if (!conn.destroyed) conn.end(outcome.reply);
           return;
         }
