@@ -32,8 +32,11 @@ export class QubesPropertyValueError extends QubesValueError {
 export class QubesNoSuchPropertyError extends QubesError {
   override name = 'QubesNoSuchPropertyError';
   override readonly code: string = 'EQUBES_NO_SUCH_PROPERTY';
-  constructor(readonly property: string) {
-    super(`no such property: '${property}'`);
+  constructor(
+    readonly property: string,
+    message = `no such property: '${property}'`,
+  ) {
+    super(message);
   }
 }
 
@@ -41,8 +44,11 @@ export class QubesNoSuchPropertyError extends QubesError {
 export class QubesVMNotFoundError extends QubesError {
   override name = 'QubesVMNotFoundError';
   override readonly code: string = 'EQUBES_NO_SUCH_VM';
-  constructor(readonly vmname: string) {
-    super(`no such domain: '${vmname}'`);
+  constructor(
+    readonly vmname: string,
+    message = `no such domain: '${vmname}'`,
+  ) {
+    super(message);
   }
 }
 
@@ -366,4 +372,58 @@ export class QubesVMError extends QubesError {
 export class PermissionDenied extends QubesError {
   override name = 'PermissionDenied';
   override readonly code: string = 'EQUBES_PERMISSION_DENIED';
+}
+
+/*
+ * Admin API errors (qubesd): the reference's classes that the errors above
+ * do not already stand for. Their names are what the daemon sends, and what
+ * Qubes' client looks up in qubesadmin.exc. Reference: qubes/exc.py.
+ */
+
+/** A feature the request names is not set on the qube. */
+export class QubesFeatureNotFoundError extends QubesError {
+  override name = 'QubesFeatureNotFoundError';
+  override readonly code: string = 'EQUBES_NO_SUCH_FEATURE';
+  constructor(vmname: string, feature: string) {
+    super(`Feature not set for domain ${vmname}: ${feature}`);
+  }
+}
+
+/** A tag the request names is not set on the qube. */
+export class QubesTagNotFoundError extends QubesError {
+  override name = 'QubesTagNotFoundError';
+  override readonly code: string = 'EQUBES_NO_SUCH_TAG';
+  constructor(vmname: string, tag: string) {
+    super(`Tag not set for domain ${vmname}: ${tag}`);
+  }
+}
+
+/** A `uuid:` qube reference that is not a well-formed UUID. */
+export class QubesVMInvalidUUIDError extends QubesError {
+  override name = 'QubesVMInvalidUUIDError';
+  override readonly code: string = 'EQUBES_INVALID_UUID';
+  constructor(uuid: string) {
+    super(`VM UUID is not valid: '${uuid}'`);
+  }
+}
+
+/** A label that exists already (create) or that a qube still uses (remove); `shown` as the message names it. */
+export class QubesLabelInUseError extends QubesError {
+  override name = 'QubesLabelInUseError';
+  override readonly code: string = 'EQUBES_LABEL_IN_USE';
+  constructor(shown: string) {
+    super(`Label is still in use: ${shown}`);
+  }
+}
+
+/** A label name the Admin API refuses (empty, not in the safe set, digits only on creation). */
+export class QubesInvalidLabelError extends ProtocolError {
+  override name = 'QubesInvalidLabelError';
+  override readonly code: string = 'EQUBES_INVALID_LABEL';
+}
+
+/** A label colour the Admin API refuses (not `0xRRGGBB`). */
+export class QubesInvalidLabelValueError extends ProtocolError {
+  override name = 'QubesInvalidLabelValueError';
+  override readonly code: string = 'EQUBES_INVALID_LABEL_VALUE';
 }

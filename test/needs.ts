@@ -18,7 +18,7 @@ const CI = process.env.CI === 'true';
 export const available = (tool: string): boolean =>
   tool.startsWith('/') ? fs.existsSync(tool) : spawnSync('sh', ['-c', 'command -v "$1"', 'sh', tool]).status === 0;
 
-const missing = (tools: string[]): string[] => tools.filter((t) => !available(t));
+export const missing = (tools: string[]): string[] => tools.filter((t) => !available(t));
 
 /** Names of what is missing, by kind (see the module comment). */
 export interface Lacking {
