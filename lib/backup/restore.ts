@@ -22,10 +22,7 @@
 import type { Qubes } from '../app/app.js';
 import { loadQubesXml } from '../app/qubes-xml-read.js';
 import type { Store } from '../app/store.js';
-import { DeviceEnumerator } from '../devices/enumerate.js';
-import { DeviceEvents } from '../devices/events.js';
-import type { DeviceServices } from '../devices/operations.js';
-import { VmmLiveDevices } from '../devices/runtime.js';
+import { deviceServices } from '../devices/services.js';
 import { hostRoots } from '../host/sysfs.js';
 import { BackupCancelledError, BackupError } from '../errors.js';
 import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
@@ -175,9 +172,8 @@ async function dataPhase(
 
   // Records in a private copy of the store: the volumes (vids, pools) restored data goes to.
   const draft = o.store.read();
-  const roots = hostRoots(o.env);
   // qvm-device's checks for the assignments (assign uses the PCI view of sysfs and the events only)
-  const devices: DeviceServices = { enumerator: new DeviceEnumerator({ roots, vmm: draft.vmm, env: o.env }), live: new VmmLiveDevices(draft, draft.vmm, roots), events: new DeviceEvents() };
+  const devices = deviceServices(draft, hostRoots(o.env), o.env);
   const records = o.verifyOnly ? new Map<string, QubesVM>() : addRestoredRecords(draft, qubes, devices, warn);
   const pools = new PoolSet(draft, storageContext(o.env));
   const storages = new Map<string, QubeStorage>();
