@@ -24,6 +24,7 @@ import { ioReason } from '../util/io-error.js';
 import { XmlWriteError } from '../util/xml-writer.js';
 import type { Vmm } from '../vmm/vmm.js';
 import type { Qubes } from './app.js';
+import type { HostFacts } from './load-migrations.js';
 import { loadQubesXml, type LoadWarnings } from './qubes-xml-read.js';
 import { serializeQubes } from './qubes-xml-write.js';
 import type { Release } from './store-lock.js';
@@ -53,6 +54,8 @@ export class Store {
   constructor(
     readonly paths: Paths,
     readonly vmm: Vmm,
+    /** What loading needs to know about this machine (lib/host/load-facts.ts); none: nothing is migrated from it. */
+    readonly host: HostFacts = {},
   ) {}
 
   get file(): string {
@@ -81,7 +84,7 @@ export class Store {
   /** Warnings are those of the latest load (commands may load more than once). */
   private parse(src: Buffer): Qubes {
     this.warnings.length = 0;
-    return loadQubesXml(src, this.file, this.vmm, this.paths.baseDir, this.warnings);
+    return loadQubesXml(src, this.file, this.vmm, this.paths.baseDir, this.warnings, { host: this.host });
   }
 
   /** Load a snapshot without locking. */

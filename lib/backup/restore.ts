@@ -22,7 +22,7 @@ import { DeviceEnumerator } from '../devices/enumerate.js';
 import { DeviceEvents } from '../devices/events.js';
 import type { DeviceServices } from '../devices/operations.js';
 import { VmmLiveDevices } from '../devices/runtime.js';
-import { hostRoots } from '../devices/sysfs.js';
+import { hostRoots } from '../host/sysfs.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
 import { parseFirewallXml } from '../firewall/firewall-xml.js';
 import { firewallPath, saveRules } from '../firewall/firewall-file.js';
@@ -195,8 +195,8 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     const host = o.store.read();
     const backupApp =
       archive.version >= 4
-        ? loadQubesXml(xml.toString('utf8'), 'qubes.xml of the backup', host.vmm, host.baseDir, [], { lenient: true })
-        : convertR3Store(xml.toString('utf8'), host, warn);
+        ? loadQubesXml(xml.toString('utf8'), 'qubes.xml of the backup', host.vmm, host.baseDir, [], { lenient: true, host: o.store.host })
+        : convertR3Store(xml.toString('utf8'), host, warn, o.store.host);
     if (!backupApp.adminVm) throw new BackupError('qubes.xml of the backup has no dom0 (AdminVM)');
     const plan = makePlan(backupApp, host, { ...o.plan, verifyOnly: o.verifyOnly });
     o.summary('The following VMs are included in the backup:\n\n' + planSummary(plan) + '\n');

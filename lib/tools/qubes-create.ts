@@ -15,7 +15,7 @@ import { StoreError } from '../errors.js';
 import { reflinkSupported } from '../storage/drivers/file-reflink.js';
 import { PoolSet } from '../storage/qube-storage.js';
 import { ioReason } from '../util/io-error.js';
-import { OfflineVmm } from '../vmm/vmm.js';
+import { OfflineVmm } from '../vmm/offline-vmm.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 

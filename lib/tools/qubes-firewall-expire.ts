@@ -13,7 +13,7 @@
  */
 import { nowMs } from '../config.js';
 import { sweepExpiredRules } from '../firewall/firewall.js';
-import { reloadFirewallFor } from '../vmm/firewall-reload.js';
+import { reloadFirewallFor } from '../ops/firewall-reload.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 

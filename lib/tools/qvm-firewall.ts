@@ -20,7 +20,7 @@ import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
-import { reloadFirewallFor } from '../vmm/firewall-reload.js';
+import { reloadFirewallFor } from '../ops/firewall-reload.js';
 import { resolveVm } from './common/vm-args.js';
 
 const RULE_HELP = 'rule: bare values for action, dsthost, proto, dstports/icmptype in that order, or KEY=VALUE words';

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { windowsToolsIso } from '../config.js';
 import { driveBackend, parseDrive, prepareDrive, type DriveSpec } from '../devices/start-drive.js';
 import { QubesError, QubesValueError, QubesVMAlreadyStartedError } from '../errors.js';
-import type { Lifecycle } from '../vmm/lifecycle.js';
+import type { Lifecycle } from '../ops/lifecycle.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { deviceEnumerator } from './common/device-command.js';
 import { UsageError } from './common/errors.js';

@@ -4,7 +4,7 @@
  * (from -P / -p, a fallback, or the global defaults), a free dispid, the
  * record itself (qid, uuid, label, template, volume-config, automatic tags
  * and features) and what a clone copies from its source. The store and the
- * disk are not touched here: lib/app/qube-operations.ts runs these under the
+ * disk are not touched here: lib/ops/new-qube.ts runs these under the
  * store lock, lib/storage/qube-storage.ts makes the volumes.
  *
  * Reference: qubes-core-admin: qubes/app.py add_new_vm, qubes/vm/dispvm.py;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
-import { makeVmm } from '../../lib/vmm/vmm.js';
+import { makeVmm } from '../../lib/vmm/open-vmm.js';
 import { lxmlErrors, ROOT, vector } from '../helpers.js';
 
 /**

@@ -8,7 +8,7 @@
  * qvm_shutdown.py, qvm_kill.py, qvm_pause.py, qvm_unpause.py.
  */
 import { QubesError } from '../../errors.js';
-import { Lifecycle } from '../../vmm/lifecycle.js';
+import { Lifecycle } from '../../ops/lifecycle.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import type { Context } from './program.js';
 

@@ -11,8 +11,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { pathsFromEnv } from '../../config.js';
 import { Store } from '../../app/store.js';
+import { hostFacts } from '../../host/load-facts.js';
+import { hostRoots } from '../../host/sysfs.js';
 import { VERSION } from '../../version.js';
-import { makeVmm, offlineRequested } from '../../vmm/vmm.js';
+import { makeVmm, offlineRequested } from '../../vmm/open-vmm.js';
 import { ioReason } from '../../util/io-error.js';
 import { errorLine, exitCodeFor, UsageError } from './errors.js';
 import { allSpecOptions, COMMON_OPTIONS, findSubcommand, subcommandWords, type ArgSpec, type CommandSpec, type OptionSpec } from './spec.js';
@@ -236,7 +238,7 @@ export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O
       prog: spec.name,
       verbose,
       offline,
-      store: () => (store ??= new Store(pathsFromEnv(io.env), makeVmm(offline, io.env))),
+      store: () => (store ??= new Store(pathsFromEnv(io.env), makeVmm(offline, io.env), hostFacts(hostRoots(io.env)))),
     };
     const code = await body(opts, args, ctx);
     const ended = io.stdoutEnded?.();

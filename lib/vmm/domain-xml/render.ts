@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import type { Qubes } from '../../app/app.js';
-import { hostRoots } from '../../devices/sysfs.js';
+import { hostRoots } from '../../host/sysfs.js';
 import { QubesError } from '../../errors.js';
 import { PoolSet } from '../../storage/qube-storage.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';

@@ -23,7 +23,7 @@
  * vmm.md §3.
  */
 import type { Qubes } from '../app/app.js';
-import { removeQube } from '../app/qube-operations.js';
+import { removeQube } from './remove-qube.js';
 import type { Store } from '../app/store.js';
 import {
   LibvirtNoDomainError,
@@ -43,18 +43,18 @@ import type { DeviceAssignment } from '../vm/devices.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { refuseRemoteLifecycle } from '../vm/remote-vm.js';
 import { assertStartAllowed } from '../vm/start-checks.js';
-import { renderDomainXml } from './domain-xml/render.js';
-import { CreateFlags } from './libvirt/constants.js';
-import type { LibvirtConnection } from './libvirt/connection.js';
-import type { DomainRef } from './libvirt/procedures.js';
-import { isRunningState } from './power-state.js';
-import { QubesDbClient } from './qubesdb/client.js';
-import { ensureDaemon, stopDaemon } from './qubesdb/ensure.js';
-import { hostStartRuntime } from './qubesdb/host-runtime.js';
-import { exportFirewall, writeStartEntries } from './qubesdb/write-entries.js';
+import { renderDomainXml } from '../vmm/domain-xml/render.js';
+import { CreateFlags } from '../vmm/libvirt/constants.js';
+import type { LibvirtConnection } from '../vmm/libvirt/connection.js';
+import type { DomainRef } from '../vmm/libvirt/procedures.js';
+import { isRunningState } from '../vmm/power-state.js';
+import { QubesDbClient } from '../vmm/qubesdb/client.js';
+import { ensureDaemon, stopDaemon } from '../vmm/qubesdb/ensure.js';
+import { hostStartRuntime } from '../vmm/qubesdb/host-runtime.js';
+import { exportFirewall, writeStartEntries } from '../vmm/qubesdb/write-entries.js';
+import { clearStartTime, recordStartTime } from '../vmm/start-time.js';
+import type { PowerState } from '../vmm/vmm.js';
 import { reloadNetQube } from './firewall-reload.js';
-import { clearStartTime, recordStartTime } from './start-time.js';
-import type { PowerState } from './vmm.js';
 
 export interface LifecycleOptions {
   env?: NodeJS.ProcessEnv;

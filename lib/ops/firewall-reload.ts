@@ -12,9 +12,9 @@
 import type { Qubes } from '../app/app.js';
 import { DisconnectedError } from '../errors.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
-import { QubesDbClient } from './qubesdb/client.js';
-import { hostStartRuntime } from './qubesdb/host-runtime.js';
-import { exportFirewall } from './qubesdb/write-entries.js';
+import { QubesDbClient } from '../vmm/qubesdb/client.js';
+import { hostStartRuntime } from '../vmm/qubesdb/host-runtime.js';
+import { exportFirewall } from '../vmm/qubesdb/write-entries.js';
 
 export type FirewallReload = 'written' | 'net qube not running' | 'no net qube' | 'offline';
 
