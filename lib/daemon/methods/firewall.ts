@@ -12,7 +12,7 @@ import { nowMs } from '../../config.js';
 import { ProtocolError } from '../../errors.js';
 import { changeRules, currentRules } from '../../firewall/firewall.js';
 import { apiForm, parseRuleText } from '../../firewall/rule-text.js';
-import { reloadFirewallFor } from '../../vmm/firewall-reload.js';
+import { reloadFirewallFor } from '../../ops/firewall-reload.js';
 import { method, type Call, type MethodDecl } from '../method.js';
 
 const local = { scope: 'local', destAdminvm: false, wantsArg: false } as const;

@@ -51,9 +51,9 @@ function valueOf(holder: PropertyHolder, name: string): PropValue | undefined {
 async function refreshRuntime(call: Call, holder: PropertyHolder, names: readonly string[]): Promise<void> {
   if (holder === call.app || !names.some((n) => RUNTIME.has(n))) return;
   const vm = holder as QubesVM;
-  if (vm.app.vmm.offline) return;
+  if (call.app.vmm.offline) return;
   try {
-    await vm.app.vmm.refresh([vm]);
+    await call.app.vmm.refresh([vm]);
   } catch (e) {
     if (!(e instanceof VmmError)) throw e;
   }

@@ -13,7 +13,8 @@ import { DEVICE_CLASSES } from '../../devices/model.js';
 import { VmmError } from '../../errors.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { VM_CLASSES } from '../../vm/vm-properties.js';
-import { unknownStates, type Vmm } from '../../vmm/vmm.js';
+import { unknownStates } from '../../vmm/fixed-state.js';
+import type { Vmm } from '../../vmm/vmm.js';
 import { method, type MethodDecl } from '../method.js';
 import { eventsHandler } from './events.js';
 
