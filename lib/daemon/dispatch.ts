@@ -15,6 +15,7 @@ import { ProtocolError, QubesError, QubesVMInvalidUUIDError } from '../errors.js
 import { validateVmName } from '../vm/names.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { wireClassName } from './error-names.js';
+import { MalformedRequest } from './malformed.js';
 import { vmGone } from './vm-ref.js';
 import type { Call, DaemonServices, MethodDecl } from './method.js';
 import type { AdminPermission } from './permission.js';
@@ -116,7 +117,7 @@ export async function dispatch(
       const traceback = ctx.debug ? `${e.stack ?? ''}\n` : '';
       return { reply: errorReply(wireClassName(e), e.message, traceback) };
     }
-    if (e instanceof UndecodableError) return { drop: true, reason: e.message };
+    if (e instanceof UndecodableError || e instanceof MalformedRequest) return { drop: true, reason: e.message };
     return { drop: true, reason: 'unhandled exception', error: e };
   }
 }
