@@ -14,8 +14,9 @@
 import path from 'node:path';
 import type { Qubes } from '../../app/app.js';
 import { describe } from '../../devices/description.js';
-import { DeviceEnumerator } from '../../devices/enumerate.js';
-import { DeviceEvents, eventLogLine } from '../../devices/events.js';
+import { deviceEnumerator as enumeratorOf, deviceServices } from '../../devices/device-services.js';
+import type { DeviceEnumerator } from '../../devices/enumerate.js';
+import { eventLogLine } from '../../devices/events.js';
 import { listRows } from '../../devices/listing.js';
 import { ANY, DEVICE_CLASSES, matches, UNKNOWN_DEVICE_ID, unknownDevice, virtualText, type DeviceInfo, type VirtualDevice } from '../../devices/model.js';
 import {
@@ -29,8 +30,6 @@ import {
   type DeviceServices,
 } from '../../devices/operations.js';
 import type { Options } from '../../devices/options.js';
-import { VmmLiveDevices } from '../../devices/runtime.js';
-import { hostRoots } from '../../host/sysfs.js';
 import { QubesError } from '../../errors.js';
 import type { AssignmentMode } from '../../vm/devices.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
@@ -165,23 +164,20 @@ export function classFromProgram(argv1: string | undefined): string | undefined 
 
 /** The devices qubes expose, as this command sees them (warnings with -v). */
 export function deviceEnumerator(app: Qubes, ctx: Context): DeviceEnumerator {
-  return new DeviceEnumerator({
-    roots: hostRoots(ctx.env),
-    vmm: app.vmm,
-    env: ctx.env,
-    warn: (m) => {
-      if (ctx.verbose > 0) ctx.err(`${ctx.prog}: warning: ${m}\n`);
-    },
+  return enumeratorOf(app, ctx.env, (m) => {
+    if (ctx.verbose > 0) ctx.err(`${ctx.prog}: warning: ${m}\n`);
   });
 }
 
 function services(app: Qubes, ctx: Context): DeviceServices {
-  const events = new DeviceEvents();
-  events.on('event', (e) => {
+  const svc = deviceServices(app, ctx.env, (m) => {
+    if (ctx.verbose > 0) ctx.err(`${ctx.prog}: warning: ${m}\n`);
+  });
+  svc.events.on('event', (e) => {
     const line = eventLogLine(e);
     if (line && ctx.verbose > 0) ctx.err(`${ctx.prog}: ${line}\n`);
   });
-  return { enumerator: deviceEnumerator(app, ctx), live: new VmmLiveDevices(app, app.vmm, hostRoots(ctx.env)), events };
+  return svc;
 }
 
 interface Parsed {
