@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * Creating and removing qubes: one Create and one CreateInPool per class a
- * client may ask for, and Remove, over lib/ops as qvm-create and
+ * client may ask for, CreateDisposable, and Remove, over lib/ops as qvm-create and
  * qvm-remove (the daemon does not orchestrate storage itself).
  *
  * Create's payload is `name=NAME label=LABEL` (CreateInPool also
@@ -11,11 +11,12 @@
  * a refused caller learns nothing of what exists.
  *
  * Reference: qubes-core-admin: qubes/api/admin.py (vm_create,
- * vm_create_in_pool, _vm_create, create_disposable, vm_remove). There is
+ * vm_create_in_pool, _vm_create, create_disposable, vm_remove),
+ * qubes/vm/dispvm.py (from_appvm, gen_disposable). There is
  * no Clone method: Qubes' client clones with Create, the property, feature
  * and tag methods and volume CloneFrom/CloneTo.
  */
-import { ProtocolError, QubesError, QubesLabelNotFoundError, QubesVMAlreadyExistsError, QubesVMInUseError } from '../../errors.js';
+import { PermissionDenied, ProtocolError, QubesError, QubesLabelNotFoundError, QubesVMAlreadyExistsError, QubesVMInUseError } from '../../errors.js';
 import { createQube } from '../../ops/create-qube.js';
 import { removeQube } from '../../ops/remove-qube.js';
 import { validateVmName } from '../../vm/names.js';
@@ -113,11 +114,39 @@ async function remove(call: Call): Promise<void> {
   for (const w of await removeQube(call.services.store, vm.name)) call.services.warn(`admin.vm.Remove of ${vm.name}: ${w}`);
 }
 
+/**
+ * A new disposable of the destination (of the caller's default_dispvm when
+ * the destination is dom0), not started; its name, or `uuid:UUID` when the
+ * payload is `uuid`. Preloaded disposables are not made here.
+ */
+async function createDisposable(call: Call): Promise<string> {
+  if (!['', 'preload'].includes(call.arg)) throw new PermissionDenied(`Argument not in "'', 'preload'"`);
+  const payload = call.payload.toString('latin1');
+  if (payload !== '' && payload !== 'uuid') throw new ProtocolError("Invalid payload, expected empty string or 'uuid'");
+  const callerDefault = () => (call.src.has('default_dispvm') ? call.src.get('default_dispvm') : call.app.get('default_dispvm'));
+  const appvmName = call.dest.klass === 'AdminVM' ? callerDefault() : call.dest.name;
+  const appvm = typeof appvmName === 'string' ? call.app.domains.get(appvmName) : undefined;
+  if (!appvm || !appvm.has('template_for_dispvms') || appvm.get('template_for_dispvms') !== true)
+    throw new QubesError('Refusing to create disposable out of app qube which has template_for_dispvms=False');
+  if (call.arg === 'preload') throw new QubesError('Preloading disposables is not supported here');
+  const label = appvm.get('label');
+  const { name } = await createQube(call.services.store, {
+    klass: 'DispVM',
+    label: typeof label === 'string' ? label : 'red',
+    template: appvm.name,
+    pools: { perVolume: new Map() },
+    props: [['auto_cleanup', 'True']],
+    tags: [`disp-created-by-${call.src.name}`],
+  });
+  if (payload !== 'uuid') return name;
+  return `uuid:${call.services.store.read().domains.get(name)?.uuid ?? ''}`;
+}
+
 const createDecl = { scope: 'global', destAdminvm: true, wantsArg: null, wantsPayload: null, write: true } as const;
 
 export const QUBE_METHODS: MethodDecl[] = [
   ...methods('admin.vm.Create.{endpoint}', VM_CLASSES, createDecl, (call) => create(call, false)),
   ...methods('admin.vm.CreateInPool.{endpoint}', VM_CLASSES, createDecl, (call) => create(call, true)),
-  method('admin.vm.CreateDisposable', { ...createDecl, destAdminvm: null }),
+  method('admin.vm.CreateDisposable', { ...createDecl, destAdminvm: null }, createDisposable),
   method('admin.vm.Remove', { scope: 'global', destAdminvm: null, wantsArg: false, wantsPayload: false, write: true }, remove),
 ];
