@@ -82,7 +82,9 @@ test('the generated policy and qubes-rpc list are current and name exactly the i
   const policy = fs.readFileSync(path.join(ROOT, 'admin-api', 'policy.d', '90-admin-default.policy'), 'utf8');
   const lines = policy.split('\n').filter((l) => l.startsWith('!include-service'));
   const parsed = new Map(lines.map((l) => l.split(/\s+/)).map(([, name, , inc]) => [name as string, inc as string]));
-  expect([...parsed.keys()].sort()).toEqual([...table.values()].filter((m) => m.handler).map((m) => m.name).sort());
+  // every implemented method but the two that make another AdminVM, which the reference never offers either
+  const implementedNames = [...table.values()].filter((m) => m.handler).map((m) => m.name);
+  expect([...parsed.keys()].sort()).toEqual(implementedNames.filter((n) => !/^admin\.vm\.Create(InPool)?\.AdminVM$/.test(n)).sort());
   for (const [name, inc] of parsed) {
     const m = table.get(name) as MethodDecl;
     expect(inc).toBe(`include/admin-${m.scope}-${m.write || m.execute ? 'rwx' : 'ro'}`);
