@@ -7,17 +7,12 @@
  * Reference: qubesadmin/tools/qvm_backup.py, qubes-core-admin:
  * qubes/backup.py; spec backup.md §2, §6, §8.
  */
-import { newBackupId } from '../backup/backup-header.js';
-import { backupQubesXml, collectContent, dom0Home, summaryTable } from '../backup/backup-content.js';
-import { writeBackup } from '../backup/backup-writer.js';
-import { backupTarget } from '../backup/destination.js';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
 import { loadProfile, saveProfile, type BackupProfile } from '../backup/profile.js';
 import { Progress } from '../backup/progress.js';
 import { Sink } from '../backup/sink.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
-import { PoolSet } from '../storage/qube-storage.js';
-import { storageContext } from '../storage/pools.js';
+import { compressionOf, planBackup, runBackup } from '../ops/backup-run.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import type { Qubes } from '../app/app.js';
 import { UsageError } from './common/errors.js';
@@ -89,7 +84,7 @@ function checkProfileConflicts(opts: Opts, args: string[]): void {
   if (args.length) throw new UsageError('backup_location and qube names cannot be used together with --profile');
 }
 
-/** Selected qubes: `include` (null: include_in_backups) minus `exclude`; dom0 last. */
+/** Selected qubes: `include` (null: include_in_backups) minus `exclude`; dom0 last. Unknown names are usage errors. */
 function selectQubes(app: Qubes, profile: BackupProfile): QubesVM[] {
   const exclude = new Set(profile.exclude ?? []);
   for (const x of exclude) if (!app.domains.get(x)) throw new UsageError(`no such domain: '${x}'`);
@@ -120,21 +115,13 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   if (opts.saveProfile !== undefined) saveProfile(opts.saveProfile, profile, ctx.env);
 
   const app = ctx.store().read();
-  const selected = selectQubes(app, profile);
-  if (selected.length === 0) throw new BackupError('No qubes selected for the backup');
-  const home = selected.some((v) => v.klass === 'AdminVM') ? dom0Home(ctx.env).home : undefined;
-  const target = backupTarget(profile.destination_path, process.cwd(), home);
+  const plan = await planBackup(app, selectQubes(app, profile), profile.destination_path, ctx.env, process.cwd());
+  const { target } = plan;
   const toStdout = target === '-';
   if (toStdout && process.stdout.isTTY) throw new BackupError('Refusing to write a backup to a terminal; redirect standard output to a file or a pipe');
   // the summary and questions must not mix with a backup written to standard output
   const say = toStdout ? ctx.err : ctx.out;
-
-  await app.vmm.refresh(selected.filter((v) => v.klass !== 'AdminVM'));
-  const running = (vm: QubesVM) => vm.klass !== 'AdminVM' && app.vmm.info(vm).state !== 'Halted';
-  const pools = new PoolSet(app, storageContext(ctx.env));
-  const content = await collectContent(app, pools, selected, ctx.env);
-  const chosen = new Set(selected.map((v) => v.name));
-  say(summaryTable(content, app.domains.all().filter((v) => !chosen.has(v.name)).map((v) => v.name), running));
+  say(plan.summary);
 
   if (!opts.yes) {
     say('Do you want to proceed? [y/N] ');
@@ -142,11 +129,8 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   }
   const passphrase =
     profile.passphrase_text !== undefined ? checkPassphrase(profile.passphrase_text) : opts.passphraseFile !== undefined ? passphraseFromFile(opts.passphraseFile) : askPassphrase();
-  const compression = profile.compression === false ? null : profile.compression === true ? 'gzip' : profile.compression;
 
-  const copy = ctx.store().read();
-  const qubesXml = backupQubesXml(copy, content);
-  const total = content.reduce((s, c) => s + c.size, 0);
+  const total = plan.content.reduce((s, c) => s + c.size, 0);
   const progress = new Progress('Making a backup...', total, { write: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, ctx.verbose < 0);
   const sink = toStdout ? Sink.toStdout() : Sink.toFile(target);
   const controller = new AbortController();
@@ -155,19 +139,15 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     const kdf = scryptParamsFromEnv(ctx.env);
     // a test hook must not weaken a real backup unnoticed
     if (kdf.logN < 20 && ctx.verbose >= 0) ctx.err(`${ctx.prog}: warning: QUBES_BACKUP_SCRYPT_LOGN=${kdf.logN} weakens the passphrase protection of this backup (a test setting)\n`);
-    await writeBackup({
+    await runBackup(ctx.store(), plan, {
       passphrase,
-      compression,
-      backupId: newBackupId(),
-      qubesXml,
-      content,
+      compression: compressionOf(profile),
       sink,
       signal: controller.signal,
       onProgress: (n) => progress.update(n),
       kdf,
       chunkSize: ctx.env.QUBES_BACKUP_CHUNK_SIZE ? Number(ctx.env.QUBES_BACKUP_CHUNK_SIZE) : undefined,
     });
-    await sink.finish();
     progress.finish(true);
   } catch (e) {
     progress.finish(false);
@@ -180,13 +160,6 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   } finally {
     stopSignals();
   }
-  const stamp = String(Math.floor(Date.now() / 1000));
-  await ctx.store().update((a) => {
-    for (const name of chosen) {
-      const vm = a.domains.get(name);
-      if (vm?.has('backup_timestamp')) vm.set('backup_timestamp', stamp);
-    }
-  });
   if (!toStdout && ctx.verbose >= 0) ctx.err(`Backup written to ${target}\n`);
   return 0;
 }
