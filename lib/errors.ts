@@ -391,3 +391,13 @@ export class DeviceNotFound extends QubesError {
 export class QubesUnrecognizedDeviceAssignmentMode extends ProtocolError {
   override name = 'QubesUnrecognizedDeviceAssignmentMode';
 }
+
+/** admin.backup.* named a profile that /etc/qubes/backup does not have. */
+export class QubesBackupProfileNotFoundError extends QubesError {
+  override name = 'QubesBackupProfileNotFoundError';
+}
+
+/** admin.backup.Execute of a profile whose backup runs already. */
+export class BackupAlreadyRunningError extends QubesError {
+  override name = 'BackupAlreadyRunningError';
+}
