@@ -354,11 +354,11 @@ export class QubesVMInvalidUUIDError extends QubesError {
   }
 }
 
-/** A label that exists already (create) or that a qube still uses (remove). */
+/** A label that exists already (create) or that a qube still uses (remove); `shown` as the message names it. */
 export class QubesLabelInUseError extends QubesError {
   override name = 'QubesLabelInUseError';
-  constructor(label: string) {
-    super(`Label is still in use: '${label}'`);
+  constructor(shown: string) {
+    super(`Label is still in use: ${shown}`);
   }
 }
 

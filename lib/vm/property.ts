@@ -13,6 +13,7 @@
  * shared/spec/store-and-core-tools.md §2.1.
  */
 import { QubesNoSuchPropertyError, QubesPropertyValueError } from '../errors.js';
+import { codepointOrder } from '../util/compare.js';
 
 export type PropType = 'str' | 'int' | 'bool' | 'vm' | 'label' | 'uuid' | 'pool';
 
@@ -144,6 +145,15 @@ export function coerce(def: PropertyDef<any>, untrusted: string): PropValue {
         );
       return untrusted;
   }
+}
+
+/**
+ * The reference's order of properties (qubes/__init__.py property.__lt__):
+ * load stage, then name; the order qubes.xml and the Admin API list them in.
+ */
+export function propertyOrder(defs: ReadonlyMap<string, PropertyDef<any>>): (a: string, b: string) => number {
+  const stage = (n: string) => defs.get(n)?.loadStage ?? 2;
+  return (a, b) => stage(a) - stage(b) || codepointOrder(a, b);
 }
 
 export function getDef(holder: PropertyHolder, name: string): PropertyDef<any> {

@@ -28,7 +28,8 @@ function validateColor(untrusted: Buffer): string {
   const v = raw.trim();
   if (v.length !== 8) throw new QubesInvalidLabelValueError('Label value must have length of 8');
   if (!v.startsWith('0x')) throw new QubesInvalidLabelValueError('Label value must start with: 0x');
-  if (!/^[0-9a-fA-F]{6}$/.test(v.slice(2))) throw new QubesInvalidLabelValueError('Label value must be in hex format');
+  if (!/^[0-9a-fA-F]{6}$/.test(v.slice(2)))
+    throw new QubesInvalidLabelValueError('Label value must only contain hexadecimal digits after prefix: 0123456789abcdefABCDEF');
   return v;
 }
 
@@ -42,7 +43,7 @@ export const LABEL_METHODS: MethodDecl[] = [
     const name = validateLabelName(call.arg, true);
     const color = validateColor(call.payload);
     await call.write((app) => {
-      if (app.labels.has(name)) throw new QubesLabelInUseError(name);
+      if (app.labels.has(name)) throw new QubesLabelInUseError(`'${name}'`);
       app.labels.addCustom(name, color);
     });
   }),
@@ -51,7 +52,9 @@ export const LABEL_METHODS: MethodDecl[] = [
     await call.write((app) => {
       const label = app.labels.get(call.arg);
       if (label.index <= MAX_DEFAULT_LABEL) throw new ProtocolError('Can only remove custom labels');
-      if (app.domains.all().some((vm) => vm.props.get('label') === label.name)) throw new QubesLabelInUseError(label.name);
+      // the reference names the label by its Python repr here
+      if (app.domains.all().some((vm) => vm.props.get('label') === label.name))
+        throw new QubesLabelInUseError(`Label(${label.index}, '${label.color}', '${label.name}')`);
       app.labels.remove(label);
     });
   }),

@@ -7,14 +7,15 @@
  * Get's reply is `default=True|False type=TYPE VALUE` (TYPE one of vm, int,
  * bool, label, str; VALUE empty for "no qube"; an unset property reads
  * `default=True type=TYPE ` with nothing after the space). GetAll is one
- * `NAME ` + that per line, sorted, backslashes and newlines escaped.
+ * `NAME ` + that per line, backslashes and newlines escaped. List and
+ * GetAll give the properties in the reference's order (load stage, name).
  *
  * Reference: qubes-core-admin: qubes/api/admin.py (_property_*,
  * _serialize_property), qubes/__init__.py (property.sanitize).
  */
 import type { Qubes } from '../../app/app.js';
 import { QubesNoSuchPropertyError, QubesValueError, VmmError } from '../../errors.js';
-import { getProperty, isDefault, resetProperty, setProperty, type PropertyDef, type PropertyHolder, type PropValue } from '../../vm/property.js';
+import { getProperty, isDefault, propertyOrder, resetProperty, setProperty, type PropertyDef, type PropertyHolder, type PropValue } from '../../vm/property.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { method, type Call, type MethodDecl } from '../method.js';
 import { sameVm } from '../vm-ref.js';
@@ -74,7 +75,7 @@ export function serializeProperty(h: PropertyHolder, name: string): string {
   return `default=${isDefault(h, name) ? 'True' : 'False'} type=${typeWord(def)} ${text(v)}`;
 }
 
-const sortedNames = (h: PropertyHolder) => [...h.defs.keys()].sort();
+const sortedNames = (h: PropertyHolder) => [...h.defs.keys()].sort(propertyOrder(h.defs));
 
 /** The untrusted value as text; the reference refuses bytes beyond ASCII. */
 function payloadText(payload: Buffer): string {
