@@ -143,7 +143,7 @@ export class Store {
     }
   }
 
-  /** The lock code (and proper-lockfile) is loaded only by commands that write. */
+  /** The lock code is loaded only by commands that write. */
   private async lock(): Promise<Release> {
     const { lockStore } = await import('./store-lock.js');
     return lockStore(this.file, lockTimeoutMs());

@@ -10,7 +10,7 @@ import { QubesError, QubesValueError } from '../errors.js';
 import { copyRules } from '../firewall/firewall.js';
 import { volumeNaming } from '../storage/pools.js';
 import { settingsFromConfig } from '../storage/volume.js';
-import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../vm/vm-factory.js';
+import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../app/vm-factory.js';
 import { propertiesFor, type VmClass } from '../vm/vm-properties.js';
 import { volumeAttr } from '../vm/volume-config.js';
 import { requireHalted, sameQube } from './halted-qube.js';

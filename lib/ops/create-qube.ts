@@ -13,7 +13,7 @@ import { volumeNaming } from '../storage/pools.js';
 import type { QubeStorage } from '../storage/qube-storage.js';
 import { addTag } from '../vm/admin-extension.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
-import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../vm/vm-factory.js';
+import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../app/vm-factory.js';
 import type { VmClass } from '../vm/vm-properties.js';
 import type { Store } from '../app/store.js';
 import { createWithStorage, volumeSize, type RecordedQube } from './new-qube.js';

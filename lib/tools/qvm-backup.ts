@@ -1,26 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * qvm-backup: write a format-4 backup of qubes (and dom0's home) to a file
- * or standard output. Here the tool does the work itself (no qubesd):
- * summary, confirmation, passphrase, writing with progress, and on success
- * each included qube's backup_timestamp.
+ * or standard output, without qubesd: the options and profiles, the
+ * summary, confirmation and passphrase, the progress and the messages; the
+ * run itself (selection, content, writing, backup_timestamp) is
+ * lib/ops/backup-run.ts.
  * Reference: qubesadmin/tools/qvm_backup.py, qubes-core-admin:
  * qubes/backup.py; spec backup.md §2, §6, §8.
  */
+import { dom0Home } from '../backup/backup-content.js';
+import { backupTarget } from '../backup/destination.js';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
 import { loadProfile, saveProfile, type BackupProfile } from '../backup/profile.js';
 import { Progress } from '../backup/progress.js';
+import { exitBySignal, scryptParamsFromEnv } from '../backup/run-control.js';
 import { Sink } from '../backup/sink.js';
-import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
-import { compressionOf, planBackup, runBackup } from '../ops/backup-run.js';
-import type { QubesVM } from '../vm/qubes-vm.js';
-import type { Qubes } from '../app/app.js';
+import { BackupError, QubesError } from '../errors.js';
+import { planBackup, selectBackupQubes, writeBackupRun } from '../ops/backup-run.js';
 import { UsageError } from './common/errors.js';
 import { readLine, readSecret } from './common/prompt.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { resolveVms } from './common/vm-args.js';
-import { exitBySignal, onCancelSignals, scryptParamsFromEnv } from '../backup/run-control.js';
 
 export const spec: CommandSpec = {
   name: 'qvm-backup',
@@ -84,16 +85,6 @@ function checkProfileConflicts(opts: Opts, args: string[]): void {
   if (args.length) throw new UsageError('backup_location and qube names cannot be used together with --profile');
 }
 
-/** Selected qubes: `include` (null: include_in_backups) minus `exclude`; dom0 last. Unknown names are usage errors. */
-function selectQubes(app: Qubes, profile: BackupProfile): QubesVM[] {
-  const exclude = new Set(profile.exclude ?? []);
-  for (const x of exclude) if (!app.domains.get(x)) throw new UsageError(`no such domain: '${x}'`);
-  const picked =
-    profile.include === null ? app.domains.sorted().filter((vm) => vm.get('include_in_backups') === true) : resolveVms(app, { names: profile.include });
-  const out = picked.filter((vm) => !exclude.has(vm.name));
-  return [...out.filter((v) => v.klass !== 'AdminVM'), ...out.filter((v) => v.klass === 'AdminVM')];
-}
-
 function askPassphrase(): string {
   const a = readSecret('Please enter the passphrase that will be used to encrypt and verify the backup: ');
   const b = readSecret('Enter again for verification: ');
@@ -115,12 +106,15 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   if (opts.saveProfile !== undefined) saveProfile(opts.saveProfile, profile, ctx.env);
 
   const app = ctx.store().read();
-  const plan = await planBackup(app, selectQubes(app, profile), profile.destination_path, ctx.env, process.cwd());
-  const { target } = plan;
+  const selected = selectBackupQubes(app, profile.include === null ? null : resolveVms(app, { names: profile.include }), profile.exclude ?? []);
+  const home = selected.some((v) => v.klass === 'AdminVM') ? dom0Home(ctx.env).home : undefined;
+  const target = backupTarget(profile.destination_path, process.cwd(), home);
   const toStdout = target === '-';
   if (toStdout && process.stdout.isTTY) throw new BackupError('Refusing to write a backup to a terminal; redirect standard output to a file or a pipe');
   // the summary and questions must not mix with a backup written to standard output
   const say = toStdout ? ctx.err : ctx.out;
+
+  const plan = await planBackup(app, selected, ctx.env);
   say(plan.summary);
 
   if (!opts.yes) {
@@ -129,36 +123,31 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   }
   const passphrase =
     profile.passphrase_text !== undefined ? checkPassphrase(profile.passphrase_text) : opts.passphraseFile !== undefined ? passphraseFromFile(opts.passphraseFile) : askPassphrase();
+  const compression = profile.compression === false ? null : profile.compression === true ? 'gzip' : profile.compression;
 
   const total = plan.content.reduce((s, c) => s + c.size, 0);
   const progress = new Progress('Making a backup...', total, { write: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, ctx.verbose < 0);
-  const sink = toStdout ? Sink.toStdout() : Sink.toFile(target);
-  const controller = new AbortController();
-  const stopSignals = onCancelSignals(controller);
-  try {
-    const kdf = scryptParamsFromEnv(ctx.env);
-    // a test hook must not weaken a real backup unnoticed
-    if (kdf.logN < 20 && ctx.verbose >= 0) ctx.err(`${ctx.prog}: warning: QUBES_BACKUP_SCRYPT_LOGN=${kdf.logN} weakens the passphrase protection of this backup (a test setting)\n`);
-    await runBackup(ctx.store(), plan, {
-      passphrase,
-      compression: compressionOf(profile),
-      sink,
-      signal: controller.signal,
-      onProgress: (n) => progress.update(n),
-      kdf,
-      chunkSize: ctx.env.QUBES_BACKUP_CHUNK_SIZE ? Number(ctx.env.QUBES_BACKUP_CHUNK_SIZE) : undefined,
-    });
-    progress.finish(true);
-  } catch (e) {
-    progress.finish(false);
-    const kept = sink.abort(Boolean(opts.keepPartial));
-    if (e instanceof BackupCancelledError) {
-      ctx.err(`${ctx.prog}: error: Backup cancelled${kept ? `; the partial backup was kept as ${kept}` : sink.path ? '; the partial backup file was removed' : ''}\n`);
-      exitBySignal(e.signal);
-    }
-    throw e;
-  } finally {
-    stopSignals();
+  const kdf = scryptParamsFromEnv(ctx.env);
+  // a test hook must not weaken a real backup unnoticed
+  if (kdf.logN < 20 && ctx.verbose >= 0) ctx.err(`${ctx.prog}: warning: QUBES_BACKUP_SCRYPT_LOGN=${kdf.logN} weakens the passphrase protection of this backup (a test setting)\n`);
+  let path: string | undefined;
+  const ended = await writeBackupRun(ctx.store(), plan, {
+    passphrase,
+    compression,
+    openSink: () => {
+      const sink = toStdout ? Sink.toStdout() : Sink.toFile(target);
+      path = sink.path;
+      return sink;
+    },
+    progress,
+    kdf,
+    chunkSize: ctx.env.QUBES_BACKUP_CHUNK_SIZE ? Number(ctx.env.QUBES_BACKUP_CHUNK_SIZE) : undefined,
+    keepPartial: Boolean(opts.keepPartial),
+  });
+  if (ended) {
+    const { cancelled, kept } = ended;
+    ctx.err(`${ctx.prog}: error: Backup cancelled${kept ? `; the partial backup was kept as ${kept}` : path ? '; the partial backup file was removed' : ''}\n`);
+    exitBySignal(cancelled.signal);
   }
   if (!toStdout && ctx.verbose >= 0) ctx.err(`Backup written to ${target}\n`);
   return 0;

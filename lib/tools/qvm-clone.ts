@@ -7,7 +7,7 @@
  */
 import { cloneQube } from '../ops/clone-qube.js';
 import type { VmClass } from '../vm/vm-properties.js';
-import { isCreatableClass, parseVolumePools } from '../vm/vm-factory.js';
+import { isCreatableClass, parseVolumePools } from '../app/vm-factory.js';
 import { UsageError } from './common/errors.js';
 import { cancellable } from './common/cancel-signals.js';
 import type { Context } from './common/program.js';

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { createQube } from '../ops/create-qube.js';
 import { QubesCancelledError, QubesError } from '../errors.js';
 import { CREATABLE_CLASSES, type VmClass } from '../vm/vm-properties.js';
-import { isCreatableClass, parseVolumePools } from '../vm/vm-factory.js';
+import { isCreatableClass, parseVolumePools } from '../app/vm-factory.js';
 import { UsageError } from './common/errors.js';
 import { cancellable } from './common/cancel-signals.js';
 import type { Context } from './common/program.js';

@@ -17,11 +17,14 @@
  */
 import fs from 'node:fs';
 import type { Qubes } from '../../app/app.js';
+import { dom0Home } from '../../backup/backup-content.js';
+import { backupTarget } from '../../backup/destination.js';
 import { loadProfile, profilePath, type BackupProfile } from '../../backup/profile.js';
+import { Progress } from '../../backup/progress.js';
 import { scryptParamsFromEnv } from '../../backup/run-control.js';
 import { Sink } from '../../backup/sink.js';
-import { BackupAlreadyRunningError, BackupCancelledError, ProtocolError, QubesBackupProfileNotFoundError, QubesError } from '../../errors.js';
-import { compressionOf, planBackup, runBackup, type BackupPlan } from '../../ops/backup-run.js';
+import { BackupAlreadyRunningError, BackupCancelledError, BackupError, ProtocolError, QubesBackupProfileNotFoundError, QubesError } from '../../errors.js';
+import { planBackup, writeBackupRun, type BackupPlan } from '../../ops/backup-run.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { method, type Call, type MethodDecl } from '../method.js';
 
@@ -64,9 +67,24 @@ function profileOf(call: Call): BackupProfile {
   return p;
 }
 
-async function plan(call: Call, p: BackupProfile): Promise<BackupPlan> {
-  return planBackup(call.app, selection(call.app, p), p.destination_path, call.services.env, '/');
+interface Planned {
+  plan: BackupPlan;
+  /** The archive's file (a directory location gets a qubes-DATE file in it). */
+  target: string;
 }
+
+async function plan(call: Call, p: BackupProfile): Promise<Planned> {
+  const selected = selection(call.app, p);
+  if (selected.length === 0) throw new BackupError('No qubes selected for the backup');
+  const env = call.services.env;
+  const home = selected.some((v) => v.klass === 'AdminVM') ? dom0Home(env).home : undefined;
+  if (p.destination_path === '-') throw new QubesError('A backup profile of the daemon cannot write to standard output');
+  const target = backupTarget(p.destination_path, '/', home);
+  return { plan: await planBackup(call.app, selected, env), target };
+}
+
+/** The profile's compression: true is gzip, false none, else the program named. */
+const compressionOf = (p: BackupProfile): string | null => (p.compression === false ? null : p.compression === true ? 'gzip' : p.compression);
 
 /** Runs of admin.backup.Execute by profile, for Cancel; they last as long as this daemon. */
 const running = new Map<string, AbortController>();
@@ -78,22 +96,17 @@ async function execute(call: Call): Promise<void> {
   const controller = new AbortController();
   running.set(call.arg, controller);
   try {
-    const thePlan = await plan(call, p);
-    const sink = thePlan.target === '-' ? undefined : Sink.toFile(thePlan.target);
-    if (!sink) throw new QubesError('A backup profile of the daemon cannot write to standard output');
-    try {
-      await runBackup(call.services.store, thePlan, {
-        passphrase: p.passphrase_text,
-        compression: compressionOf(p),
-        sink,
-        signal: controller.signal,
-        kdf: scryptParamsFromEnv(call.services.env),
-      });
-    } catch (e) {
-      sink.abort(false);
-      if (e instanceof BackupCancelledError) throw new BackupCancelledError('Backup cancelled');
-      throw e;
-    }
+    const { plan: thePlan, target } = await plan(call, p);
+    const ended = await writeBackupRun(call.services.store, thePlan, {
+      passphrase: p.passphrase_text,
+      compression: compressionOf(p),
+      openSink: () => Sink.toFile(target),
+      progress: new Progress('', 0, { write: () => {}, isTTY: false }, true),
+      kdf: scryptParamsFromEnv(call.services.env),
+      keepPartial: false,
+      signal: controller.signal,
+    });
+    if (ended) throw new BackupCancelledError('Backup cancelled');
   } finally {
     running.delete(call.arg);
   }
@@ -111,5 +124,5 @@ const profile = { destAdminvm: true, wantsArg: true, wantsPayload: false } as co
 export const BACKUP_METHODS: MethodDecl[] = [
   method('admin.backup.Execute', { ...profile, scope: 'global', read: true, execute: true }, execute),
   method('admin.backup.Cancel', { ...profile, scope: 'global', execute: true }, cancel),
-  method('admin.backup.Info', { ...profile, scope: 'local' }, async (call) => (await plan(call, profileOf(call))).summary),
+  method('admin.backup.Info', { ...profile, scope: 'local' }, async (call) => (await plan(call, profileOf(call))).plan.summary),
 ];

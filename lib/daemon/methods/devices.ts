@@ -15,7 +15,8 @@
  * qubes/devices.py (update_assignment).
  */
 import type { Qubes } from '../../app/app.js';
-import { deviceServices } from '../../devices/device-services.js';
+import { deviceServices } from '../../devices/services.js';
+import { hostRoots } from '../../host/sysfs.js';
 import { DEVICE_CLASSES, ANY, virtualText, type DeviceInfo, type VirtualDevice } from '../../devices/model.js';
 import { assign, assignmentDevice, assignmentsOf, attach, attachedTo, detach, unassign, type DeviceServices } from '../../devices/operations.js';
 import { DeviceNotFound, ProtocolError, QubesError, QubesUnrecognizedDeviceAssignmentMode, QubesValueError } from '../../errors.js';
@@ -28,7 +29,7 @@ import { sameVm, vmGone } from '../vm-ref.js';
 /** The device services of one request, with the runtime state of every qube (backends and frontends). */
 async function servicesFor(call: Call, app: Qubes = call.app): Promise<DeviceServices> {
   if (!app.vmm.offline) await app.vmm.refresh(app.domains.all());
-  return deviceServices(app, call.services.env, call.services.warn);
+  return deviceServices(app, hostRoots(call.services.env), call.services.env, { warn: call.services.warn });
 }
 
 const devclassOf = (call: Call) => call.endpoint as string;

@@ -12,14 +12,14 @@
  * shared/spec/store-and-core-tools.md §10.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import type { Pool, Qubes } from '../app/app.js';
 import { MAX_DISPID } from '../config.js';
 import { QubesError, QubesValueError, QubesVMNotFoundError } from '../errors.js';
-import { addTag, CREATED_BY_PREFIX } from './admin-extension.js';
-import { validateVmName } from './names.js';
-import type { QubesVM } from './qubes-vm.js';
-import { CREATABLE_CLASSES, syncGuiTags, type VmClass } from './vm-properties.js';
-import { DEFAULT_VOLUMES, defaultVolumeConfig, setVolumeAttr, volumeAttr, type PoolInfo } from './volume-config.js';
+import { addTag, CREATED_BY_PREFIX } from '../vm/admin-extension.js';
+import { validateVmName } from '../vm/names.js';
+import type { QubesVM } from '../vm/qubes-vm.js';
+import { CREATABLE_CLASSES, syncGuiTags, type VmClass } from '../vm/vm-properties.js';
+import { DEFAULT_VOLUMES, defaultVolumeConfig, setVolumeAttr, volumeAttr, type PoolInfo } from '../vm/volume-config.js';
+import type { Pool, Qubes } from './app.js';
 
 const VOLUME_NAMES: readonly string[] = ['root', 'private', 'volatile', 'kernel'];
 
