@@ -7,6 +7,7 @@
  * archive our qvm-backup-restore verifies; the profile's selection by
  * name, @tag: and @type:; and the refusals under the reference names.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { run, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
@@ -100,10 +101,12 @@ describe('admin.backup.*', () => {
   });
 
   testWithout(absent, 'Cancel stops a running Execute: BackupCancelledError, no archive left', async () => {
-    // a big sparse image keeps the run going long enough to cancel it
-    fs.truncateSync(path.join(d.store.dir, 'appvms/vm0000/private.img'), 4 * 1024 ** 3);
+    // 64 MiB that do not compress keep the run going long enough to cancel it
+    const fd = fs.openSync(path.join(d.store.dir, 'appvms/vm0000/private.img'), 'r+');
+    for (let i = 0; i < 64; i++) fs.writeSync(fd, randomBytes(1024 ** 2), 0, 1024 ** 2, i * 1024 ** 2);
+    fs.closeSync(fd);
     const execute = d.call('admin.backup.Execute', 'dom0', 'one');
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 100));
     expect(shown(await d.call('admin.backup.Execute', 'dom0', 'one'))).toBe('2\\0BackupAlreadyRunningError\\0\\0Backup already running\\0');
     expect(shown(await d.call('admin.backup.Cancel', 'dom0', 'one'))).toBe('0\\0');
     expect(shown(await execute)).toBe('2\\0BackupCancelledError\\0\\0Backup cancelled\\0');
