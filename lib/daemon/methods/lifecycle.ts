@@ -6,7 +6,8 @@
  *
  * dom0 is refused first in the reference's words ("Cannot ... Dom0 fake
  * domain!"). A failed start at libvirt is a QubesException "Start failed:
- * ..." as there. Suspend pauses the qube: the reference asks the guest to
+ * ..." as there; starting a qube that is not halted succeeds and does
+ * nothing, as there. Suspend pauses the qube: the reference asks the guest to
  * suspend to RAM and pauses it when the guest cannot, which without a
  * guest agent is always the case here; Resume unpauses it, as the
  * reference does for a qube that is not suspended to RAM.
@@ -14,7 +15,7 @@
  * Reference: qubes-core-admin: qubes/api/admin.py (vm_start ... vm_kill,
  * vm_console), qubes/vm/adminvm.py, qubes/vm/qubesvm.py.
  */
-import { LibvirtError, ProtocolError, QubesError, QubesVMError, QubesVMNotHaltedError, QubesVMNotRunningError } from '../../errors.js';
+import { LibvirtError, ProtocolError, QubesError, QubesVMAlreadyStartedError, QubesVMError, QubesVMNotHaltedError, QubesVMNotRunningError } from '../../errors.js';
 import { Lifecycle } from '../../ops/lifecycle.js';
 import { isRunningState } from '../../vmm/power-state.js';
 import { method, type Call, type MethodDecl } from '../method.js';
@@ -33,6 +34,8 @@ async function start(call: Call): Promise<void> {
   try {
     await lifecycle(call).start(call.dest.name);
   } catch (e) {
+    // the reference's start of a qube that is not halted does nothing and succeeds
+    if (e instanceof QubesVMAlreadyStartedError) return;
     if (e instanceof LibvirtError)
       throw new QubesError(`Start failed: ${e.message}, see /var/log/libvirt/libxl/libxl-driver.log for details`);
     throw e;
