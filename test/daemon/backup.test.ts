@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { run, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
 import { testWithout } from '../needs.js';
-import { clientMissing, referenceTool, shown, startDaemon, type Daemon } from './daemon-env.js';
+import { clientMissing, comparableStore, referenceTool, shown, startDaemon, type Daemon } from './daemon-env.js';
 
 const absent = clientMissing();
 const VECTOR = 'qubes-xml/q10.xml';
@@ -54,12 +54,7 @@ afterEach(async () => {
   for (const s of [d.store, ours]) fs.rmSync(s.dir, { recursive: true, force: true });
 });
 
-const normalised = (s: TmpStore) =>
-  s
-    .read()
-    .replaceAll(s.dir, 'DIR')
-    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'UUID')
-    .replace(/<property name="backup_timestamp">\d+<\/property>/g, '<property name="backup_timestamp">T</property>');
+const normalised = comparableStore;
 
 describe('qvm-backup --profile through the daemon', () => {
   testWithout(absent, 'the same summary and qubes.xml as ours; an archive that verifies', () => {

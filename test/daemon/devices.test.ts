@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { run, tmpStore, type TmpStore } from '../helpers.js';
 import { testWithout } from '../needs.js';
-import { clientMissing, referenceTool, shown, startDaemon, type Daemon } from './daemon-env.js';
+import { clientMissing, comparableStore, referenceTool, shown, startDaemon, type Daemon } from './daemon-env.js';
 
 const absent = clientMissing();
 const VECTOR = 'qubes-xml/q10.xml';
@@ -53,7 +53,7 @@ afterEach(async () => {
   for (const s of [d.store, ours]) fs.rmSync(s.dir, { recursive: true, force: true });
 });
 
-const normalised = (s: TmpStore) => s.read().replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'UUID');
+const normalised = comparableStore;
 
 function same(args: string[]) {
   const a = run('qvm-device', args, ours.env);
