@@ -14,7 +14,6 @@
  * Reference: qubes-core-admin: qubes/api/admin.py (vm_device_*),
  * qubes/devices.py (update_assignment).
  */
-import type { Qubes } from '../../app/app.js';
 import { deviceServices } from '../../devices/services.js';
 import { hostRoots } from '../../host/sysfs.js';
 import { DEVICE_CLASSES, ANY, virtualText, type DeviceInfo, type VirtualDevice } from '../../devices/model.js';
@@ -27,7 +26,8 @@ import { method, methods, type Call, type MethodDecl } from '../method.js';
 import { sameVm, vmGone } from '../vm-ref.js';
 
 /** The device services of one request, with the runtime state of every qube (backends and frontends). */
-async function servicesFor(call: Call, app: Qubes = call.app): Promise<DeviceServices> {
+async function servicesFor(call: Call): Promise<DeviceServices> {
+  const app = call.app;
   if (!app.vmm.offline) await app.vmm.refresh(app.domains.all());
   return deviceServices(app, hostRoots(call.services.env), call.services.env, { warn: call.services.warn });
 }
@@ -126,15 +126,17 @@ async function assignHandler(call: Call): Promise<void> {
   const svc = await servicesFor(call);
   const device = await deviceOf(call, svc);
   const { mode, options } = assignmentOf(call, device);
-  await call.write(async (app) => {
-    assign(await servicesFor(call, app), sameVm(app, call.dest.name), { device, mode: mode as AssignmentMode | 'manual', options });
+  // the services of the request's snapshot: no hypervisor work under the store's lock
+  await call.write((app) => {
+    assign(svc, sameVm(app, call.dest.name), { device, mode: mode as AssignmentMode | 'manual', options });
   });
 }
 
 async function unassignHandler(call: Call): Promise<void> {
-  const device = await deviceOf(call, await servicesFor(call));
-  await call.write(async (app) => {
-    unassign(await servicesFor(call, app), sameVm(app, call.dest.name), device);
+  const svc = await servicesFor(call);
+  const device = await deviceOf(call, svc);
+  await call.write((app) => {
+    unassign(svc, sameVm(app, call.dest.name), device);
   });
 }
 
@@ -146,12 +148,13 @@ async function setAssignment(call: Call): Promise<void> {
   if (!MODES.includes(mode)) throw new QubesUnrecognizedDeviceAssignmentMode('Invalid assignment mode');
   const device = parseQarg(call.arg, devclassOf(call));
   if (device.port.backend !== ANY && !call.app.domains.get(device.port.backend)) throw vmGone(device.port.backend);
-  await call.write(async (app) => {
+  const svc = await servicesFor(call);
+  await call.write((app) => {
     const vm = sameVm(app, call.dest.name);
     const existing = assignmentsOf(vm, device.port.devclass).find((a) => virtualText(assignmentDevice(a, device.port.devclass)) === virtualText(device));
     if (!existing) throw new QubesValueError(`Device ${virtualText(device)} not assigned to ${vm.name}`);
     if (existing.mode === mode) return;
-    assign(await servicesFor(call, app), vm, { device, mode: mode as AssignmentMode, options: existing.options });
+    assign(svc, vm, { device, mode: mode as AssignmentMode, options: existing.options });
   });
 }
 
