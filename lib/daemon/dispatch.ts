@@ -11,7 +11,7 @@
  * never takes the daemon down.
  */
 import type { Qubes } from '../app/app.js';
-import { ProtocolError, QubesError, QubesVMInvalidUUIDError } from '../errors.js';
+import { PermissionDenied, ProtocolError, QubesError, QubesVMInvalidUUIDError } from '../errors.js';
 import { validateVmName } from '../vm/names.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { wireClassName } from './error-names.js';
@@ -22,7 +22,8 @@ import type { AdminPermission } from './permission.js';
 import type { StoreView } from './store-view.js';
 import { errorReply, eventFrame, okReply, type EventFields, type Request } from './wire.js';
 
-export type Outcome = { reply: Buffer } | { drop: true; reason: string; error?: unknown } | { streamed: true };
+/** A reply, with the refusal to log when it is one the reference logs (a malformed or forbidden call); a drop; or a finished stream. */
+export type Outcome = { reply: Buffer; refused?: string } | { drop: true; reason: string; error?: unknown } | { streamed: true };
 
 /** Thrown for input the reference cannot decode: answered by dropping the connection. */
 class UndecodableError extends Error {}
@@ -115,7 +116,9 @@ export async function dispatch(
     if (streamed) return { drop: true, reason: 'error during an event stream', error: e };
     if (e instanceof QubesError) {
       const traceback = ctx.debug ? `${e.stack ?? ''}\n` : '';
-      return { reply: errorReply(wireClassName(e), e.message, traceback) };
+      const reply = errorReply(wireClassName(e), e.message, traceback);
+      // the reference logs calls refused as malformed or forbidden; other errors are the caller's business
+      return e instanceof ProtocolError || e instanceof PermissionDenied ? { reply, refused: `${e.name}: ${e.message}` } : { reply };
     }
     if (e instanceof UndecodableError || e instanceof MalformedRequest) return { drop: true, reason: e.message };
     return { drop: true, reason: 'unhandled exception', error: e };

@@ -85,6 +85,8 @@ const describe = (b: Buffer) => JSON.stringify(b.subarray(0, 200).toString('lati
 
 export class QubesDaemon {
   private readonly servers: net.Server[] = [];
+  /** The socket files this daemon made (and only those are removed at stop: another daemon's are not ours). */
+  private readonly made: string[] = [];
   private readonly connections = new Set<net.Socket>();
   /** Requests being answered (not event streams): stop() waits for them. */
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -100,6 +102,7 @@ export class QubesDaemon {
         const server = net.createServer({ allowHalfOpen: true }, (conn) => this.accept(conn, s.table));
         await listen(server, s.path);
         this.servers.push(server);
+        this.made.push(s.path);
         const gid = qubesGid();
         if (gid !== undefined) fs.chownSync(s.path, -1, gid);
       }
@@ -114,7 +117,7 @@ export class QubesDaemon {
   /** Stop listening, finish requests in flight, end event streams. */
   async stop(): Promise<void> {
     const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-    for (const s of this.o.sockets) fs.rmSync(s.path, { force: true });
+    for (const p of this.made) fs.rmSync(p, { force: true });
     for (const c of this.connections) if (this.streams.has(c) || !c.readableEnded) c.destroy();
     await Promise.allSettled([...this.inFlight]);
     await Promise.all(closed);
@@ -181,6 +184,7 @@ export class QubesDaemon {
       };
       const work = dispatch(req, ctx).then((outcome) => {
         if ('reply' in outcome) {
+          if (outcome.refused) this.o.log.warning(`failed call ${what()}: ${outcome.refused}`);
           if (!conn.destroyed) conn.end(outcome.reply);
           return;
         }

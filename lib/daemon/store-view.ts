@@ -55,8 +55,10 @@ export class StoreView {
   current(): Qubes {
     const now = identityOf(this.store.file);
     if (this.app && same(now, this.id)) return this.app;
-    // Read, then check the file did not change while we read it; a writer's
-    // rename between the stat and the read is caught by the next call.
+    // The identity is taken before the read: if a writer renames a new file
+    // in between, this snapshot is newer than its identity says, and the
+    // next call reads again (announcing nothing twice: the difference of a
+    // file from itself is empty).
     const fresh = this.store.read();
     const prev = this.app;
     this.app = fresh;

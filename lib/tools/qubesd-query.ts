@@ -55,16 +55,7 @@ function readSingleLine(max: number): Buffer {
   const out: number[] = [];
   const one = Buffer.alloc(1);
   for (let i = 0; i < max; i++) {
-    let n: number;
-    try {
-      n = fs.readSync(0, one, 0, 1, null);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
-        i--;
-        continue;
-      }
-      throw new QubesError(`cannot read standard input: ${ioReason(e)}`);
-    }
+    const n = readStdin(one, 0, 1);
     if (n === 0) throw new UsageError('End of input without a newline');
     const c = one[0] as number;
     if (c === 10) return Buffer.from(out);
@@ -74,21 +65,54 @@ function readSingleLine(max: number): Buffer {
   throw new UsageError(`No newline found in first ${max} bytes`);
 }
 
-/** All of standard input, refusing more than `max` bytes. */
-async function readPayload(max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+/** One read of descriptor 0 into `buf`; waits when the descriptor is non-blocking and has nothing yet. */
+function readStdin(buf: Buffer, offset: number, length: number): number {
+  for (;;) {
+    try {
+      return fs.readSync(0, buf, offset, length, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        continue;
+      }
+      if (code === 'EOF') return 0;
+      throw new QubesError(`cannot read standard input: ${ioReason(e)}`);
+    }
+  }
+}
+
+/**
+ * All of standard input, refusing more than `max` bytes. Read from
+ * descriptor 0 directly (one byte more than the limit at most, as the
+ * reference): the payload is bytes, and nothing is left for anyone else.
+ */
+function readPayload(max: number): Buffer {
+  const buf = Buffer.alloc(MAX_REQUEST_BYTES + 1);
   let size = 0;
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size > MAX_REQUEST_BYTES) break;
+  while (size < buf.length) {
+    const n = readStdin(buf, size, buf.length - size);
+    if (n === 0) break;
+    size += n;
   }
   if (size > max) throw new UsageError(`Payload too long (max ${max})`);
-  return Buffer.concat(chunks, size);
+  return buf.subarray(0, size);
+}
+
+/** Write the reply's bytes as they come to descriptor 1; false once its reader is gone. */
+function writeStdout(b: Uint8Array): boolean {
+  try {
+    for (let off = 0; off < b.length; ) off += fs.writeSync(1, b, off, b.length - off);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EPIPE') return false;
+    if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return writeStdout(b);
+    throw new QubesError(`cannot write to standard output: ${ioReason(e)}`);
+  }
 }
 
 /** Send the request, copy the reply; the reply's first byte as a number, or 1 when it is not a digit. */
-function query(socket: string, request: Buffer, out: (b: Uint8Array) => void): Promise<number> {
+function query(socket: string, request: Buffer, out: (b: Uint8Array) => boolean): Promise<number> {
   return new Promise((resolve, reject) => {
     let first: number | undefined;
     const conn = net.connect(socket);
@@ -108,7 +132,7 @@ function query(socket: string, request: Buffer, out: (b: Uint8Array) => void): P
           return;
         }
       }
-      out(d);
+      if (!out(d)) conn.destroy();
     });
     conn.on('error', (e) => reject(new QubesError(`cannot talk to qubesd at ${socket}: ${ioReason(e)}`)));
     conn.on('close', () => {
@@ -129,12 +153,12 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     max = n;
   }
   let payload: Buffer = Buffer.alloc(0);
-  if (!opts.empty) payload = opts.singleLine ? readSingleLine(max) : await readPayload(max);
+  if (!opts.empty) payload = opts.singleLine ? readSingleLine(max) : readPayload(max);
   const socket = opts.connect ?? path.join(qubesdSocketDir(ctx.env), QUBESD_SOCKET);
   // As the reference: always `METHOD+ARG`, the `+` even when the argument is empty.
   const request = Buffer.concat([Buffer.from(`${method}+${arg} ${src} name ${dest}\0`, 'latin1'), payload]);
-  const code = await query(socket, request, (b) => ctx.out(b));
+  const code = await query(socket, request, writeStdout);
   if (opts.fail) return code;
-  if (opts.null) ctx.out(Buffer.from([0]));
+  if (opts.null) writeStdout(Buffer.from([0]));
   return 0;
 }

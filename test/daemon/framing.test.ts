@@ -61,6 +61,13 @@ describe('error replies', () => {
     expect(shown(await d.raw(request(declared.name, 'sys-net')))).toBe(`2\\0ProtocolError\\0\\0no such method: '${declared.name}'\\0`);
   });
 
+  test('refusals of malformed and forbidden calls are logged, as the reference logs them', () => {
+    expect(d.log()).toContain(`qubesd: warning: failed call "admin.no.Such"+"" ("dom0" → "dom0") with payload of 0 bytes: ProtocolError: no such method: 'admin.no.Such'\n`);
+    expect(d.log()).toContain(`qubesd: warning: failed call "admin.vm.List"+"" ("sys-net" → "dom0") with payload of 0 bytes: PermissionDenied: \n`);
+    // a library error is the caller's business: not logged
+    expect(d.log()).not.toContain('QubesVMNotFoundError');
+  });
+
   test('keyword adminvm is dom0; a qube by uuid', async () => {
     const list = shown(await d.raw(Buffer.from('admin.vm.List dom0 keyword adminvm\0')));
     expect(list.startsWith('0\\0dom0 class=AdminVM state=Running uuid=00000000-0000-0000-0000-000000000000\n')).toBe(true);

@@ -20,7 +20,7 @@ import { errorLine, exitCodeFor, UsageError } from './errors.js';
 import { allSpecOptions, COMMON_OPTIONS, findSubcommand, subcommandWords, type ArgSpec, type CommandSpec, type OptionSpec } from './spec.js';
 
 export interface Io {
-  out: (s: string | Uint8Array) => void;
+  out: (s: string) => void;
   err: (s: string) => void;
   isTTY: boolean;
   env: NodeJS.ProcessEnv;
