@@ -431,29 +431,35 @@ export class QubesInvalidLabelValueError extends ProtocolError {
 /** A qube of that name exists already (Admin API creation). */
 export class QubesVMAlreadyExistsError extends QubesError {
   override name = 'QubesVMAlreadyExistsError';
+  override readonly code: string = 'EQUBES_VM_EXISTS';
 }
 
 /** admin.vm.volume.CloneTo named a token no CloneFrom handed out (or one used already). */
 export class QubesVolumeCopyTokenNotFoundError extends ProtocolError {
   override name = 'QubesVolumeCopyTokenNotFoundError';
+  override readonly code: string = 'EQUBES_NO_SUCH_COPY_TOKEN';
 }
 
 /** A device argument that selects more than one device (Admin API device listings). */
 export class DeviceNotFound extends QubesError {
   override name = 'DeviceNotFound';
+  override readonly code: string = 'EQUBES_NO_SUCH_DEVICE';
 }
 
 /** admin.vm.device.*.Set.assignment with a mode other than required, ask-to-attach, auto-attach. */
 export class QubesUnrecognizedDeviceAssignmentMode extends ProtocolError {
   override name = 'QubesUnrecognizedDeviceAssignmentMode';
+  override readonly code: string = 'EQUBES_DEVICE_ASSIGNMENT_MODE';
 }
 
 /** admin.backup.* named a profile that /etc/qubes/backup does not have. */
 export class QubesBackupProfileNotFoundError extends QubesError {
   override name = 'QubesBackupProfileNotFoundError';
+  override readonly code: string = 'EQUBES_NO_SUCH_BACKUP_PROFILE';
 }
 
 /** admin.backup.Execute of a profile whose backup runs already. */
 export class BackupAlreadyRunningError extends QubesError {
   override name = 'BackupAlreadyRunningError';
+  override readonly code: string = 'EQUBES_BACKUP_RUNNING';
 }
