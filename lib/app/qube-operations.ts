@@ -30,7 +30,7 @@ import { importFile } from '../storage/copy-data.js';
 import { createDir } from '../storage/durable-fs.js';
 import { openImportSource } from '../storage/import-source.js';
 import type { StorageContext } from '../storage/pool.js';
-import { storageContext, volumeNaming } from '../storage/pools.js';
+import { volumeNaming } from '../storage/pools.js';
 import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
 import { QubeClaim, recoverUnfinished, unfinishedNames, unfinishedRecord } from '../storage/unfinished-qubes.js';
 import { settingsFromConfig } from '../storage/volume.js';
@@ -71,8 +71,8 @@ interface MakeOptions {
 const storageOf = (vm: QubesVM): string =>
   vm.volumeConfig.map((c) => `${volumeAttr(c, 'name')}=${volumeAttr(c, 'pool')}:${volumeAttr(c, 'vid')}<${volumeAttr(c, 'source') ?? ''}`).join(',');
 
-/** The context of one command's storage work (cancelled by `signal`). */
-const workContext = (signal?: AbortSignal): StorageContext => ({ ...storageContext(), signal });
+/** The context of one command's storage work (its session's, cancelled by `signal`). */
+const workContext = (base: StorageContext, signal?: AbortSignal): StorageContext => ({ ...base, signal });
 
 /** recordQube, and the boot mode a qube takes from the root it gets (a standalone copy of a template). */
 async function recorded(recordQube: RecordQube, app: Qubes, name?: string): Promise<RecordedQube> {
@@ -85,8 +85,8 @@ async function recorded(recordQube: RecordQube, app: Qubes, name?: string): Prom
  * Plan, make the data, publish (see the module comment). Returns the name
  * and what was done about earlier commands' unfinished work.
  */
-async function createWithStorage(store: Store, recordQube: RecordQube, opts: MakeOptions = {}): Promise<{ name: string; notes: string[] }> {
-  const ctx = workContext(opts.signal);
+async function createWithStorage(store: Store, base: StorageContext, recordQube: RecordQube, opts: MakeOptions = {}): Promise<{ name: string; notes: string[] }> {
+  const ctx = workContext(base, opts.signal);
   const notes = await recoverUnfinished(store, ctx);
   const plan = store.read();
   const { vm, copyFrom } = await recorded(recordQube, plan);
@@ -132,7 +132,7 @@ async function createWithStorage(store: Store, recordQube: RecordQube, opts: Mak
     // the qube is not in the store: what was made goes (problems removing volumes that were
     // never made are the failure's echo; the failure is what to tell)
     try {
-      await claim.settle(workContext());
+      await claim.settle(workContext(base));
     } catch {
       // the record stays: the next command applies the rule; the failure is still what to tell
     }
@@ -215,11 +215,12 @@ export interface CreateResult {
  * the qube is saved. `check` runs first (the tool's argument checks that
  * need the store). `signal` cancels: nothing is kept.
  */
-export async function createQube(store: Store, req: CreateRequest, check?: (app: Qubes) => void, signal?: AbortSignal): Promise<CreateResult> {
+export async function createQube(store: Store, storage: StorageContext, req: CreateRequest, check?: (app: Qubes) => void, signal?: AbortSignal): Promise<CreateResult> {
   let propErrors: CreateResult['propErrors'] = [];
   const { rootFile } = req;
   const { name, notes } = await createWithStorage(
     store,
+    storage,
     (app, planned) => {
       check?.(app);
       propErrors = [];
@@ -235,13 +236,13 @@ export async function createQube(store: Store, req: CreateRequest, check?: (app:
           label: req.label,
           pools: req.pools,
           sizeOf: (vol) => (vol === 'root' ? volumeSize(src, 'root') : undefined),
-          namingPool: volumeNaming(),
+          namingPool: volumeNaming(storage),
         });
         copyAttributes(src, vm, false);
         vm.set('label', req.label);
         copyFrom = { src: src.name, volumes: ['root'] };
       } else {
-        vm = addVmRecord(app, { ...req, name, namingPool: volumeNaming() });
+        vm = addVmRecord(app, { ...req, name, namingPool: volumeNaming(storage) });
       }
       for (const [prop, value] of req.props) {
         try {
@@ -300,13 +301,14 @@ export interface CloneRequest {
  * `ignoreErrors`, earlier unfinished work cleaned up) for the caller to
  * print.
  */
-export async function cloneQube(store: Store, req: CloneRequest, signal?: AbortSignal): Promise<{ warnings: string[] }> {
+export async function cloneQube(store: Store, storage: StorageContext, req: CloneRequest, signal?: AbortSignal): Promise<{ warnings: string[] }> {
   const checked = await requireHalted(store, req.source, (src) => {
     if (src.klass === 'AdminVM') throw new QubesValueError(`Cannot clone ${src.name}`);
   });
   let copyWarnings: string[] = [];
   const { notes } = await createWithStorage(
     store,
+    storage,
     (app) => {
       copyWarnings = [];
       const src = sameQube(app, req.source, checked);
@@ -329,7 +331,7 @@ export async function cloneQube(store: Store, req: CloneRequest, signal?: AbortS
           return v.pool !== g ? v.pool : undefined;
         },
         sizeOf: (volume) => volumeSize(src, volume),
-        namingPool: volumeNaming(),
+        namingPool: volumeNaming(storage),
       });
       copyAttributes(src, vm, true, req.ignoreErrors ? (msg) => copyWarnings.push(msg) : undefined);
       syncKernelVid(vm);
@@ -373,10 +375,10 @@ export async function cloneQube(store: Store, req: CloneRequest, signal?: AbortS
  * manager and qubes in use are refused by the core (Qubes.removeVm).
  * @throws QubesVMInUseError (with the usages), QubesError
  */
-export async function removeQube(store: Store, name: string): Promise<string[]> {
+export async function removeQube(store: Store, name: string, storage: StorageContext): Promise<string[]> {
   // dom0 never halts: skip the power check and let removeVm refuse it; a remote qube has no power state here.
   const checked = await requireHalted(store, name, (vm) => !runsHere(vm.klass));
-  const ctx = workContext();
+  const ctx = workContext(storage);
   const problems = await recoverUnfinished(store, ctx);
   const claim = await QubeClaim.take(store, name, ctx);
   problems.push(...claim.notes);
@@ -409,10 +411,10 @@ export async function removeQube(store: Store, name: string): Promise<string[]> 
  * Returns what was done, or undefined when NAME has no such record.
  * @throws QubesError while a live command works on NAME
  */
-export async function removeUnfinished(store: Store, name: string): Promise<string[] | undefined> {
+export async function removeUnfinished(store: Store, name: string, storage: StorageContext): Promise<string[] | undefined> {
   if (!unfinishedNames(store).includes(name)) return undefined;
-  const claim = await QubeClaim.take(store, name, workContext());
-  await claim.settle(workContext());
+  const claim = await QubeClaim.take(store, name, storage);
+  await claim.settle(storage);
   return claim.notes;
 }
 

@@ -15,7 +15,6 @@
 import { QubesError, StoreError } from '../errors.js';
 import { attr, decodeXmlBytes, lineAt, nameAttr, parseAttrs, scanXml, TreeBuilder, XmlSyntaxError, type XmlElement, type XmlHandler } from '../util/xml-reader.js';
 import { isPciPath, sbdfToPath } from '../devices/pci-path.js';
-import { hostRoots } from '../devices/sysfs.js';
 import { ASSIGNMENT_MODES, type AssignmentMode, type DeviceAssignment } from '../vm/devices.js';
 import { parseBool, setProperty } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
@@ -174,6 +173,10 @@ export interface LoadOptions {
    * always loaded strictly.
    */
   lenient?: boolean;
+  /** This machine's sysfs, for converting old PCI ports (default /sys). */
+  sysRoot?: string;
+  /** The installer's thin pool (`DEFAULT_LVM_POOL`), which the default pool prefers. */
+  defaultLvmPool?: string;
 }
 
 /**
@@ -205,6 +208,7 @@ export function loadQubesXml(
 
   const app = new Qubes(vmm, baseDir, readLabels(raw, src, file));
   app.loading = true;
+  app.defaultLvmPool = options.defaultLvmPool;
   // What is being loaded, for error messages (a function: line numbers cost a scan).
   let where = (): string => 'pools';
   try {
@@ -263,7 +267,7 @@ export function loadQubesXml(
     // Stage 4: references between qubes, features, tags, devices, volumes.
     for (const p of pending) {
       where = () => `domain '${p.vm.name}'`;
-      readDomainStage4(app, p, warnings, setRef);
+      readDomainStage4(app, p, warnings, setRef, options.sysRoot ?? '/sys');
     }
     where = () => 'migrations';
     migrate(app, fwNetvm, warnings);
@@ -329,6 +333,7 @@ function readDomainStage4(
   { vm, raw, refs }: Pending,
   warnings: LoadWarnings,
   setRef: (holder: QubesVM, name: string, value: string) => void,
+  sysRoot: string,
 ): void {
   for (const [name, value] of refs) {
     if (name === 'virt_mode' && vm.props.has('virt_mode')) continue; // explicit beats migrated hvm
@@ -339,7 +344,7 @@ function readDomainStage4(
   for (const d of raw.devices) {
     const assignments: DeviceAssignment[] = [];
     for (const dev of d.devices) {
-      const a = readAssignment(app, vm, d.devclass, dev, warnings);
+      const a = readAssignment(app, vm, d.devclass, dev, warnings, sysRoot);
       if (a) assignments.push(a);
     }
     vm.devices.push({ devclass: d.devclass, assignments });
@@ -349,7 +354,7 @@ function readDomainStage4(
 }
 
 /** Current and legacy assignment shapes (spec §1.3 item 4; firewall-and-devices.md B4). */
-function readAssignment(app: Qubes, vm: QubesVM, devclass: string, dev: RawDevice, warnings: LoadWarnings): DeviceAssignment | null {
+function readAssignment(app: Qubes, vm: QubesVM, devclass: string, dev: RawDevice, warnings: LoadWarnings, sysRoot: string): DeviceAssignment | null {
   const backend = attr(dev, 'backend-domain') ?? '';
   const port = attr(dev, 'id') ?? '';
   let options = dev.options;
@@ -369,7 +374,7 @@ function readAssignment(app: Qubes, vm: QubesVM, devclass: string, dev: RawDevic
     warnings.push(`${vm.name}: Cannot find backend domain '${backend}' for device type ${devclass} '${port}'`);
     return null;
   }
-  return { backend, port: devclass === 'pci' ? migratePciPort(port) : port, mode: mode as AssignmentMode, identity: identity ?? '*', options };
+  return { backend, port: devclass === 'pci' ? migratePciPort(port, sysRoot) : port, mode: mode as AssignmentMode, identity: identity ?? '*', options };
 }
 
 /**
@@ -377,9 +382,8 @@ function readAssignment(app: Qubes, vm: QubesVM, devclass: string, dev: RawDevic
  * bridge) is converted from this machine's sysfs, and kept when that fails
  * (firewall-and-devices.md B3). Ports on a root bus are already paths.
  */
-function migratePciPort(port: string): string {
+function migratePciPort(port: string, sys: string): string {
   if (port === '*') return port;
-  const sys = hostRoots().sys;
   return isPciPath(sys, port) ? port : (sbdfToPath(sys, port) ?? port);
 }
 

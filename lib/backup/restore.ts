@@ -22,14 +22,14 @@ import { DeviceEnumerator } from '../devices/enumerate.js';
 import { DeviceEvents } from '../devices/events.js';
 import type { DeviceServices } from '../devices/operations.js';
 import { VmmLiveDevices } from '../devices/runtime.js';
-import { hostRoots } from '../devices/sysfs.js';
+import { hostRoots } from '../config.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
 import { parseFirewallXml } from '../firewall/firewall-xml.js';
 import { firewallPath, saveRules } from '../firewall/firewall-file.js';
 import { writeSparse } from '../storage/copy-data.js';
 import { createDir } from '../storage/durable-fs.js';
 import { PoolSet, type QubeStorage, type QubeVolume } from '../storage/qube-storage.js';
-import { storageContext } from '../storage/pools.js';
+import { storageContext, volumeNaming } from '../storage/pools.js';
 import { ioReason } from '../util/io-error.js';
 import { qubeDirPath } from '../vm/qube-dir.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
@@ -282,8 +282,9 @@ async function dataPhase(
   const roots = hostRoots(o.env);
   // qvm-device's checks for the assignments (assign uses the PCI view of sysfs and the events only)
   const devices: DeviceServices = { enumerator: new DeviceEnumerator({ roots, vmm: draft.vmm, env: o.env }), live: new VmmLiveDevices(draft, draft.vmm, roots), events: new DeviceEvents() };
-  const records = o.verifyOnly ? new Map<string, QubesVM>() : addRestoredRecords(draft, qubes, devices, warn);
   const pools = new PoolSet(draft, storageContext(o.env));
+  const naming = volumeNaming(pools.ctx);
+  const records = o.verifyOnly ? new Map<string, QubesVM>() : addRestoredRecords(draft, qubes, devices, naming, warn);
   const storages = new Map<string, QubeStorage>();
   for (const [name, vm] of records) storages.set(name, await pools.qube(vm));
   const restoredSizes = new Map<string, Map<string, number>>();
@@ -430,7 +431,7 @@ async function dataPhase(
   const menus = new Map([...smalls].map(([n, m]) => [n, m.get('menu')?.toString('utf8')]));
   const vids = new Map([...records].map(([n, vm]) => [n, vm.volumeConfig.map((c) => `${volumeAttr(c, 'name')}=${volumeAttr(c, 'pool')}:${volumeAttr(c, 'vid')}`).join(',')]));
   await o.store.update((app) => {
-    const added = addRestoredRecords(app, qubes, devices, () => {}, restoredSizes);
+    const added = addRestoredRecords(app, qubes, devices, naming, () => {}, restoredSizes);
     for (const [n, vm] of added) {
       const got = vm.volumeConfig.map((c) => `${volumeAttr(c, 'name')}=${volumeAttr(c, 'pool')}:${volumeAttr(c, 'vid')}`).join(',');
       if (got !== vids.get(n)) throw new QubesError(`The storage of ${n} changed while restoring (pools or defaults were changed); nothing restored`);

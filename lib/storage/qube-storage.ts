@@ -36,7 +36,7 @@ export class PoolSet {
   /** Offline mode is the store's (its hypervisor connection) unless `ctx` says. */
   constructor(
     readonly app: Qubes,
-    ctx: StorageContext = storageContext(),
+    ctx: StorageContext,
   ) {
     this.ctx = { ...ctx, offline: ctx.offline ?? app.vmm.offline };
   }

@@ -13,11 +13,11 @@ import { Labels } from '../app/labels.js';
 import { kernelsDir } from '../config.js';
 import { StoreError } from '../errors.js';
 import { reflinkSupported } from '../storage/drivers/file-reflink.js';
-import { PoolSet } from '../storage/qube-storage.js';
 import { ioReason } from '../util/io-error.js';
 import { OfflineVmm } from '../vmm/vmm.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
+import { sessionPools } from '../ops/session-storage.js';
 
 export const spec: CommandSpec = {
   name: 'qubes-create',
@@ -67,6 +67,6 @@ export async function run(_opts: unknown, _args: string[], ctx: Context): Promis
   }
   await store.create(initialStore(baseDir, reflinkSupported(baseDir)));
   // as the reference's load_initial_values: each pool prepares its directories
-  for (const pool of await new PoolSet(store.read()).all()) await pool.setup();
+  for (const pool of await sessionPools(ctx.session, store.read()).all()) await pool.setup();
   return 0;
 }

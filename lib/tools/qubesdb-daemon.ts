@@ -15,6 +15,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { QubesError } from '../errors.js';
+import { packageBin } from '../util/package-root.js';
 import { QubesDbDaemon } from '../vmm/qubesdb/daemon.js';
 import { socketDir, socketPaths } from '../vmm/qubesdb/paths.js';
 import { UsageError } from './common/errors.js';
@@ -95,7 +96,7 @@ async function serve(name: string | null, remoteDomid: number, perms: number | u
 
 /** Start the daemon detached and wait until it says it listens (or why it cannot). */
 async function fork(args: string[], opts: Opts, ctx: Context): Promise<number> {
-  const script = process.argv[1] as string;
+  const script = ctx.session.streams.program ?? packageBin('qubesdb-daemon');
   const childArgs = [script, '--foreground', ...(opts.rwSocketPerms ? [`--rw-socket-perms=${opts.rwSocketPerms}`] : []), '--', ...args];
   const child = spawn(process.execPath, childArgs, {
     detached: true,

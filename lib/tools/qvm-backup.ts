@@ -8,7 +8,8 @@
  * qubes/backup.py; spec backup.md §2, §6, §8.
  */
 import { newBackupId } from '../backup/backup-header.js';
-import { backupQubesXml, collectContent, dom0Home, summaryTable } from '../backup/backup-content.js';
+import { backupQubesXml, collectContent, summaryTable } from '../backup/backup-content.js';
+import { backupChunkSize, dom0Home } from '../config.js';
 import { writeBackup } from '../backup/backup-writer.js';
 import { backupTarget } from '../backup/destination.js';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
@@ -16,16 +17,15 @@ import { loadProfile, saveProfile, type BackupProfile } from '../backup/profile.
 import { Progress } from '../backup/progress.js';
 import { Sink } from '../backup/sink.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
-import { PoolSet } from '../storage/qube-storage.js';
-import { storageContext } from '../storage/pools.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import type { Qubes } from '../app/app.js';
 import { UsageError } from './common/errors.js';
-import { readLine, readSecret } from './common/prompt.js';
+import { readSecret } from './common/prompt.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { resolveVms } from './common/vm-args.js';
 import { exitBySignal, onCancelSignals, scryptParamsFromEnv } from '../backup/run-control.js';
+import { sessionPools } from '../ops/session-storage.js';
 
 export const spec: CommandSpec = {
   name: 'qvm-backup',
@@ -99,9 +99,9 @@ function selectQubes(app: Qubes, profile: BackupProfile): QubesVM[] {
   return [...out.filter((v) => v.klass !== 'AdminVM'), ...out.filter((v) => v.klass === 'AdminVM')];
 }
 
-function askPassphrase(): string {
-  const a = readSecret('Please enter the passphrase that will be used to encrypt and verify the backup: ');
-  const b = readSecret('Enter again for verification: ');
+function askPassphrase(ctx: Context): string {
+  const a = readSecret(ctx.session.streams, 'Please enter the passphrase that will be used to encrypt and verify the backup: ');
+  const b = readSecret(ctx.session.streams, 'Enter again for verification: ');
   if (a !== b) throw new BackupError('Passphrase mismatch!');
   return checkPassphrase(a);
 }
@@ -123,32 +123,32 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const selected = selectQubes(app, profile);
   if (selected.length === 0) throw new BackupError('No qubes selected for the backup');
   const home = selected.some((v) => v.klass === 'AdminVM') ? dom0Home(ctx.env).home : undefined;
-  const target = backupTarget(profile.destination_path, process.cwd(), home);
+  const target = backupTarget(profile.destination_path, ctx.session.streams.cwd, home);
   const toStdout = target === '-';
-  if (toStdout && process.stdout.isTTY) throw new BackupError('Refusing to write a backup to a terminal; redirect standard output to a file or a pipe');
+  if (toStdout && ctx.isTTY) throw new BackupError('Refusing to write a backup to a terminal; redirect standard output to a file or a pipe');
   // the summary and questions must not mix with a backup written to standard output
   const say = toStdout ? ctx.err : ctx.out;
 
   await app.vmm.refresh(selected.filter((v) => v.klass !== 'AdminVM'));
   const running = (vm: QubesVM) => vm.klass !== 'AdminVM' && app.vmm.info(vm).state !== 'Halted';
-  const pools = new PoolSet(app, storageContext(ctx.env));
+  const pools = sessionPools(ctx.session, app);
   const content = await collectContent(app, pools, selected, ctx.env);
   const chosen = new Set(selected.map((v) => v.name));
   say(summaryTable(content, app.domains.all().filter((v) => !chosen.has(v.name)).map((v) => v.name), running));
 
   if (!opts.yes) {
     say('Do you want to proceed? [y/N] ');
-    if (!/^y$/i.test(readLine().trim())) return 0;
+    if (!/^y$/i.test(ctx.session.streams.readLine().trim())) return 0;
   }
   const passphrase =
-    profile.passphrase_text !== undefined ? checkPassphrase(profile.passphrase_text) : opts.passphraseFile !== undefined ? passphraseFromFile(opts.passphraseFile) : askPassphrase();
+    profile.passphrase_text !== undefined ? checkPassphrase(profile.passphrase_text) : opts.passphraseFile !== undefined ? passphraseFromFile(opts.passphraseFile) : askPassphrase(ctx);
   const compression = profile.compression === false ? null : profile.compression === true ? 'gzip' : profile.compression;
 
   const copy = ctx.store().read();
   const qubesXml = backupQubesXml(copy, content);
   const total = content.reduce((s, c) => s + c.size, 0);
-  const progress = new Progress('Making a backup...', total, { write: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, ctx.verbose < 0);
-  const sink = toStdout ? Sink.toStdout() : Sink.toFile(target);
+  const progress = new Progress('Making a backup...', total, { write: ctx.err, isTTY: ctx.session.streams.stderrIsTTY }, ctx.verbose < 0);
+  const sink = toStdout ? Sink.toStdout(ctx.session.streams.stdout()) : Sink.toFile(target);
   const controller = new AbortController();
   const stopSignals = onCancelSignals(controller);
   try {
@@ -165,7 +165,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
       signal: controller.signal,
       onProgress: (n) => progress.update(n),
       kdf,
-      chunkSize: ctx.env.QUBES_BACKUP_CHUNK_SIZE ? Number(ctx.env.QUBES_BACKUP_CHUNK_SIZE) : undefined,
+      chunkSize: backupChunkSize(ctx.env),
     });
     await sink.finish();
     progress.finish(true);

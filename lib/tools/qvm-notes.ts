@@ -18,7 +18,6 @@ import { ioReason } from '../util/io-error.js';
 import { appendedNotes } from '../vm/notes.js';
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
-import { readLine } from './common/prompt.js';
 import type { CommandSpec } from './common/spec.js';
 import { resolveVm } from './common/vm-args.js';
 
@@ -68,7 +67,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   } else if (opts.delete) {
     if (!opts.force) {
       ctx.out('You are about to delete the notes of this qube.\nAre you certain? [y/N] ');
-      if (readLine().trim().toUpperCase() !== 'Y') return 2;
+      if (ctx.session.streams.readLine().trim().toUpperCase() !== 'Y') return 2;
     }
     await changeNotes(store, vmname, () => new Uint8Array());
   } else {

@@ -30,7 +30,7 @@ import {
 } from '../../devices/operations.js';
 import type { Options } from '../../devices/options.js';
 import { VmmLiveDevices } from '../../devices/runtime.js';
-import { hostRoots } from '../../devices/sysfs.js';
+import { hostRoots } from '../../config.js';
 import { QubesError } from '../../errors.js';
 import type { AssignmentMode } from '../../vm/devices.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';

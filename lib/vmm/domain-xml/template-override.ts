@@ -28,7 +28,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { DEFAULT_TEMPLATE_PATH, templateDirs } from '../../config.js';
 import { QubesError } from '../../errors.js';
+
+export { DEFAULT_TEMPLATE_PATH, templateDirs };
 import { parseLibvirtUri } from '../libvirt/uri.js';
 import { expand, type Segment } from './template.js';
 
@@ -44,12 +47,6 @@ interface Layer {
   defs: Map<string, Node[]>;
 }
 
-export const DEFAULT_TEMPLATE_PATH = ['/etc/qubes/templates', '/usr/share/qubes/templates'];
-
-export function templateDirs(env: NodeJS.ProcessEnv = process.env): string[] {
-  const v = env.QUBES_TEMPLATE_PATH;
-  return v ? v.split(':').filter((d) => d !== '') : DEFAULT_TEMPLATE_PATH;
-}
 
 /** The override file in effect for a qube, if any. */
 export function findOverride(dirs: string[], flavour: Flavour, vmName: string): string | undefined {

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * A session's storage: the storage context of its environment and one
+ * PoolSet per loaded store, each driver opened once for the command. Apart
+ * from session.ts so that commands that never touch storage do not carry
+ * its code (and the drivers it may import) in their bundles.
+ */
+import type { Qubes } from '../app/app.js';
+import type { StorageContext } from '../storage/pool.js';
+import { storageContext } from '../storage/pools.js';
+import { PoolSet } from '../storage/qube-storage.js';
+import type { Session } from './session.js';
+
+const POOL_SETS = Symbol('pool sets of the session');
+
+/** The storage context of the session's environment and clock (a fresh object: callers may add a signal). */
+export function sessionStorage(session: Session): StorageContext {
+  return storageContext(session.env, () => session.now());
+}
+
+/** The pools of `app`, a store loaded in this session: one PoolSet per store, so each driver opens once. */
+export function sessionPools(session: Session, app: Qubes): PoolSet {
+  const sets = session.once(POOL_SETS, () => new WeakMap<Qubes, PoolSet>());
+  let p = sets.get(app);
+  if (!p) {
+    p = new PoolSet(app, sessionStorage(session));
+    session.countPoolSet();
+    sets.set(app, p);
+  }
+  return p;
+}
