@@ -67,6 +67,20 @@ export interface Context {
 
 export type Body<O> = (opts: O, args: string[], ctx: Context) => Promise<number | void> | number | void;
 
+/** A command: its spec and body. */
+export interface CommandEntry<O> {
+  spec: CommandSpec;
+  run: Body<O>;
+}
+
+/** A command's module (lib/tools/NAME.ts): may take another form when run under another name (qvm-device as qvm-CLASS). */
+export interface CommandModule<O> extends CommandEntry<O> {
+  forProgram?: (program: string | undefined) => CommandEntry<O> | undefined;
+}
+
+/** The command a module is when run as `program`. */
+export const commandAs = <O>(mod: CommandModule<O>, program: string | undefined): CommandEntry<O> => mod.forProgram?.(program) ?? mod;
+
 const increase = (_v: string, prev: number) => prev + 1;
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
@@ -342,8 +356,9 @@ const IDLE_HANDLES = new Set(['PipeWrap', 'TTYWrap', 'TCPWrap', 'SignalWrap']);
  * exit comes after the callbacks already queued (a standard output error
  * still sets the status) and runs the 'exit' handlers (the code cache).
  */
-export async function main<O>(spec: CommandSpec, body: Body<O>): Promise<void> {
-  process.exitCode = await runTool(spec, process.argv.slice(2), body);
+export async function main<O>(mod: CommandModule<O>): Promise<void> {
+  const { spec, run } = commandAs(mod, process.argv[1]);
+  process.exitCode = await runTool(spec, process.argv.slice(2), run);
   setImmediate(() => {
     if (process.getActiveResourcesInfo().every((r) => IDLE_HANDLES.has(r))) process.exit();
   });
