@@ -12,10 +12,15 @@ import { PoolSet } from '../storage/qube-storage.js';
 import type { Session } from './session.js';
 
 const POOL_SETS = Symbol('pool sets of the session');
+const STORAGE = Symbol('storage context of the session');
 
-/** The storage context of the session's environment and clock (a fresh object: callers may add a signal). */
+/**
+ * The storage context of the session's environment and clock, made once
+ * (one command runner: what it learnt of the host, such as device-mapper,
+ * holds for the session); a fresh copy, to which callers may add a signal.
+ */
 export function sessionStorage(session: Session): StorageContext {
-  return storageContext(session.env, () => session.now());
+  return { ...session.once(STORAGE, () => storageContext(session.env, () => session.now())) };
 }
 
 /** The pools of `app`, a store loaded in this session: one PoolSet per store, so each driver opens once. */

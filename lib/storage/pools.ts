@@ -8,7 +8,7 @@ import type { Pool } from '../app/app.js';
 import { callbackConfigPath, devDir, lockTimeoutMs, runDir, type Env } from '../config.js';
 import { StoragePoolError } from '../errors.js';
 import { namingPool } from './callback-config.js';
-import { execaRunner } from './command-runner.js';
+import { commandRunner } from './command-runner.js';
 import { isDriverName, type DriverName } from './driver-names.js';
 import type { StorageContext, StoragePool } from './pool.js';
 
@@ -59,7 +59,7 @@ function loadDriver(name: DriverName): Promise<PoolOpener> {
  */
 export function storageContext(env: Env, now: () => number = Date.now): StorageContext {
   return {
-    runner: execaRunner,
+    runner: commandRunner(env),
     now,
     runDir: runDir(env),
     devDir: devDir(env),

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { windowsToolsIso } from '../config.js';
 import { driveBackend, parseDrive, prepareDrive, type DriveSpec } from '../devices/start-drive.js';
 import { QubesError, QubesValueError, QubesVMAlreadyStartedError } from '../errors.js';
+import { commandRunner } from '../storage/command-runner.js';
 import type { Lifecycle } from '../ops/lifecycle.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { deviceEnumerator } from './common/device-command.js';
@@ -73,7 +74,7 @@ function checkedDrive(opts: Opts, ctx: Context): DriveSpec | undefined {
     if (e instanceof QubesValueError) throw new UsageError(e.message);
     throw e;
   }
-  driveBackend(ctx.store().read(), spec);
+  driveBackend(ctx.session.app(), spec);
   if (d.windowsTools && !fs.existsSync(spec.target))
     throw new QubesError(`the Qubes Windows Tools ISO ${spec.target} is missing (install the qubes-windows-tools package)`);
   return spec;
@@ -81,12 +82,12 @@ function checkedDrive(opts: Opts, ctx: Context): DriveSpec | undefined {
 
 /** Start with the drive; the loop device of a path is made only for a halted qube and released after. */
 async function startWithDrive(ctx: Context, life: Lifecycle, vm: QubesVM, spec: DriveSpec): Promise<void> {
-  const app = ctx.store().read();
+  const app = ctx.session.app();
   // a qube that cannot start now is refused by the lifecycle before a loop device is made for it
   if (app.vmm.offline || (await life.state(vm.name)) !== 'Halted') return life.start(vm.name);
   const backend = driveBackend(app, spec);
   await app.vmm.refresh([backend]);
-  const drive = await prepareDrive({ app, enumerator: deviceEnumerator(app, ctx) }, app.domains.get(vm.name) ?? vm, spec);
+  const drive = await prepareDrive({ app, enumerator: deviceEnumerator(app, ctx), runner: commandRunner(ctx.env) }, app.domains.get(vm.name) ?? vm, spec);
   try {
     await life.start(vm.name, { startOnlyBlock: [drive.assignment] });
   } finally {
