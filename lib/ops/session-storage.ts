@@ -3,7 +3,8 @@
  * A session's storage: the storage context of its environment and one
  * PoolSet per loaded store, each driver opened once for the command. Apart
  * from session.ts so that commands that never touch storage do not carry
- * its code (and the drivers it may import) in their bundles.
+ * its code (and the drivers it may import) in their bundles. Every PoolSet
+ * made with the session's storage context is counted (Session.counts).
  */
 import type { Qubes } from '../app/app.js';
 import type { StorageContext } from '../storage/pool.js';
@@ -20,7 +21,7 @@ const STORAGE = Symbol('storage context of the session');
  * holds for the session); a fresh copy, to which callers may add a signal.
  */
 export function sessionStorage(session: Session): StorageContext {
-  return { ...session.once(STORAGE, () => storageContext(session.env, () => session.now())) };
+  return { ...session.once(STORAGE, () => ({ ...storageContext(session.env, () => session.now()), onPoolSet: () => session.countPoolSet() })) };
 }
 
 /** The pools of `app`, a store loaded in this session: one PoolSet per store, so each driver opens once. */
@@ -29,7 +30,6 @@ export function sessionPools(session: Session, app: Qubes): PoolSet {
   let p = sets.get(app);
   if (!p) {
     p = new PoolSet(app, sessionStorage(session));
-    session.countPoolSet();
     sets.set(app, p);
   }
   return p;

@@ -149,7 +149,7 @@ export class Session {
     return this.shared.get(key) as T;
   }
 
-  /** Counted by session-storage.ts: one PoolSet made. */
+  /** A PoolSet was made with this session's storage context (session-storage.ts). */
   countPoolSet(): void {
     this.poolSetsMade++;
   }

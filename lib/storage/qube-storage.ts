@@ -39,6 +39,7 @@ export class PoolSet {
     ctx: StorageContext,
   ) {
     this.ctx = { ...ctx, offline: ctx.offline ?? app.vmm.offline };
+    ctx.onPoolSet?.();
   }
 
   /** @throws StoragePoolError for a name that is not a pool */
