@@ -22,7 +22,7 @@ const { pathsFromEnv } = await lib('config.js');
 const { storageContext } = await lib('storage/pools.js');
 const { PoolSet } = await lib('storage/qube-storage.js');
 const { cloneOrCopy, importFile } = await lib('storage/copy-data.js');
-const { OfflineVmm } = await lib('vmm/vmm.js');
+const { OfflineVmm } = await lib('vmm/offline-vmm.js');
 
 const runs = Number(process.env.BENCH_RUNS || 9);
 const MiB = 1024 * 1024;

@@ -1929,8 +1929,9 @@ _qubes_tools_qvm_backup_restore_flags() {
     --verify-only --skip-broken --ignore-missing --skip-conflicting \
     --rename-conflicting -x --exclude --skip-dom0-home \
     --ignore-username-mismatch --ignore-size-limit -Z --compression-filter \
-    -d --dest-vm -p --passphrase-file --paranoid-mode --plan-b -v --verbose \
-    -q --quiet --offline-mode --version -h --help
+    -d --dest-vm -p --passphrase-file --location-is-service --paranoid-mode \
+    --plan-b --auto-close -v --verbose -q --quiet --offline-mode --version \
+    -h --help
 }
 
 _qubes_tools_qvm_backup_restore_optarg() {

@@ -66,23 +66,6 @@ const builtinsOncePerBundle = {
   },
 };
 
-/**
- * proper-lockfile takes its file system from graceful-fs, which patches the
- * process's fs module when loaded (copying every export, which loads Node's
- * stream, promise and readline modules) to queue and retry operations that
- * fail with too many open files. A command takes one lock, with a handful
- * of calls: proper-lockfile gets Node's fs itself.
- */
-const plainFsForProperLockfile = {
-  name: 'plain-fs-for-proper-lockfile',
-  setup(b) {
-    b.onResolve({ filter: /^graceful-fs$/ }, (args) =>
-      /[\\/]node_modules[\\/]proper-lockfile[\\/]/.test(args.importer) ? { path: 'graceful-fs', namespace: 'plain-fs' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'plain-fs' }, () => ({ contents: "module.exports = require('node:fs');\n", loader: 'js' }));
-  },
-};
-
 const common = {
   bundle: true,
   platform: 'node',
@@ -124,7 +107,7 @@ const bundleCommand = (name, opts = {}) =>
       sourcefile: `${name}-entry.ts`,
       loader: 'ts',
     },
-    plugins: [lazyChildProcessForCommander, plainFsForProperLockfile, builtinsOncePerBundle],
+    plugins: [lazyChildProcessForCommander, builtinsOncePerBundle],
     ...opts,
   });
 

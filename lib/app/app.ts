@@ -20,6 +20,7 @@ import {
   type PropertyDef,
   type PropertyHolder,
 } from '../vm/property.js';
+import type { QubeCollection } from '../vm/collection.js';
 import { QubesVM, type VmClass } from '../vm/qubes-vm.js';
 import type { Vmm } from '../vmm/vmm.js';
 import { GLOBAL_PROPERTY_MAP } from './global-properties.js';
@@ -89,7 +90,7 @@ export class VMCollection {
   }
 }
 
-export class Qubes implements PropertyHolder {
+export class Qubes implements PropertyHolder, QubeCollection {
   readonly labels: Labels;
   readonly pools = new Map<string, Pool>();
   readonly props = new Map<string, string>();

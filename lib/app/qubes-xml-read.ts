@@ -9,12 +9,15 @@
  * elements, pool drivers, volume attributes) is kept verbatim and written
  * back, so a newer store survives a round trip through this tool.
  *
+ * The file is read into raw records (qubes-xml-raw.ts), applied here in the
+ * reference's stages, then migrated (load-migrations.ts). Loading does no
+ * host I/O: what a migration needs from the machine comes in `host`.
+ *
  * Reference: qubes-core-admin: qubes/app.py Qubes.load, qubes/vm/*.py;
  * shared/spec/store-and-core-tools.md §1.2–1.5, §4.1.
  */
 import { QubesError, StoreError } from '../errors.js';
-import { attr, decodeXmlBytes, lineAt, nameAttr, parseAttrs, scanXml, TreeBuilder, XmlSyntaxError, type XmlElement, type XmlHandler } from '../util/xml-reader.js';
-import { isPciPath, sbdfToPath } from '../devices/pci-path.js';
+import { attr, decodeXmlBytes, lineAt, scanXml, XmlSyntaxError } from '../util/xml-reader.js';
 import { ASSIGNMENT_MODES, type AssignmentMode, type DeviceAssignment } from '../vm/devices.js';
 import { parseBool, setProperty } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
@@ -22,140 +25,11 @@ import { isVmClass } from '../vm/vm-properties.js';
 import type { Vmm } from '../vmm/vmm.js';
 import { Pool, Qubes } from './app.js';
 import { Labels } from './labels.js';
+import { migrate, type HostFacts } from './load-migrations.js';
+import { RawStoreReader, type RawDevice, type RawDomain, type RawStore } from './qubes-xml-raw.js';
 
 /** Things the reference would only log; callers may show them with -v. */
 export type LoadWarnings = string[];
-
-const KNOWN_ROOT = new Set(['labels', 'pools', 'properties', 'domains']);
-const KNOWN_DOMAIN = new Set(['properties', 'features', 'tags', 'devices', 'volume-config']);
-
-/** A `<domain>` as read, before its properties are applied in stages. */
-interface RawDomain {
-  klass: string;
-  /** Offset of `<domain`, for lineAt() in messages. */
-  pos: number;
-  props: [string, string][];
-  features: [string, string][];
-  tags: string[];
-  devices: { devclass: string; devices: RawDevice[] }[];
-  /** Raw attribute text of each `<volume>`, parsed only when used. */
-  volumes: string[] | undefined;
-  extras: XmlElement[];
-}
-
-interface RawDevice {
-  attrs: [string, string][];
-  options: [string, string][];
-}
-
-interface RawStore {
-  root: string;
-  labels: { attrs: [string, string][]; name: string; pos: number }[];
-  pools: [string, string][][];
-  globals: [string, string][];
-  domains: RawDomain[];
-  extras: XmlElement[];
-}
-
-/**
- * Collects the store from scanner events by element path; elements this
- * version does not know, at the root or in a domain, are kept as trees.
- */
-class RawStoreReader implements XmlHandler {
-  readonly store: RawStore = { root: '', labels: [], pools: [], globals: [], domains: [], extras: [] };
-  private readonly path: string[] = [];
-  private capture: TreeBuilder | undefined;
-  private buf = '';
-  private pending: [string, string] | undefined;
-  private domain: RawDomain | undefined;
-  private device: RawDevice | undefined;
-
-  open(name: string, rawAttrs: string, pos: number): void {
-    if (this.capture) return this.capture.open(name, rawAttrs, pos);
-    const depth = this.path.length;
-    const parent = this.path[depth - 1];
-    this.path.push(name);
-    this.buf = '';
-    if (depth === 0) {
-      this.store.root = name;
-    } else if (depth === 1) {
-      if (!KNOWN_ROOT.has(name)) this.startCapture(name, rawAttrs, pos, this.store.extras);
-    } else if (depth === 2) {
-      if (parent === 'properties' && name === 'property') this.pending = propertyStart(rawAttrs);
-      else if (parent === 'labels' && name === 'label') this.store.labels.push({ attrs: parseAttrs(rawAttrs), name: '', pos });
-      else if (parent === 'pools' && name === 'pool') this.store.pools.push(parseAttrs(rawAttrs));
-      else if (parent === 'domains' && name === 'domain') {
-        const attrs = parseAttrs(rawAttrs);
-        this.domain = { klass: attr({ attrs }, 'class') ?? '', pos, props: [], features: [], tags: [], devices: [], volumes: undefined, extras: [] };
-        this.store.domains.push(this.domain);
-      }
-    } else if (this.domain) {
-      const d = this.domain;
-      if (depth === 3) {
-        if (name === 'devices') d.devices.push({ devclass: attr({ attrs: parseAttrs(rawAttrs) }, 'class') ?? '', devices: [] });
-        else if (name === 'volume-config') d.volumes = [];
-        else if (!KNOWN_DOMAIN.has(name)) this.startCapture(name, rawAttrs, pos, d.extras);
-      } else if (depth === 4) {
-        if (parent === 'properties' && name === 'property') this.pending = propertyStart(rawAttrs);
-        else if (parent === 'volume-config' && name === 'volume') d.volumes?.push(rawAttrs);
-        else if (parent === 'features' && name === 'feature') this.pending = [nameAttr(rawAttrs) ?? '', ''];
-        else if (parent === 'tags' && name === 'tag') d.tags.push(nameAttr(rawAttrs) ?? '');
-        else if (parent === 'devices' && name === 'device') {
-          this.device = { attrs: parseAttrs(rawAttrs), options: [] };
-          d.devices[d.devices.length - 1]?.devices.push(this.device);
-        }
-      } else if (depth === 5 && parent === 'device' && name === 'option') {
-        this.pending = [nameAttr(rawAttrs) ?? '', ''];
-      }
-    }
-  }
-
-  text(data: string): void {
-    if (this.capture) this.capture.text(data);
-    else this.buf += data;
-  }
-
-  close(name: string): void {
-    if (this.capture) {
-      this.capture.close();
-      if (!this.capture.done) return;
-      this.capture = undefined;
-      this.path.pop();
-      return;
-    }
-    const depth = this.path.length;
-    const parent = this.path[depth - 2];
-    this.path.pop();
-    if (depth === 3 && name === 'label' && parent === 'labels') {
-      const l = this.store.labels[this.store.labels.length - 1];
-      if (l) l.name = this.buf.trim();
-    } else if (this.pending && (name === 'property' || name === 'feature' || name === 'option')) {
-      const [k, ref] = this.pending;
-      const value: [string, string] = [k, ref || this.buf];
-      if (depth === 3) this.store.globals.push(value);
-      else if (name === 'property') this.domain?.props.push(value);
-      else if (name === 'feature') this.domain?.features.push(value);
-      else this.device?.options.push(value);
-      this.pending = undefined;
-    } else if (depth === 3 && name === 'domain') {
-      this.domain = undefined;
-    }
-  }
-
-  private startCapture(name: string, rawAttrs: string, pos: number, into: XmlElement[]): void {
-    this.capture = new TreeBuilder();
-    this.capture.open(name, rawAttrs, pos);
-    into.push(this.capture.root as XmlElement);
-  }
-}
-
-/** `<property name="N">` or the old `<property name="N" ref="label-1"/>`. */
-function propertyStart(rawAttrs: string): [string, string] {
-  const name = nameAttr(rawAttrs);
-  if (name !== undefined && !rawAttrs.includes('ref')) return [name, ''];
-  const attrs = parseAttrs(rawAttrs);
-  return [attr({ attrs }, 'name') ?? '', attr({ attrs }, 'ref') ?? ''];
-}
 
 interface Pending {
   vm: QubesVM;
@@ -173,8 +47,8 @@ export interface LoadOptions {
    * always loaded strictly.
    */
   lenient?: boolean;
-  /** This machine's sysfs, for converting old PCI ports (default /sys). */
-  sysRoot?: string;
+  /** What the migrations need from this machine; without it, older PCI ports are kept as stored. */
+  host?: HostFacts;
   /** The installer's thin pool (`DEFAULT_LVM_POOL`), which the default pool prefers. */
   defaultLvmPool?: string;
 }
@@ -191,6 +65,7 @@ export function loadQubesXml(
   warnings: LoadWarnings = [],
   options: LoadOptions = {},
 ): Qubes {
+  const host = options.host ?? {};
   const reader = new RawStoreReader();
   let src = '';
   try {
@@ -267,7 +142,7 @@ export function loadQubesXml(
     // Stage 4: references between qubes, features, tags, devices, volumes.
     for (const p of pending) {
       where = () => `domain '${p.vm.name}'`;
-      readDomainStage4(app, p, warnings, setRef, options.sysRoot ?? '/sys');
+      readDomainStage4(app, p, warnings, setRef, host);
     }
     where = () => 'migrations';
     migrate(app, fwNetvm, warnings);
@@ -333,7 +208,7 @@ function readDomainStage4(
   { vm, raw, refs }: Pending,
   warnings: LoadWarnings,
   setRef: (holder: QubesVM, name: string, value: string) => void,
-  sysRoot: string,
+  host: HostFacts,
 ): void {
   for (const [name, value] of refs) {
     if (name === 'virt_mode' && vm.props.has('virt_mode')) continue; // explicit beats migrated hvm
@@ -344,7 +219,7 @@ function readDomainStage4(
   for (const d of raw.devices) {
     const assignments: DeviceAssignment[] = [];
     for (const dev of d.devices) {
-      const a = readAssignment(app, vm, d.devclass, dev, warnings, sysRoot);
+      const a = readAssignment(app, vm, d.devclass, dev, warnings, host);
       if (a) assignments.push(a);
     }
     vm.devices.push({ devclass: d.devclass, assignments });
@@ -354,7 +229,7 @@ function readDomainStage4(
 }
 
 /** Current and legacy assignment shapes (spec §1.3 item 4; firewall-and-devices.md B4). */
-function readAssignment(app: Qubes, vm: QubesVM, devclass: string, dev: RawDevice, warnings: LoadWarnings, sysRoot: string): DeviceAssignment | null {
+function readAssignment(app: Qubes, vm: QubesVM, devclass: string, dev: RawDevice, warnings: LoadWarnings, host: HostFacts): DeviceAssignment | null {
   const backend = attr(dev, 'backend-domain') ?? '';
   const port = attr(dev, 'id') ?? '';
   let options = dev.options;
@@ -374,69 +249,5 @@ function readAssignment(app: Qubes, vm: QubesVM, devclass: string, dev: RawDevic
     warnings.push(`${vm.name}: Cannot find backend domain '${backend}' for device type ${devclass} '${port}'`);
     return null;
   }
-  return { backend, port: devclass === 'pci' ? migratePciPort(port, sysRoot) : port, mode: mode as AssignmentMode, identity: identity ?? '*', options };
-}
-
-/**
- * PCI ports are paths since R4.3; an older BDF id (`01_23.4` behind a
- * bridge) is converted from this machine's sysfs, and kept when that fails
- * (firewall-and-devices.md B3). Ports on a root bus are already paths.
- */
-function migratePciPort(port: string, sys: string): string {
-  if (port === '*') return port;
-  return isPciPath(sys, port) ? port : (sbdfToPath(sys, port) ?? port);
-}
-
-/** Load-time migrations of the reference (spec §1.5). */
-function migrate(app: Qubes, fwNetvm: string | undefined, warnings: LoadWarnings): void {
-  const vms = app.domains.all();
-  const defaultNetvm = app.props.get('default_netvm');
-  if (fwNetvm !== undefined && fwNetvm !== defaultNetvm) {
-    for (const vm of vms) {
-      if (vm.get('provides_network') === true && vm.has('netvm') && vm.isDefault('netvm')) vm.props.set('netvm', fwNetvm);
-    }
-  }
-  const isDispTemplate = (name: string | undefined) => !name || app.domains.get(name)?.isDispvmTemplate() === true;
-  for (const p of ['default_dispvm', 'management_dispvm']) {
-    if (!isDispTemplate(app.props.get(p))) app.props.set(p, '');
-  }
-  for (const vm of vms) {
-    for (const p of ['default_dispvm', 'management_dispvm']) {
-      const v = vm.props.get(p);
-      if (v !== undefined && !isDispTemplate(v)) vm.props.set(p, '');
-    }
-    const mw = vm.features.get('service.meminfo-writer');
-    if (mw !== undefined) {
-      if (mw === '' && vm.has('maxmem')) vm.props.set('maxmem', '0');
-      vm.features.delete('service.meminfo-writer');
-    }
-  }
-  breakNetvmLoops(app.domains.sorted(), warnings);
-}
-
-/**
- * Break netvm cycles as the reference does: a qube that is itself on a cycle
- * (its chain comes back to it) gets netvm none; qubes that merely lead into
- * a cycle keep theirs, and reach the end of the chain once the cycle is
- * broken. Qubes are visited by name; qubes known to reach the end of their
- * chain are remembered, so the many sharing one chain are walked once.
- */
-function breakNetvmLoops(vms: QubesVM[], warnings: LoadWarnings): void {
-  const terminates = new Set<QubesVM>();
-  for (const vm of vms) {
-    if (!vm.has('netvm')) continue;
-    const path = new Set<QubesVM>([vm]);
-    let cur = vm.netvmVm();
-    while (cur && !terminates.has(cur) && !path.has(cur)) {
-      path.add(cur);
-      cur = cur.netvmVm();
-    }
-    if (cur === vm) {
-      warnings.push(`${vm.name}: netvm loop found, setting netvm to none`);
-      vm.props.set('netvm', '');
-      terminates.add(vm);
-    } else if (!cur || terminates.has(cur)) {
-      for (const p of path) terminates.add(p);
-    } // else: vm leads into a cycle of others, broken on their turn
-  }
+  return { backend, port: devclass === 'pci' && port !== '*' && host.pciPort ? host.pciPort(port) : port, mode: mode as AssignmentMode, identity: identity ?? '*', options };
 }

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
- * The writers' lock on qubes.xml: a proper-lockfile lock directory
- * (`qubes.xml.lock`) holding an `owner` file with the holder's pid and
- * process start time.
+ * The writers' lock on qubes.xml: a lock directory (`qubes.xml.lock`,
+ * made by mkdir, which exactly one process wins) holding an `owner` file
+ * with the holder's pid and process start time.
  *
- * Why the owner file: proper-lockfile alone detects a dead holder only by
- * the lock's age, so every writer after a killed one would wait that long.
- * With the owner recorded, a lock whose process is gone (or whose pid now
+ * Why the owner file: a lock judged by its age alone makes every writer
+ * after a killed one wait that long. With the owner recorded, a lock whose
+ * process is gone (or whose pid now
  * belongs to a different process, told apart by start time) is reaped at
  * once. Reaping happens under a second, short-lived mutex
  * (`qubes.xml.lock.reap`) and by renaming the dead lock away, so two waiters
@@ -14,10 +14,14 @@
  *
  * A lock directory without a complete owner file (its holder died between
  * creating it and writing the owner, which a live holder does within
- * microseconds) is reaped once it is older than OWNERLESS_STALE_MS.
- * proper-lockfile's own age-based takeover is pushed out of the way
- * (`stale` of an hour): it would `rmdir` a directory that our owner file
- * keeps non-empty, so there is exactly one recovery mechanism.
+ * microseconds, see tryTake) is reaped once it is older than
+ * OWNERLESS_STALE_MS.
+ *
+ * Why not proper-lockfile, which these tools used first: its lock resolves
+ * several event-loop turns after the mkdir, so a SIGTERM handled there (or
+ * a kill) left a directory without an owner, and every next writer waited
+ * OWNERLESS_STALE_MS; its age-based takeover and mtime refresh are what the
+ * owner file replaces.
  *
  * Anything else at the lock's path (a plain file, a symbolic link, a FIFO)
  * is not a lock of ours: it is reported, never removed, whatever its age.
@@ -29,31 +33,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import { StoreLockError } from '../errors.js';
 import { fileKind, readInputFile } from '../util/input-file.js';
-import { ioReason, isSystemError } from '../util/io-error.js';
+import { ioReason } from '../util/io-error.js';
+import { processAlive, selfIdentity, type ProcessIdentity } from '../util/process-identity.js';
 
 const OWNERLESS_STALE_MS = 10000;
 const REAP_MUTEX_STALE_MS = 5000;
-/** Disables proper-lockfile's own takeover (see the module comment). */
-const LOCKFILE_STALE_MS = 3600 * 1000;
 
-/** Start time of a process (clock ticks since boot), or undefined when gone. */
-function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22; the command name (field 2) may contain spaces, so count from its ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-interface Owner {
-  pid: number;
-  start: string;
-}
+type Owner = ProcessIdentity;
 
 /**
  * The recorded owner, or undefined when there is none or it is not complete:
@@ -73,26 +61,11 @@ function readOwner(lockDir: string): Owner | undefined {
 /** Written under a temporary name and renamed, so readers never see half of it. */
 function writeOwner(lockDir: string): void {
   const tmp = path.join(lockDir, 'owner.tmp');
-  fs.writeFileSync(tmp, `${process.pid} ${processStartTime(process.pid) ?? '0'}\n`);
+  const me = selfIdentity();
+  fs.writeFileSync(tmp, `${me.pid} ${me.start}\n`);
   fs.renameSync(tmp, path.join(lockDir, 'owner'));
 }
 
-/**
- * Alive when the pid runs and, where /proc tells, started when the owner
- * recorded. Without /proc (a bare chroot) only the pid can be checked: pid
- * reuse then keeps a dead lock until the timeout, which is safe; calling a
- * live holder dead never is.
- */
-function ownerAlive(o: Owner): boolean {
-  const start = processStartTime(o.pid);
-  if (start !== undefined && o.start !== '0') return start === o.start;
-  try {
-    process.kill(o.pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 const sameOwner = (a: Owner | undefined, b: Owner) => a !== undefined && a.pid === b.pid && a.start === b.start;
 
 /**
@@ -101,7 +74,7 @@ const sameOwner = (a: Owner | undefined, b: Owner) => a !== undefined && a.pid =
  */
 function deadLock(lockDir: string): Owner | 'ownerless' | undefined {
   const owner = readOwner(lockDir);
-  if (owner) return ownerAlive(owner) ? undefined : owner;
+  if (owner) return processAlive(owner) ? undefined : owner;
   try {
     return Date.now() - fs.statSync(lockDir).mtimeMs > OWNERLESS_STALE_MS ? 'ownerless' : undefined;
   } catch {
@@ -175,6 +148,39 @@ function describeHolder(lockDir: string): string {
 export type Release = () => Promise<void>;
 
 /**
+ * Make the lock directory and record ourselves in it, synchronously: no
+ * signal handler runs in between, so only SIGKILL (or a crash of the
+ * machine) can leave a directory without its owner, and only within the
+ * microseconds between two system calls.
+ * @returns false when something is already at the lock's path
+ */
+function tryTake(storePath: string, lockDir: string): boolean {
+  try {
+    fs.mkdirSync(lockDir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code === 'ENOENT') throw new StoreLockError(`Cannot lock ${storePath}: directory ${path.dirname(storePath)} does not exist`);
+    throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
+  }
+  try {
+    writeOwner(lockDir);
+    return true;
+  } catch (e) {
+    for (const f of ['owner', 'owner.tmp']) fs.rmSync(path.join(lockDir, f), { force: true });
+    fs.rmdirSync(lockDir);
+    throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
+  }
+}
+
+/** Give the lock back; refuses when it is no longer ours (somebody removed or replaced it). */
+function giveBack(lockDir: string, me: Owner): void {
+  if (!sameOwner(readOwner(lockDir), me)) throw new StoreLockError(`Lost the lock ${lockDir}: it was removed or taken over while this command held it`);
+  fs.rmSync(path.join(lockDir, 'owner'), { force: true });
+  fs.rmdirSync(lockDir);
+}
+
+/**
  * Take the exclusive writers' lock, waiting up to `timeoutMs`.
  * @throws StoreLockError naming the holder and the lock directory
  */
@@ -183,48 +189,18 @@ export async function lockStore(storePath: string, timeoutMs: number): Promise<R
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
   for (;;) {
-    // proper-lockfile reports a lost lock from a timer, where throwing would
-    // crash with a stack trace; remember it and fail the command at release.
-    let lost: Error | undefined;
-    try {
-      const release = await lockfile.lock(storePath, {
-        realpath: false,
-        lockfilePath: lockDir,
-        retries: 0,
-        stale: LOCKFILE_STALE_MS,
-        onCompromised: (err) => {
-          lost = err;
-        },
-      });
-      try {
-        writeOwner(lockDir);
-      } catch (e) {
-        for (const f of ['owner', 'owner.tmp']) fs.rmSync(path.join(lockDir, f), { force: true });
-        await release();
-        throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
-      }
-      return async () => {
-        if (lost) throw new StoreLockError(`Lost the lock ${lockDir}: ${lost.message}`);
-        fs.rmSync(path.join(lockDir, 'owner'), { force: true });
-        await release();
-      };
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new StoreLockError(`Cannot lock ${storePath}: directory ${path.dirname(storePath)} does not exist`);
-      if (e instanceof StoreLockError) throw e;
-      refuseForeignLock(storePath, lockDir);
-      refuseForeignLock(storePath, `${lockDir}.reap`);
-      if (code !== 'ELOCKED' && code !== 'ENOTEMPTY') {
-        if (isSystemError(e)) throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
-        throw e;
-      }
-      if (reapDeadLock(lockDir)) continue;
-      if (Date.now() >= deadline)
-        throw new StoreLockError(
-          `Timed out waiting for the lock on ${storePath}: held by ${describeHolder(lockDir)} (lock directory ${lockDir})`,
-        );
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 50);
+    if (tryTake(storePath, lockDir)) {
+      const me = readOwner(lockDir) as Owner;
+      return async () => giveBack(lockDir, me);
     }
+    refuseForeignLock(storePath, lockDir);
+    refuseForeignLock(storePath, `${lockDir}.reap`);
+    if (reapDeadLock(lockDir)) continue;
+    if (Date.now() >= deadline)
+      throw new StoreLockError(
+        `Timed out waiting for the lock on ${storePath}: held by ${describeHolder(lockDir)} (lock directory ${lockDir})`,
+      );
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 50);
   }
 }

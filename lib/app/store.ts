@@ -24,6 +24,7 @@ import { ioReason } from '../util/io-error.js';
 import { XmlWriteError } from '../util/xml-writer.js';
 import type { Vmm } from '../vmm/vmm.js';
 import type { Qubes } from './app.js';
+import type { HostFacts } from './load-migrations.js';
 import { loadQubesXml, type LoadWarnings } from './qubes-xml-read.js';
 import { serializeQubes } from './qubes-xml-write.js';
 import type { Release } from './store-lock.js';
@@ -51,8 +52,8 @@ export const STORE_MAX_BYTES = 64 * MiB;
 export interface StoreSettings {
   /** How long a writer waits for the lock (QUBES_LOCK_TIMEOUT_MS). */
   lockTimeoutMs?: number;
-  /** This machine's sysfs, for migrating old PCI ports while loading. */
-  sysRoot?: string;
+  /** What loading needs to know about this machine (lib/host/load-facts.ts); none: nothing is migrated from it. */
+  host?: HostFacts;
   /** The installer's thin pool, which the default pool prefers. */
   defaultLvmPool?: string;
 }
@@ -67,6 +68,11 @@ export class Store {
     readonly vmm: Vmm,
     private readonly settings: StoreSettings = {},
   ) {}
+
+  /** What loading needs to know about this machine (a backup's store is loaded with it too). */
+  get host(): HostFacts {
+    return this.settings.host ?? {};
+  }
 
   get file(): string {
     return this.paths.store;
@@ -95,8 +101,8 @@ export class Store {
   private parse(src: Buffer): Qubes {
     this.warnings.length = 0;
     this.loads++;
-    const { sysRoot, defaultLvmPool } = this.settings;
-    return loadQubesXml(src, this.file, this.vmm, this.paths.baseDir, this.warnings, { sysRoot, defaultLvmPool });
+    const { host, defaultLvmPool } = this.settings;
+    return loadQubesXml(src, this.file, this.vmm, this.paths.baseDir, this.warnings, { host, defaultLvmPool });
   }
 
   /** Load a snapshot without locking. */
@@ -155,7 +161,7 @@ export class Store {
     }
   }
 
-  /** The lock code (and proper-lockfile) is loaded only by commands that write. */
+  /** The lock code is loaded only by commands that write. */
   private async lock(): Promise<Release> {
     const { lockStore } = await import('./store-lock.js');
     return lockStore(this.file, this.settings.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);

@@ -10,6 +10,7 @@
  * Reference: qubesadmin/backup/core2.py; spec backup.md §3.1.
  */
 import type { Qubes } from '../app/app.js';
+import type { HostFacts } from '../app/load-migrations.js';
 import { loadQubesXml } from '../app/qubes-xml-read.js';
 import { BackupError } from '../errors.js';
 import { parseXml, type XmlElement } from '../util/xml-reader.js';
@@ -107,9 +108,9 @@ export function r3ToR4Xml(src: string, host: Qubes): string {
   return `<qubes>\n  <labels>\n${labels}  </labels>\n  <pools/>\n  <properties/>\n  <domains>\n${domains}  </domains>\n</qubes>\n`;
 }
 
-export function convertR3Store(src: string, host: Qubes, warn: (m: string) => void): Qubes {
+export function convertR3Store(src: string, host: Qubes, warn: (m: string) => void, facts: HostFacts = {}): Qubes {
   const warnings: string[] = [];
-  const app = loadQubesXml(r3ToR4Xml(src, host), 'qubes.xml of the backup (converted from R3.2)', host.vmm, host.baseDir, warnings, { lenient: true });
+  const app = loadQubesXml(r3ToR4Xml(src, host), 'qubes.xml of the backup (converted from R3.2)', host.vmm, host.baseDir, warnings, { lenient: true, host: facts });
   for (const w of warnings) warn(w);
   return app;
 }

@@ -25,7 +25,7 @@ import { validateFeatureName } from '../vm/features.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { SERVICE_PREFIX, validateServiceName } from '../vm/services.js';
 import { validateTag } from '../vm/tags.js';
-import { addVmRecord } from '../vm/vm-factory.js';
+import { addVmRecord } from '../app/vm-factory.js';
 import { syncGuiTags, type VmClass } from '../vm/vm-properties.js';
 import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
 import type { PlanEntry } from './restore-plan.js';

@@ -195,8 +195,8 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     const host = o.store.read();
     const backupApp =
       archive.version >= 4
-        ? loadQubesXml(xml.toString('utf8'), 'qubes.xml of the backup', host.vmm, host.baseDir, [], { lenient: true })
-        : convertR3Store(xml.toString('utf8'), host, warn);
+        ? loadQubesXml(xml.toString('utf8'), 'qubes.xml of the backup', host.vmm, host.baseDir, [], { lenient: true, host: o.store.host })
+        : convertR3Store(xml.toString('utf8'), host, warn, o.store.host);
     if (!backupApp.adminVm) throw new BackupError('qubes.xml of the backup has no dom0 (AdminVM)');
     const plan = makePlan(backupApp, host, { ...o.plan, verifyOnly: o.verifyOnly });
     o.summary('The following VMs are included in the backup:\n\n' + planSummary(plan) + '\n');

@@ -14,7 +14,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { blockDevNumber, isDir, listDir, readAttr, splitDevT, udevProperties, type DevNumber, type HostRoots } from './sysfs.js';
+import { blockDevNumber, isDir, listDir, readAttr, splitDevT, udevProperties, type DevNumber, type HostRoots } from '../host/sysfs.js';
 
 export const BLOCK_QDB_PREFIX = '/qubes-block-devices/';
 

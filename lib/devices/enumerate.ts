@@ -18,7 +18,7 @@ import { unknownDevice, UNKNOWN_DEVICE_ID, type DeviceInfo } from './model.js';
 import { listPciDevices } from './pci.js';
 import { Dom0QubesDb, VmmQubesDb, type QubesDbReader } from './runtime.js';
 import type { Env } from '../config.js';
-import type { HostRoots } from './sysfs.js';
+import type { HostRoots } from '../host/sysfs.js';
 import { USB_QDB_PREFIX } from './usb-export.js';
 import { usbDevicesFromQdb } from './usb.js';
 import { BLOCK_QDB_PREFIX } from './block-export.js';

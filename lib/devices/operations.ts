@@ -28,7 +28,7 @@ import type { DeviceEnumerator } from './enumerate.js';
 import type { DeviceEvents } from './events.js';
 import { ANY, matches, portText, samePort, virtualText, type DeviceInfo, type Port, type VirtualDevice } from './model.js';
 import { blockReadOnly, checkOptions, type Options } from './options.js';
-import { pathToSbdf } from './pci-path.js';
+import { pathToSbdf } from '../host/pci-path.js';
 import type { LiveDevices } from './runtime.js';
 
 export interface DeviceServices {

@@ -11,8 +11,8 @@
 import path from 'node:path';
 import type { HwData } from './hwdata.js';
 import { sanitizeIdPart, type DeviceInfo } from './model.js';
-import { sbdfToPath } from './pci-path.js';
-import { listDir, readAttr } from './sysfs.js';
+import { sbdfToPath } from '../host/pci-path.js';
+import { listDir, readAttr } from '../host/sysfs.js';
 
 const stripHex = (v: string | undefined) => (v ?? '').trim().replace(/^0x/i, '').toLowerCase();
 

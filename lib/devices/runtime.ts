@@ -26,8 +26,8 @@ import { exportBlockDevices } from './block-export.js';
 import { attachedBlockDisks, attachedPciSbdfs, blockDiskXml, unusedFrontend } from './libvirt-devices.js';
 import type { DeviceInfo, Port } from './model.js';
 import type { Options } from './options.js';
-import { sbdfToPath } from './pci-path.js';
-import type { HostRoots } from './sysfs.js';
+import { sbdfToPath } from '../host/pci-path.js';
+import type { HostRoots } from '../host/sysfs.js';
 import { exportUsbDevices } from './usb-export.js';
 
 /** The part of a qube's QubesDB the device code reads. */

@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { listDir, readAttr, type HostRoots } from './sysfs.js';
+import { listDir, readAttr, type HostRoots } from '../host/sysfs.js';
 
 export const USB_QDB_PREFIX = '/qubes-usb-devices/';
 const DEVICE_RE = /^\d+-\d+(\.\d+)*$/;

@@ -23,7 +23,7 @@
  * vmm.md §3.
  */
 import type { Qubes } from '../app/app.js';
-import { removeQube } from '../app/qube-operations.js';
+import { removeQube } from './remove-qube.js';
 import type { Store } from '../app/store.js';
 import { runDir, templateDirs, type Env } from '../config.js';
 import {

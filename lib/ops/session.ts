@@ -22,7 +22,9 @@ import type { Readable } from 'node:stream';
 import type { Qubes } from '../app/app.js';
 import { Store } from '../app/store.js';
 import { defaultLvmPool, deprecatedEnvWarnings, hostRoots, lockTimeoutMs, nowMs, pathsFromEnv, type Env, type HostRoots, type Paths } from '../config.js';
-import { makeVmm, offlineRequested, type Vmm } from '../vmm/vmm.js';
+import { hostFacts } from '../host/load-facts.js';
+import { makeVmm, offlineRequested } from '../vmm/open-vmm.js';
+import type { Vmm } from '../vmm/vmm.js';
 
 /** A readable standard input: the process's, or a stream a test or a daemon request gives. */
 export type InputStream = Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
@@ -114,7 +116,7 @@ export class Session {
   store(): Store {
     return (this.storeMade ??= new Store(this.paths, this.vmm(), {
       lockTimeoutMs: lockTimeoutMs(this.env),
-      sysRoot: this.hostRoots.sys,
+      host: hostFacts(this.hostRoots),
       defaultLvmPool: defaultLvmPool(this.env),
     }));
   }

@@ -3,16 +3,17 @@
  * qvm-backup-restore: verify or restore a backup (format 4, and format 3
  * from R2/R3) from a file or standard input. Nothing is added to the host
  * before every byte of it is authenticated and complete (see
- * lib/backup/restore.ts).
+ * lib/backup/restore.ts; the run and its cancel signals: lib/ops/restore-run.ts).
+ * This file parses, asks and reports.
  * Reference: qubesadmin/tools/qvm_backup_restore.py; spec backup.md §4, §7.
  */
 import fs from 'node:fs';
-import { dom0Home } from '../config.js';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
 import { Progress } from '../backup/progress.js';
-import { restoreBackup } from '../backup/restore.js';
-import { exitBySignal, onCancelSignals } from '../backup/run-control.js';
+import { exitBySignal } from '../backup/run-control.js';
+import { dom0Home } from '../config.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
+import { restoreRun } from '../ops/restore-run.js';
 import { UsageError } from './common/errors.js';
 import { readSecret } from './common/prompt.js';
 import type { Context } from './common/program.js';
@@ -38,7 +39,9 @@ export const spec: CommandSpec = {
     { flags: '-Z, --compression-filter <PROG>', description: 'decompress with PROG -d whatever the header says (bypasses the filter whitelist)', kind: 'text' },
     { flags: '-d, --dest-vm <VMNAME>', description: 'qube holding the backup (only dom0, the default, is supported here)', kind: 'vm' },
     { flags: '-p, --passphrase-file <FILE>', description: "read the passphrase from the first line of FILE ('-': standard input); no confirmation is asked then", kind: 'file' },
+    { flags: '--location-is-service', description: 'the location is a qrexec service of the --dest-vm qube (needs qrexec: not available in this build)' },
     { flags: '--paranoid-mode, --plan-b', description: 'restore inside a disposable qube (not available in this build)' },
+    { flags: '--auto-close', description: "with --paranoid-mode: close the restore window and print the restore's log on standard output; nothing without it, as in the reference" },
   ],
 };
 
@@ -55,7 +58,11 @@ interface Opts {
   compressionFilter?: string;
   destVm?: string;
   passphraseFile?: string;
-  paranoidMode?: boolean;
+  /** --paranoid-mode: commander names an option with two long flags after the last one. */
+  planB?: boolean;
+  locationIsService?: boolean;
+  /** Only shapes paranoid mode's output in the reference; accepted so scripts written for it run. */
+  autoClose?: boolean;
 }
 
 /**
@@ -81,9 +88,13 @@ function openInput(location: string, ctx: Context): AsyncIterable<Buffer> {
 
 export async function run(opts: Opts, args: string[], ctx: Context): Promise<number> {
   const [location, ...vms] = args as [string, ...string[]];
-  if (opts.paranoidMode) throw new QubesError('--paranoid-mode needs disposable qubes and qrexec, which this build does not have');
-  if (opts.destVm !== undefined && opts.destVm !== 'dom0') {
-    if (!ctx.store().read().domains.get(opts.destVm)) throw new UsageError(`no such domain: '${opts.destVm}'`);
+  const fromQube = opts.destVm !== undefined && opts.destVm !== 'dom0';
+  // The reference's order of checks: the qube's name, then the options.
+  if (fromQube && !ctx.store().read().domains.get(opts.destVm as string)) throw new UsageError(`no such domain: '${opts.destVm}'`);
+  if (opts.locationIsService && opts.destVm === undefined) throw new UsageError('--location-is-service option requires -d');
+  if (opts.planB) throw new QubesError('--paranoid-mode needs disposable qubes and qrexec, which this build does not have');
+  if (opts.locationIsService) throw new QubesError('--location-is-service needs qrexec, which this build does not have');
+  if (fromQube) {
     throw new QubesError('Reading a backup from a qube needs qrexec (qubes.Restore), which this build does not have; copy it to dom0 first');
   }
   if (location === '-' && opts.passphraseFile === '-') throw new UsageError('the backup and the passphrase cannot both come from standard input');
@@ -96,10 +107,8 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const quiet = ctx.verbose < 0;
   const { home, user } = dom0Home(ctx.env);
   let progress: Progress | undefined;
-  const controller = new AbortController();
-  let stopSignals = onCancelSignals(controller);
   try {
-    await restoreBackup({
+    await restoreRun({
       input,
       passphrase,
       store: ctx.store(),
@@ -126,19 +135,12 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
       confirm: () => {
         if (opts.passphraseFile !== undefined) return true;
         ctx.out('Do you want to proceed? [y/N] ');
-        // the answer is read synchronously: Ctrl-C must end the command as usual meanwhile
-        stopSignals();
-        try {
-          return /^y$/i.test(ctx.session.streams.readLine().trim());
-        } finally {
-          stopSignals = onCancelSignals(controller);
-        }
+        return /^y$/i.test(ctx.session.streams.readLine().trim());
       },
       progress: (done, total) => {
         progress ??= new Progress(opts.verifyOnly ? 'Verifying...' : 'Restoring...', total, { write: ctx.err, isTTY: ctx.session.streams.stderrIsTTY }, quiet);
         progress.update(done);
       },
-      signal: controller.signal,
       home,
     });
     progress?.finish(true);
@@ -151,7 +153,5 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
       exitBySignal(e.signal);
     }
     throw e;
-  } finally {
-    stopSignals();
   }
 }

@@ -1,31 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * qvm-backup: write a format-4 backup of qubes (and dom0's home) to a file
- * or standard output. Here the tool does the work itself (no qubesd):
- * summary, confirmation, passphrase, writing with progress, and on success
- * each included qube's backup_timestamp.
+ * or standard output, without qubesd: the options and profiles, the
+ * summary, confirmation and passphrase, the progress and the messages; the
+ * run itself (selection, content, writing, backup_timestamp) is
+ * lib/ops/backup-run.ts.
  * Reference: qubesadmin/tools/qvm_backup.py, qubes-core-admin:
  * qubes/backup.py; spec backup.md §2, §6, §8.
  */
-import { newBackupId } from '../backup/backup-header.js';
-import { backupQubesXml, collectContent, summaryTable } from '../backup/backup-content.js';
-import { backupChunkSize, dom0Home } from '../config.js';
-import { writeBackup } from '../backup/backup-writer.js';
 import { backupTarget } from '../backup/destination.js';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
 import { loadProfile, saveProfile, type BackupProfile } from '../backup/profile.js';
 import { Progress } from '../backup/progress.js';
+import { exitBySignal, scryptParamsFromEnv } from '../backup/run-control.js';
 import { Sink } from '../backup/sink.js';
-import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
-import type { QubesVM } from '../vm/qubes-vm.js';
-import type { Qubes } from '../app/app.js';
+import { backupChunkSize, dom0Home } from '../config.js';
+import { BackupError, QubesError } from '../errors.js';
+import { planBackup, selectBackupQubes, writeBackupRun } from '../ops/backup-run.js';
 import { UsageError } from './common/errors.js';
 import { readSecret } from './common/prompt.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { resolveVms } from './common/vm-args.js';
-import { exitBySignal, onCancelSignals, scryptParamsFromEnv } from '../backup/run-control.js';
-import { sessionPools } from '../ops/session-storage.js';
 
 export const spec: CommandSpec = {
   name: 'qvm-backup',
@@ -89,16 +85,6 @@ function checkProfileConflicts(opts: Opts, args: string[]): void {
   if (args.length) throw new UsageError('backup_location and qube names cannot be used together with --profile');
 }
 
-/** Selected qubes: `include` (null: include_in_backups) minus `exclude`; dom0 last. */
-function selectQubes(app: Qubes, profile: BackupProfile): QubesVM[] {
-  const exclude = new Set(profile.exclude ?? []);
-  for (const x of exclude) if (!app.domains.get(x)) throw new UsageError(`no such domain: '${x}'`);
-  const picked =
-    profile.include === null ? app.domains.sorted().filter((vm) => vm.get('include_in_backups') === true) : resolveVms(app, { names: profile.include });
-  const out = picked.filter((vm) => !exclude.has(vm.name));
-  return [...out.filter((v) => v.klass !== 'AdminVM'), ...out.filter((v) => v.klass === 'AdminVM')];
-}
-
 function askPassphrase(ctx: Context): string {
   const a = readSecret(ctx.session.streams, 'Please enter the passphrase that will be used to encrypt and verify the backup: ');
   const b = readSecret(ctx.session.streams, 'Enter again for verification: ');
@@ -120,8 +106,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   if (opts.saveProfile !== undefined) saveProfile(opts.saveProfile, profile, ctx.env);
 
   const app = ctx.store().read();
-  const selected = selectQubes(app, profile);
-  if (selected.length === 0) throw new BackupError('No qubes selected for the backup');
+  const selected = selectBackupQubes(app, profile.include === null ? null : resolveVms(app, { names: profile.include }), profile.exclude ?? []);
   const home = selected.some((v) => v.klass === 'AdminVM') ? dom0Home(ctx.env).home : undefined;
   const target = backupTarget(profile.destination_path, ctx.session.streams.cwd, home);
   const toStdout = target === '-';
@@ -129,12 +114,8 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   // the summary and questions must not mix with a backup written to standard output
   const say = toStdout ? ctx.err : ctx.out;
 
-  await app.vmm.refresh(selected.filter((v) => v.klass !== 'AdminVM'));
-  const running = (vm: QubesVM) => vm.klass !== 'AdminVM' && app.vmm.info(vm).state !== 'Halted';
-  const pools = sessionPools(ctx.session, app);
-  const content = await collectContent(app, pools, selected, ctx.env);
-  const chosen = new Set(selected.map((v) => v.name));
-  say(summaryTable(content, app.domains.all().filter((v) => !chosen.has(v.name)).map((v) => v.name), running));
+  const plan = await planBackup(app, selected, ctx.env);
+  say(plan.summary);
 
   if (!opts.yes) {
     say('Do you want to proceed? [y/N] ');
@@ -144,49 +125,30 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     profile.passphrase_text !== undefined ? checkPassphrase(profile.passphrase_text) : opts.passphraseFile !== undefined ? passphraseFromFile(opts.passphraseFile) : askPassphrase(ctx);
   const compression = profile.compression === false ? null : profile.compression === true ? 'gzip' : profile.compression;
 
-  const copy = ctx.store().read();
-  const qubesXml = backupQubesXml(copy, content);
-  const total = content.reduce((s, c) => s + c.size, 0);
+  const total = plan.content.reduce((s, c) => s + c.size, 0);
   const progress = new Progress('Making a backup...', total, { write: ctx.err, isTTY: ctx.session.streams.stderrIsTTY }, ctx.verbose < 0);
-  const sink = toStdout ? Sink.toStdout(ctx.session.streams.stdout()) : Sink.toFile(target);
-  const controller = new AbortController();
-  const stopSignals = onCancelSignals(controller);
-  try {
-    const kdf = scryptParamsFromEnv(ctx.env);
-    // a test hook must not weaken a real backup unnoticed
-    if (kdf.logN < 20 && ctx.verbose >= 0) ctx.err(`${ctx.prog}: warning: QUBES_BACKUP_SCRYPT_LOGN=${kdf.logN} weakens the passphrase protection of this backup (a test setting)\n`);
-    await writeBackup({
-      passphrase,
-      compression,
-      backupId: newBackupId(),
-      qubesXml,
-      content,
-      sink,
-      signal: controller.signal,
-      onProgress: (n) => progress.update(n),
-      kdf,
-      chunkSize: backupChunkSize(ctx.env),
-    });
-    await sink.finish();
-    progress.finish(true);
-  } catch (e) {
-    progress.finish(false);
-    const kept = sink.abort(Boolean(opts.keepPartial));
-    if (e instanceof BackupCancelledError) {
-      ctx.err(`${ctx.prog}: error: Backup cancelled${kept ? `; the partial backup was kept as ${kept}` : sink.path ? '; the partial backup file was removed' : ''}\n`);
-      exitBySignal(e.signal);
-    }
-    throw e;
-  } finally {
-    stopSignals();
-  }
-  const stamp = String(Math.floor(Date.now() / 1000));
-  await ctx.store().update((a) => {
-    for (const name of chosen) {
-      const vm = a.domains.get(name);
-      if (vm?.has('backup_timestamp')) vm.set('backup_timestamp', stamp);
-    }
+  const kdf = scryptParamsFromEnv(ctx.env);
+  // a test hook must not weaken a real backup unnoticed
+  if (kdf.logN < 20 && ctx.verbose >= 0) ctx.err(`${ctx.prog}: warning: QUBES_BACKUP_SCRYPT_LOGN=${kdf.logN} weakens the passphrase protection of this backup (a test setting)\n`);
+  let path: string | undefined;
+  const ended = await writeBackupRun(ctx.store(), plan, {
+    passphrase,
+    compression,
+    openSink: () => {
+      const sink = toStdout ? Sink.toStdout(ctx.session.streams.stdout()) : Sink.toFile(target);
+      path = sink.path;
+      return sink;
+    },
+    progress,
+    kdf,
+    chunkSize: backupChunkSize(ctx.env),
+    keepPartial: Boolean(opts.keepPartial),
   });
+  if (ended) {
+    const { cancelled, kept } = ended;
+    ctx.err(`${ctx.prog}: error: Backup cancelled${kept ? `; the partial backup was kept as ${kept}` : path ? '; the partial backup file was removed' : ''}\n`);
+    exitBySignal(cancelled.signal);
+  }
   if (!toStdout && ctx.verbose >= 0) ctx.err(`Backup written to ${target}\n`);
   return 0;
 }

@@ -3,11 +3,11 @@
  * qvm-clone: a new qube with another one's settings and disk data.
  * Reference: qubesadmin/tools/qvm_clone.py, qubesadmin/app.py clone_vm;
  * spec §10.3. The disk data is copied outside the store lock; the record is
- * added only once it is in place (lib/app/qube-operations.ts).
+ * added only once it is in place (lib/ops/clone-qube.ts).
  */
-import { cloneQube } from '../app/qube-operations.js';
+import { cloneQube } from '../ops/clone-qube.js';
 import type { VmClass } from '../vm/vm-properties.js';
-import { isCreatableClass, parseVolumePools } from '../vm/vm-factory.js';
+import { isCreatableClass, parseVolumePools } from '../app/vm-factory.js';
 import { UsageError } from './common/errors.js';
 import { cancellable } from './common/cancel-signals.js';
 import type { Context } from './common/program.js';

@@ -2,13 +2,13 @@
 /**
  * qvm-create: create a new qube.
  * Reference: qubesadmin/tools/qvm_create.py; spec §10.1. Domain logic is in
- * lib/app/qube-operations.ts; this file parses, checks and reports.
+ * lib/ops/create-qube.ts; this file parses, checks and reports.
  */
 import fs from 'node:fs';
-import { createQube } from '../app/qube-operations.js';
+import { createQube } from '../ops/create-qube.js';
 import { QubesCancelledError, QubesError } from '../errors.js';
 import { CREATABLE_CLASSES, type VmClass } from '../vm/vm-properties.js';
-import { isCreatableClass, parseVolumePools } from '../vm/vm-factory.js';
+import { isCreatableClass, parseVolumePools } from '../app/vm-factory.js';
 import { UsageError } from './common/errors.js';
 import { cancellable } from './common/cancel-signals.js';
 import type { Context } from './common/program.js';

@@ -30,7 +30,8 @@ import type { CommandSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
 import { wrapWords } from './common/text.js';
 import { resolveVms } from './common/vm-args.js';
-import { unknownStates, type Vmm } from '../vmm/vmm.js';
+import { unknownStates } from '../vmm/fixed-state.js';
+import type { Vmm } from '../vmm/vmm.js';
 
 // The -o choices (gen-docs completes them from the spec; the column names for
 // -O and --sort it takes from lib/listing/columns.ts).

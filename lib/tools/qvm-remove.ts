@@ -7,7 +7,7 @@
  * A name the store lacks but an interrupted create or remove recorded is
  * accepted: what that command left is removed.
  */
-import { removeQube, removeUnfinished } from '../app/qube-operations.js';
+import { removeQube, removeUnfinished } from '../ops/remove-qube.js';
 import { QubesError, QubesVMInUseError } from '../errors.js';
 import { unfinishedNames } from '../storage/unfinished-qubes.js';
 import { UsageError } from './common/errors.js';

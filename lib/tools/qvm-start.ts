@@ -13,7 +13,7 @@ import { QubesError, QubesValueError, QubesVMAlreadyStartedError } from '../erro
 import { commandRunner } from '../storage/command-runner.js';
 import type { Lifecycle } from '../ops/lifecycle.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
-import { deviceEnumerator } from './common/device-command.js';
+import { commandEnumerator } from './common/device-command.js';
 import { UsageError } from './common/errors.js';
 import { eachQube, lifecycleFor } from './common/lifecycle-command.js';
 import type { Context } from './common/program.js';
@@ -87,7 +87,7 @@ async function startWithDrive(ctx: Context, life: Lifecycle, vm: QubesVM, spec: 
   if (app.vmm.offline || (await life.state(vm.name)) !== 'Halted') return life.start(vm.name);
   const backend = driveBackend(app, spec);
   await app.vmm.refresh([backend]);
-  const drive = await prepareDrive({ app, enumerator: deviceEnumerator(app, ctx), runner: commandRunner(ctx.env) }, app.domains.get(vm.name) ?? vm, spec);
+  const drive = await prepareDrive({ app, enumerator: commandEnumerator(app, ctx), runner: commandRunner(ctx.env) }, app.domains.get(vm.name) ?? vm, spec);
   try {
     await life.start(vm.name, { startOnlyBlock: [drive.assignment] });
   } finally {

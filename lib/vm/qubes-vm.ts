@@ -7,8 +7,8 @@
  * Reference: qubes-core-admin: qubes/vm/__init__.py, qubes/vm/qubesvm.py;
  * shared/spec/store-and-core-tools.md §2.
  */
-import type { Qubes } from '../app/app.js';
 import { parseAttrs, type XmlElement } from '../util/xml-reader.js';
+import type { QubeCollection } from './collection.js';
 import type { DeviceClassAssignments } from './devices.js';
 import { Features, type FeatureSource } from './features.js';
 import {
@@ -39,7 +39,7 @@ export class QubesVM implements PropertyHolder, FeatureSource {
   readonly defs: ReadonlyMap<string, PropertyDef<QubesVM>>;
 
   constructor(
-    readonly app: Qubes,
+    readonly app: QubeCollection,
     readonly klass: VmClass,
   ) {
     this.defs = propertiesFor(klass);

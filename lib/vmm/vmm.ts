@@ -5,19 +5,15 @@
  * chroot, `--offline-mode`) answers "Halted" for every qube but dom0 and
  * refuses everything else with one clear error.
  *
- * Online, the hypervisor is libvirt (libvirt-vmm.ts): one connection per
- * command, made by the first call that needs it.
+ * This file holds the interface only. Online, the hypervisor is libvirt
+ * (libvirt-vmm.ts): one connection per command, made by the first call that
+ * needs it; offline, offline-vmm.ts; open-vmm.ts chooses between them.
  *
  * Reference: qubes-core-admin: qubes/app.py VMMConnection;
  * shared/spec/store-and-core-tools.md §4.4, shared/spec/vmm.md.
  */
-import fs from 'node:fs';
-import { libvirtUri, offlineModeVar, runDir, type Env } from '../config.js';
-import { VmmOfflineError } from '../errors.js';
 import type { Features, FeatureSource } from '../vm/features.js';
 import type { LibvirtConnection } from './libvirt/connection.js';
-import { askHypervisor, fixedInfo } from './fixed-state.js';
-import { LibvirtVmm } from './libvirt-vmm.js';
 
 export type PowerState = 'Halted' | 'Running' | 'Transient' | 'Paused' | 'Suspended' | 'Halting' | 'Dying' | 'Crashed' | 'NA';
 
@@ -58,59 +54,4 @@ export interface Vmm {
   libvirt(): LibvirtConnection;
   /** Close the connection if one was made (a command may also just exit). */
   close(): Promise<void>;
-}
-
-const HALTED: DomainInfo = { state: 'Halted', xid: -1 };
-const UNKNOWN: DomainInfo = { state: 'NA', xid: -1 };
-/** Runtime information when the hypervisor could not be asked: NA for every qube but dom0 and remote qubes. */
-export const unknownStates = (vmm: Vmm): Pick<Vmm, 'info'> => ({
-  info: (vm) => (askHypervisor(vm) ? UNKNOWN : vmm.info(vm)),
-});
-
-export class OfflineVmm implements Vmm {
-  readonly offline = true;
-  readonly uri = '';
-  async refresh(): Promise<void> {}
-  info(vm: VmHandle): DomainInfo {
-    return fixedInfo(vm) ?? HALTED;
-  }
-  isXen(): boolean {
-    throw new VmmOfflineError();
-  }
-  hostMemoryMiB(): number {
-    throw new VmmOfflineError();
-  }
-  libvirt(): LibvirtConnection {
-    throw new VmmOfflineError();
-  }
-  async close(): Promise<void> {}
-}
-
-/**
- * Offline when asked (`--offline-mode`, QUBES_OFFLINE_MODE=1) or when running
- * as root inside a chroot (root directory differs from /proc/1/root; issue
- * #2412). A missing /proc also means a chroot (a running dom0 always has
- * it); where /proc/1/root exists but cannot be inspected (containers deny
- * it) we assume no chroot.
- */
-export function offlineRequested(flag: boolean | undefined, env: Env): boolean {
-  if (flag || offlineModeVar(env)) return true;
-  return inChroot();
-}
-
-function inChroot(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  try {
-    const a = fs.statSync('/');
-    const b = fs.statSync('/proc/1/root/');
-    return a.dev !== b.dev || a.ino !== b.ino;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' && !fs.existsSync('/proc/self');
-  }
-}
-
-/** The VMM of a command: offline, or libvirt at `LIBVIRT_DEFAULT_URI` (not connected yet). */
-export function makeVmm(offline: boolean, env: Env): Vmm {
-  if (offline) return new OfflineVmm();
-  return new LibvirtVmm(libvirtUri(env), runDir(env), env);
 }

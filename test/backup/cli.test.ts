@@ -233,3 +233,26 @@ test('restore without --passphrase-file asks for the passphrase and a confirmati
   expect(yes.code).toBe(0);
   expect(domains(h.xml()).has('work')).toBe(true);
 });
+
+test("--auto-close is accepted and changes nothing outside paranoid mode, as in the reference; --location-is-service needs -d, then qrexec", () => {
+  const h = freshHost();
+  const pf = passFile(h.dir, PASS);
+  const plain = h.q('qvm-backup-restore', '--verify-only', '-p', pf, backup);
+  const closed = h.q('qvm-backup-restore', '--verify-only', '--auto-close', '-p', pf, backup);
+  expect(plain.code).toBe(0);
+  expect(closed).toEqual(plain);
+  expect(h.q('qvm-backup-restore', '--auto-close', '--paranoid-mode', '-p', pf, backup)).toMatchObject({
+    code: 1,
+    stderr: 'qvm-backup-restore: error: --paranoid-mode needs disposable qubes and qrexec, which this build does not have\n',
+  });
+  const before = h.xml();
+  expect(h.q('qvm-backup-restore', '--location-is-service', '-p', pf, 'qubes.Restore')).toMatchObject({
+    code: 2,
+    stderr: 'qvm-backup-restore: error: --location-is-service option requires -d\n',
+  });
+  expect(h.q('qvm-backup-restore', '--location-is-service', '-d', 'dom0', '-p', pf, 'qubes.Restore')).toMatchObject({
+    code: 1,
+    stderr: 'qvm-backup-restore: error: --location-is-service needs qrexec, which this build does not have\n',
+  });
+  expect(h.xml()).toBe(before);
+});

@@ -12,7 +12,7 @@ const dist = (m) => new URL(`../../dist/lib/${m}`, import.meta.url).href;
 const { restoreBackup } = await import(dist('backup/restore.js'));
 const { Store } = await import(dist('app/store.js'));
 const { pathsFromEnv } = await import(dist('config.js'));
-const { makeVmm } = await import(dist('vmm/vmm.js'));
+const { makeVmm } = await import(dist('vmm/open-vmm.js'));
 const { loadQubesXml } = await import(dist('app/qubes-xml-read.js'));
 const { QubesError, BackupCancelledError } = await import(dist('errors.js'));
 

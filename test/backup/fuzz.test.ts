@@ -30,6 +30,7 @@ import { outerMember } from '../../lib/backup/tar-writer.js';
 import { ROOT, vector } from '../helpers.js';
 import { freshHost, passFile, readMembers, sha256, writeAt, type Member } from './backup-env.js';
 import { backupId, tarOf, untar, v3Decode, v3File, v3Replace, v4Chunk, v4QubesXml, v4Replace, v4WithQubesXml, type TarItem } from './forge.js';
+import { rng, type Rng } from '../fuzz-rng.js';
 
 const SEED = Number(process.env.QUBES_FUZZ_SEED ?? 20260111);
 const CASES = Number(process.env.QUBES_FUZZ_CASES ?? 1000);
@@ -38,20 +39,6 @@ const EXEC_EVERY = 8;
 const LIMIT_MS = { library: 10_000, exec: 20_000 };
 const WORKERS = 2;
 
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return { next, int, pick: <T>(xs: readonly T[]) => xs[int(xs.length)] as T, bytes: (n: number) => Buffer.from(Array.from({ length: n }, () => int(256))) };
-}
-type Rng = ReturnType<typeof rng>;
 
 interface Expect {
   qubes: string[];

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
-import { OfflineVmm } from '../../lib/vmm/vmm.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import { domainXml, ROOT, run, tmpStore, type TmpStore } from '../helpers.js';
 import { addBlock, makeSysfs, type SysfsFixture } from './sysfs-fixture.js';
 

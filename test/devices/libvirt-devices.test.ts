@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
 import { attachedBlockDisks, attachedPciSbdfs, blockDiskXml, unusedFrontend } from '../../lib/devices/libvirt-devices.js';
-import { OfflineVmm } from '../../lib/vmm/vmm.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import { vector } from '../helpers.js';
 
 const app = loadQubesXml(fs.readFileSync(vector('qubes-xml/q10.xml'), 'utf8'), 'q.xml', new OfflineVmm(), '/tmp', []);

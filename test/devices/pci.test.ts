@@ -7,8 +7,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { isPciPath, pathToSbdf, sbdfToPath } from '../../lib/devices/pci-path.js';
-import { run, tmpStore, type TmpStore } from '../helpers.js';
+import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
+import { hostFacts } from '../../lib/host/load-facts.js';
+import { isPciPath, pathToSbdf, sbdfToPath } from '../../lib/host/pci-path.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
+import { domainXml, run, tmpStore, type TmpStore } from '../helpers.js';
 import { makeSysfs, type SysfsFixture } from './sysfs-fixture.js';
 
 let fx: SysfsFixture;
@@ -86,6 +89,46 @@ describe('qvm-pci on the sample tree', () => {
     const r = run('qvm-pci', ['info', 'dom0:c0_03.7-00_00.0'], env());
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("qvm-pci: error: backend vm dom0 doesn't expose pci device 'c0_03.7-00_00.0'\n");
+  });
+});
+
+describe('an older PCI port in a store (BDF behind a bridge) at load', () => {
+  // vm0001 assigned the device the fixture has at 0000:c6:00.0, by its pre-R4.3 port
+  const withOldPort = (xml: string) =>
+    xml.replace(
+      /(<property name="name">vm0001<\/property>[\s\S]*?<\/tags>\n)/,
+      '$1      <devices class="pci">\n        <device backend-domain="dom0" id="c6_00.0" mode="required" identity="*"/>\n      </devices>\n',
+    );
+  const portOf = (app: ReturnType<typeof loadQubesXml>) => app.domains.get('vm0001')?.devices[0]?.assignments[0]?.port;
+
+  test("becomes its path from the machine's facts passed in", () => {
+    const app = loadQubesXml(withOldPort(store.read()), 'q.xml', new OfflineVmm(), store.dir, [], { host: hostFacts({ sys: fx.sys }) });
+    expect(portOf(app)).toBe('c0_03.5-00_00.0-00_00.0');
+  });
+
+  test('loading reads nothing of the host itself: without the facts the port is kept', () => {
+    const saved = process.env.QUBES_SYSFS_ROOT;
+    process.env.QUBES_SYSFS_ROOT = fx.sys;
+    try {
+      const app = loadQubesXml(withOldPort(store.read()), 'q.xml', new OfflineVmm(), store.dir, []);
+      expect(portOf(app)).toBe('c6_00.0');
+    } finally {
+      if (saved === undefined) delete process.env.QUBES_SYSFS_ROOT;
+      else process.env.QUBES_SYSFS_ROOT = saved;
+    }
+  });
+
+  test("a command migrates it from this machine's sysfs and saves the path", () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    try {
+      fs.writeFileSync(s.xml, withOldPort(s.read()));
+      const r = run('qvm-tags', ['vm0001', 'add', 'moved'], { ...s.env, ...fx.env });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(domainXml(s.read(), 'vm0001')).toContain('<device backend-domain="dom0" id="c0_03.5-00_00.0-00_00.0" mode="required" identity="*"/>');
+    } finally {
+      fs.rmSync(s.dir, { recursive: true, force: true });
+    }
   });
 });
 

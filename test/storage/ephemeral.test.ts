@@ -10,7 +10,7 @@ import { pathsFromEnv } from '../../lib/config.js';
 import type { CommandRunner, RunOptions } from '../../lib/storage/command-runner.js';
 import { PoolSet } from '../../lib/storage/qube-storage.js';
 import { storageContext } from '../../lib/storage/pools.js';
-import { OfflineVmm } from '../../lib/vmm/vmm.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import { storageEnv } from './storage-env.js';
 
 interface Call {

@@ -11,7 +11,7 @@ import { Store } from '../../lib/app/store.js';
 import { pathsFromEnv } from '../../lib/config.js';
 import { storageContext } from '../../lib/storage/pools.js';
 import { PoolSet, type QubeStorage } from '../../lib/storage/qube-storage.js';
-import { OfflineVmm } from '../../lib/vmm/vmm.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import { run } from '../helpers.js';
 
 export const MiB = 1024 * 1024;

@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
-import { makeVmm } from '../../lib/vmm/vmm.js';
+import { makeVmm } from '../../lib/vmm/open-vmm.js';
 import { lxmlErrors, ROOT, vector } from '../helpers.js';
+import { rng, type Rng } from '../fuzz-rng.js';
 
 /**
  * Mutated qubes.xml files (from the reference's vectors: bit flips,
@@ -27,23 +28,6 @@ const ONLY = process.env.QUBES_FUZZ_ONLY === undefined ? undefined : Number(proc
 const LIMIT_MS = 15000;
 const CONCURRENCY = 2;
 
-/** mulberry32: small, fast, good enough to pick mutations. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T,
-    chance: (p: number) => next() < p,
-  };
-}
-type Rng = ReturnType<typeof rng>;
 
 const insertAt = (b: Buffer, at: number, what: Buffer) => Buffer.concat([b.subarray(0, at), what, b.subarray(at)]);
 

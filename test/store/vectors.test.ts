@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
 import { serializeQubes } from '../../lib/app/qubes-xml-write.js';
-import { OfflineVmm } from '../../lib/vmm/vmm.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import { run, tmpStore, vector } from '../helpers.js';
 
 const REFERENCE_WRITTEN = [

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
 import { PermissionDenied } from '../../lib/errors.js';
 import { assertFeatureChangeAllowed, assertTagChangeAllowed, PROHIBITED_FEATURES } from '../../lib/vm/admin-extension.js';
-import { OfflineVmm } from '../../lib/vmm/vmm.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import { vector } from '../helpers.js';
 
 const app = loadQubesXml(fs.readFileSync(vector('qubes-xml/q10.xml'), 'utf8'), 'q10', new OfflineVmm(), '/v');

@@ -5,7 +5,7 @@ import { describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
 import { checkPreloadFeature, isPreloaded } from '../../lib/vm/dispvm-template.js';
-import { OfflineVmm } from '../../lib/vmm/vmm.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import { vector } from '../helpers.js';
 
 /** q10 with vm0001 a disposable template with disposables d1..d3 and vm0002 one with e1. */

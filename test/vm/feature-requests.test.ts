@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
 import { applyFeatureRequest } from '../../lib/vm/feature-requests.js';
-import { OfflineVmm } from '../../lib/vmm/vmm.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import { vector } from '../helpers.js';
 
 const load = () => loadQubesXml(fs.readFileSync(vector('qubes-xml/q10.xml'), 'utf8'), 'q10', new OfflineVmm(), '/v');

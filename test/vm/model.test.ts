@@ -8,7 +8,7 @@ import { checkWithNetvm, checkWithTemplate, featureIsTrue } from '../../lib/vm/f
 import { ipv4For } from '../../lib/vm/net.js';
 import { validateVmName } from '../../lib/vm/names.js';
 import type { QubesVM } from '../../lib/vm/qubes-vm.js';
-import { OfflineVmm } from '../../lib/vmm/vmm.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import { vector } from '../helpers.js';
 
 /** q10 loaded into memory, with a private base directory (for vm-kernels/). */

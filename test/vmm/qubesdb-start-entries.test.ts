@@ -4,7 +4,7 @@
 // with a running client, the template; then the same written into a real
 // daemon, and the firewall export of a net qube following qvm-firewall.
 import fs from 'node:fs';
-import { OfflineVmm } from '../../lib/vmm/vmm.js';
+import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import { Store } from '../../lib/app/store.js';
 import { pathsFromEnv } from '../../lib/config.js';
 import type { Qubes } from '../../lib/app/app.js';

@@ -13,25 +13,16 @@
  */
 import path from 'node:path';
 import type { Qubes } from '../../app/app.js';
+import { onDenyList } from '../../devices/deny-list.js';
 import { describe } from '../../devices/description.js';
-import { DeviceEnumerator } from '../../devices/enumerate.js';
-import { DeviceEvents, eventLogLine } from '../../devices/events.js';
+import type { DeviceEnumerator } from '../../devices/enumerate.js';
 import { listRows } from '../../devices/listing.js';
-import { ANY, DEVICE_CLASSES, matches, UNKNOWN_DEVICE_ID, unknownDevice, virtualText, type DeviceInfo, type VirtualDevice } from '../../devices/model.js';
-import {
-  assign,
-  assignmentDevice,
-  assignmentsOf,
-  attach,
-  attachedTo,
-  detach,
-  unassign,
-  type DeviceServices,
-} from '../../devices/operations.js';
+import { ANY, DEVICE_CLASSES, UNKNOWN_DEVICE_ID, matches, unknownDevice, type DeviceInfo, type VirtualDevice } from '../../devices/model.js';
+import { assignmentDevice, assignmentsOf, attachedTo, type DeviceServices } from '../../devices/operations.js';
 import type { Options } from '../../devices/options.js';
-import { VmmLiveDevices } from '../../devices/runtime.js';
-import { hostRoots } from '../../config.js';
+import { deviceEnumerator, deviceServices } from '../../devices/services.js';
 import { QubesError } from '../../errors.js';
+import { assignDevice, attachDevice, detachDevices, unassignDevices } from '../../ops/device-ops.js';
 import type { AssignmentMode } from '../../vm/devices.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { UsageError } from './errors.js';
@@ -164,24 +155,21 @@ export function classFromProgram(argv1: string | undefined): string | undefined 
 }
 
 /** The devices qubes expose, as this command sees them (warnings with -v). */
-export function deviceEnumerator(app: Qubes, ctx: Context): DeviceEnumerator {
-  return new DeviceEnumerator({
-    roots: hostRoots(ctx.env),
-    vmm: app.vmm,
-    env: ctx.env,
-    warn: (m) => {
-      if (ctx.verbose > 0) ctx.err(`${ctx.prog}: warning: ${m}\n`);
-    },
-  });
+export function commandEnumerator(app: Qubes, ctx: Context): DeviceEnumerator {
+  return deviceEnumerator(app, ctx.session.hostRoots, ctx.env, warnVerbose(ctx));
 }
 
+const warnVerbose = (ctx: Context) => (m: string) => {
+  if (ctx.verbose > 0) ctx.err(`${ctx.prog}: warning: ${m}\n`);
+};
+
 function services(app: Qubes, ctx: Context): DeviceServices {
-  const events = new DeviceEvents();
-  events.on('event', (e) => {
-    const line = eventLogLine(e);
-    if (line && ctx.verbose > 0) ctx.err(`${ctx.prog}: ${line}\n`);
+  return deviceServices(app, ctx.session.hostRoots, ctx.env, {
+    warn: warnVerbose(ctx),
+    event: (line) => {
+      if (ctx.verbose > 0) ctx.err(`${ctx.prog}: ${line}\n`);
+    },
   });
-  return { enumerator: deviceEnumerator(app, ctx), live: new VmmLiveDevices(app, app.vmm, hostRoots(ctx.env)), events };
 }
 
 interface Parsed {
@@ -295,40 +283,13 @@ async function list(svc: DeviceServices, app: Qubes, devclass: string, opts: Dev
 async function attachCommand(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, [vmname, arg]: [string, string], ctx: Context): Promise<void> {
   const vm = resolveVm(app, vmname);
   const dev = await resolveDevice(svc, app, devclass, arg, { allowUnknown: false });
-  const options = requestOptions(opts);
-  try {
-    await attach(svc, app, vm, dev, options);
-  } catch (e) {
-    // reference: with --persistent a failed attach is ignored and a required assign follows
-    if (!opts.persistent || !(e instanceof QubesError)) throw e;
-  }
-  if (opts.persistent) {
-    await ctx.store().update((fresh) => {
-      assign(svc, resolveVm(fresh, vmname), { device: { port: dev, deviceId: dev.deviceId }, mode: 'required', options });
-    });
-  }
+  await attachDevice(ctx.store(), svc, app, vm.name, dev, requestOptions(opts), Boolean(opts.persistent));
 }
 
 async function detachCommand(svc: DeviceServices, app: Qubes, devclass: string, [vmname, arg]: [string, string?]): Promise<void> {
   const vm = resolveVm(app, vmname);
-  const attached = await attachedTo(svc, app, vm, devclass);
-  if (arg === undefined) {
-    for (const a of attached) await detach(svc, app, vm, a.device);
-    return;
-  }
-  const dev = await resolveDevice(svc, app, devclass, arg, { allowUnknown: true });
-  if (dev.portId !== ANY) {
-    const wanted: VirtualDevice = { port: dev, deviceId: dev.deviceId };
-    const actual = await svc.enumerator.get(app.domains.get(dev.backend) as QubesVM, devclass, dev.portId);
-    if (!matches(wanted, actual)) throw new QubesError(`${virtualText(wanted)} is not attached.`);
-    await detach(svc, app, vm, dev);
-    return;
-  }
-  // port `*`: every attached device of that backend (and identity, when one was given)
-  const wanted: VirtualDevice = { port: dev, deviceId: dev.deviceId === UNKNOWN_DEVICE_ID ? ANY : dev.deviceId };
-  const hits = attached.filter((a) => matches(wanted, a.device));
-  if (!hits.length) throw new QubesError(`${virtualText(wanted)} is not attached.`);
-  for (const a of hits) await detach(svc, app, vm, a.device);
+  const dev = arg === undefined ? undefined : await resolveDevice(svc, app, devclass, arg, { allowUnknown: true });
+  await detachDevices(svc, app, vm, devclass, dev);
 }
 
 /** The virtual device of assign/unassign: `--port` drops the device id, `--device` the port. */
@@ -347,9 +308,7 @@ async function assignCommand(svc: DeviceServices, app: Qubes, devclass: string, 
   const device = virtualFrom(dev, opts);
   const options = requestOptions(opts);
   const mode: AssignmentMode = opts.required ? 'required' : opts.ask || opts.askToAttach ? 'ask-to-attach' : 'auto-attach';
-  await ctx.store().update((fresh) => {
-    assign(svc, resolveVm(fresh, vmname), { device, mode, options });
-  });
+  await assignDevice(ctx.store(), svc, vmname, { device, mode, options });
   const vm = resolveVm(app, vmname);
   const quiet = ctx.verbose < 0;
   if (!quiet && onDenyList(dev, vm)) ctx.out('Warning: The assigned device is on the denied list.\n           Auto-attach will work, but make sure that the assignment is correct.\n');
@@ -363,14 +322,6 @@ async function assignCommand(svc: DeviceServices, app: Qubes, devclass: string, 
   }
 }
 
-/** Any interface of the device on the qube's `devices_denied` list (`*` matches any character)? */
-function onDenyList(dev: DeviceInfo, vm: QubesVM): boolean {
-  const denied = vm.has('devices_denied') ? String(vm.get('devices_denied') ?? '') : '';
-  const patterns = denied.match(/.{7}/g) ?? [];
-  const fits = (p: string, i: string) => [...p].every((c, k) => c === '*' || i[k] === '*' || c === i[k]);
-  return patterns.some((p) => dev.interfaces.some((i) => fits(p, i)));
-}
-
 async function unassignCommand(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, [vmname, arg]: [string, string?], ctx: Context): Promise<void> {
   const vm = resolveVm(app, vmname);
   let targets: VirtualDevice[];
@@ -381,10 +332,7 @@ async function unassignCommand(svc: DeviceServices, app: Qubes, devclass: string
     if (opts.device || opts.onlyDevice) v = { ...v, port: { ...v.port, portId: ANY } };
     targets = [v];
   } else targets = assignmentsOf(vm, devclass).map((a) => assignmentDevice(a, devclass));
-  await ctx.store().update((fresh) => {
-    const fvm = resolveVm(fresh, vmname);
-    for (const t of targets) unassign(svc, fvm, t);
-  });
+  await unassignDevices(ctx.store(), svc, vmname, targets);
   if (ctx.verbose < 0) return;
   const attached = await attachedTo(svc, app, vm, devclass);
   for (const t of targets) {

@@ -87,12 +87,12 @@ const RUNTIME_PROPERTIES = new Set(['xid', 'start_time', 'maxmem']);
  * so `qvm-prefs VM start_time` works online; unreachable leaves it unknown
  * (other properties never connect).
  */
-async function fetchRuntime(h: Holder, property: string): Promise<void> {
+async function fetchRuntime(app: Qubes, h: Holder, property: string): Promise<void> {
   if (!RUNTIME_PROPERTIES.has(property) || !('app' in h) || !('klass' in h)) return;
   const vm = h as unknown as QubesVM;
-  if (vm.app.vmm.offline) return;
+  if (app.vmm.offline) return;
   try {
-    await vm.app.vmm.refresh([vm]);
+    await app.vmm.refresh([vm]);
   } catch (e) {
     if (!(e instanceof VmmError)) throw e;
   }
@@ -121,14 +121,15 @@ export async function propertyActions(
     return;
   }
 
-  const h = select(ctx.store().read());
+  const app = ctx.store().read();
+  const h = select(app);
   if (property === undefined) {
     ctx.out(listProperties(h, opts.hideDefault === true));
     return;
   }
   const def = h.defs.get(property);
   if (!def) throw new QubesNoSuchPropertyError(property);
-  await fetchRuntime(h, property);
+  await fetchRuntime(app, h, property);
   if (opts.hideDefault && h.isDefault(property)) return;
   const shown = displayValue(def, safeGet(h, property));
   if (shown !== undefined && !(shown === 'None' && (def.type === 'vm' || def.type === 'label'))) ctx.out(`${shown}\n`);

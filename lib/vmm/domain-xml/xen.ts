@@ -9,7 +9,7 @@
  * Reference: qubes-core-admin templates/libvirt/xen.xml (R4.4);
  * shared/spec/vmm.md §2.2, §2.3.
  */
-import type { PciHostdev } from '../../devices/pci-hostdev.js';
+import type { PciHostdev } from './pci-hostdev.js';
 import type { XmlNode } from '../../util/xml-writer.js';
 import type { DiskParams, DomainParams, HvmParams, NetParams } from './domain-params.js';
 import { block, el, lines, type Segment } from './template.js';

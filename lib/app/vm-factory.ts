@@ -4,7 +4,7 @@
  * (from -P / -p, a fallback, or the global defaults), a free dispid, the
  * record itself (qid, uuid, label, template, volume-config, automatic tags
  * and features) and what a clone copies from its source. The store and the
- * disk are not touched here: lib/app/qube-operations.ts runs these under the
+ * disk are not touched here: lib/ops/new-qube.ts runs these under the
  * store lock, lib/storage/qube-storage.ts makes the volumes.
  *
  * Reference: qubes-core-admin: qubes/app.py add_new_vm, qubes/vm/dispvm.py;
@@ -12,14 +12,14 @@
  * shared/spec/store-and-core-tools.md §10.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import type { Pool, Qubes } from '../app/app.js';
 import { MAX_DISPID } from '../config.js';
 import { QubesError, QubesValueError, QubesVMNotFoundError } from '../errors.js';
-import { addTag, CREATED_BY_PREFIX } from './admin-extension.js';
-import { validateVmName } from './names.js';
-import type { QubesVM } from './qubes-vm.js';
-import { CREATABLE_CLASSES, syncGuiTags, type VmClass } from './vm-properties.js';
-import { DEFAULT_VOLUMES, defaultVolumeConfig, setVolumeAttr, volumeAttr, type PoolInfo } from './volume-config.js';
+import { addTag, CREATED_BY_PREFIX } from '../vm/admin-extension.js';
+import { validateVmName } from '../vm/names.js';
+import type { QubesVM } from '../vm/qubes-vm.js';
+import { CREATABLE_CLASSES, syncGuiTags, type VmClass } from '../vm/vm-properties.js';
+import { DEFAULT_VOLUMES, defaultVolumeConfig, setVolumeAttr, volumeAttr, type PoolInfo } from '../vm/volume-config.js';
+import type { Pool, Qubes } from './app.js';
 
 const VOLUME_NAMES: readonly string[] = ['root', 'private', 'volatile', 'kernel'];
 

@@ -15,9 +15,9 @@
  * Reference: qubes-core-admin: templates/libvirt/devices/pci.xml;
  * shared/spec/firewall-and-devices.md B5 (PCI extension, strict-reset history).
  */
-import { featureIsTrue } from '../vm/features.js';
-import type { DeviceAssignment } from '../vm/devices.js';
-import type { QubesVM } from '../vm/qubes-vm.js';
+import { featureIsTrue } from '../../vm/features.js';
+import type { DeviceAssignment } from '../../vm/devices.js';
+import type { QubesVM } from '../../vm/qubes-vm.js';
 
 export interface PciHostdev {
   domain: string;
