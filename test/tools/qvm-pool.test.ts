@@ -156,6 +156,21 @@ describe('qvm-pool add, not in offline mode: a file pool needs device-mapper', (
     expect((await runIn('qvm-pool', ['add', 'fast', 'file', '-o', `dir_path=${dir}`], { ...online(s, devDir), QUBES_OFFLINE_MODE: '1' })).code).toBe(0);
   });
 
+  test('QUBES_DEV_ROOT, the former name of QUBES_DEV_DIR, is still read for this release, with a warning', async () => {
+    const s = store();
+    const devDir = path.join(s.dir, 'dev'); // no mapper/control
+    fs.mkdirSync(devDir);
+    const env = { ...online(s, devDir), QUBES_DEV_ROOT: devDir };
+    delete env.QUBES_DEV_DIR;
+    expect(await runIn('qvm-pool', ['add', 'fast', 'file', '-o', `dir_path=${path.join(s.dir, 'fast')}`], env)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'qvm-pool: warning: QUBES_DEV_ROOT is deprecated and will be removed in the next release; use QUBES_DEV_DIR\n' +
+        `qvm-pool: error: Failed to add pool fast: pool fast (file driver) needs device-mapper to start its qubes, which this host lacks: no ${devDir}/mapper/control; use a file-reflink or lvm_thin pool\n`,
+    });
+  });
+
   test('without dmsetup (PATH) or with a kernel that has no device-mapper, likewise', async () => {
     const s = store();
     const devDir = path.join(s.dir, 'dev');
