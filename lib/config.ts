@@ -40,6 +40,13 @@ export const runDir = (env: Env): string => env.QUBES_RUN_DIR || DEFAULT_RUN_DIR
 /** Where the QubesDB sockets are: `QUBESDB_SOCKET_DIR`, else the run directory's default. */
 export const qubesdbSocketDir = (env: Env): string => env.QUBESDB_SOCKET_DIR || DEFAULT_RUN_DIR;
 
+/**
+ * The variable through which a forked `qubesdb-daemon` is told the
+ * descriptor on which to report that it listens (set by the daemon that
+ * forks it, for that child only).
+ */
+export const QUBESDB_READY_FD_VAR = 'QUBESDB_READY_FD';
+
 /** Another `qubesdb-daemon` program to start (`QUBESDB_DAEMON`), if any. */
 export const qubesdbDaemonProgram = (env: Env): string | undefined => env.QUBESDB_DAEMON || undefined;
 

@@ -14,6 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { QUBESDB_READY_FD_VAR, type Env } from '../config.js';
 import { QubesError } from '../errors.js';
 import { packageBin } from '../util/package-root.js';
 import { QubesDbDaemon } from '../vmm/qubesdb/daemon.js';
@@ -41,7 +42,6 @@ interface Opts {
 }
 
 /** Environment variable naming the descriptor the forked daemon reports readiness on. */
-const READY_FD = 'QUBESDB_READY_FD';
 const READY = 'READY';
 
 function parseArgs(opts: Opts, args: string[]) {
@@ -63,9 +63,9 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
 }
 
 /** Report readiness (or the reason there is none) to the process that forked us. */
-function report(env: NodeJS.ProcessEnv, message: string): void {
-  const fd = Number(env[READY_FD]);
-  if (!env[READY_FD] || !Number.isInteger(fd)) return;
+function report(env: Env, message: string): void {
+  const fd = Number(env[QUBESDB_READY_FD_VAR]);
+  if (!env[QUBESDB_READY_FD_VAR] || !Number.isInteger(fd)) return;
   try {
     fs.writeSync(fd, `${message}\n`);
     fs.closeSync(fd);
@@ -101,7 +101,7 @@ async function fork(args: string[], opts: Opts, ctx: Context): Promise<number> {
   const child = spawn(process.execPath, childArgs, {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-    env: { ...ctx.env, [READY_FD]: '3' },
+    env: { ...ctx.env, [QUBESDB_READY_FD_VAR]: '3' },
   });
   const pipe = child.stdio[3] as NodeJS.ReadableStream;
   let said = '';
