@@ -16,12 +16,14 @@ const POOL_SETS = Symbol('pool sets of the session');
 const STORAGE = Symbol('storage context of the session');
 
 /**
- * The storage context of the session's environment and clock, made once
- * (one command runner: what it learnt of the host, such as device-mapper,
- * holds for the session); a fresh copy, to which callers may add a signal.
+ * The storage context of the session's environment, made once (one
+ * command runner: what it learnt of the host, such as device-mapper, holds
+ * for the session); a fresh copy, to which callers may add a signal. Its
+ * clock (lvm revision names) is the system's: QUBES_TEST_NOW is for
+ * firewall rule expiry only.
  */
 export function sessionStorage(session: Session): StorageContext {
-  return { ...session.once(STORAGE, () => ({ ...storageContext(session.env, () => session.now()), onPoolSet: () => session.countPoolSet() })) };
+  return { ...session.once(STORAGE, () => ({ ...storageContext(session.env), onPoolSet: () => session.countPoolSet() })) };
 }
 
 /** The pools of `app`, a store loaded in this session: one PoolSet per store, so each driver opens once. */
