@@ -4,7 +4,9 @@
 // Type-only imports may point upward (they vanish at build time); a value a
 // lower layer needs from a higher one comes through an interface it declares.
 const LAYERS = [
-  ['tools', 'daemon', 'launcher.ts'],
+  ['tools', 'launcher.ts'],
+  // qubesd and its method table; the commands qubesd and qubesd-query run it and speak its wire format
+  ['daemon'],
   ['ops'],
   ['backup', 'listing'],
   ['devices'],

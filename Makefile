@@ -44,13 +44,17 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 # /etc for a system install (PREFIX=/usr), else PREFIX/etc as GNU says.
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 
-# The Admin API (qubesd, a later issue) installs its qrexec policy files in
-# $(QUBES_POLICYDIR) and its service entries in $(QUBES_RPCDIR). None yet:
-# list them here and install-admin-api and the rpm file list take them.
+# The Admin API: qubesd's qrexec policy (the default policy file and the
+# include files administrators grant rights in) in $(QUBES_POLICYDIR), and
+# one entry per method in $(QUBES_RPCDIR), a symbolic link to qubesd's
+# socket, through which qrexec reaches the daemon. All made by gen-docs from
+# the daemon's method table (lib/daemon/policy.ts) under admin-api/.
 QUBES_POLICYDIR ?= $(SYSCONFDIR)/qubes/policy.d
 QUBES_RPCDIR ?= $(SYSCONFDIR)/qubes-rpc
-ADMIN_API_POLICY_FILES :=
-ADMIN_API_RPC_FILES :=
+QUBESD_SOCKET_PATH ?= /var/run/qubesd.sock
+ADMIN_API_POLICY_FILES := admin-api/policy.d/90-admin-default.policy
+ADMIN_API_POLICY_INCLUDES := $(wildcard admin-api/policy.d/include/admin-*)
+ADMIN_API_RPC_FILES := $(shell cat admin-api/qubes-rpc-methods 2>/dev/null)
 
 INSTALL ?= install
 INSTALL_PROGRAM ?= $(INSTALL) -m 755
@@ -73,7 +77,7 @@ DIST_TARBALL := $(DISTDIR)/$(DIST_NAME).tar.gz
 # What the tarball holds: what install needs, the sources it was built from
 # and how to build them again (with the npm dependencies, not included).
 DIST_FILES := Makefile README.md package.json package-lock.json tsconfig.json \
-  bin dist/bin completions contrib lib man rpm_spec scripts
+  admin-api bin dist/bin completions contrib lib man rpm_spec scripts
 SPEC_IN := rpm_spec/$(PACKAGE).spec.in
 
 # relative path from directory $(1) to $(2), both absolute, neither resolved
@@ -117,19 +121,18 @@ install: check-built install-admin-api
 	done
 
 install-admin-api:
-ifneq ($(ADMIN_API_POLICY_FILES),)
-	$(INSTALL) -d '$(DESTDIR)$(QUBES_POLICYDIR)'
+	$(INSTALL) -d '$(DESTDIR)$(QUBES_POLICYDIR)/include' '$(DESTDIR)$(QUBES_RPCDIR)'
 	$(INSTALL_DATA) $(ADMIN_API_POLICY_FILES) '$(DESTDIR)$(QUBES_POLICYDIR)/'
-endif
-ifneq ($(ADMIN_API_RPC_FILES),)
-	$(INSTALL) -d '$(DESTDIR)$(QUBES_RPCDIR)'
-	$(INSTALL_DATA) $(ADMIN_API_RPC_FILES) '$(DESTDIR)$(QUBES_RPCDIR)/'
-endif
+	$(INSTALL_DATA) $(ADMIN_API_POLICY_INCLUDES) '$(DESTDIR)$(QUBES_POLICYDIR)/include/'
+	for m in $(ADMIN_API_RPC_FILES); do \
+	  ln -sfn '$(QUBESD_SOCKET_PATH)' '$(DESTDIR)$(QUBES_RPCDIR)'/"$$m" || exit 1; \
+	done
 
 uninstall:
 	rm -f $(call under,$(BINDIR),$(COMMANDS)) $(call under,$(BASHCOMPLETIONDIR),$(COMMANDS))
 	rm -f $(call under,$(MAN1DIR),$(MAN1)) $(call under,$(MAN8DIR),$(MAN8)) $(call under,$(SYSTEMDUNITDIR),$(UNITS))
-	rm -f $(call under,$(QUBES_POLICYDIR),$(ADMIN_API_POLICY_FILES)) $(call under,$(QUBES_RPCDIR),$(ADMIN_API_RPC_FILES))
+	rm -f $(call under,$(QUBES_POLICYDIR),$(ADMIN_API_POLICY_FILES)) $(call under,$(QUBES_POLICYDIR)/include,$(ADMIN_API_POLICY_INCLUDES))
+	rm -f $(call under,$(QUBES_RPCDIR),$(ADMIN_API_RPC_FILES))
 	rm -rf '$(DESTDIR)$(PKGLIBDIR)'
 
 dist: check-built

@@ -191,3 +191,26 @@ export function codeCacheDir(env: Env): string | undefined {
   const base = absolute(env.XDG_CACHE_HOME) ?? (absolute(env.HOME) && path.join(env.HOME as string, '.cache'));
   return base && path.join(base, 'qubes-dom0-tools');
 }
+
+/**
+ * Where qubesd makes its sockets: qubesd.sock (the Admin API),
+ * qubesd.internal.sock and qubesd.misc.sock. `QUBESD_SOCKET_DIR` names
+ * another directory (tests). Reference: qubes/api/*.py SOCKNAME.
+ */
+export function qubesdSocketDir(env: Env): string {
+  return env.QUBESD_SOCKET_DIR || '/var/run';
+}
+
+export const QUBESD_SOCKET = 'qubesd.sock';
+export const QUBESD_INTERNAL_SOCKET = 'qubesd.internal.sock';
+export const QUBESD_MISC_SOCKET = 'qubesd.misc.sock';
+
+/**
+ * How long qubesd waits for a client to finish sending its request (EOF)
+ * before dropping it, so that a client that never does cannot hold a
+ * connection for ever. `QUBESD_REQUEST_TIMEOUT_MS` overrides (tests).
+ */
+export function qubesdRequestTimeoutMs(env: Env): number {
+  const v = Number(env.QUBESD_REQUEST_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : 60000;
+}

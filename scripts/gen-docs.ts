@@ -26,19 +26,23 @@ import { ACTIONS, PROTOS, SPECIAL_TARGETS } from '../lib/firewall/rule.js';
 import { RULE_WORD_KEYS } from '../lib/firewall/rule-words.js';
 import { TAG_COMMANDS } from '../lib/tools/qvm-tags.js';
 import { COMMANDS, loadSpec } from '../lib/tools/registry.js';
+import { methodTable } from '../lib/daemon/method-table.js';
+import { adminApiFiles } from '../lib/daemon/policy.js';
 import type { PropertyDef } from '../lib/vm/property.js';
 import { allVmPropertyNames, CREATABLE_CLASSES, propertiesFor, VM_CLASSES } from '../lib/vm/vm-properties.js';
 
 /** Repository root: this file runs as dist/scripts/gen-docs.js. */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const COMPLETION_FILE = path.join('completions', 'qubes-tools.bash');
+/** The qrexec policy and /etc/qubes-rpc list made from qubesd's method table (lib/daemon/policy.ts). */
+export const ADMIN_API_DIR = 'admin-api';
 const ENGINE_FILE = path.join('scripts', 'completion-engine.bash');
 
 /**
  * Man page section of a command: 8 (system administration, daemons) for the
  * daemons, which run as root at qube start; 1 for the user commands.
  */
-const SECTION_8 = new Set(['qubesdb-daemon']);
+const SECTION_8 = new Set(['qubesd', 'qubesdb-daemon']);
 export const manSection = (name: string): '1' | '8' => (SECTION_8.has(name) ? '8' : '1');
 
 /** man/NAME.SECTION, relative to the repository root. */
@@ -592,6 +596,7 @@ export async function generate(): Promise<Map<string, string>> {
     files.set(manPagePath(c.name), manPage(c.spec, version, md));
   }
   files.set(COMPLETION_FILE, bashCompletion(cmds));
+  for (const [rel, content] of adminApiFiles(methodTable())) files.set(path.join(ADMIN_API_DIR, rel), content);
   files.set('package.json', packageJsonWithMan(cmds.map((c) => manPagePath(c.name))));
   return files;
 }

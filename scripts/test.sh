@@ -22,8 +22,10 @@ done
 [ -e /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
 # The reference core the conformance tests compare with (../shared/reference-core)
 # runs on Debian's python3 with these modules; lxml also checks that the stores
-# the tests write (restored ones too) parse with what most XML tools use.
-for pair in "lxml:python3-lxml" "jinja2:python3-jinja2" "docutils:python3-docutils" "yaml:python3-yaml" "pyinotify:python3-pyinotify"; do
+# the tests write (restored ones too) parse with what most XML tools use. Qubes'
+# own client (../shared/reference-client), run against qubesd, needs lxml, yaml
+# and tqdm.
+for pair in "lxml:python3-lxml" "jinja2:python3-jinja2" "docutils:python3-docutils" "yaml:python3-yaml" "pyinotify:python3-pyinotify" "tqdm:python3-tqdm"; do
   mod=${pair%%:*}; pkg=${pair##*:}
   /usr/bin/python3 -c "import $mod" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -12,6 +12,35 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const VECTORS = path.resolve(ROOT, '..', 'shared', 'vectors');
+
+const made = new Set<string>();
+/** Remove a temporary tree, also one a test left without write permission. */
+function removeTree(dir: string): void {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch {
+    spawnSync('chmod', ['-R', 'u+rwX', dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+// Each test file has its own instance of this module: what it made goes when the file's tests end.
+afterAll(() => {
+  for (const d of made) removeTree(d);
+  made.clear();
+});
+
+/** A new directory in the system's temporary directory, removed when the test file ends (or by `removeTmpDir`). */
+export function tmpDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.add(dir);
+  return dir;
+}
+
+/** Remove a directory of `tmpDir` now. */
+export function removeTmpDir(dir: string): void {
+  removeTree(dir);
+  made.delete(dir);
+}
 export const vector = (rel: string) => path.join(VECTORS, rel);
 
 export interface TmpStore {
@@ -19,15 +48,17 @@ export interface TmpStore {
   xml: string;
   env: NodeJS.ProcessEnv;
   read(): string;
+  /** Remove it now (else it goes when the test file ends). */
+  remove(): void;
 }
 
-/** A temporary directory with qubes.xml copied from a vector (or none). */
+/** A temporary directory with qubes.xml copied from a vector (or none), removed when the test file ends. */
 export function tmpStore(vectorRel?: string): TmpStore {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-test-'));
+  const dir = tmpDir('qubes-test-');
   const xml = path.join(dir, 'qubes.xml');
   if (vectorRel) fs.copyFileSync(vector(vectorRel), xml);
   const env = { ...process.env, QUBES_XML_PATH: xml, QUBES_BASE_DIR: dir, QUBES_OFFLINE_MODE: '1', NO_COLOR: '1' };
-  return { dir, xml, env, read: () => fs.readFileSync(xml, 'utf8') };
+  return { dir, xml, env, read: () => fs.readFileSync(xml, 'utf8'), remove: () => removeTmpDir(dir) };
 }
 
 /** A store from a vector whose pool directories point into its temporary directory (images land there). */

@@ -17,7 +17,7 @@ import {
   resetProperty,
   setProperty,
   type PropValue,
-  type PropertyDef,
+  type AnyPropertyDef,
   type PropertyHolder,
 } from '../vm/property.js';
 import type { QubeCollection } from '../vm/collection.js';
@@ -123,7 +123,7 @@ export class Qubes implements PropertyHolder, QubeCollection {
     resetProperty(this, name);
   }
 
-  resolveReference(def: PropertyDef<any>, value: string): string {
+  resolveReference(def: AnyPropertyDef, value: string): string {
     if (def.type === 'label') return this.labels.get(value).name;
     if (def.type === 'vm' && !this.domains.get(value))
       throw new QubesPropertyValueError(`Can't set ${def.name} to non-existing qube ${value}`);

@@ -24,6 +24,9 @@ export const DEFAULT_LABELS: readonly Label[] = [
   { index: 8, name: 'black', color: '0x000000' },
 ];
 
+/** The highest index of the default labels; custom ones come after it. */
+export const MAX_DEFAULT_LABEL = 8;
+
 const LABEL_NAME_RE = /^[A-Za-z0-9_.-]+$/;
 const COLOR_RE = /^0x[0-9a-fA-F]{6}$/;
 
@@ -74,10 +77,16 @@ export class Labels {
   addCustom(name: string, color: string): Label {
     if (!LABEL_NAME_RE.test(name) || /^\d+$/.test(name)) throw new QubesValueError(`Invalid label name: '${name}'`);
     if (!COLOR_RE.test(color)) throw new QubesValueError(`Invalid color: '${color}' (expected 0xRRGGBB)`);
-    const index = Math.max(8, ...this.byIndex.keys()) + 1;
+    const index = Math.max(MAX_DEFAULT_LABEL, ...this.byIndex.keys()) + 1;
     const label = { index, name, color: color.toLowerCase() };
     this.add(label);
     return label;
+  }
+
+  /** Forget a label (the caller checks no qube uses it). */
+  remove(label: Label): void {
+    this.byIndex.delete(label.index);
+    this.byName.delete(label.name);
   }
 
   static defaults(): Labels {

@@ -15,10 +15,9 @@
  * Reference: qubes-core-admin: qubes/app.py Qubes.__xml__,
  * qubes/vm/__init__.py BaseVM.__xml__; shared/spec/store-and-core-tools.md §1.2–1.4.
  */
-import { codepointOrder } from '../util/compare.js';
 import type { XmlElement } from '../util/xml-reader.js';
 import { attrText, container, element, escapeAttr, serializeXml, type XmlNode } from '../util/xml-writer.js';
-import type { PropertyDef } from '../vm/property.js';
+import { propertyOrder, type AnyPropertyDef } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { runsHere } from '../vm/vm-properties.js';
 import type { Qubes } from './app.js';
@@ -46,9 +45,8 @@ const rawNode = (el: XmlElement): XmlNode => ({
 
 const extras = (indent: string, els: XmlElement[]): string => els.map((el) => serializeXml(rawNode(el), indent)).join('');
 
-function properties(indent: string, props: Map<string, string>, defs: ReadonlyMap<string, PropertyDef<any>>): string {
-  const stage = (n: string) => defs.get(n)?.loadStage ?? 2;
-  const names = [...props.keys()].sort((a, b) => stage(a) - stage(b) || codepointOrder(a, b));
+function properties(indent: string, props: Map<string, string>, defs: ReadonlyMap<string, AnyPropertyDef>): string {
+  const names = [...props.keys()].sort(propertyOrder(defs));
   const inner = indent + '  ';
   return container(indent, 'properties', '', names.map((n) => element(inner, 'property', nameAttr('property', n), props.get(n) as string)).join(''));
 }

@@ -76,7 +76,6 @@ export function checkMemberPath(member: string): void {
   if (member.startsWith('/')) throw new BackupError(`Refusing archive member with an absolute path: ${member}`);
   if (member.split('/').some((p) => p === '..' || p === '.' || p === ''))
     throw new BackupError(`Refusing archive member with '..' or an empty or '.' path component: ${member}`);
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f\\]/.test(member)) throw new BackupError(`Refusing archive member with a control character: ${JSON.stringify(member)}`);
 }
 

@@ -11,7 +11,6 @@ import { ioReason } from '../util/io-error.js';
 
 export function checkPassphrase(p: string): string {
   if (p === '') throw new BackupError('Empty passphrase');
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(p)) throw new BackupError('The passphrase must not contain control characters (newline, tab, ...)');
   return p;
 }

@@ -16,9 +16,6 @@ const DESC_ALLOWED = /[^A-Za-z0-9()+,\-.:=_/ ]/g;
 /** The reference's default sanitiser: printable ASCII, no space. */
 const PRINTABLE = /[^!-~]/g;
 
-/** Device node in the backend: `/` is written `_` in port ids (`mapper_dmroot`). */
-export const blockDeviceNode = (portId: string): string => '/dev/' + portId.replace(/_/g, '/');
-
 interface RawBlock {
   portId: string;
   fields: Map<string, string>;

@@ -68,13 +68,6 @@ export function category(iface: string): string {
 const BUS_OF: Record<string, string> = { p: 'pci', u: 'usb', b: 'block', m: 'mic' };
 const NO_NAME = new Set(['none', 'no subclass', 'unused', 'undefined']);
 
-/** Interface codes of a concatenated list (`p0c0330u080650` → two). */
-export function splitInterfaces(s: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i + 7 <= s.length; i += 7) out.push(s.slice(i, i + 7));
-  return out;
-}
-
 /** Text of an interface: class names from the ids files (subclass, then prog-if, then class). */
 export function interfaceText(iface: string, hw: HwData): string {
   const bus = BUS_OF[iface[0] as string];

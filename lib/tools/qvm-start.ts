@@ -2,17 +2,16 @@
 /**
  * qvm-start: start qubes (each after the net qubes it needs), optionally
  * with a drive for that start only (a CD-ROM or hard disk; see
- * lib/devices/start-drive.ts).
+ * lib/devices/start-drive.ts and lib/ops/start-with-drive.ts).
  * Reference: qubesadmin/tools/qvm_start.py, qubesadmin/utils (DriveAction,
  * start_expert); spec vmm.md §3.2, §6.2.
  */
 import fs from 'node:fs';
 import { windowsToolsIso } from '../config.js';
-import { driveBackend, parseDrive, prepareDrive, type DriveSpec } from '../devices/start-drive.js';
+import { driveBackend, parseDrive, type DriveSpec } from '../devices/start-drive.js';
 import { QubesError, QubesValueError, QubesVMAlreadyStartedError } from '../errors.js';
+import { startWithDrive } from '../ops/start-with-drive.js';
 import { commandRunner } from '../storage/command-runner.js';
-import type { Lifecycle } from '../ops/lifecycle.js';
-import type { QubesVM } from '../vm/qubes-vm.js';
 import { commandEnumerator } from './common/device-command.js';
 import { UsageError } from './common/errors.js';
 import { eachQube, lifecycleFor } from './common/lifecycle-command.js';
@@ -80,21 +79,6 @@ function checkedDrive(opts: Opts, ctx: Context): DriveSpec | undefined {
   return spec;
 }
 
-/** Start with the drive; the loop device of a path is made only for a halted qube and released after. */
-async function startWithDrive(ctx: Context, life: Lifecycle, vm: QubesVM, spec: DriveSpec): Promise<void> {
-  const app = ctx.session.app();
-  // a qube that cannot start now is refused by the lifecycle before a loop device is made for it
-  if (app.vmm.offline || (await life.state(vm.name)) !== 'Halted') return life.start(vm.name);
-  const backend = driveBackend(app, spec);
-  await app.vmm.refresh([backend]);
-  const drive = await prepareDrive({ app, enumerator: commandEnumerator(app, ctx), runner: commandRunner(ctx.env) }, app.domains.get(vm.name) ?? vm, spec);
-  try {
-    await life.start(vm.name, { startOnlyBlock: [drive.assignment] });
-  } finally {
-    for (const w of await drive.release()) ctx.err(`${ctx.prog}: warning: ${w}\n`);
-  }
-}
-
 export async function run(opts: Opts, args: string[], ctx: Context): Promise<number> {
   const vms = selectQubes(ctx, opts, args);
   const drive = checkedDrive(opts, ctx);
@@ -103,7 +87,10 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     ctx,
     vms,
     'Starting qube failed',
-    (vm) => (drive ? startWithDrive(ctx, life, vm, drive) : life.start(vm.name)),
+    (vm) =>
+      drive
+        ? startWithDrive(life, ctx.session.app(), (app) => commandEnumerator(app, ctx), commandRunner(ctx.env), vm, drive, (w) => ctx.err(`${ctx.prog}: warning: ${w}\n`))
+        : life.start(vm.name),
     (e) => Boolean(opts.skipIfRunning) && e instanceof QubesVMAlreadyStartedError,
   );
   return failures ? 1 : 0;

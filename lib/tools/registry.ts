@@ -33,6 +33,8 @@ export const COMMANDS: string[] = [
   'qvm-unpause',
   'qvm-firewall',
   'qubes-firewall-expire',
+  'qubesd',
+  'qubesd-query',
   'qubesdb-daemon',
   'qubesdb-read',
   'qubesdb-write',

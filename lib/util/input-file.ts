@@ -18,9 +18,7 @@
  * they come, so that callers keep their own meaning for a missing file
  * (no qubes.xml: "use qubes-create"; no firewall.xml: the default rule).
  *
- * Usage: `readInputFile(file, { what: 'firewall.xml', maxBytes: 64 * MiB })`;
- * standard input (`-` for a passphrase) goes through `readInputFd(0, ...)`,
- * which bounds the size the same way (a terminal or pipe is fine there).
+ * Usage: `readInputFile(file, { what: 'firewall.xml', maxBytes: 64 * MiB })`.
  */
 import fs from 'node:fs';
 import { QubesError } from '../errors.js';
@@ -30,6 +28,7 @@ export const MiB = 1024 * 1024;
 /** The file is not a regular file, or is larger than its kind allows. */
 export class InputFileError extends QubesError {
   override name = 'InputFileError';
+  override readonly code: string = 'EQUBES_INPUT_FILE';
 }
 
 export interface InputLimits {
@@ -100,12 +99,3 @@ export function readInputFileStat(file: string, limits: InputLimits): { data: Bu
 
 /** @see readInputFileStat */
 export const readInputFile = (file: string, limits: InputLimits): Buffer => readInputFileStat(file, limits).data;
-
-/**
- * Everything from an open descriptor (standard input), of at most
- * `maxBytes`; `name` names it in messages.
- * @throws InputFileError when there is more
- */
-export function readInputFd(fd: number, name: string, limits: InputLimits): Buffer {
-  return readBounded(fd, name, limits, 64 * 1024);
-}

@@ -31,6 +31,7 @@ export interface XmlNode {
 /** A value cannot be written: it holds a character XML 1.0 does not allow. */
 export class XmlWriteError extends QubesValueError {
   override name = 'XmlWriteError';
+  override readonly code: string = 'EQUBES_XML_WRITE';
 }
 
 /** Cheap first test (surrogate pairs match too; checkChars tells them apart). */

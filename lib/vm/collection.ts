@@ -5,7 +5,7 @@
  * hypervisor's facts about it. The store (lib/app/app.ts, Qubes) implements
  * it; the domain model depends on this interface only, never on the store.
  */
-import type { PropertyDef, PropValue } from './property.js';
+import type { AnyPropertyDef, PropValue } from './property.js';
 import type { QubesVM } from './qubes-vm.js';
 
 /** A qube's runtime state as the hypervisor last reported it (lib/vmm/vmm.ts DomainInfo). */
@@ -42,7 +42,7 @@ export interface QubeCollection {
   /** A global property's value. */
   get(name: string): PropValue | undefined;
   /** A reference property's value checked against the collection (a label, qube or pool that exists). */
-  resolveReference(def: PropertyDef<any>, value: string): string;
+  resolveReference(def: AnyPropertyDef, value: string): string;
   /** Where `vm` is used: properties of other qubes or global ones that name it. */
   usagesOf(vm: QubesVM): { holder: QubesVM | null; prop: string }[];
 }

@@ -8,7 +8,7 @@
  * qubes/vm/adminvm.py (the dom0 preload features), qubes/vm/dispvm.py
  * (is_preload), qubes/app.py get_qube_prop_deps.
  */
-import { QubesValueError, QubesVMInUseError } from '../errors.js';
+import { QubesValueError, QubesVMInUseError, QubesVMNotHaltedError, VmmError } from '../errors.js';
 import { checkWithTemplate, featureIsTrue } from './features.js';
 import type { QubesVM } from './qubes-vm.js';
 
@@ -47,6 +47,44 @@ export function refuseTemplateForDispvmsOff(vm: QubesVM): void {
   if (users.length)
     throw new QubesVMInUseError(
       `template_for_dispvms of ${vm.name} cannot be turned off while it is used as a disposable template by: ${users.join(', ')}`,
+    );
+}
+
+/**
+ * The power state the hypervisor last reported in this command; undefined
+ * offline or when the command did not ask (a qube being created): the
+ * checks that need it are then the hypervisor's to fail at start.
+ */
+function knownState(vm: QubesVM): string | undefined {
+  if (vm.app.vmm.offline) return undefined;
+  try {
+    return vm.app.vmm.info(vm).state;
+  } catch (e) {
+    if (e instanceof VmmError) return undefined;
+    throw e;
+  }
+}
+
+/** The disposables based on `tpl` (their `template` names it). */
+export const disposablesOf = (tpl: QubesVM): QubesVM[] =>
+  tpl.app.usagesOf(tpl).flatMap((u) => (u.holder?.klass === 'DispVM' && u.prop === 'template' ? [u.holder] : []));
+
+/**
+ * A qube's template may not change while the qube runs, nor, for a
+ * disposable template, while disposables started from it run (they would
+ * keep the old root until they stop; preloaded ones do not count, they go
+ * with the template). The caller asks the hypervisor about the qube and
+ * its disposables first (see the tools' property actions).
+ * @throws QubesVMNotHaltedError, QubesVMInUseError
+ */
+export function refuseTemplateChange(vm: QubesVM, next: string): void {
+  const state = knownState(vm);
+  if (state !== undefined && state !== 'Halted') throw new QubesVMNotHaltedError('Cannot change template while qube is running');
+  if (!vm.isDispvmTemplate() || vm.props.get('template') === next) return;
+  const running = disposablesOf(vm).filter((d) => !isPreloaded(d) && (knownState(d) ?? 'Halted') !== 'Halted');
+  if (running.length)
+    throw new QubesVMInUseError(
+      `Cannot change template while there are running disposables based on this disposable template: ${running.map((d) => d.name).join(', ')}`,
     );
 }
 

@@ -13,6 +13,7 @@
  * shared/spec/store-and-core-tools.md §2.1.
  */
 import { QubesNoSuchPropertyError, QubesPropertyValueError } from '../errors.js';
+import { codepointOrder } from '../util/compare.js';
 
 export type PropType = 'str' | 'int' | 'bool' | 'vm' | 'label' | 'uuid' | 'pool';
 
@@ -22,12 +23,19 @@ export type PropValue = string | number | boolean | null;
 export interface PropertyHolder {
   /** Explicitly set values as stored in qubes.xml. */
   readonly props: Map<string, string>;
-  readonly defs: ReadonlyMap<string, PropertyDef<any>>;
+  readonly defs: ReadonlyMap<string, AnyPropertyDef>;
   /** True while the store is being loaded: side-effect checks are skipped. */
   readonly loading: boolean;
   /** Check a VM, label or pool reference exists; returns its canonical text. */
-  resolveReference(def: PropertyDef<any>, value: string): string;
+  resolveReference(def: AnyPropertyDef, value: string): string;
 }
+
+/**
+ * A definition read without knowing which holder class it belongs to (its
+ * name, type, flags): its holder-taking functions accept no holder here, so
+ * a caller that runs them names the holder type (`as PropertyDef<H>`).
+ */
+export type AnyPropertyDef = PropertyDef<never>;
 
 export interface PropertyDef<H extends PropertyHolder = PropertyHolder> {
   name: string;
@@ -78,7 +86,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const PRINTABLE_RE = /^[\x20-\x7e]*$/;
 
 /** Turn stored text into a typed value. */
-export function parseStored(def: PropertyDef<any>, raw: string): PropValue {
+export function parseStored(def: AnyPropertyDef, raw: string): PropValue {
   switch (def.type) {
     case 'bool':
       return parseBool(raw) ?? false;
@@ -92,7 +100,7 @@ export function parseStored(def: PropertyDef<any>, raw: string): PropValue {
 }
 
 /** Render a typed value as qubes.xml stores it. */
-export function toStored(def: PropertyDef<any>, value: PropValue): string {
+export function toStored(def: AnyPropertyDef, value: PropValue): string {
   if (value === null) return def.type === 'vm' || def.type === 'label' ? '' : 'None';
   if (typeof value === 'boolean') return value ? 'True' : 'False';
   return String(value);
@@ -104,7 +112,7 @@ export function toStored(def: PropertyDef<any>, value: PropValue): string {
  * holder, which knows the collection.
  * @throws QubesPropertyValueError
  */
-export function coerce(def: PropertyDef<any>, untrusted: string): PropValue {
+export function coerce(def: AnyPropertyDef, untrusted: string): PropValue {
   switch (def.type) {
     case 'bool': {
       const b = parseBool(untrusted);
@@ -146,15 +154,24 @@ export function coerce(def: PropertyDef<any>, untrusted: string): PropValue {
   }
 }
 
-export function getDef(holder: PropertyHolder, name: string): PropertyDef<any> {
+/**
+ * The reference's order of properties (qubes/__init__.py property.__lt__):
+ * load stage, then name; the order qubes.xml and the Admin API list them in.
+ */
+export function propertyOrder(defs: ReadonlyMap<string, AnyPropertyDef>): (a: string, b: string) => number {
+  const stage = (n: string) => defs.get(n)?.loadStage ?? 2;
+  return (a, b) => stage(a) - stage(b) || codepointOrder(a, b);
+}
+
+export function getDef(holder: PropertyHolder, name: string): AnyPropertyDef {
   const def = holder.defs.get(name);
   if (!def) throw new QubesNoSuchPropertyError(name);
   return def;
 }
 
 /** The current value: stored, else default, else undefined (unset). */
-export function getProperty(holder: PropertyHolder, name: string): PropValue | undefined {
-  const def = getDef(holder, name);
+export function getProperty<H extends PropertyHolder>(holder: H, name: string): PropValue | undefined {
+  const def = getDef(holder, name) as PropertyDef<H>;
   const raw = holder.props.get(name);
   if (raw !== undefined && !def.stateless) return parseStored(def, raw);
   return def.default ? def.default(holder) : undefined;
@@ -166,7 +183,7 @@ export function isDefault(holder: PropertyHolder, name: string): boolean {
 }
 
 /** Common refusals for set and reset. */
-export function assertWritable(holder: PropertyHolder, def: PropertyDef<any>, resetting: boolean): void {
+export function assertWritable(holder: PropertyHolder, def: AnyPropertyDef, resetting: boolean): void {
   if (def.stateless || def.forbidden) throw new QubesPropertyValueError(`property '${def.name}' cannot be set`);
   if (def.writeOnce && holder.props.has(def.name))
     throw new QubesPropertyValueError(`property '${def.name}' is write-once and already set`);

@@ -17,6 +17,7 @@ import {
   resetProperty,
   setProperty,
   type PropValue,
+  type AnyPropertyDef,
   type PropertyDef,
   type PropertyHolder,
 } from './property.js';
@@ -134,7 +135,7 @@ export class QubesVM implements PropertyHolder, FeatureSource {
     resetProperty(this, name);
   }
 
-  resolveReference(def: PropertyDef<any>, value: string): string {
+  resolveReference(def: AnyPropertyDef, value: string): string {
     return this.app.resolveReference(def, value);
   }
 

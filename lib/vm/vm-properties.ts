@@ -17,7 +17,7 @@ import { kernelsDir } from '../config.js';
 import { QubesPropertyValueError } from '../errors.js';
 import { defaultAppvmBootmode, defaultBootmode } from './boot-modes.js';
 import { hasPciDevices } from './devices.js';
-import { isPreloaded, refuseTemplateForDispvmsOff } from './dispvm-template.js';
+import { isPreloaded, refuseTemplateChange, refuseTemplateForDispvmsOff } from './dispvm-template.js';
 import { featureIsTrue } from './features.js';
 import { iconOf } from './icon.js';
 import { networkProperties } from './net-properties.js';
@@ -332,6 +332,7 @@ const templateFor = (klass: 'AppVM' | 'DispVM'): Def => ({
       throw new QubesPropertyValueError(`Template for the qube must be a TemplateVM, not ${t.klass} (${t.name})`);
     if (klass === 'DispVM' && !t.isDispvmTemplate())
       throw new QubesPropertyValueError(`Qube ${t.name} is not a disposable template (template_for_dispvms is not set)`);
+    refuseTemplateChange(vm, t.name);
   },
 });
 

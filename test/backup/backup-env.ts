@@ -6,13 +6,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { ByteSource } from '../../lib/backup/byte-source.js';
 import { TarReader } from '../../lib/backup/tar-reader.js';
 import { outerMember } from '../../lib/backup/tar-writer.js';
 import { parseXml, type XmlElement } from '../../lib/util/xml-reader.js';
-import { ROOT, run, type RunResult } from '../helpers.js';
+import { ROOT, run, tmpDir, type RunResult } from '../helpers.js';
 import { sha256 } from '../storage/storage-env.js';
 
 export { sha256 };
@@ -30,16 +29,10 @@ export interface Host {
   files(): string[];
 }
 
-const made: string[] = [];
-// images of several hundred MiB: remove each test file's directories when it ends
-afterAll(() => {
-  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
-
 /** A fresh store (qubes-create) in a temporary directory, removed after the test file; KDF cost lowered for speed. */
 export function freshHost(extraEnv: NodeJS.ProcessEnv = {}): Host {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-backup-test-'));
-  made.push(dir);
+  // images of several hundred MiB: removed when the test file ends
+  const dir = tmpDir('qubes-backup-test-');
   const home = path.join(dir, 'home', 'user');
   fs.mkdirSync(home, { recursive: true });
   const env: NodeJS.ProcessEnv = {

@@ -11,12 +11,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from '../helpers.js';
+import { describeLacking } from '../needs.js';
 import type { LoopFs } from '../storage/loopfs.js';
-import { ensureSystemLibvirtd } from '../vmm/libvirt-daemons.js';
+import { systemLibvirtdFor } from '../vmm/libvirt-daemons.js';
 import { LIVE_URI as URI, makeLiveStore, removeLiveStore, type LiveStore } from '../vmm/live-store.js';
 
-const why = (await ensureSystemLibvirtd()) ?? (fs.existsSync('/dev/loop-control') ? undefined : 'no /dev/loop-control');
-if (why) console.warn(`attach-live tests skipped: ${why}`);
+const lacking = await systemLibvirtdFor({ machine: fs.existsSync('/dev/loop-control') ? [] : ['/dev/loop-control'] });
 
 const virsh = (...args: string[]) => spawnSync('virsh', ['-c', URI, ...args], { encoding: 'utf8' });
 /** `virsh domblklist` as target → source. */
@@ -29,7 +29,7 @@ const blklist = (name: string): Map<string, string> =>
       .filter((f): f is [string, string] => f.length === 2),
   );
 
-(why ? describe.skip : describe)('live block attach on qemu:///system', () => {
+describeLacking(lacking, 'live block attach on qemu:///system', () => {
   const tag = randomBytes(3).toString('hex');
   const [tpl, work, off, usbvm] = ['tpl', 'work', 'off', 'usb'].map((n) => `da${tag}-${n}`) as [string, string, string, string];
   let store: LiveStore | undefined;

@@ -12,16 +12,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { run, tmpStore, type TmpStore } from '../helpers.js';
+import { describeLacking, lackingRoot, type Lacking } from '../needs.js';
 
 const MiB = 1024 * 1024;
 
-function losetupUsable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root';
-  const r = spawnSync('losetup', ['--version'], { encoding: 'utf8' });
-  if (r.status !== 0) return 'no losetup';
-  if (!fs.existsSync('/dev/loop-control')) return 'no /dev/loop-control';
-  return undefined;
-}
+/** What loop devices need here (test/needs.ts): root and the kernel's loop control, and losetup, which scripts/test.sh installs. */
+const loopLacking = (): Lacking => ({
+  machine: [...lackingRoot(), ...(fs.existsSync('/dev/loop-control') ? [] : ['/dev/loop-control'])],
+  installable: spawnSync('losetup', ['--version']).status === 0 ? [] : ['losetup'],
+});
 
 /** An image with an MBR of two 5 MiB partitions at 1 MiB and 6 MiB. */
 function makeImage(file: string): void {
@@ -43,11 +42,7 @@ function makeImage(file: string): void {
   fs.closeSync(fd);
 }
 
-const reason = losetupUsable();
-const describeLoop = reason ? describe.skip : describe;
-if (reason) console.warn(`block-loop tests skipped: ${reason}`);
-
-describeLoop('dom0 loop devices with partitions', () => {
+describeLacking(loopLacking(), 'dom0 loop devices with partitions', () => {
   let dir: string;
   let loop = '';
   let store: TmpStore;

@@ -12,6 +12,7 @@ import { hostFacts } from '../../lib/host/load-facts.js';
 import { isPciPath, pathToSbdf, sbdfToPath } from '../../lib/host/pci-path.js';
 import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
 import { domainXml, run, tmpStore, type TmpStore } from '../helpers.js';
+import { testLacking } from '../needs.js';
 import { makeSysfs, type SysfsFixture } from './sysfs-fixture.js';
 
 let fx: SysfsFixture;
@@ -135,11 +136,7 @@ describe('an older PCI port in a store (BDF behind a bridge) at load', () => {
 describe("qvm-pci on this machine's /sys/bus/pci/devices", () => {
   const devices = fs.existsSync('/sys/bus/pci/devices') ? fs.readdirSync('/sys/bus/pci/devices').sort() : [];
 
-  test('one line per PCI device, with its SBDF, vendor and device ids', () => {
-    if (devices.length === 0) {
-      console.warn('skipped: this machine has no /sys/bus/pci/devices');
-      return;
-    }
+  testLacking({ machine: devices.length ? [] : ['PCI devices in /sys/bus/pci/devices'] }, 'one line per PCI device, with its SBDF, vendor and device ids', () => {
     const r = run('qvm-pci', ['list', '--with-sbdf'], { ...store.env, QUBES_HWDATA_DIR: fx.root });
     expect(r.code).toBe(0);
     const rows = r.stdout.trimEnd().split('\n').map((l) => l.split(/ {2,}/));

@@ -48,7 +48,7 @@ describe('gen-docs', () => {
   test('the daemons have their page in section 8, the other commands in section 1, as .TH says', () => {
     for (const cmd of BIN) {
       const page = manPages(cmd)[0] as string;
-      const section = cmd.endsWith('-daemon') ? '8' : '1';
+      const section = cmd.endsWith('-daemon') || cmd === 'qubesd' ? '8' : '1';
       expect(page).toBe(`${cmd}.${section}`);
       expect(manText(cmd)).toMatch(new RegExp(`^\\.TH "[^"]+" "${section}"`, 'm'));
     }

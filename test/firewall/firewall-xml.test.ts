@@ -1,12 +1,12 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { activeRules, isExpired, nextExpiry } from '../../lib/firewall/expiry.js';
 import { loadRules, saveRules } from '../../lib/firewall/firewall-file.js';
 import { parseFirewallXml, serializeFirewallXml } from '../../lib/firewall/firewall-xml.js';
 import { makeRule } from '../../lib/firewall/rule.js';
 import { apiForm } from '../../lib/firewall/rule-text.js';
-import { vector } from '../helpers.js';
+import { tmpDir, vector } from '../helpers.js';
+import { lackingRoot, testLacking } from '../needs.js';
 import { SHAPES } from './shapes.js';
 
 const V4 = fs.readFileSync(vector('reference-samples/v4-firewall.xml'), 'utf8');
@@ -131,7 +131,7 @@ describe('firewall.xml version 1 (R3.2) import', () => {
 });
 
 describe('firewall.xml on disk', () => {
-  const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-fw-'));
+  const dir = () => tmpDir('qubes-fw-');
 
   test('no file: the single accept rule', () => {
     expect(loadRules(path.join(dir(), 'appvms', 'x', 'firewall.xml'))).toEqual([{ action: 'accept' }]);
@@ -148,7 +148,7 @@ describe('firewall.xml on disk', () => {
   });
 
   // Root writes into read-only directories; test/firewall/qvm-firewall.test.ts fills a tmpfs instead.
-  (process.getuid?.() === 0 ? test.skip : test)('a failed save leaves the old file and no temporary file', () => {
+  testLacking({ machine: lackingRoot().length ? [] : ['a user other than root'] }, 'a failed save leaves the old file and no temporary file', () => {
     const d = path.join(dir(), 'appvms', 'ro');
     const file = path.join(d, 'firewall.xml');
     saveRules(file, [makeRule({ action: 'drop' })], 0);

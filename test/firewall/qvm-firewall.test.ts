@@ -2,12 +2,13 @@
 // copies of the q10 vector store, with firewall.xml files on disk.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseFirewallXml, serializeFirewallXml } from '../../lib/firewall/firewall-xml.js';
 import { makeRule, type RuleFields } from '../../lib/firewall/rule.js';
 import { clientForm } from '../../lib/firewall/rule-text.js';
-import { ROOT, run, runAsync, tmpStore, tmpStoreLocalPools, vector, type TmpStore } from '../helpers.js';
+import { ROOT, run, runAsync, tmpDir, tmpStore, tmpStoreLocalPools, vector, type TmpStore } from '../helpers.js';
+import { available, lackingRoot, testLacking, testWithout } from '../needs.js';
+import { REF_PYTHON, referenceCoreMissing } from '../reference-core.js';
 import { SHAPES } from './shapes.js';
 
 const T0 = 1_800_000_000;
@@ -33,12 +34,6 @@ const ok = (args: string[], now = T0) => {
 /** KEY=VALUE words of a rule shape. */
 const keyWords = (f: RuleFields) => Object.entries(f).map(([k, v]) => `${k}=${v}`);
 
-/**
- * Whether the reference core runs here (it needs Debian's python3-lxml):
- * then tests also check that it reads our firewall.xml as we do.
- */
-const REF_PYTHON = path.join(ROOT, '..', 'shared', 'reference-core', 'ref-python');
-const referenceCore = spawnSync(REF_PYTHON, ['-c', 'import qubes.firewall'], { stdio: 'ignore' }).status === 0;
 /** The reference core's QubesDB entries per address family for DIR/firewall.xml. */
 function referenceEntries(dir: string): unknown {
   const script = [
@@ -353,14 +348,18 @@ describe('list --qubesdb: the QubesDB export', () => {
     );
   });
 
-  test('a prefix-0 destination goes to its own family only, as the reference core reads the stored file', () => {
+  /** Rules with prefix-0 destinations of either family, stored; what `list --qubesdb` prints for them. */
+  const prefixZeroRules = (): string => {
     expect(run('qvm-features', ['sys-firewall', 'ipv6', '1'], s.env).code).toBe(0);
     ok(['vm0001', 'reset']);
     ok(['vm0001', 'del', '--rule-no', '0']);
     for (const words of [['accept', 'dst6=::/0', 'tcp', '443'], ['accept', 'dst4=0.0.0.0/0', 'udp', '53'], ['accept', 'dsthost=::/0', 'icmp'], ['drop']])
       ok(['vm0001', 'add', ...words]);
-    const out = ok(['vm0001', 'list', '--qubesdb']);
-    expect(out).toBe(
+    return ok(['vm0001', 'list', '--qubesdb']);
+  };
+
+  test('a prefix-0 destination goes to its own family only', () => {
+    expect(prefixZeroRules()).toBe(
       [
         '/qubes-firewall/10.137.0.5/policy drop',
         '/qubes-firewall/10.137.0.5/0001 action=accept dst4=0.0.0.0/0 proto=udp dstports=53-53',
@@ -374,7 +373,10 @@ describe('list --qubesdb: the QubesDB export', () => {
         '',
       ].join('\n'),
     );
-    if (!referenceCore) return;
+  });
+
+  testWithout(referenceCoreMissing(), 'the reference core reads the stored prefix-0 rules into the same entries per family', () => {
+    const out = prefixZeroRules();
     // The reference core loading the same firewall.xml exports the same entries per family.
     const ours: Record<string, Record<string, string>> = { '4': {}, '6': {} };
     for (const line of out.trimEnd().split('\n')) {
@@ -439,8 +441,7 @@ describe('qvm-clone and qvm-remove carry the rules along', () => {
   });
 });
 
-const isRoot = process.getuid?.() === 0;
-(isRoot ? test : test.skip)('a save on a full filesystem fails cleanly: old file intact, no temporary file (tmpfs, needs root)', () => {
+testLacking({ machine: lackingRoot() }, 'a save on a full filesystem fails cleanly: old file intact, no temporary file (tmpfs)', () => {
   ok(['vm0001', 'add', 'drop', 'a.example']);
   const dir = path.dirname(fwFile('vm0001'));
   const before = fs.readFileSync(fwFile('vm0001'));
@@ -463,9 +464,9 @@ const isRoot = process.getuid?.() === 0;
   }
 });
 
-const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
-(analyze ? test : test.skip)('the systemd units in contrib/ are valid and run the command', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-units-'));
+// systemd is no package scripts/test.sh installs: a machine without it skips
+testLacking({ machine: available('systemd-analyze') ? [] : ['systemd-analyze'] }, 'the systemd units in contrib/ are valid and run the command', () => {
+  const dir = tmpDir('qubes-units-');
   for (const u of ['qubes-firewall-expire.service', 'qubes-firewall-expire.timer']) {
     const text = fs.readFileSync(path.join(ROOT, 'contrib', 'systemd', u), 'utf8');
     if (u.endsWith('.service')) expect(text).toMatch(/^ExecStart=\/usr\/bin\/qubes-firewall-expire$/m);

@@ -26,6 +26,8 @@ const MANDIR = '/usr/share/man';
 const COMPLETIONDIR = '/usr/share/bash-completion/completions';
 const UNITDIR = '/usr/lib/systemd/system';
 const UNITS = fs.readdirSync(path.join(ROOT, 'contrib', 'systemd')).sort();
+/** The Admin API methods qubesd answers: each gets an /etc/qubes-rpc entry (admin-api/, made by gen-docs). */
+const RPC_METHODS = fs.readFileSync(path.join(ROOT, 'admin-api', 'qubes-rpc-methods'), 'utf8').split('\n').filter(Boolean);
 const BASH_COMPLETION = '/usr/share/bash-completion/bash_completion';
 
 let tmp: string;
@@ -96,6 +98,9 @@ function expectedFiles(): string[] {
     ]),
     ...MAN_PAGES.map((p) => `f ${MANDIR}/man${section(p)}/${p}`),
     ...UNITS.map((u) => `f ${UNITDIR}/${u}`),
+    'f /etc/qubes/policy.d/90-admin-default.policy',
+    ...['local', 'global'].flatMap((s) => ['ro', 'rwx'].map((a) => `f /etc/qubes/policy.d/include/admin-${s}-${a}`)),
+    ...RPC_METHODS.map((m) => `l /etc/qubes-rpc/${m} -> /var/run/qubesd.sock`),
   ].sort();
 }
 
@@ -108,7 +113,7 @@ describe('make install DESTDIR=... PREFIX=/usr', () => {
     expect([installedPkg.name, installedPkg.type]).toEqual(['qubes-dom0-tools', 'module']);
     for (const c of COMMANDS) expect(fs.statSync(`${dest}${PKGLIBDIR}/bin/${c}`).mode & 0o111).toBe(0o111);
     // the daemons' pages in section 8
-    expect(MAN_PAGES.filter((p) => p.endsWith('.8'))).toEqual(['qubesdb-daemon.8']);
+    expect(MAN_PAGES.filter((p) => p.endsWith('.8'))).toEqual(['qubesd.8', 'qubesdb-daemon.8']);
   });
 
   testNeeding(['make'], 'the installed units run the installed command', () => {

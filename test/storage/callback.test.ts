@@ -10,7 +10,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { canMount, mountLoopFs, type LoopFs } from './loopfs.js';
+import { describeLacking } from '../needs.js';
+import { mountLacking, mountLoopFs, type LoopFs } from './loopfs.js';
 import { MiB, storageEnv, type StorageEnv } from './storage-env.js';
 
 interface Record_ {
@@ -19,7 +20,7 @@ interface Record_ {
   args: string[];
 }
 
-(canMount ? describe : describe.skip)('callback pools over file-reflink on btrfs', () => {
+describeLacking(mountLacking(), 'callback pools over file-reflink on btrfs', () => {
   let lfs: LoopFs;
   let s: StorageEnv;
   let log: string;

@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
-import { canMount, mountLoopFs, type LoopFs } from './loopfs.js';
+import { describeLacking } from '../needs.js';
+import { mountLacking, mountLoopFs, type LoopFs } from './loopfs.js';
 import { MiB, randomFile, sha256, storageEnv, writeRunning, type StorageEnv } from './storage-env.js';
 
 const CHILD = path.join(ROOT, 'test', 'storage', 'fixtures', 'stop-volumes.mjs');
@@ -37,7 +38,7 @@ const prefix = (file: string, n: number) => {
   return b.toString('utf8');
 };
 
-(canMount ? describe : describe.skip)('file-reflink under crashes and a full disk (btrfs)', () => {
+describeLacking(mountLacking(), 'file-reflink under crashes and a full disk (btrfs)', () => {
   let lfs: LoopFs;
   let s: StorageEnv;
 

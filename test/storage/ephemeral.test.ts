@@ -3,7 +3,6 @@
 // stand-in that makes (and removes) the mapping's device node; the test
 // checks the exact commands, their order and the zeroed mapping.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Store } from '../../lib/app/store.js';
 import { pathsFromEnv } from '../../lib/config.js';
@@ -11,6 +10,7 @@ import type { CommandRunner, RunOptions } from '../../lib/storage/command-runner
 import { PoolSet } from '../../lib/storage/qube-storage.js';
 import { storageContext } from '../../lib/storage/pools.js';
 import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
+import { tmpDir } from '../helpers.js';
 import { storageEnv } from './storage-env.js';
 
 interface Call {
@@ -40,9 +40,9 @@ function recordingRunner(devDir: string, calls: Call[]): CommandRunner {
 }
 
 describe('ephemeral volatile volumes', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-eph-'));
+  const dir = tmpDir('qubes-eph-');
   const s = storageEnv(dir);
-  const devDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-dev-'));
+  const devDir = tmpDir('qubes-dev-');
   const calls: Call[] = [];
 
   async function storage(vm: string) {

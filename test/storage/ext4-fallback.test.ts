@@ -3,10 +3,11 @@
 // copies keep holes.
 import fs from 'node:fs';
 import path from 'node:path';
-import { canMount, mountLoopFs, type LoopFs } from './loopfs.js';
+import { describeLacking } from '../needs.js';
+import { mountLacking, mountLoopFs, type LoopFs } from './loopfs.js';
 import { MiB, sha256, storageEnv, type StorageEnv } from './storage-env.js';
 
-(canMount ? describe : describe.skip)('storage on ext4', () => {
+describeLacking(mountLacking(), 'storage on ext4', () => {
   let lfs: LoopFs;
   let s: StorageEnv;
 

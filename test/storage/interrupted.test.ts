@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
-import { canMount, mountLoopFs, type LoopFs } from './loopfs.js';
+import { describeLacking } from '../needs.js';
+import { mountLacking, mountLoopFs, type LoopFs } from './loopfs.js';
 import { MiB, randomFile, sha256, storageEnv, type StorageEnv } from './storage-env.js';
 
 /** A small deterministic generator (mulberry32), so every run kills at the same moments. */
@@ -37,7 +38,6 @@ interface Ended {
  */
 function runAndSignal(env: NodeJS.ProcessEnv, cmd: string, args: string[], signal: NodeJS.Signals, at: { delayMs?: number; when?: () => boolean }): Promise<Ended> {
   return new Promise((resolve, reject) => {
-    const started = Date.now();
     const child = spawn(path.join(ROOT, 'bin', cmd), args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let sentAt = 0;
@@ -81,7 +81,7 @@ const timed = (f: () => void): number => {
   return Date.now() - t;
 };
 
-(canMount ? describe : describe.skip)('interrupted volume work (file pool on ext4)', () => {
+describeLacking(mountLacking(), 'interrupted volume work (file pool on ext4)', () => {
   let lfs: LoopFs;
   let s: StorageEnv;
   let xml: string;

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { lackingRoot, type Lacking } from '../needs.js';
 
 export type FsType = 'btrfs' | 'xfs' | 'ext4';
 
@@ -25,7 +26,8 @@ const MKFS: Record<FsType, string[]> = {
   ext4: ['mkfs.ext4', '-q', '-F'],
 };
 
-export const canMount = process.getuid?.() === 0;
+/** What loop-mounting a filesystem lacks here (test/needs.ts): root. */
+export const mountLacking = (): Lacking => ({ machine: lackingRoot() });
 
 export function mountLoopFs(type: FsType, sizeMiB = 1024): LoopFs {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `qubes-${type}-`));

@@ -10,15 +10,16 @@
  * to 1000 for the sudo test.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from '../../lib/app/app.js';
 import { StoragePoolError } from '../../lib/errors.js';
 import type { CommandResult, CommandRunner } from '../../lib/storage/command-runner.js';
-import { lvmArgv, mapperName, parseLvsReport, ThinPool } from '../../lib/storage/drivers/lvm-thin.js';
+import { lvmArgv, mapperName, parseLvsReport } from '../../lib/storage/drivers/lvm-commands.js';
+import { ThinPool } from '../../lib/storage/drivers/lvm-thin.js';
 import type { StorageContext } from '../../lib/storage/pool.js';
 import type { Volume } from '../../lib/storage/volume.js';
+import { tmpDir } from '../helpers.js';
 import { pinUid, SimulatedRunner, type Call } from './simulated-runner.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'lvm');
@@ -229,7 +230,7 @@ const poolRecord = (name: string, thinPool: string, more: [string, string][] = [
 
 /** A fake LVM with thin pool qubes_dom0/vm-pool (400 GiB) and the pool `lvm` on it. */
 function world(): World {
-  const devDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvm-thin-dev-'));
+  const devDir = tmpDir('lvm-thin-dev-');
   const fake = new FakeLvm(devDir);
   fake.thinPool(`${VG}/vm-pool`, 400 * GiB);
   const clock = { ms: 1521000000000 };
@@ -901,7 +902,7 @@ describe('a recorded lvs report (fixtures/lvm/lvs-qubes-dom0.json)', () => {
   });
 
   test('read through the pool: space, volumes, revisions (#4680), fallback path, outdated snapshot', async () => {
-    const devDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lvm-thin-fixture-'));
+    const devDir = tmpDir('lvm-thin-fixture-');
     const runner: CommandRunner = {
       async run(argv) {
         expect(argv).toEqual(LVS_ARGV);

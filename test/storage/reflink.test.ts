@@ -3,7 +3,8 @@
 // storage library for start/stop (the VMM issue calls those).
 import fs from 'node:fs';
 import path from 'node:path';
-import { canMount, mountLoopFs, type FsType, type LoopFs } from './loopfs.js';
+import { describeLacking } from '../needs.js';
+import { mountLacking, mountLoopFs, type FsType, type LoopFs } from './loopfs.js';
 import { MiB, randomFile, sha256, storageEnv, writeRunning, type StorageEnv } from './storage-env.js';
 
 const imageOf = (dir: string, vid: string) => path.join(dir, `${vid}.img`);
@@ -18,7 +19,7 @@ const startsWith = (file: string, text: string) => {
 
 const FILESYSTEMS: FsType[] = ['btrfs', 'xfs'];
 
-(canMount ? describe.each(FILESYSTEMS) : describe.skip.each(FILESYSTEMS))('file-reflink on %s', (type) => {
+for (const type of FILESYSTEMS) describeLacking(mountLacking(), `file-reflink on ${type}`, () => {
   let lfs: LoopFs;
   let s: StorageEnv;
 

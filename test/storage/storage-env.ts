@@ -5,14 +5,13 @@
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Store } from '../../lib/app/store.js';
 import { pathsFromEnv } from '../../lib/config.js';
 import { storageContext } from '../../lib/storage/pools.js';
 import { PoolSet, type QubeStorage } from '../../lib/storage/qube-storage.js';
 import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
-import { run } from '../helpers.js';
+import { run, tmpDir } from '../helpers.js';
 
 export const MiB = 1024 * 1024;
 
@@ -46,7 +45,7 @@ export interface StorageEnv {
 }
 
 export function storageEnv(dir: string): StorageEnv {
-  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-run-'));
+  const runDir = tmpDir('qubes-run-');
   const env = {
     ...process.env,
     QUBES_XML_PATH: path.join(dir, 'qubes.xml'),

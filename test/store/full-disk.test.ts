@@ -3,8 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { run, vector } from '../helpers.js';
-
-const isRoot = process.getuid?.() === 0;
+import { describeLacking, lackingRoot } from '../needs.js';
 
 /**
  * A 512 KiB tmpfs holding a copy of q100.xml and a filler file of
@@ -35,7 +34,7 @@ function writeOnSmallFs(
   }
 }
 
-(isRoot ? describe : describe.skip)('saving on a full filesystem (tmpfs, needs root)', () => {
+describeLacking({ machine: lackingRoot() }, 'saving on a full filesystem (tmpfs)', () => {
   test('a clear error, the old qubes.xml intact, no temporary file or lock left', () => {
     // Fill the filesystem completely: even the lock's owner file cannot be written.
     writeOnSmallFs(

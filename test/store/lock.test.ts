@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, run, tmpStore } from '../helpers.js';
+import { describeLacking, lackingRoot } from '../needs.js';
 
 const startTime = (pid: number) => {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -110,9 +111,14 @@ describe('files next to the store', () => {
   });
 });
 
-const canUnshare = process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'true']).status === 0;
+/** A private mount namespace needs root, and a kernel and container that allow one. */
+const unshareLacking = (): string[] => {
+  const root = lackingRoot();
+  if (root.length) return root;
+  return spawnSync('unshare', ['-m', 'true']).status === 0 ? [] : ['a mount namespace (unshare -m)'];
+};
 
-(canUnshare ? describe : describe.skip)('without /proc (a bare chroot; needs root and unshare)', () => {
+describeLacking({ machine: unshareLacking() }, 'without /proc (a bare chroot)', () => {
   // A private mount namespace with an empty /proc over the real one.
   const noProc = (script: string, env: NodeJS.ProcessEnv) =>
     spawnSync('unshare', ['-m', 'bash', '-c', `mount -t tmpfs none /proc && ${script}`], { env, encoding: 'utf8' });

@@ -8,26 +8,18 @@
 // with the same content (its tools/ref-load.py).
 // Needs Debian's python3-lxml, -jinja2, -docutils, -yaml and -pyinotify.
 import { describe, expect } from '@jest/globals';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, run } from '../helpers.js';
 import { testWithout } from '../needs.js';
+import { REF, REF_PYTHON, referenceCoreMissing } from '../reference-core.js';
 
-const REF = path.join(ROOT, '..', 'shared', 'reference-core');
-const REF_PYTHON = path.join(REF, 'ref-python');
 const SCRIPT = path.join(ROOT, 'test', 'store', 'reference-store.py');
 const refEnv = { ...process.env, PYTHONHASHSEED: '0' };
 
-/** What the reference core needs that this machine lacks. */
-function referenceMissing(): string[] {
-  const modules = ['lxml', 'jinja2', 'docutils', 'yaml', 'pyinotify'];
-  if (!fs.existsSync(REF_PYTHON)) return [REF_PYTHON];
-  const r = spawnSync(REF_PYTHON, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' });
-  return r.status === 0 ? [] : [`the Python modules of the reference core (Debian python3-${modules.join(', python3-')})`];
-}
-const absent = referenceMissing();
+const absent = referenceCoreMissing();
 
 const ref = (...args: string[]): string => execFileSync(REF_PYTHON, args, { env: refEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 

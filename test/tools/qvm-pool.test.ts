@@ -160,7 +160,7 @@ describe('qvm-pool add, not in offline mode: a file pool needs device-mapper', (
     const s = store();
     const devDir = path.join(s.dir, 'dev'); // no mapper/control
     fs.mkdirSync(devDir);
-    const env = { ...online(s, devDir), QUBES_DEV_ROOT: devDir };
+    const env: NodeJS.ProcessEnv = { ...online(s, devDir), QUBES_DEV_ROOT: devDir };
     delete env.QUBES_DEV_DIR;
     expect(await runIn('qvm-pool', ['add', 'fast', 'file', '-o', `dir_path=${path.join(s.dir, 'fast')}`], env)).toEqual({
       code: 1,

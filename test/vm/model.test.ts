@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { loadQubesXml } from '../../lib/app/qubes-xml-read.js';
 import type { Qubes } from '../../lib/app/app.js';
@@ -9,11 +8,11 @@ import { ipv4For } from '../../lib/vm/net.js';
 import { validateVmName } from '../../lib/vm/names.js';
 import type { QubesVM } from '../../lib/vm/qubes-vm.js';
 import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
-import { vector } from '../helpers.js';
+import { tmpDir, vector } from '../helpers.js';
 
 /** q10 loaded into memory, with a private base directory (for vm-kernels/). */
 function load(): { app: Qubes; baseDir: string } {
-  const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-model-'));
+  const baseDir = tmpDir('qubes-model-');
   const file = vector('qubes-xml/q10.xml');
   const app = loadQubesXml(fs.readFileSync(file, 'utf8'), file, new OfflineVmm(), baseDir);
   return { app, baseDir };
@@ -116,7 +115,7 @@ describe('virt_mode', () => {
     const vm = vmOf(app, 'vm0001');
     expect(vm.get('virt_mode')).toBe('pvh');
     expect(vm.isDefault('virt_mode')).toBe(true);
-    vm.devices.push({ devclass: 'pci', assignments: [{ backend: 'dom0', port: '00_14.0', mode: 'required', options: [] }] } as any);
+    vm.devices.push({ devclass: 'pci', assignments: [{ backend: 'dom0', port: '00_14.0', mode: 'required', identity: '*', options: [] }] });
     expect(vm.get('virt_mode')).toBe('hvm');
     expect(() => vm.set('virt_mode', 'pvh')).toThrow(/pvh mode can't be set if pci devices are attached/);
     expect(vm.isDefault('virt_mode')).toBe(true);

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { P, encodeArgs } from '../../lib/vmm/libvirt/procedures.js';
+import { P } from '../../lib/vmm/libvirt/procedures.js';
 import {
   FrameDecoder,
   KEEPALIVE_PROGRAM,
@@ -96,4 +96,3 @@ export async function fakeLibvirtd(handler: Handler, opts: { authTypes?: number[
 }
 
 export const uhyper = (v: bigint) => new XdrWriter().uhyper(v).toBuffer();
-export { encodeArgs };

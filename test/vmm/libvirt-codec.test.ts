@@ -155,7 +155,7 @@ describe('captured exchange on test:///default (§7.1)', () => {
     const typed = libvirtErrorFrom(e);
     expect(typed).toBeInstanceOf(LibvirtNoDomainError);
     expect(typed.message).toBe('Domain not found');
-    expect([typed.code, typed.domain]).toEqual([42, 12]);
+    expect([typed.libvirtCode, typed.domain]).toEqual([42, 12]);
   });
 
   test('V9 event callback registration for all domains', () => {

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { lackingRoot, type Lacking } from '../needs.js';
 
 export const SYSTEM_SOCKET = '/var/run/libvirt/libvirt-sock';
 const LIBVIRTD = '/usr/sbin/libvirtd';
@@ -44,10 +45,24 @@ export async function waitForSocket(socketPath: string, ms = 20000): Promise<voi
   throw new Error(`${socketPath} did not come up within ${ms} ms`);
 }
 
-/** Why the system-daemon tests cannot run here, or undefined once libvirtd and virtlogd answer. */
-export async function ensureSystemLibvirtd(): Promise<string | undefined> {
-  if (process.getuid?.() !== 0) return 'not root';
-  for (const f of [LIBVIRTD, VIRTLOGD, QEMU]) if (!fs.existsSync(f)) return `${f} is not installed (scripts/test.sh installs it as root)`;
+/** What the system-daemon tests lack here (test/needs.ts): root, and the programs scripts/test.sh installs as root. */
+export function systemLibvirtdLacking(): Lacking {
+  return { machine: lackingRoot(), installable: [LIBVIRTD, VIRTLOGD, QEMU].filter((f) => !fs.existsSync(f)) };
+}
+
+/**
+ * What tests of the system daemon lack (theirs, `also`, added), and when
+ * nothing, the daemon running: for describeLacking (test/needs.ts).
+ */
+export async function systemLibvirtdFor(also: Lacking = {}): Promise<Lacking> {
+  const own = systemLibvirtdLacking();
+  const lacking = { machine: [...(own.machine ?? []), ...(also.machine ?? [])], installable: [...(own.installable ?? []), ...(also.installable ?? [])] };
+  if (!lacking.machine.length && !lacking.installable.length) await ensureSystemLibvirtd();
+  return lacking;
+}
+
+/** Nothing lacking: the system's libvirtd and virtlogd, started unless they answer. @throws when they do not come up */
+export async function ensureSystemLibvirtd(): Promise<void> {
   kvmForItsGroup();
   fs.mkdirSync('/var/log/libvirt', { recursive: true });
   fs.mkdirSync('/var/run/libvirt', { recursive: true });
@@ -61,7 +76,6 @@ export async function ensureSystemLibvirtd(): Promise<string | undefined> {
     spawnSync(LIBVIRTD, ['-d']);
     await waitForSocket(SYSTEM_SOCKET, 30000);
   }
-  return undefined;
 }
 
 /**
@@ -106,8 +120,9 @@ export class PrivateDaemon {
     return this.child?.pid;
   }
 
-  static available(): string | undefined {
-    return fs.existsSync(LIBVIRTD) ? undefined : `${LIBVIRTD} is not installed`;
+  /** What a private daemon lacks here (test/needs.ts). */
+  static lacking(): Lacking {
+    return { installable: fs.existsSync(LIBVIRTD) ? [] : [LIBVIRTD] };
   }
 
   async start(): Promise<void> {

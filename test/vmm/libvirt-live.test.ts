@@ -5,7 +5,7 @@
 //    destroyed and undefined, with its lifecycle events;
 //  - a private libvirtd (test driver) that the tests kill and restart.
 // Guests boot nothing (no kernel, a blank disk): nothing waits for them.
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -20,7 +20,8 @@ import type { DomainRef } from '../../lib/vmm/libvirt/procedures.js';
 import { FrameDecoder, KEEPALIVE_PROGRAM } from '../../lib/vmm/libvirt/protocol.js';
 import { LibvirtVmm } from '../../lib/vmm/libvirt-vmm.js';
 import { runAsync } from '../helpers.js';
-import { ensureSystemLibvirtd, PrivateDaemon, SYSTEM_SOCKET, virsh } from './libvirt-daemons.js';
+import { describeLacking } from '../needs.js';
+import { PrivateDaemon, SYSTEM_SOCKET, systemLibvirtdFor, virsh } from './libvirt-daemons.js';
 import { qubeStore, volume, type QubeStore } from './qube-store.js';
 
 const NAME = `lvt-${process.pid}`;
@@ -61,13 +62,9 @@ async function countingProxy(): Promise<{ socketPath: string; procs: number[]; c
   };
 }
 
-let skip: string | undefined;
-beforeAll(async () => {
-  skip = await ensureSystemLibvirtd();
-  if (skip) console.warn(`system libvirtd tests skipped: ${skip}`);
-}, 60000);
+const systemLacking = await systemLibvirtdFor();
 
-describe('system libvirtd, QEMU driver (qemu:///system)', () => {
+describeLacking(systemLacking, 'system libvirtd, QEMU driver (qemu:///system)', () => {
   let store: QubeStore;
   let conn: LibvirtConnection;
   let dom: DomainRef;
@@ -81,7 +78,6 @@ describe('system libvirtd, QEMU driver (qemu:///system)', () => {
   });
 
   beforeAll(async () => {
-    if (skip) return;
     const vmm = new LibvirtVmm('qemu:///system', '/nonexistent');
     store = qubeStore([{ name: NAME, uuid: UUID_LIVE, props: { kernel: '', memory: '64', vcpus: '1', netvm: '' }, volumes: volume('private', true, NAME) }], vmm);
     // the blank disk storage would have made at start
@@ -94,14 +90,13 @@ describe('system libvirtd, QEMU driver (qemu:///system)', () => {
   }, 60000);
 
   afterAll(async () => {
-    if (skip) return;
     await conn.close();
     virsh('destroy', NAME);
     virsh('undefine', NAME);
     store.remove();
   });
 
-  const liveTest = (name: string, fn: () => Promise<void>, ms = 60000) => test(name, async () => (skip ? undefined : fn()), ms);
+  const liveTest = (name: string, fn: () => Promise<void>, ms = 60000) => test(name, fn, ms);
   const domstate = () => virsh('domstate', NAME);
   const qvmLs = async (proxyPath: string) =>
     runAsync('qvm-ls', ['--raw-data', '-O', 'name,state,xid', NAME], { ...env(), LIBVIRT_DEFAULT_URI: `qemu:///system?socket=${proxyPath}` });
@@ -183,20 +178,18 @@ describe('system libvirtd, QEMU driver (qemu:///system)', () => {
   });
 });
 
-describe('a libvirtd that dies and comes back (private daemon, test driver)', () => {
+describeLacking(PrivateDaemon.lacking(), 'a libvirtd that dies and comes back (private daemon, test driver)', () => {
   let daemon: PrivateDaemon;
   const testDomain = (name: string) => `<domain type='test'><name>${name}</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>`;
-  const unavailable = PrivateDaemon.available();
 
   beforeAll(async () => {
-    if (unavailable) return;
     daemon = new PrivateDaemon();
     await daemon.start();
   }, 30000);
   afterAll(async () => {
-    if (!unavailable) await daemon.stop();
+    await daemon.stop();
   });
-  const privTest = (name: string, fn: () => Promise<void>) => test(name, async () => (unavailable ? undefined : fn()), 60000);
+  const privTest = (name: string, fn: () => Promise<void>) => test(name, fn, 60000);
 
   privTest('killed in the middle of a call: a clear error; down: unreachable; restarted: the next call reconnects', async () => {
     const conn = new LibvirtConnection(daemon.uri);

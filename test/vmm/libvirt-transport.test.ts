@@ -112,7 +112,7 @@ describe('calls and events on one connection', () => {
     expect(events).toEqual([{ domain: DOM, event: DomainEvent.Stopped, detail: 1 }]);
     const e = await c.lookupByName('x').catch((x: unknown) => x);
     expect(e).toBeInstanceOf(LibvirtNoDomainError);
-    expect((e as LibvirtNoDomainError).code).toBe(42);
+    expect((e as LibvirtNoDomainError).libvirtCode).toBe(42); // libvirt's virErrorNumber; .code is the stable EQUBES_ code
     await sub.close();
   });
 

@@ -10,12 +10,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from '../helpers.js';
+import { describeLacking } from '../needs.js';
 import type { LoopFs } from '../storage/loopfs.js';
-import { ensureSystemLibvirtd } from './libvirt-daemons.js';
+import { systemLibvirtdFor } from './libvirt-daemons.js';
 import { LIVE_URI as URI, makeLiveStore, removeLiveStore, type LiveStore } from './live-store.js';
 
-const why = await ensureSystemLibvirtd();
-if (why) console.warn(`lifecycle-live tests skipped: ${why}`);
+const lacking = await systemLibvirtdFor();
 
 const virsh = (...args: string[]) => spawnSync('virsh', ['-c', URI, ...args], { encoding: 'utf8' });
 const domstate = (name: string) => {
@@ -23,9 +23,9 @@ const domstate = (name: string) => {
   return r.status === 0 ? r.stdout.trim() : 'undefined';
 };
 
-(why ? describe.skip : describe)('qube lifecycle on qemu:///system', () => {
+describeLacking(lacking, 'qube lifecycle on qemu:///system', () => {
   const tag = randomBytes(3).toString('hex');
-  const [tpl, net, work, dvm] = ['tpl', 'net', 'work', 'dvm'].map((n) => `lt${tag}-${n}`) as [string, string, string, string];
+  const [tpl, net, work, dvm, tpl2] = ['tpl', 'net', 'work', 'dvm', 'tpl2'].map((n) => `lt${tag}-${n}`) as [string, string, string, string, string];
   let store: LiveStore | undefined;
   let lfs: LoopFs;
   let env: NodeJS.ProcessEnv;
@@ -46,7 +46,7 @@ const domstate = (name: string) => {
     ok('qvm-create', work, '-t', tpl, '-l', 'red', '--prop', `netvm=${net}`, ...small);
   });
 
-  afterAll(() => removeLiveStore(store, [work, net, tpl, dvm]));
+  afterAll(() => removeLiveStore(store, [work, net, dvm, tpl, tpl2]));
 
   test('qvm-start defines the domain only at start and starts the net qube first', () => {
     expect(domstate(work)).toBe('undefined');
@@ -111,10 +111,22 @@ const domstate = (name: string) => {
     const disp = /<property name="name">(disp\d+)<\/property>/.exec(fs.readFileSync(env.QUBES_XML_PATH as string, 'utf8'))?.[1] as string;
     ok('qvm-start', disp);
     expect(domstate(disp)).toBe('running');
+    // templates do not change under running qubes (issue 14; the reference's disposable-template guards)
+    ok('qvm-create', '-C', 'TemplateVM', tpl2, '-l', 'black', '--prop', 'memory=128', '--prop', 'maxmem=128');
+    const before = fs.readFileSync(env.QUBES_XML_PATH as string, 'utf8');
+    expect(q('qvm-prefs', dvm, 'template', tpl2)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `qvm-prefs: error: Cannot change template while there are running disposables based on this disposable template: ${disp}\n`,
+    });
+    expect(q('qvm-prefs', disp, 'template', dvm)).toEqual({ code: 1, stdout: '', stderr: 'qvm-prefs: error: Cannot change template while qube is running\n' });
+    expect(fs.readFileSync(env.QUBES_XML_PATH as string, 'utf8')).toBe(before);
     ok('qvm-kill', disp);
     expect(q('qvm-check', disp).code).toBe(1);
     expect(domstate(disp)).toBe('undefined');
     expect(fs.existsSync(path.join(lfs.dir, 'appvms', disp))).toBe(false);
+    ok('qvm-prefs', dvm, 'template', tpl2);
+    expect(ok('qvm-prefs', dvm, 'template')).toBe(`${tpl2}\n`);
   });
 
   test('with libvirt unreachable, store-only commands work and qvm-start names libvirt and the URI', () => {

@@ -13,12 +13,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from '../helpers.js';
+import { describeLacking } from '../needs.js';
 import type { LoopFs } from '../storage/loopfs.js';
-import { ensureSystemLibvirtd } from './libvirt-daemons.js';
+import { systemLibvirtdFor } from './libvirt-daemons.js';
 import { LIVE_URI as URI, makeLiveStore, removeLiveStore, type LiveStore } from './live-store.js';
 
-const why = (await ensureSystemLibvirtd()) ?? (fs.existsSync('/dev/loop-control') ? undefined : 'no /dev/loop-control');
-if (why) console.warn(`start-drive-live tests skipped: ${why}`);
+const lacking = await systemLibvirtdFor({ machine: fs.existsSync('/dev/loop-control') ? [] : ['/dev/loop-control'] });
 
 const virsh = (...args: string[]) => spawnSync('virsh', ['-c', URI, ...args], { encoding: 'utf8' });
 const domstate = (name: string) => {
@@ -42,7 +42,7 @@ function disks(name: string): [string, string, string, boolean][] {
   });
 }
 
-(why ? describe.skip : describe)('qvm-start drive options on qemu:///system', () => {
+describeLacking(lacking, 'qvm-start drive options on qemu:///system', () => {
   const tag = randomBytes(3).toString('hex');
   const [tpl, work, other] = ['tpl', 'work', 'other'].map((n) => `sd${tag}-${n}`) as [string, string, string];
   let store: LiveStore | undefined;

@@ -13,18 +13,18 @@ import { spawnSync } from 'node:child_process';
 import type { Session, SessionCounts } from '../../lib/ops/session.js';
 import { runInMemory } from '../../lib/tools/common/in-memory.js';
 import { run } from '../helpers.js';
-import { ensureSystemLibvirtd } from './libvirt-daemons.js';
+import { describeLacking } from '../needs.js';
+import { systemLibvirtdFor } from './libvirt-daemons.js';
 import { LIVE_URI, makeLiveStore, removeLiveStore, type LiveStore } from './live-store.js';
 
-const why = await ensureSystemLibvirtd();
-if (why) console.warn(`start-session tests skipped: ${why}`);
+const lacking = await systemLibvirtdFor();
 
 const domstate = (name: string) => {
   const r = spawnSync('virsh', ['-c', LIVE_URI, 'domstate', name], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : 'undefined';
 };
 
-(why ? describe.skip : describe)('one qvm-start: one load, one hypervisor refresh, one PoolSet', () => {
+describeLacking(lacking, 'one qvm-start: one load, one hypervisor refresh, one PoolSet', () => {
   const tag = randomBytes(3).toString('hex');
   const [tpl, net, work] = ['tpl', 'net', 'work'].map((n) => `ss${tag}-${n}`) as [string, string, string];
   let store: LiveStore | undefined;

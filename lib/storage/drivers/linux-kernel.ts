@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StoragePoolError } from '../../errors.js';
+import { containingPool } from '../dir-pool.js';
 import { StoragePool, type BlockDevice, type PoolSpace } from '../pool.js';
 import { Volume, type Revision, type VolumeOwner, type VolumeSettings } from '../volume.js';
 
@@ -125,8 +126,14 @@ export class LinuxKernelPool extends StoragePool {
     return total;
   }
 
+  /** Where the modules image is (or would be): `None` names a directory too, as in the reference. */
   path(v: Volume): string {
-    return noKernel(v.vid) ? '' : path.join(this.dir(v), 'modules.img');
+    return v.vid === '' ? '' : path.join(this.dir(v), 'modules.img');
+  }
+
+  /** The kernels' directory usually lies inside the default file pool's (/var/lib/qubes/vm-kernels). */
+  override includedIn(pools: readonly StoragePool[]): StoragePool | undefined {
+    return containingPool(this, this.dirPath, pools);
   }
 
   blockDevice(v: Volume): BlockDevice | undefined {

@@ -10,6 +10,8 @@ import { isSystemError, systemErrorText } from '../../util/io-error.js';
 /** Wrong invocation: bad option, missing argument, unknown qube or property. */
 export class UsageError extends Error {
   override name = 'UsageError';
+  /** As QubesError's codes (lib/errors.ts). */
+  readonly code: string = 'EQUBES_USAGE';
 }
 
 /** Ends the command with a code and no message (e.g. `qvm-features VM F` when F is absent). */

@@ -355,6 +355,8 @@ const IDLE_HANDLES = new Set(['PipeWrap', 'TTYWrap', 'TCPWrap', 'SignalWrap']);
  * then the process ends as Node ends it, once everything is written. The
  * exit comes after the callbacks already queued (a standard output error
  * still sets the status) and runs the 'exit' handlers (the code cache).
+ * @public the entry of every command bundle: scripts/bundle.mjs names it in
+ * generated source, which knip cannot follow.
  */
 export async function main<O>(mod: CommandModule<O>): Promise<void> {
   const { spec, run } = commandAs(mod, process.argv[1]);

@@ -7,7 +7,8 @@
 import type { Qubes } from '../../app/app.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { QubesNoSuchPropertyError, VmmError } from '../../errors.js';
-import type { PropertyDef, PropertyHolder, PropValue } from '../../vm/property.js';
+import type { AnyPropertyDef, PropertyHolder, PropValue } from '../../vm/property.js';
+import { disposablesOf } from '../../vm/dispvm-template.js';
 import { UsageError } from './errors.js';
 import type { Context } from './program.js';
 import type { OptionSpec } from './spec.js';
@@ -36,7 +37,7 @@ export interface PropertyOpts {
 }
 
 /** Text of a value as listings and get print it; undefined means "no value". */
-function displayValue(def: PropertyDef<any>, v: PropValue | undefined): string | undefined {
+function displayValue(def: AnyPropertyDef, v: PropValue | undefined): string | undefined {
   if (v === undefined) return undefined;
   if (v === null) return def.type === 'vm' || def.type === 'label' ? 'None' : '';
   if (typeof v === 'boolean') return v ? 'True' : 'False';
@@ -53,7 +54,7 @@ function safeGet(h: Holder, name: string): PropValue | undefined {
   }
 }
 
-export function helpProperties(defs: ReadonlyMap<string, PropertyDef<any>>): string {
+export function helpProperties(defs: ReadonlyMap<string, AnyPropertyDef>): string {
   const names = [...defs.keys()].sort();
   const width = Math.max(...names.map((n) => n.length));
   const indent = width + 6;
@@ -65,7 +66,7 @@ function listProperties(h: Holder, hideDefault: boolean): string {
   const width = Math.max(...names.map((n) => n.length));
   let out = '';
   for (const n of names) {
-    const def = h.defs.get(n) as PropertyDef<any>;
+    const def = h.defs.get(n) as AnyPropertyDef;
     const isDef = h.isDefault(n);
     if (hideDefault && isDef) continue;
     const shown = displayValue(def, safeGet(h, n));
@@ -98,6 +99,17 @@ async function fetchRuntime(app: Qubes, h: Holder, property: string): Promise<vo
   }
 }
 
+/**
+ * A template may not change while its qube, or a disposable started from
+ * it, runs (lib/vm/dispvm-template.ts): ask the hypervisor about them
+ * first. Offline, nothing is asked and nothing is refused.
+ */
+async function fetchTemplateUsers(app: Qubes, h: Holder): Promise<void> {
+  if (app.vmm.offline || !('klass' in h) || !h.defs.has('template')) return;
+  const vm = h as unknown as QubesVM;
+  await app.vmm.refresh([vm, ...disposablesOf(vm)]);
+}
+
 export async function propertyActions(
   ctx: Context,
   opts: PropertyOpts,
@@ -111,8 +123,9 @@ export async function propertyActions(
 
   if (value !== undefined || opts.default) {
     let warning: string | undefined;
-    await ctx.store().update((app) => {
+    await ctx.store().update(async (app) => {
       const h = select(app);
+      if (property === 'template' && value !== undefined) await fetchTemplateUsers(app, h);
       if (opts.default) h.reset(property as string);
       else h.set(property as string, value as string);
       warning = memoryWarning(h, property as string);

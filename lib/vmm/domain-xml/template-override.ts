@@ -28,10 +28,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_TEMPLATE_PATH, templateDirs } from '../../config.js';
 import { QubesError } from '../../errors.js';
-
-export { DEFAULT_TEMPLATE_PATH, templateDirs };
 import { parseLibvirtUri } from '../libvirt/uri.js';
 import { expand, type Segment } from './template.js';
 

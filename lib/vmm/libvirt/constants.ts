@@ -7,6 +7,7 @@
  * const.gen.go); shared/spec/libvirt-rpc.md §4.3–§5.
  */
 
+/** virDomainState, every value: libvirt may report any of them. @public */
 export enum DomainState {
   NoState = 0,
   Running = 1,
@@ -31,31 +32,14 @@ export enum DomainEvent {
   Crashed = 8,
 }
 
-/** Details of a STOPPED event. */
-export enum StoppedDetail {
-  Shutdown = 0,
-  Destroyed = 1,
-  Crashed = 2,
-  Migrated = 3,
-  Saved = 4,
-  Failed = 5,
-  FromSnapshot = 6,
-}
-
 export const DOMAIN_EVENT_ID_LIFECYCLE = 0;
 
 export const CreateFlags = { StartPaused: 1, Autodestroy: 2, BypassCache: 4, ForceBoot: 8, Validate: 16 } as const;
-export const DestroyFlags = { Graceful: 1 } as const;
-export const ShutdownFlags = { AcpiPowerBtn: 1, GuestAgent: 2, Initctl: 4, Signal: 8, Paravirt: 16 } as const;
-export const UndefineFlags = { ManagedSave: 1, SnapshotsMetadata: 2, Nvram: 4, KeepNvram: 8, CheckpointsMetadata: 16 } as const;
-export const DefineFlags = { Validate: 1 } as const;
-export const XmlFlags = { Secure: 1, Inactive: 2, UpdateCpu: 4, Migratable: 8 } as const;
-export const ListFlags = { Active: 1, Inactive: 2, Persistent: 4, Transient: 8, Running: 16, Paused: 32, Shutoff: 64, Other: 128 } as const;
 /** virDomainDeviceModifyFlags (AFFECT_CURRENT is 0). */
 export const DeviceModifyFlags = { Live: 1, Config: 2, Force: 4 } as const;
 export const StatsTypes = { State: 1, CpuTotal: 2, Balloon: 4, Vcpu: 8, Interface: 16, Block: 32 } as const;
-export const ConnectFlags = { ReadOnly: 1, NoAliases: 2 } as const;
 
+/** remote_auth_type, every value: the server lists which it offers. @public */
 export enum AuthType {
   None = 0,
   Sasl = 1,

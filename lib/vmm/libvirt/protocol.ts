@@ -9,7 +9,7 @@
  * Reference: libvirt src/rpc/virnetprotocol.x, virkeepaliveprotocol.x;
  * shared/spec/libvirt-rpc.md §1.
  */
-import { XdrError, XdrReader, XdrWriter } from './xdr.js';
+import { XdrReader, XdrWriter } from './xdr.js';
 
 export const REMOTE_PROGRAM = 0x20008086;
 export const KEEPALIVE_PROGRAM = 0x6b656570;
@@ -18,6 +18,7 @@ export const PROTOCOL_VERSION = 1;
 export const KEEPALIVE_PING = 1;
 export const KEEPALIVE_PONG = 2;
 
+/** virNetMessageType, every value: a frame of any type may arrive (the transport ignores the ones it does not use). @public */
 export enum MessageType {
   Call = 0,
   Reply = 1,
@@ -28,6 +29,7 @@ export enum MessageType {
   StreamHole = 6,
 }
 
+/** virNetMessageStatus, every value. @public */
 export enum MessageStatus {
   Ok = 0,
   Error = 1,
@@ -187,4 +189,3 @@ export function encodeRemoteError(e: Pick<RemoteError, 'code' | 'domain' | 'mess
   return w.toBuffer();
 }
 
-export { XdrError };

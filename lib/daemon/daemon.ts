@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * A whole qubesd: the store view, the method tables of its three sockets,
+ * the authorisation seam and the store watch, put together from the
+ * environment once.
+ */
+import path from 'node:path';
+import { QUBESD_INTERNAL_SOCKET, QUBESD_MISC_SOCKET, QUBESD_SOCKET, qubesdRequestTimeoutMs, qubesdSocketDir } from '../config.js';
+import type { Store } from '../app/store.js';
+import { methodTable } from './method-table.js';
+import type { DaemonServices } from './method.js';
+import { AdminPermission } from './permission.js';
+import { QubesDaemon, type Log } from './server.js';
+import { StoreView } from './store-view.js';
+
+export interface DaemonOptions {
+  store: Store;
+  env: NodeJS.ProcessEnv;
+  debug: boolean;
+  logCalls: boolean;
+  log: Log;
+}
+
+export interface RunningDaemon {
+  daemon: QubesDaemon;
+  view: StoreView;
+  stop(): Promise<void>;
+}
+
+/** Start listening; the store is read once first, so that a broken store stops the start with its error. */
+export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
+  const view = new StoreView(o.store);
+  view.current();
+  const services: DaemonServices = {
+    env: o.env,
+    store: o.store,
+    warn: (m) => o.log.warning(m),
+    subscribe: (listener) => view.subscribe(listener),
+  };
+  const dir = qubesdSocketDir(o.env);
+  const daemon = new QubesDaemon({
+    sockets: [
+      { path: path.join(dir, QUBESD_SOCKET), table: methodTable() },
+      // the internal and misc APIs (qrexec-side helpers) have no methods here yet
+      { path: path.join(dir, QUBESD_INTERNAL_SOCKET), table: new Map() },
+      { path: path.join(dir, QUBESD_MISC_SOCKET), table: new Map() },
+    ],
+    view,
+    permission: new AdminPermission(),
+    services,
+    debug: o.debug,
+    requestTimeoutMs: qubesdRequestTimeoutMs(o.env),
+    logCalls: o.logCalls,
+    log: o.log,
+  });
+  await daemon.start();
+  view.watch(path.dirname(o.store.file), (e) => o.log.error(`cannot reload ${o.store.file}: ${(e as Error).message}`));
+  return {
+    daemon,
+    view,
+    stop: async () => {
+      view.close();
+      await daemon.stop();
+    },
+  };
+}

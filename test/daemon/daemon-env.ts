@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * A real qubesd for tests: bin/qubesd on a copy of a store vector, its
+ * sockets in the store's temporary directory, offline; raw requests over
+ * its socket, and Qubes' own client tools (run-tool.py) against it.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { ROOT, tmpStore, type TmpStore } from '../helpers.js';
+
+export const REFERENCE_CLIENT = path.resolve(ROOT, '..', 'shared', 'reference-client', 'run-tool.py');
+/** Debian's python3, which has the client's modules (scripts/test.sh installs them). */
+export const PYTHON = '/usr/bin/python3';
+
+/** What the reference client needs that may be missing here (for testWithout). */
+export function clientMissing(): string[] {
+  const r = spawnSync(PYTHON, ['-c', 'import lxml, yaml, tqdm'], { stdio: 'ignore' });
+  return r.status === 0 ? [] : ['python3-lxml, python3-yaml, python3-tqdm'];
+}
+
+export interface Daemon {
+  store: TmpStore;
+  socket: string;
+  proc: ChildProcess;
+  /** What the daemon wrote to stderr so far. */
+  log(): string;
+  /** One raw request; the whole reply (empty when dropped). */
+  raw(request: Buffer): Promise<Buffer>;
+  /** `METHOD+ARG dom0 name DEST` NUL payload; the whole reply. */
+  call(method: string, dest?: string, arg?: string, payload?: Buffer | string, src?: string): Promise<Buffer>;
+  /** SIGTERM, wait for the exit; its exit code. */
+  stop(): Promise<number | null>;
+}
+
+function waitFor(cond: () => boolean, ms: number, what: () => string): Promise<void> {
+  const until = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      if (cond()) return resolve();
+      if (Date.now() > until) return reject(new Error(`timed out waiting: ${what()}`));
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
+}
+
+export function rawRequest(socket: string, request: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const c = net.connect(socket, () => c.end(request));
+    c.on('data', (d) => chunks.push(d));
+    c.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' || e.code === 'EPIPE' ? undefined : reject(e)));
+    c.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+export const request = (method: string, dest: string, arg = '', payload: Buffer | string = '', src = 'dom0'): Buffer =>
+  Buffer.concat([Buffer.from(`${method}${arg ? `+${arg}` : ''} ${src} name ${dest}\0`), Buffer.from(payload)]);
+
+/** Start qubesd on a copy of `vectorRel` (or on `store`), and wait until it listens. */
+export async function startDaemon(vectorRel: string, o: { store?: TmpStore; env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<Daemon> {
+  const store = o.store ?? tmpStore(vectorRel);
+  fs.chmodSync(store.xml, 0o644);
+  const env = { ...store.env, QUBESD_SOCKET_DIR: store.dir, QUBES_NO_CODE_CACHE: '1', ...o.env };
+  store.env = env;
+  const socket = path.join(store.dir, 'qubesd.sock');
+  const proc = spawn(path.join(ROOT, 'bin', 'qubesd'), o.args ?? [], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr?.on('data', (d) => (log += d));
+  let exited: number | null | undefined;
+  const exit = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve((exited = code))));
+  await waitFor(() => log.includes('listening') || exited !== undefined, 15000, () => log);
+  if (exited !== undefined) throw new Error(`qubesd exited ${exited}: ${log}`);
+  return {
+    store,
+    socket,
+    proc,
+    log: () => log,
+    raw: (req) => rawRequest(socket, req),
+    call: (method, dest = 'dom0', arg = '', payload = '', src = 'dom0') => rawRequest(socket, request(method, dest, arg, payload, src)),
+    stop: async () => {
+      if (exited === undefined) proc.kill('SIGTERM');
+      return exit;
+    },
+  };
+}
+
+/** Run one of Qubes' own client tools against the daemon. */
+export function referenceTool(d: Daemon, tool: string, args: string[], input = ''): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(PYTHON, [REFERENCE_CLIENT, tool, ...args], {
+    env: { ...process.env, QUBESD_SOCKET: d.socket },
+    input,
+    encoding: 'utf8',
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A reply as text with NUL shown as `\0` (for readable assertions). */
+export const shown = (b: Buffer): string => b.toString('utf8').replace(/\0/g, '\\0');
