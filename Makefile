@@ -55,6 +55,9 @@ QUBESD_SOCKET_PATH ?= /var/run/qubesd.sock
 ADMIN_API_POLICY_FILES := admin-api/policy.d/90-admin-default.policy
 ADMIN_API_POLICY_INCLUDES := $(wildcard admin-api/policy.d/include/admin-*)
 ADMIN_API_RPC_FILES := $(shell cat admin-api/qubes-rpc-methods 2>/dev/null)
+# services that are scripts, not the socket: the volume import copies the data itself
+ADMIN_API_RPC_SCRIPT := admin-api/qubes-rpc/admin.vm.volume.Import
+ADMIN_API_RPC_SCRIPT_ALIASES := admin.vm.volume.ImportWithSize
 
 INSTALL ?= install
 INSTALL_PROGRAM ?= $(INSTALL) -m 755
@@ -127,12 +130,16 @@ install-admin-api:
 	for m in $(ADMIN_API_RPC_FILES); do \
 	  ln -sfn '$(QUBESD_SOCKET_PATH)' '$(DESTDIR)$(QUBES_RPCDIR)'/"$$m" || exit 1; \
 	done
+	$(INSTALL_PROGRAM) $(ADMIN_API_RPC_SCRIPT) '$(DESTDIR)$(QUBES_RPCDIR)/'
+	for a in $(ADMIN_API_RPC_SCRIPT_ALIASES); do \
+	  ln -sfn $(notdir $(ADMIN_API_RPC_SCRIPT)) '$(DESTDIR)$(QUBES_RPCDIR)'/"$$a" || exit 1; \
+	done
 
 uninstall:
 	rm -f $(call under,$(BINDIR),$(COMMANDS)) $(call under,$(BASHCOMPLETIONDIR),$(COMMANDS))
 	rm -f $(call under,$(MAN1DIR),$(MAN1)) $(call under,$(MAN8DIR),$(MAN8)) $(call under,$(SYSTEMDUNITDIR),$(UNITS))
 	rm -f $(call under,$(QUBES_POLICYDIR),$(ADMIN_API_POLICY_FILES)) $(call under,$(QUBES_POLICYDIR)/include,$(ADMIN_API_POLICY_INCLUDES))
-	rm -f $(call under,$(QUBES_RPCDIR),$(ADMIN_API_RPC_FILES))
+	rm -f $(call under,$(QUBES_RPCDIR),$(ADMIN_API_RPC_FILES) $(ADMIN_API_RPC_SCRIPT) $(ADMIN_API_RPC_SCRIPT_ALIASES))
 	rm -rf '$(DESTDIR)$(PKGLIBDIR)'
 
 dist: check-built

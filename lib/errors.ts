@@ -427,3 +427,33 @@ export class QubesInvalidLabelValueError extends ProtocolError {
   override name = 'QubesInvalidLabelValueError';
   override readonly code: string = 'EQUBES_INVALID_LABEL_VALUE';
 }
+
+/** A qube of that name exists already (Admin API creation). */
+export class QubesVMAlreadyExistsError extends QubesError {
+  override name = 'QubesVMAlreadyExistsError';
+}
+
+/** admin.vm.volume.CloneTo named a token no CloneFrom handed out (or one used already). */
+export class QubesVolumeCopyTokenNotFoundError extends ProtocolError {
+  override name = 'QubesVolumeCopyTokenNotFoundError';
+}
+
+/** A device argument that selects more than one device (Admin API device listings). */
+export class DeviceNotFound extends QubesError {
+  override name = 'DeviceNotFound';
+}
+
+/** admin.vm.device.*.Set.assignment with a mode other than required, ask-to-attach, auto-attach. */
+export class QubesUnrecognizedDeviceAssignmentMode extends ProtocolError {
+  override name = 'QubesUnrecognizedDeviceAssignmentMode';
+}
+
+/** admin.backup.* named a profile that /etc/qubes/backup does not have. */
+export class QubesBackupProfileNotFoundError extends QubesError {
+  override name = 'QubesBackupProfileNotFoundError';
+}
+
+/** admin.backup.Execute of a profile whose backup runs already. */
+export class BackupAlreadyRunningError extends QubesError {
+  override name = 'BackupAlreadyRunningError';
+}

@@ -142,3 +142,14 @@ export function lxmlErrors(files: string[]): Map<string, string> {
   if (r.status !== 0) throw new Error(`lxml check failed: ${r.stderr}`);
   return new Map(r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as [string, string]));
 }
+
+/** The first `n` bytes of a file (of a large sparse image too). */
+export function fileHead(file: string, n: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    return buf.subarray(0, fs.readSync(fd, buf, 0, n, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { QUBESD_INTERNAL_SOCKET, QUBESD_MISC_SOCKET, QUBESD_SOCKET, qubesdRequestTimeoutMs, qubesdSocketDir } from '../config.js';
 import type { Store } from '../app/store.js';
 import { methodTable } from './method-table.js';
+import { INTERNAL_METHODS } from './methods/internal.js';
 import type { DaemonServices } from './method.js';
 import { AdminPermission } from './permission.js';
 import { QubesDaemon, type Log } from './server.js';
@@ -41,8 +42,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const daemon = new QubesDaemon({
     sockets: [
       { path: path.join(dir, QUBESD_SOCKET), table: methodTable() },
-      // the internal and misc APIs (qrexec-side helpers) have no methods here yet
-      { path: path.join(dir, QUBESD_INTERNAL_SOCKET), table: new Map() },
+      // the internal API: what the /etc/qubes-rpc scripts ask (volume imports); the misc API has no methods here yet
+      { path: path.join(dir, QUBESD_INTERNAL_SOCKET), table: methodTable([INTERNAL_METHODS]) },
       { path: path.join(dir, QUBESD_MISC_SOCKET), table: new Map() },
     ],
     view,

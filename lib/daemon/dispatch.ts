@@ -15,6 +15,7 @@ import { PermissionDenied, ProtocolError, QubesError, QubesVMInvalidUUIDError } 
 import { validateVmName } from '../vm/names.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { wireClassName } from './error-names.js';
+import { MalformedRequest } from './malformed.js';
 import { vmGone } from './vm-ref.js';
 import type { Call, DaemonServices, MethodDecl } from './method.js';
 import type { AdminPermission } from './permission.js';
@@ -119,7 +120,7 @@ export async function dispatch(
       // the reference logs calls refused as malformed or forbidden; other errors are the caller's business
       return e instanceof ProtocolError || e instanceof PermissionDenied ? { reply, refused: `${e.name}: ${e.message}` } : { reply };
     }
-    if (e instanceof UndecodableError) return { drop: true, reason: e.message };
+    if (e instanceof UndecodableError || e instanceof MalformedRequest) return { drop: true, reason: e.message };
     return { drop: true, reason: 'unhandled exception', error: e };
   }
 }

@@ -15,6 +15,7 @@ const REFERENCE_NAMES: Record<string, string> = {
   StoragePoolError: 'StoragePoolException',
   FirewallRuleSyntaxError: 'QubesValueError',
   QubesCancelledError: 'QubesException',
+  BackupError: 'QubesException',
 };
 
 export function wireClassName(e: QubesError): string {

@@ -47,6 +47,3 @@ export function methodTable(families: readonly (readonly MethodDecl[])[] = FAMIL
     }
   return table;
 }
-
-/** The methods this daemon answers (those with a handler). */
-export const implemented = (table: ReadonlyMap<string, MethodDecl>): MethodDecl[] => [...table.values()].filter((m) => m.handler);

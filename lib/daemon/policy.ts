@@ -12,13 +12,14 @@
  *   grants a management qube its rights; each `ro` file includes its `rwx`
  *   one (who may change may read); they grant nothing as shipped;
  * - qubes-rpc-methods: the names that get an /etc/qubes-rpc entry, a
- *   symbolic link to qubesd.sock through which qrexec reaches the daemon.
+ *   symbolic link to qubesd.sock through which qrexec reaches the daemon
+ *   (the volume import's entries are scripts, SCRIPT_SERVICES).
  *
  * Reference: qubes-core-admin: qubes-rpc-policy/generate-admin-policy,
  * qubes-rpc-policy/admin-*, Makefile (the qubes-rpc symbolic links);
  * shared/spec/vmm.md §5.1, §5.4.
  */
-import type { MethodDecl } from './method.js';
+import { method, type MethodDecl } from './method.js';
 
 export type PolicyInclude = `admin-${'local' | 'global'}-${'ro' | 'rwx'}`;
 
@@ -66,14 +67,24 @@ function includeFile(name: PolicyInclude): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Services that are scripts in /etc/qubes-rpc (admin-api/qubes-rpc/), not
+ * links to the socket: the volume import copies the caller's data itself,
+ * asking the internal socket where. They are in the policy as methods are.
+ */
+export const SCRIPT_SERVICES: readonly MethodDecl[] = ['admin.vm.volume.Import', 'admin.vm.volume.ImportWithSize'].map((name) =>
+  method(name, { scope: 'local', destAdminvm: null, wantsArg: true, wantsPayload: true, write: true }),
+);
+
 /** Every generated file, by its path under admin-api/. */
 export function adminApiFiles(table: ReadonlyMap<string, MethodDecl>): Map<string, string> {
   const offered = offeredMethods(table);
+  const inPolicy = [...offered, ...SCRIPT_SERVICES].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const files = new Map<string, string>();
-  const width = Math.max(...offered.map((m) => m.name.length));
+  const width = Math.max(...inPolicy.map((m) => m.name.length));
   files.set(
     'policy.d/90-admin-default.policy',
-    DEFAULT_POLICY_HEADER + offered.map((m) => `!include-service ${m.name.padEnd(width)} * include/${includeFor(m)}\n`).join(''),
+    DEFAULT_POLICY_HEADER + inPolicy.map((m) => `!include-service ${m.name.padEnd(width)} * include/${includeFor(m)}\n`).join(''),
   );
   for (const inc of POLICY_INCLUDES) files.set(`policy.d/include/${inc}`, includeFile(inc));
   files.set('qubes-rpc-methods', offered.map((m) => `${m.name}\n`).join(''));

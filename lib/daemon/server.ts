@@ -71,10 +71,19 @@ async function clearStaleSocket(path: string): Promise<void> {
   fs.rmSync(path, { force: true });
 }
 
+/**
+ * Connections the kernel queues before the daemon accepts them. On a Unix
+ * socket a full queue makes connect() fail at once (EAGAIN) instead of
+ * waiting: Node's default of 511 was met by a burst of dropped connections
+ * on a busy machine, and the next honest client failed. The kernel caps it
+ * at net.core.somaxconn (4096 by default).
+ */
+const BACKLOG = 4096;
+
 function listen(server: net.Server, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => {
+    server.listen({ path, backlog: BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -61,10 +61,6 @@ export function parseRequest(buf: Buffer): (Omit<Request, 'method'> & { method: 
   return { method, arg, src, dest, payload: buf.subarray(nul + 1) };
 }
 
-export function encodeRequest(method: string, src: string, dest: string, arg: string, payload: Buffer = Buffer.alloc(0)): Buffer {
-  return Buffer.concat([Buffer.from(`${method}${arg ? `+${arg}` : ''} ${src} name ${dest}\0`), payload]);
-}
-
 export function okReply(body: string | Buffer | undefined): Buffer {
   return Buffer.concat([Buffer.from('0\0'), typeof body === 'string' ? Buffer.from(body, 'utf8') : (body ?? Buffer.alloc(0))]);
 }

@@ -66,6 +66,8 @@ export interface BackupWrite {
   chunkSize?: number;
   /** After an error or a cancel, keep the partly written file as NAME.partial. */
   keepPartial: boolean;
+  /** Cancels the run (qubesd's admin.backup.Cancel); without it, this process's SIGINT and SIGTERM do. */
+  signal?: AbortSignal;
 }
 
 /** How a run that did not finish ended. */
@@ -76,7 +78,7 @@ export interface BackupCancelled {
 }
 
 /**
- * Write the planned backup into the sink `o.openSink` opens; SIGINT or SIGTERM cancels it.
+ * Write the planned backup into the sink `o.openSink` opens; `o.signal`, or else SIGINT or SIGTERM, cancels it.
  * On success, stamps the included qubes; on a cancel, returns what became of
  * the partial file (removed, or kept); other failures are thrown after the
  * partial file is dealt with.
@@ -85,7 +87,8 @@ export async function writeBackupRun(store: Store, plan: BackupPlan, o: BackupWr
   const qubesXml = backupQubesXml(store.read(), plan.content);
   const sink = o.openSink();
   const controller = new AbortController();
-  const stopSignals = onCancelSignals(controller);
+  // a daemon's signals are its own: a run it makes is cancelled by its caller only
+  const stopSignals = o.signal ? () => {} : onCancelSignals(controller);
   try {
     await writeBackup({
       passphrase: o.passphrase,
@@ -94,7 +97,7 @@ export async function writeBackupRun(store: Store, plan: BackupPlan, o: BackupWr
       qubesXml,
       content: plan.content,
       sink,
-      signal: controller.signal,
+      signal: o.signal ?? controller.signal,
       onProgress: (n) => o.progress.update(n),
       kdf: o.kdf,
       chunkSize: o.chunkSize,

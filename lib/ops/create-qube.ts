@@ -11,6 +11,7 @@ import { openImportSource } from '../storage/import-source.js';
 import type { StorageContext } from '../storage/pool.js';
 import { volumeNaming } from '../storage/pools.js';
 import type { QubeStorage } from '../storage/qube-storage.js';
+import { addTag } from '../vm/admin-extension.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../app/vm-factory.js';
 import type { VmClass } from '../vm/vm-properties.js';
@@ -28,6 +29,8 @@ export interface CreateRequest {
   /** qvm-create -r/-R: the root volume's data comes from this file (moved with `moveRoot`). */
   rootFile?: string;
   moveRoot?: boolean;
+  /** Tags the new qube gets besides created-by-dom0 (the Admin API's disp-created-by-CALLER). */
+  tags?: string[];
 }
 
 export interface CreateResult {
@@ -79,6 +82,7 @@ export async function createQube(store: Store, storage: StorageContext, req: Cre
           propErrors.push({ prop, message: (e as Error).message });
         }
       }
+      for (const t of req.tags ?? []) addTag(vm, t);
       syncKernelVid(vm);
       return { vm, copyFrom };
     },

@@ -61,6 +61,11 @@ export interface SessionOptions {
   prog: string;
   /** The hypervisor of the session (tests give their own); default libvirt at the environment's URI, or offline. */
   vmm?: (offline: boolean, env: Env) => Vmm;
+  /** A store already open (the daemon's, shared by its requests); its hypervisor is the session's. */
+  store?: Store;
+  /** Where warnings and progress go instead of standard error (the daemon's log). */
+  warn?: (message: string) => void;
+  log?: (message: string) => void;
 }
 
 /** How often the session's shared resources were used: tests check a command's steps share them. */
@@ -85,6 +90,7 @@ export class Session {
   private readonly shared = new Map<symbol, unknown>();
   private refreshes = 0;
   private poolSetsMade = 0;
+  private readonly hooks: Pick<SessionOptions, 'warn' | 'log'>;
 
   constructor(o: SessionOptions) {
     this.env = o.env;
@@ -95,6 +101,12 @@ export class Session {
     this.paths = pathsFromEnv(o.env);
     this.hostRoots = hostRoots(o.env);
     this.vmmFactory = o.vmm ?? makeVmm;
+    this.hooks = { warn: o.warn, log: o.log };
+    if (o.store) {
+      // a store of longer life than the session: its hypervisor is used as it is (refreshes not counted)
+      this.storeMade = o.store;
+      this.vmmMade = o.store.vmm;
+    }
     for (const w of deprecatedEnvWarnings(o.env)) this.warn(w);
   }
 
@@ -163,12 +175,14 @@ export class Session {
 
   /** Progress, shown with -v. */
   log(message: string): void {
-    if (this.verbose > 0) this.streams.err(`${this.prog}: ${message}\n`);
+    if (this.hooks.log) this.hooks.log(message);
+    else if (this.verbose > 0) this.streams.err(`${this.prog}: ${message}\n`);
   }
 
   /** A problem that does not stop the command. */
   warn(message: string): void {
-    this.streams.err(`${this.prog}: warning: ${message}\n`);
+    if (this.hooks.warn) this.hooks.warn(message);
+    else this.streams.err(`${this.prog}: warning: ${message}\n`);
   }
 
   get counts(): SessionCounts {

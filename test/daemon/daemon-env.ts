@@ -99,3 +99,22 @@ export function referenceTool(d: Daemon, tool: string, args: string[], input = '
 
 /** A reply as text with NUL shown as `\0` (for readable assertions). */
 export const shown = (b: Buffer): string => b.toString('utf8').replace(/\0/g, '\\0');
+
+/**
+ * qubes.xml of a store without what differs between two copies by nature,
+ * for comparing a store changed through the daemon with one changed by our
+ * commands: random uuids, the temporary directory, the time of a backup,
+ * and the order of a qube's tags (a set: Qubes' client adds a clone's tags
+ * one call at a time, after those of creation).
+ */
+export function comparableStore(s: TmpStore): string {
+  return s
+    .read()
+    .replaceAll(s.dir, 'DIR')
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'UUID')
+    .replace(/<property name="backup_timestamp">\d+<\/property>/g, '<property name="backup_timestamp">T</property>')
+    .replace(/(<tag name="[^"]*"\/>\n\s*)+/g, (tags) => {
+      const indent = /\n(\s*)$/.exec(tags)?.[1] ?? '';
+      return `${tags.trim().split(/\n\s*/).sort().join(`\n${indent}`)}\n${indent}`;
+    });
+}

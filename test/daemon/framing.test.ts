@@ -6,6 +6,7 @@
  * missing ones, wrong destination) and what the daemon answers or drops.
  */
 import fs from 'node:fs';
+import { methodTable } from '../../lib/daemon/method-table.js';
 import { request, shown, startDaemon, type Daemon } from './daemon-env.js';
 
 let d: Daemon;
@@ -50,9 +51,14 @@ describe('error replies', () => {
     ['unknown source', request('admin.vm.List', 'dom0', '', '', 'nosuchvm'), "2\\0QubesVMNotFoundError\\0\\0No such domain: 'nosuchvm'\\0"],
     ['malformed uuid', request('admin.vm.List', 'uuid:1234'), "2\\0QubesVMInvalidUUIDError\\0\\0VM UUID is not valid: '1234'\\0"],
     ['a call from a qube (no policy allows it)', request('admin.vm.List', 'dom0', '', '', 'sys-net'), '2\\0PermissionDenied\\0\\0\\0'],
-    ['a method declared but not implemented', request('admin.vm.Start', 'sys-net'), "2\\0ProtocolError\\0\\0no such method: 'admin.vm.Start'\\0"],
   ])('%s', async (_what, req, expected) => {
     expect(shown(await d.raw(req))).toBe(expected);
+  });
+
+  test('a method declared but not implemented answers as an unknown one', async () => {
+    const declared = [...methodTable().values()].find((m) => !m.handler);
+    if (!declared) return; // every method has its handler
+    expect(shown(await d.raw(request(declared.name, 'sys-net')))).toBe(`2\\0ProtocolError\\0\\0no such method: '${declared.name}'\\0`);
   });
 
   test('refusals of malformed and forbidden calls are logged, as the reference logs them', () => {

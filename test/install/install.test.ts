@@ -101,6 +101,9 @@ function expectedFiles(): string[] {
     'f /etc/qubes/policy.d/90-admin-default.policy',
     ...['local', 'global'].flatMap((s) => ['ro', 'rwx'].map((a) => `f /etc/qubes/policy.d/include/admin-${s}-${a}`)),
     ...RPC_METHODS.map((m) => `l /etc/qubes-rpc/${m} -> /var/run/qubesd.sock`),
+    // the volume import is a script (it copies the data itself), under two names
+    'f /etc/qubes-rpc/admin.vm.volume.Import',
+    'l /etc/qubes-rpc/admin.vm.volume.ImportWithSize -> admin.vm.volume.Import',
   ].sort();
 }
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { domainXml, run, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
+import { domainXml, fileHead, run, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
 
 const store = (): TmpStore => tmpStoreLocalPools('qubes-xml/q10.xml');
 
@@ -17,15 +17,7 @@ function privateImage(s: TmpStore, vm: string): Buffer {
   return data;
 }
 
-function head(file: string, n: number): Buffer {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(n);
-    return buf.subarray(0, fs.readSync(fd, buf, 0, n, 0));
-  } finally {
-    fs.closeSync(fd);
-  }
-}
+const head = fileHead;
 
 describe('qvm-clone', () => {
   test('copies properties, features, tags and the private data; new qid and uuid', () => {

@@ -13,7 +13,8 @@ import { method, type MethodDecl } from '../method.js';
 
 const SAFE = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.';
 
-function validateName(untrusted: string, creation = false): string {
+/** The reference's validate_label_name (also for Create's `label=`). @throws QubesInvalidLabelError */
+export function validateLabelName(untrusted: string, creation = false): string {
   if (!untrusted) throw new QubesInvalidLabelError('Label name must be set');
   if (creation && /^\d+$/.test(untrusted)) throw new QubesInvalidLabelError('Label must not be a digit');
   if (![...untrusted].every((c) => SAFE.includes(c))) throw new QubesInvalidLabelError(`Label must be in safe set: ${SAFE}`);
@@ -36,10 +37,10 @@ const global = { scope: 'global', destAdminvm: true } as const;
 
 export const LABEL_METHODS: MethodDecl[] = [
   method('admin.label.List', { ...global, wantsArg: false, wantsPayload: false }, (call) => call.app.labels.names().map((n) => `${n}\n`).join('')),
-  method('admin.label.Get', { ...global, wantsArg: true, wantsPayload: false }, (call) => call.app.labels.get(validateName(call.arg)).color),
-  method('admin.label.Index', { ...global, wantsArg: true, wantsPayload: false }, (call) => String(call.app.labels.get(validateName(call.arg)).index)),
+  method('admin.label.Get', { ...global, wantsArg: true, wantsPayload: false }, (call) => call.app.labels.get(validateLabelName(call.arg)).color),
+  method('admin.label.Index', { ...global, wantsArg: true, wantsPayload: false }, (call) => String(call.app.labels.get(validateLabelName(call.arg)).index)),
   method('admin.label.Create', { ...global, wantsArg: true, wantsPayload: true, write: true }, async (call) => {
-    const name = validateName(call.arg, true);
+    const name = validateLabelName(call.arg, true);
     const color = validateColor(call.payload);
     await call.write((app) => {
       if (app.labels.has(name)) throw new QubesLabelInUseError(`'${name}'`);
@@ -47,7 +48,7 @@ export const LABEL_METHODS: MethodDecl[] = [
     });
   }),
   method('admin.label.Remove', { ...global, wantsArg: true, wantsPayload: false, write: true }, async (call) => {
-    validateName(call.arg);
+    validateLabelName(call.arg);
     await call.write((app) => {
       const label = app.labels.get(call.arg);
       if (label.index <= MAX_DEFAULT_LABEL) throw new ProtocolError('Can only remove custom labels');

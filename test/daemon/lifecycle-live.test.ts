@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/**
+ * Starting and stopping qubes through the daemon, on the system libvirtd
+ * with QEMU as the lifecycle tests: Qubes' own qvm-start, qvm-check,
+ * qvm-pause, qvm-unpause, qvm-shutdown and qvm-kill against our qubesd,
+ * with the same exit codes and answers as our commands on the same store;
+ * the console's pty; and the refusals under the reference's class names.
+ * The qubes boot nothing: they only have to exist as domains.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { run } from '../helpers.js';
+import { ensureSystemLibvirtd } from '../vmm/libvirt-daemons.js';
+import { LIVE_URI, makeLiveStore, removeLiveStore, type LiveStore } from '../vmm/live-store.js';
+import { clientMissing, referenceTool, shown, startDaemon, type Daemon } from './daemon-env.js';
+
+const why = (await ensureSystemLibvirtd()) ?? (clientMissing().length ? `missing ${clientMissing().join(', ')}` : undefined);
+if (why) console.warn(`qubesd lifecycle tests skipped: ${why}`);
+
+const domstate = (name: string) => {
+  const r = spawnSync('virsh', ['-c', LIVE_URI, 'domstate', name], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'undefined';
+};
+
+(why ? describe.skip : describe)('qube lifecycle through qubesd on qemu:///system', () => {
+  const tag = randomBytes(3).toString('hex');
+  const [tpl, work] = ['tpl', 'work'].map((n) => `dl${tag}-${n}`) as [string, string];
+  let store: LiveStore | undefined;
+  let d: Daemon;
+  const ours = (cmd: string, ...args: string[]) => run(cmd, args, store?.env as NodeJS.ProcessEnv);
+  const theirs = (tool: string, ...args: string[]) => referenceTool(d, tool, args);
+  const ok = (cmd: string, ...args: string[]) => {
+    const r = ours(cmd, ...args);
+    if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.code} ${r.stderr}`);
+  };
+
+  beforeAll(async () => {
+    store = makeLiveStore(1024);
+    const small = ['--prop', 'memory=128', '--prop', 'maxmem=128'];
+    ok('qubes-create');
+    ok('qvm-create', '-C', 'TemplateVM', tpl, '-l', 'black', ...small);
+    ok('qvm-create', work, '-t', tpl, '-l', 'red', '--prop', 'netvm=', ...small);
+    const dir = store.lfs.dir;
+    const xml = path.join(dir, 'qubes.xml');
+    // removeLiveStore removes the store (and its loop file system) after the daemon stops
+    d = await startDaemon('', { store: { dir, xml, env: store.env, read: () => fs.readFileSync(xml, 'utf8'), remove: () => undefined } });
+  }, 60000);
+
+  afterAll(async () => {
+    if (d) expect(await d.stop()).toBe(0);
+    for (const f of ['qubesd.sock', 'qubesd.internal.sock', 'qubesd.misc.sock']) fs.rmSync(path.join(store?.lfs.dir ?? '/nonexistent', f), { force: true });
+    removeLiveStore(store, [work, tpl]);
+  });
+
+  /** Qubes' qvm-check and ours agree on a question about `work`. */
+  const check = (flag: string, expected: number) => {
+    const a = ours('qvm-check', flag, work);
+    const b = theirs('qvm-check', flag, work);
+    expect([a.code, b.code, b.stdout]).toEqual([expected, expected, a.stdout]);
+  };
+
+  test('qvm-start, qvm-pause, qvm-unpause, qvm-shutdown, qvm-kill; qvm-check agrees at each step', () => {
+    check('--running', 1);
+    expect(theirs('qvm-start', work)).toMatchObject({ code: 0, stderr: '' });
+    expect(domstate(work)).toBe('running');
+    check('--running', 0);
+    // a second start is refused by both, exit code 1
+    expect([theirs('qvm-start', work).code, ours('qvm-start', work).code]).toEqual([1, 1]);
+
+    expect(theirs('qvm-pause', work)).toMatchObject({ code: 0, stderr: '' });
+    expect(domstate(work)).toBe('paused');
+    check('--paused', 0);
+    expect(theirs('qvm-unpause', work)).toMatchObject({ code: 0, stderr: '' });
+    expect(domstate(work)).toBe('running');
+    expect([theirs('qvm-unpause', work).code, ours('qvm-unpause', work).code]).toEqual([1, 1]);
+
+    // nothing boots inside, so nothing answers the shutdown request: kill
+    expect(theirs('qvm-shutdown', work)).toMatchObject({ code: 0, stderr: '' });
+    expect(theirs('qvm-kill', work)).toMatchObject({ code: 0, stderr: '' });
+    expect(domstate(work)).toBe('shut off');
+    check('--running', 1);
+  }, 120000);
+
+  test('the console pty of a running qube; refusals under the reference names', async () => {
+    expect(shown(await d.call('admin.vm.Console', work))).toBe(`2\\0QubesVMNotRunningError\\0\\0Domain not running (either powered off or paused): '${work}'\\0`);
+    expect(shown(await d.call('admin.vm.Start', work))).toBe('0\\0');
+    expect(shown(await d.call('admin.vm.Console', work))).toMatch(/^0\\0\/dev\/pts\/\d+$/);
+    // as the reference: a start of a qube that runs does nothing
+    expect(shown(await d.call('admin.vm.Start', work))).toBe('0\\0');
+    expect(shown(await d.call('admin.vm.Shutdown', work, 'now'))).toBe('2\\0ProtocolError\\0\\0Argument must match: force, wait\\0');
+    expect(shown(await d.call('admin.vm.Suspend', work))).toBe('0\\0');
+    expect(domstate(work)).toBe('paused');
+    expect(shown(await d.call('admin.vm.Resume', work))).toBe('0\\0');
+    expect(domstate(work)).toBe('running');
+    // asked to shut down (nothing inside answers), then killed
+    expect(shown(await d.call('admin.vm.Shutdown', work, 'force'))).toBe('0\\0');
+    expect(shown(await d.call('admin.vm.Kill', work))).toBe('0\\0');
+    expect(domstate(work)).toBe('shut off');
+    expect(shown(await d.call('admin.vm.Kill', work))).toBe(`2\\0QubesVMNotStartedError\\0\\0Domain is powered off: '${work}'\\0`);
+    expect(shown(await d.call('admin.vm.Pause', work))).toBe(`2\\0QubesVMNotRunningError\\0\\0Domain is not running: '${work}'\\0`);
+    expect(shown(await d.call('admin.vm.Unpause', work))).toBe(`2\\0QubesVMNotPausedError\\0\\0Domain is not paused: '${work}'\\0`);
+    for (const [m, cls, what] of [
+      ['admin.vm.Start', 'QubesVMNotHaltedError', 'start'],
+      ['admin.vm.Shutdown', 'QubesVMError', 'shutdown'],
+      ['admin.vm.Kill', 'QubesVMError', 'kill'],
+      ['admin.vm.Suspend', 'QubesVMError', 'suspend'],
+    ])
+      expect(shown(await d.call(m as string, 'dom0'))).toBe(`2\\0${cls}\\0\\0Cannot ${what} Dom0 fake domain!\\0`);
+  }, 120000);
+});
