@@ -20,8 +20,9 @@ import type { Store } from '../app/store.js';
 import { QubesPoolInUseError, QubesValueError, StoragePoolError } from '../errors.js';
 import { volumeAttr } from '../vm/volume-config.js';
 import { DRIVER_CONFIG_KEYS, DRIVER_PARAMETERS, isDriverName } from './driver-names.js';
-import { openPool, storageContext } from './pools.js';
-import { PoolSet } from './qube-storage.js';
+import type { StorageContext } from './pool.js';
+import { openPool } from './pools.js';
+import type { PoolSet } from './qube-storage.js';
 import { parseQubesBool } from './volume.js';
 
 const POOL_NAME = /^[A-Za-z0-9._-]+$/;
@@ -68,11 +69,11 @@ function newRecord(name: string, driver: string, options: [string, string][]): P
 }
 
 /** @throws StoragePoolError, QubesValueError */
-export async function addPool(store: Store, name: string, driver: string, options: [string, string][]): Promise<void> {
+export async function addPool(store: Store, storage: StorageContext, name: string, driver: string, options: [string, string][]): Promise<void> {
   if (!POOL_NAME.test(name)) throw new QubesValueError(`Invalid pool name '${name}': use letters, digits, '.', '_' and '-'`);
   if (store.read().pools.has(name)) throw new StoragePoolError(`pool named ${name} already exists`);
   const record = newRecord(name, driver, options);
-  const pool = await openPool(record, { ...storageContext(), offline: store.read().vmm.offline });
+  const pool = await openPool(record, { ...storage, offline: store.read().vmm.offline });
   await pool.checkHost();
   await pool.setup();
   await store.update((app) => {
@@ -123,8 +124,7 @@ export async function setPoolOption(store: Store, name: string, key: string, val
  * `admin.pool.Info` of a pool: its attributes, then size and usage when
  * known and the pool holding it. Keys sorted; `name` first (as qvm-pool prints).
  */
-export async function poolInfo(app: Qubes, name: string): Promise<[string, string][]> {
-  const pools = new PoolSet(app);
+export async function poolInfo(pools: PoolSet, name: string): Promise<[string, string][]> {
   const pool = await pools.get(name);
   const rows = new Map<string, string>(pool.record.attrs.filter(([k]) => k !== 'name'));
   const space = await pool.space();

@@ -11,6 +11,7 @@
  */
 import { PermissionDenied } from '../../errors.js';
 import { DRIVER_NAMES, DRIVER_PARAMETERS } from '../../storage/driver-names.js';
+import { storageContext } from '../../storage/pools.js';
 import { PoolSet } from '../../storage/qube-storage.js';
 import { volumeAttr } from '../../vm/volume-config.js';
 import { method, type Call, type MethodDecl } from '../method.js';
@@ -24,7 +25,7 @@ export function enforceArg(call: Call, allowed: Iterable<string>, what: string):
 }
 
 /** The pool the argument names, after the reference's check that it is one. */
-async function poolOf(call: Call, pools = new PoolSet(call.app)) {
+async function poolOf(call: Call, pools = new PoolSet(call.app, storageContext(call.services.env))) {
   enforceArg(call, call.app.pools.keys(), 'pools');
   return pools.get(call.arg);
 }
@@ -32,7 +33,7 @@ async function poolOf(call: Call, pools = new PoolSet(call.app)) {
 const lines = (rows: Iterable<string>) => [...rows].map((r) => `${r}\n`).join('');
 
 async function poolInfo(call: Call): Promise<string> {
-  const pools = new PoolSet(call.app);
+  const pools = new PoolSet(call.app, storageContext(call.services.env));
   const pool = await poolOf(call, pools);
   const byKey = ([a]: [string, string], [b]: [string, string]) => (a < b ? -1 : a > b ? 1 : 0);
   let out = [...pool.record.attrs].sort(byKey).map(([k, v]) => `${k}=${v}\n`).join('');
