@@ -4,6 +4,7 @@
 // file is checked with the program of its tsconfig (lib, scripts and bench by
 // tsconfig.json, the tests by tsconfig.test.json).
 import tseslint from 'typescript-eslint';
+import processRules from './eslint.process-rules.mjs';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'build/**', 'rpmbuild/**', 'coverage/**', 'demo-store/**', 'test/lint/fixtures/**'] },
@@ -30,4 +31,6 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
+  // lib/ reads the process's environment and streams only in the runner and the launcher
+  processRules,
 );

@@ -20,6 +20,9 @@
 //   BENCH_TREES=...     also run the commands of other built checkouts (their
 //                       bin/), e.g. the commit before a change, side by side:
 //                       'LABEL=DIR[;LABEL=DIR...]'
+//   BENCH_ONLY=REGEX    run only the cases whose label matches (and the
+//                       baseline), e.g. 'q1000' for the two commands on the
+//                       1004-qube store: valgrind runs are slow
 //   BENCH_VARIANTS=...  also run this checkout's commands with these
 //                       environments, e.g. 'QUBES_NO_CODE_CACHE=1' (several:
 //                       separated by ';', each NAME=VALUE[,NAME=VALUE])
@@ -68,6 +71,11 @@ for (const t of trees) for (const variant of t.variants) {
     env: { QUBES_XML_PATH: copy, ...v.env },
     before: () => fs.copyFileSync(path.join(vectors, 'q1000.xml'), copy),
   });
+}
+
+if (process.env.BENCH_ONLY) {
+  const only = new RegExp(process.env.BENCH_ONLY);
+  cases.splice(1, cases.length, ...cases.slice(1).filter((c) => only.test(c.label)));
 }
 
 const VALGRIND = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', '--smc-check=all-non-file'];

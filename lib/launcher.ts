@@ -31,7 +31,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
-import { codeCacheDir } from './config.js';
+import { codeCacheDir, codeCacheDisabled } from './config.js';
 
 /** The code cache file of one bundle, and the header naming what its code was made from. */
 interface CacheSlot {
@@ -157,7 +157,7 @@ function readBundle(file: string): { source: string; st: fs.BigIntStats } {
 export function launch(bundleFile: string): void {
   const file = path.resolve(bundleFile);
   const { source, st } = readBundle(file);
-  const slot = process.env.QUBES_NO_CODE_CACHE === '1' ? undefined : cacheSlot(file, st);
+  const slot = codeCacheDisabled(process.env) ? undefined : cacheSlot(file, st);
   const cachedData = slot && readCache(slot);
   // The wrapper of Node's CommonJS loader, so the bundle sees what `require(file)` would give it.
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {

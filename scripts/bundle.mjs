@@ -102,7 +102,7 @@ const bundleCommand = (name, opts = {}) =>
     banner: { js: "var __qubesModule = { get url() { return require('node:url').pathToFileURL(__filename).href; } };" },
     stdin: {
       // main() catches everything the command throws and sets process.exitCode
-      contents: `import { main } from './lib/tools/common/program.js';\nimport { spec, run } from './lib/tools/${name}.js';\nvoid main(spec, run);\n`,
+      contents: `import { main } from './lib/tools/common/program.js';\nimport * as command from './lib/tools/${name}.js';\nvoid main(command);\n`,
       resolveDir: root,
       sourcefile: `${name}-entry.ts`,
       loader: 'ts',

@@ -89,6 +89,19 @@ export function run(name: string, args: string[], env: NodeJS.ProcessEnv, input?
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * Run command NAME in this process (lib/tools/common/in-memory.ts): the
+ * same parsing, session and exit codes as bin/NAME, without starting one.
+ * For tests of what a command does; tests of the process itself (signals,
+ * a closed pipe, start-up, locks between processes) run bin/NAME.
+ */
+export async function runIn(name: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<RunResult> {
+  // loaded on first use: most test files never run a command in memory
+  const { runInMemory } = await import('../lib/tools/common/in-memory.js');
+  const { code, stdout, stderr } = await runInMemory(name, args, { env, input });
+  return { code, stdout, stderr };
+}
+
 /** Run bin/NAME without blocking (for concurrency tests). */
 export function runAsync(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
   return new Promise((resolve) => {

@@ -99,6 +99,8 @@ export class Qubes implements PropertyHolder, QubeCollection {
   /** Root children this version does not know; written back as read. */
   extraElements: XmlElement[] = [];
   loading = false;
+  /** The installer's thin pool (VG/THINPOOL), which the default pool prefers; from the command's settings. */
+  defaultLvmPool?: string;
 
   constructor(
     readonly vmm: Vmm,

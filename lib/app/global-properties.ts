@@ -40,7 +40,7 @@ const positive = (name: string) => (_app: Qubes, v: PropValue) => {
  */
 function defaultPool(app: Qubes): string | undefined {
   if (app.pools.has('default')) return 'default';
-  const lvm = process.env.DEFAULT_LVM_POOL;
+  const lvm = app.defaultLvmPool;
   for (const p of app.pools.values()) {
     if (p.driver === 'lvm_thin' && lvm && `${p.attr('volume_group')}/${p.attr('thin_pool')}` === lvm) return p.name;
   }

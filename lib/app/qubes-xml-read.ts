@@ -49,6 +49,8 @@ export interface LoadOptions {
   lenient?: boolean;
   /** What the migrations need from this machine; without it, older PCI ports are kept as stored. */
   host?: HostFacts;
+  /** The installer's thin pool (`DEFAULT_LVM_POOL`), which the default pool prefers. */
+  defaultLvmPool?: string;
 }
 
 /**
@@ -81,6 +83,7 @@ export function loadQubesXml(
 
   const app = new Qubes(vmm, baseDir, readLabels(raw, src, file));
   app.loading = true;
+  app.defaultLvmPool = options.defaultLvmPool;
   // What is being loaded, for error messages (a function: line numbers cost a scan).
   let where = (): string => 'pools';
   try {

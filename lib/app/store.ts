@@ -16,7 +16,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { lockTimeoutMs, type Paths } from '../config.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, type Paths } from '../config.js';
 import { StoreError } from '../errors.js';
 import { replaceFile, syncDir, tempNamePattern } from '../util/atomic-write.js';
 import { InputFileError, MiB, readInputFileStat } from '../util/input-file.js';
@@ -48,15 +48,31 @@ const sameFile = (a: FileIdentity, b: FileIdentity) => a.ino === b.ino && a.mtim
  */
 export const STORE_MAX_BYTES = 64 * MiB;
 
+/** What a store needs from the command's settings besides its paths (lib/config.ts). */
+export interface StoreSettings {
+  /** How long a writer waits for the lock (QUBES_LOCK_TIMEOUT_MS). */
+  lockTimeoutMs?: number;
+  /** What loading needs to know about this machine (lib/host/load-facts.ts); none: nothing is migrated from it. */
+  host?: HostFacts;
+  /** The installer's thin pool, which the default pool prefers. */
+  defaultLvmPool?: string;
+}
+
 export class Store {
   readonly warnings: LoadWarnings = [];
+  /** How many times qubes.xml was parsed: a command's steps share one load where they can (tests count). */
+  loads = 0;
 
   constructor(
     readonly paths: Paths,
     readonly vmm: Vmm,
-    /** What loading needs to know about this machine (lib/host/load-facts.ts); none: nothing is migrated from it. */
-    readonly host: HostFacts = {},
+    private readonly settings: StoreSettings = {},
   ) {}
+
+  /** What loading needs to know about this machine (a backup's store is loaded with it too). */
+  get host(): HostFacts {
+    return this.settings.host ?? {};
+  }
 
   get file(): string {
     return this.paths.store;
@@ -84,7 +100,9 @@ export class Store {
   /** Warnings are those of the latest load (commands may load more than once). */
   private parse(src: Buffer): Qubes {
     this.warnings.length = 0;
-    return loadQubesXml(src, this.file, this.vmm, this.paths.baseDir, this.warnings, { host: this.host });
+    this.loads++;
+    const { host, defaultLvmPool } = this.settings;
+    return loadQubesXml(src, this.file, this.vmm, this.paths.baseDir, this.warnings, { host, defaultLvmPool });
   }
 
   /** Load a snapshot without locking. */
@@ -146,7 +164,7 @@ export class Store {
   /** The lock code is loaded only by commands that write. */
   private async lock(): Promise<Release> {
     const { lockStore } = await import('./store-lock.js');
-    return lockStore(this.file, lockTimeoutMs());
+    return lockStore(this.file, this.settings.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
   }
 
   /**

@@ -10,9 +10,9 @@
  * get_backup_summary, backup_do; spec backup.md §2.3, §2.9, §2.10, §6.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Qubes } from '../app/app.js';
+import { dom0Home, type Env } from '../config.js';
 import { serializeQubes } from '../app/qubes-xml-write.js';
 import { BackupError } from '../errors.js';
 import { firewallPath } from '../firewall/firewall-file.js';
@@ -44,12 +44,6 @@ export interface QubeContent {
   size: number;
 }
 
-/** Where dom0's home is and whose it is (QUBES_DOM0_HOME / QUBES_DOM0_USER override, for tests). */
-export function dom0Home(env: NodeJS.ProcessEnv = process.env): { user: string; home: string } {
-  const home = env.QUBES_DOM0_HOME || os.homedir();
-  const user = env.QUBES_DOM0_USER || path.basename(home) || os.userInfo().username;
-  return { user, home };
-}
 
 /** Disk usage of a tree (st_blocks), symlinks not followed. */
 export function diskUsage(p: string): number {
@@ -65,7 +59,7 @@ const fileUsage = (p: string): number | undefined => {
 };
 
 /** The files of the selected qubes, in selection order, dom0 (home) last. */
-export async function collectContent(app: Qubes, pools: PoolSet, selected: QubesVM[], env: NodeJS.ProcessEnv = process.env): Promise<QubeContent[]> {
+export async function collectContent(app: Qubes, pools: PoolSet, selected: QubesVM[], env: Env): Promise<QubeContent[]> {
   const out: QubeContent[] = [];
   for (const vm of selected.filter((v) => v.klass !== 'AdminVM')) {
     const subdir = `vm${vm.qid}/`;

@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import { searchPath, type Env } from '../config.js';
 import { BackupError } from '../errors.js';
 import { regroup } from './channel.js';
 
@@ -127,9 +128,9 @@ export function decompress(filter: string | null, input: AsyncIterable<Buffer>, 
 }
 
 /** Whether a program is on PATH (optional filters). */
-export function programInstalled(prog: string, env: NodeJS.ProcessEnv = process.env): boolean {
+export function programInstalled(prog: string, env: Env): boolean {
   const { accessSync, constants } = fs;
-  for (const dir of (env.PATH ?? '').split(':')) {
+  for (const dir of searchPath(env)) {
     try {
       accessSync(`${dir || '.'}/${prog}`, constants.X_OK);
       return true;

@@ -9,6 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { backupProfileDir, type Env } from '../config.js';
 import { BackupError } from '../errors.js';
 import { replaceFile } from '../util/atomic-write.js';
 import { ioReason } from '../util/io-error.js';
@@ -24,11 +25,9 @@ export interface BackupProfile {
   passphrase_text?: string;
 }
 
-export const profileDir = (env: NodeJS.ProcessEnv = process.env): string => env.QUBES_BACKUP_PROFILE_DIR || '/etc/qubes/backup';
-
-export function profilePath(name: string, env: NodeJS.ProcessEnv = process.env): string {
+export function profilePath(name: string, env: Env): string {
   if (name === '' || name.includes('/') || name.startsWith('.')) throw new BackupError(`Invalid backup profile name: ${name}`);
-  return path.join(profileDir(env), `${name}.conf`);
+  return path.join(backupProfileDir(env), `${name}.conf`);
 }
 
 const quote = (s: string): string => (/^[A-Za-z0-9_./@:+-][A-Za-z0-9_./@:+ -]*$/.test(s) && !/^(true|false|null|yes|no|~)$/i.test(s) && !/ $/.test(s) ? s : `'${s.replace(/'/g, "''")}'`);
@@ -100,7 +99,7 @@ export function parseProfile(text: string, file: string): BackupProfile {
   };
 }
 
-export function loadProfile(name: string, env: NodeJS.ProcessEnv = process.env): BackupProfile {
+export function loadProfile(name: string, env: Env): BackupProfile {
   const file = profilePath(name, env);
   let text: string;
   try {
@@ -111,7 +110,7 @@ export function loadProfile(name: string, env: NodeJS.ProcessEnv = process.env):
   return parseProfile(text, file);
 }
 
-export function saveProfile(name: string, p: BackupProfile, env: NodeJS.ProcessEnv = process.env): string {
+export function saveProfile(name: string, p: BackupProfile, env: Env): string {
   const file = profilePath(name, env);
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });

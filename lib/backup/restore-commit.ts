@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Qubes } from '../app/app.js';
+import type { Pool, Qubes } from '../app/app.js';
 import type { Store } from '../app/store.js';
 import type { DeviceServices } from '../devices/operations.js';
 import { QubesError } from '../errors.js';
@@ -31,6 +31,8 @@ export interface RestoreCommit {
   /** The planned qubes (not dom0). */
   qubes: PlanEntry[];
   devices: DeviceServices;
+  /** The pool whose driver names a pool's volumes (storage/pools.ts volumeNaming). */
+  naming: (record: Pool) => Pool;
   /** Restore name → its record in `draft`. */
   records: Map<string, QubesVM>;
   storages: Map<string, QubeStorage>;
@@ -46,7 +48,7 @@ export interface RestoreCommit {
 const volumesOf = (vm: QubesVM): string => vm.volumeConfig.map((c) => `${volumeAttr(c, 'name')}=${volumeAttr(c, 'pool')}:${volumeAttr(c, 'vid')}`).join(',');
 
 /** Commit a verified restore (see the module comment); returns the names of the qubes made. */
-export async function commitRestore({ store, draft, qubes, devices, records, storages, restoredSizes, smalls, txn, warn }: RestoreCommit): Promise<string[]> {
+export async function commitRestore({ store, draft, qubes, devices, naming, records, storages, restoredSizes, smalls, txn, warn }: RestoreCommit): Promise<string[]> {
   const made: string[] = [];
   for (const [name, qs] of storages) {
     const sizes = restoredSizes.get(name) ?? new Map<string, number>();
@@ -80,7 +82,7 @@ export async function commitRestore({ store, draft, qubes, devices, records, sto
   const menus = new Map([...smalls].map(([n, m]) => [n, m.get('menu')?.toString('utf8')]));
   const vids = new Map([...records].map(([n, vm]) => [n, volumesOf(vm)]));
   await store.update((app) => {
-    const added = addRestoredRecords(app, qubes, devices, () => {}, restoredSizes);
+    const added = addRestoredRecords(app, qubes, devices, naming, () => {}, restoredSizes);
     for (const [n, vm] of added) {
       if (volumesOf(vm) !== vids.get(n)) throw new QubesError(`The storage of ${n} changed while restoring (pools or defaults were changed); nothing restored`);
       const menu = menus.get(n);

@@ -18,12 +18,11 @@
  * failures are in the reference.
  * Reference: qubesadmin/backup/restore.py _restore_vms_metadata; spec §4.5.
  */
-import type { Qubes } from '../app/app.js';
+import type { Pool, Qubes } from '../app/app.js';
 import { assign, type DeviceServices } from '../devices/operations.js';
 import { BackupError } from '../errors.js';
 import { validateFeatureName } from '../vm/features.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
-import { volumeNaming } from '../storage/pools.js';
 import { SERVICE_PREFIX, validateServiceName } from '../vm/services.js';
 import { validateTag } from '../vm/tags.js';
 import { addVmRecord } from '../app/vm-factory.js';
@@ -90,6 +89,8 @@ export function addRestoredRecords(
   app: Qubes,
   entries: PlanEntry[],
   devices: DeviceServices,
+  /** The pool whose driver names a pool's volumes (storage/pools.ts volumeNaming). */
+  namingPool: (record: Pool) => Pool,
   warn: (msg: string) => void,
   sizes?: Map<string, Map<string, number>>,
 ): Map<string, QubesVM> {
@@ -111,7 +112,7 @@ export function addRestoredRecords(
       template: src.has('template') ? e.template : undefined,
       pools: { perVolume: new Map() },
       sizeOf: (vol) => sizes?.get(e.restoreName)?.get(vol) ?? backupVolumeSize(src, vol),
-      namingPool: volumeNaming(),
+      namingPool,
     });
     if (src.isDispvmTemplate()) vm.set('template_for_dispvms', 'True');
     for (const [name, raw] of src.props) {

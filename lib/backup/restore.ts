@@ -23,10 +23,10 @@ import type { Qubes } from '../app/app.js';
 import { loadQubesXml } from '../app/qubes-xml-read.js';
 import type { Store } from '../app/store.js';
 import { deviceServices } from '../devices/services.js';
-import { hostRoots } from '../host/sysfs.js';
+import { hostRoots } from '../config.js';
 import { BackupCancelledError, BackupError } from '../errors.js';
 import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
-import { storageContext } from '../storage/pools.js';
+import { storageContext, volumeNaming } from '../storage/pools.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { BackupArchive } from './archive-reader.js';
 import { programInstalled } from './compression.js';
@@ -174,8 +174,9 @@ async function dataPhase(
   const draft = o.store.read();
   // qvm-device's checks for the assignments (assign uses the PCI view of sysfs and the events only)
   const devices = deviceServices(draft, hostRoots(o.env), o.env);
-  const records = o.verifyOnly ? new Map<string, QubesVM>() : addRestoredRecords(draft, qubes, devices, warn);
   const pools = new PoolSet(draft, storageContext(o.env));
+  const naming = volumeNaming(pools.ctx);
+  const records = o.verifyOnly ? new Map<string, QubesVM>() : addRestoredRecords(draft, qubes, devices, naming, warn);
   const storages = new Map<string, QubeStorage>();
   for (const [name, vm] of records) storages.set(name, await pools.qube(vm));
   const restoredSizes = new Map<string, Map<string, number>>();
@@ -269,7 +270,7 @@ async function dataPhase(
     return { restored: [], declined: false, warnings };
   }
 
-  const made = await commitRestore({ store: o.store, draft, qubes, devices, records, storages, restoredSizes, smalls, txn, warn });
+  const made = await commitRestore({ store: o.store, draft, qubes, devices, naming, records, storages, restoredSizes, smalls, txn, warn });
   for (const e of todo) if (e.klass === 'AdminVM') made.push('dom0');
   o.log('qubesadmin.backup', '-> Done.');
   if (qubes.some((e) => e.klass === 'TemplateVM')) o.log('qubesadmin.backup', '-> Please install updates for all the restored templates.');

@@ -5,6 +5,7 @@
  * signal, removes what it made, and the tool exits 130/143), and the test
  * hook that lowers the scrypt cost.
  */
+import { backupScryptLogN, type Env } from '../config.js';
 import { BackupCancelledError, QubesValueError } from '../errors.js';
 import { WRITE_PARAMS, type KdfParams } from './scrypt-container.js';
 
@@ -39,8 +40,8 @@ export function onCancelSignals(controller: AbortController): () => void {
  * KDF parameters for writing: the default, or `QUBES_BACKUP_SCRYPT_LOGN`
  * (10..20), a hook that lets tests avoid ~3 s of key derivation per chunk.
  */
-export function scryptParamsFromEnv(env: NodeJS.ProcessEnv): KdfParams {
-  const raw = env.QUBES_BACKUP_SCRYPT_LOGN;
+export function scryptParamsFromEnv(env: Env): KdfParams {
+  const raw = backupScryptLogN(env);
   if (raw === undefined || raw === '') return WRITE_PARAMS;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 10 || n > 20) throw new QubesValueError(`QUBES_BACKUP_SCRYPT_LOGN must be 10..20, not ${raw}`);

@@ -48,8 +48,9 @@ export class Sink {
     return new Sink(fs.createWriteStream('', { fd, autoClose: false, highWaterMark: 1024 * 1024 }), file, fd, partial);
   }
 
-  static toStdout(): Sink {
-    return new Sink(process.stdout, undefined);
+  /** The command's standard output (never closed here: the process's is not ours to end). */
+  static toStdout(stdout: NodeJS.WritableStream): Sink {
+    return new Sink(stdout as Writable, undefined);
   }
 
   async write(b: Buffer): Promise<void> {
@@ -74,7 +75,7 @@ export class Sink {
   /** Flush and close; a file is fsynced and gets its final name. */
   async finish(): Promise<void> {
     if (this.error) throw this.error;
-    if (this.stream === process.stdout) {
+    if (this.path === undefined) {
       await new Promise<void>((r) => (this.stream.writableNeedDrain ? this.stream.once('drain', r) : r()));
       if (this.error) throw this.error;
       return;
@@ -99,7 +100,7 @@ export class Sink {
    * name `NAME.partial` (never the final name). Returns the kept file.
    */
   abort(keep: boolean): string | undefined {
-    if (this.stream !== process.stdout) this.stream.destroy();
+    if (this.path !== undefined) this.stream.destroy();
     if (this.fd !== undefined) {
       try {
         fs.closeSync(this.fd);

@@ -17,6 +17,7 @@ import { HwData } from './hwdata.js';
 import { unknownDevice, UNKNOWN_DEVICE_ID, type DeviceInfo } from './model.js';
 import { listPciDevices } from './pci.js';
 import { Dom0QubesDb, VmmQubesDb, type QubesDbReader } from './runtime.js';
+import type { Env } from '../config.js';
 import type { HostRoots } from '../host/sysfs.js';
 import { USB_QDB_PREFIX } from './usb-export.js';
 import { usbDevicesFromQdb } from './usb.js';
@@ -29,7 +30,7 @@ export interface EnumeratorOptions {
   /** A running qube's QubesDB; dom0's is made from sysfs. */
   qubesDb?: (vm: QubesVM) => QubesDbReader;
   /** Where other qubes' QubesDB sockets are found (QUBESDB_SOCKET_DIR). */
-  env?: NodeJS.ProcessEnv;
+  env: Env;
   warn?: (msg: string) => void;
 }
 
@@ -39,7 +40,7 @@ export class DeviceEnumerator {
   private readonly warned = new Set<string>();
 
   constructor(private readonly opts: EnumeratorOptions) {
-    this.hw = opts.hw ?? new HwData();
+    this.hw = opts.hw ?? new HwData(opts.env);
   }
 
   get sysRoot(): string {

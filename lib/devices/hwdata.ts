@@ -13,6 +13,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { hwdataDirs, type Env } from '../config.js';
 
 export type IdsBus = 'pci' | 'usb';
 
@@ -25,9 +26,8 @@ interface IdsDb {
 
 const EMPTY: IdsDb = { vendors: new Map(), devices: new Map(), classes: new Map() };
 
-export function idsFile(bus: IdsBus, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const dirs = env.QUBES_HWDATA_DIR ? [env.QUBES_HWDATA_DIR] : ['/usr/share/hwdata', '/usr/share/misc'];
-  return dirs.map((d) => path.join(d, `${bus}.ids`)).find((f) => fs.existsSync(f));
+export function idsFile(bus: IdsBus, env: Env): string | undefined {
+  return hwdataDirs(env).map((d) => path.join(d, `${bus}.ids`)).find((f) => fs.existsSync(f));
 }
 
 /** Parse the ids text: vendor and device lines, then the `C` class section. */
@@ -68,7 +68,7 @@ export function parseIds(text: string): IdsDb {
 /** Lookups by hex id without `0x` (any case). */
 export class HwData {
   private readonly cache = new Map<IdsBus, IdsDb>();
-  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+  constructor(private readonly env: Env) {}
 
   private db(bus: IdsBus): IdsDb {
     let db = this.cache.get(bus);

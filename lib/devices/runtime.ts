@@ -14,6 +14,7 @@
  * build does not have, so that is refused naming the reason.
  */
 import type { Qubes } from '../app/app.js';
+import type { Env } from '../config.js';
 import { DisconnectedError, LibvirtNoDomainError, QubesError, VmmError, VmmOfflineError } from '../errors.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import type { DomainRef } from '../vmm/libvirt/procedures.js';
@@ -64,7 +65,7 @@ export class VmmQubesDb implements QubesDbReader {
   constructor(
     private readonly vmm: Vmm,
     private readonly vm: QubesVM,
-    private readonly env: NodeJS.ProcessEnv = process.env,
+    private readonly env: Env,
   ) {}
   async multiread(prefix: string): Promise<Map<string, string>> {
     if (this.vmm.offline || this.vmm.info(this.vm).state !== 'Running') return new Map();

@@ -4,7 +4,7 @@
  * live attach and detach through the hypervisor, and the device events.
  */
 import type { Qubes } from '../app/app.js';
-import type { HostRoots } from '../host/sysfs.js';
+import type { Env, HostRoots } from '../config.js';
 import { DeviceEnumerator } from './enumerate.js';
 import { DeviceEvents, eventLogLine } from './events.js';
 import type { DeviceServices } from './operations.js';
@@ -18,11 +18,11 @@ export interface ServiceHooks {
 }
 
 /** The devices qubes expose, as one command sees them. */
-export function deviceEnumerator(app: Qubes, roots: HostRoots, env: NodeJS.ProcessEnv, warn?: (message: string) => void): DeviceEnumerator {
+export function deviceEnumerator(app: Qubes, roots: HostRoots, env: Env, warn?: (message: string) => void): DeviceEnumerator {
   return new DeviceEnumerator({ roots, vmm: app.vmm, env, ...(warn ? { warn } : {}) });
 }
 
-export function deviceServices(app: Qubes, roots: HostRoots, env: NodeJS.ProcessEnv, hooks: ServiceHooks = {}): DeviceServices {
+export function deviceServices(app: Qubes, roots: HostRoots, env: Env, hooks: ServiceHooks = {}): DeviceServices {
   const events = new DeviceEvents();
   const { event } = hooks;
   if (event)

@@ -26,7 +26,7 @@
  */
 import type { Qubes } from '../app/app.js';
 import { DeviceAlreadyAssigned, QubesError, QubesValueError, QubesVMNotFoundError } from '../errors.js';
-import { asRoot, execaRunner, type CommandRunner } from '../storage/command-runner.js';
+import { asRoot, type CommandRunner } from '../storage/command-runner.js';
 import type { DeviceAssignment } from '../vm/devices.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { flavourFor } from '../vmm/domain-xml/template-override.js';
@@ -78,7 +78,7 @@ export interface StartDrive {
 export interface DriveContext {
   app: Qubes;
   enumerator: DeviceEnumerator;
-  runner?: CommandRunner;
+  runner: CommandRunner;
 }
 
 const LOOP_RE = /^\/dev\/(loop\d+)$/;
@@ -106,7 +106,7 @@ async function loopDevice(runner: CommandRunner, file: string, devtype: DriveTyp
  *   domain, an assignment the qube already has)
  */
 export async function prepareDrive(ctx: DriveContext, vm: QubesVM, spec: DriveSpec): Promise<StartDrive> {
-  const runner = ctx.runner ?? execaRunner;
+  const { runner } = ctx;
   const backend = driveBackend(ctx.app, spec);
   let port = spec.target;
   let loop: string | undefined;

@@ -1,29 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * Reading dom0's own hardware: sysfs and device nodes. Both roots can be
- * moved (`QUBES_SYSFS_ROOT`, `QUBES_DEV_ROOT`) so tests can point at a
+ * moved (`QUBES_SYSFS_ROOT`, `QUBES_DEV_DIR`; lib/config.ts hostRoots) so tests can point at a
  * sample tree they build; by default they are /sys and /dev.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { HostRoots } from '../config.js';
 
-export interface HostRoots {
-  sys: string;
-  dev: string;
-  /** /run/udev/data: udev's properties of each device, when udev runs. */
-  udev: string;
-  /** /proc/self/mountinfo and /proc/swaps, for "is this device in use". */
-  proc: string;
-}
-
-export function hostRoots(env: NodeJS.ProcessEnv = process.env): HostRoots {
-  return {
-    sys: env.QUBES_SYSFS_ROOT || '/sys',
-    dev: env.QUBES_DEV_ROOT || '/dev',
-    udev: env.QUBES_UDEV_DATA || '/run/udev/data',
-    proc: env.QUBES_SYSFS_ROOT ? path.join(env.QUBES_SYSFS_ROOT, '..', 'proc') : '/proc',
-  };
-}
+/** Where sysfs, /dev, udev's database (/run/udev/data) and /proc are: lib/config.ts resolves them. */
+export type { HostRoots };
 
 /** A sysfs attribute without its trailing newline, or undefined when absent or unreadable. */
 export function readAttr(file: string): string | undefined {

@@ -8,6 +8,7 @@ import { copyNotesIn } from '../app/qube-notes.js';
 import type { Store } from '../app/store.js';
 import { QubesError, QubesValueError } from '../errors.js';
 import { copyRules } from '../firewall/firewall.js';
+import type { StorageContext } from '../storage/pool.js';
 import { volumeNaming } from '../storage/pools.js';
 import { settingsFromConfig } from '../storage/volume.js';
 import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../app/vm-factory.js';
@@ -31,13 +32,14 @@ export interface CloneRequest {
  * `ignoreErrors`, earlier unfinished work cleaned up) for the caller to
  * print.
  */
-export async function cloneQube(store: Store, req: CloneRequest, signal?: AbortSignal): Promise<{ warnings: string[] }> {
+export async function cloneQube(store: Store, storage: StorageContext, req: CloneRequest, signal?: AbortSignal): Promise<{ warnings: string[] }> {
   const checked = await requireHalted(store, req.source, (src) => {
     if (src.klass === 'AdminVM') throw new QubesValueError(`Cannot clone ${src.name}`);
   });
   let copyWarnings: string[] = [];
   const { notes } = await createWithStorage(
     store,
+    storage,
     (app) => {
       copyWarnings = [];
       const src = sameQube(app, req.source, checked);
@@ -60,7 +62,7 @@ export async function cloneQube(store: Store, req: CloneRequest, signal?: AbortS
           return v.pool !== g ? v.pool : undefined;
         },
         sizeOf: (volume) => volumeSize(src, volume),
-        namingPool: volumeNaming(),
+        namingPool: volumeNaming(storage),
       });
       copyAttributes(src, vm, true, req.ignoreErrors ? (msg) => copyWarnings.push(msg) : undefined);
       syncKernelVid(vm);

@@ -46,11 +46,12 @@ export interface CreateResult {
  * the qube is saved. `check` runs first (the tool's argument checks that
  * need the store). `signal` cancels: nothing is kept.
  */
-export async function createQube(store: Store, req: CreateRequest, check?: (app: Qubes) => void, signal?: AbortSignal): Promise<CreateResult> {
+export async function createQube(store: Store, storage: StorageContext, req: CreateRequest, check?: (app: Qubes) => void, signal?: AbortSignal): Promise<CreateResult> {
   let propErrors: CreateResult['propErrors'] = [];
   const { rootFile } = req;
   const { name, notes } = await createWithStorage(
     store,
+    storage,
     (app, planned) => {
       check?.(app);
       propErrors = [];
@@ -66,13 +67,13 @@ export async function createQube(store: Store, req: CreateRequest, check?: (app:
           label: req.label,
           pools: req.pools,
           sizeOf: (vol) => (vol === 'root' ? volumeSize(src, 'root') : undefined),
-          namingPool: volumeNaming(),
+          namingPool: volumeNaming(storage),
         });
         copyAttributes(src, vm, false);
         vm.set('label', req.label);
         copyFrom = { src: src.name, volumes: ['root'] };
       } else {
-        vm = addVmRecord(app, { ...req, name, namingPool: volumeNaming() });
+        vm = addVmRecord(app, { ...req, name, namingPool: volumeNaming(storage) });
       }
       for (const [prop, value] of req.props) {
         try {

@@ -15,6 +15,7 @@ import type { Store } from '../app/store.js';
 import { kernelsDir } from '../config.js';
 import { StoreError } from '../errors.js';
 import { reflinkSupported } from '../storage/drivers/file-reflink.js';
+import type { StorageContext } from '../storage/pool.js';
 import { PoolSet } from '../storage/qube-storage.js';
 import { ioReason } from '../util/io-error.js';
 import { OfflineVmm } from '../vmm/offline-vmm.js';
@@ -48,7 +49,7 @@ function initialStore(baseDir: string, reflink: boolean): Qubes {
 }
 
 /** Write the initial store and set up its pools. @throws StoreError when a store exists or its directory cannot be made */
-export async function createStore(store: Store): Promise<void> {
+export async function createStore(store: Store, storage: StorageContext): Promise<void> {
   const { baseDir } = store.paths;
   // The reflink probe needs the pool directory itself (QUBES_XML_PATH may put
   // the store elsewhere); Store.create makes the store's directory and
@@ -60,5 +61,5 @@ export async function createStore(store: Store): Promise<void> {
   }
   await store.create(initialStore(baseDir, reflinkSupported(baseDir)));
   // as the reference's load_initial_values: each pool prepares its directories
-  for (const pool of await new PoolSet(store.read()).all()) await pool.setup();
+  for (const pool of await new PoolSet(store.read(), storage).all()) await pool.setup();
 }

@@ -10,24 +10,36 @@
  * qubes/firewall.py; spec vmm.md §3.2 steps 7 and 10h.
  */
 import type { Qubes } from '../app/app.js';
+import type { Env } from '../config.js';
 import { DisconnectedError } from '../errors.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
+import type { PowerState } from '../vmm/vmm.js';
 import { QubesDbClient } from '../vmm/qubesdb/client.js';
 import { hostStartRuntime } from '../vmm/qubesdb/host-runtime.js';
 import { exportFirewall } from '../vmm/qubesdb/write-entries.js';
 
 export type FirewallReload = 'written' | 'net qube not running' | 'no net qube' | 'offline';
 
+/** Qubes' power states and domain ids as a caller that just fetched them (and started some since) knows them. */
+export interface NetQubeRuntime {
+  state: (vm: QubesVM) => PowerState;
+  xid: (vm: QubesVM) => number;
+}
+
 /**
  * Write the rules of the clients of `netvm` into its QubesDB when it runs.
- * `warn` hears a running net qube whose QubesDB does not answer.
+ * `warn` hears a running net qube whose QubesDB does not answer. Without
+ * `runtime`, the state is fetched (one call listing every domain).
  */
-export async function reloadNetQube(app: Qubes, netvm: QubesVM, env: NodeJS.ProcessEnv, warn: (m: string) => void = () => {}): Promise<FirewallReload> {
+export async function reloadNetQube(app: Qubes, netvm: QubesVM, env: Env, warn: (m: string) => void = () => {}, runtime?: NetQubeRuntime): Promise<FirewallReload> {
   if (app.vmm.offline) return 'offline';
   if (netvm.klass === 'AdminVM') return 'no net qube';
-  // one list call: the net qube's state and its clients' domain ids
-  await app.vmm.refresh(app.domains.all());
-  if (app.vmm.info(netvm).state === 'Halted') return 'net qube not running';
+  if (!runtime) {
+    // one list call: the net qube's state and its clients' domain ids
+    await app.vmm.refresh(app.domains.all());
+  }
+  const state = runtime?.state ?? ((q: QubesVM) => app.vmm.info(q).state);
+  if (state(netvm) === 'Halted') return 'net qube not running';
   let qdb: QubesDbClient;
   try {
     qdb = await QubesDbClient.open(netvm.name, { env });
@@ -37,7 +49,7 @@ export async function reloadNetQube(app: Qubes, netvm: QubesVM, env: NodeJS.Proc
     return 'net qube not running';
   }
   try {
-    await exportFirewall(qdb, app, netvm, hostStartRuntime(app, { env }));
+    await exportFirewall(qdb, app, netvm, hostStartRuntime(app, { env, xid: runtime?.xid }));
   } finally {
     qdb.close();
   }
@@ -45,7 +57,7 @@ export async function reloadNetQube(app: Qubes, netvm: QubesVM, env: NodeJS.Proc
 }
 
 /** Reload the rules of `vm` in its net qube, if it has one. */
-export async function reloadFirewallFor(app: Qubes, vm: QubesVM, env: NodeJS.ProcessEnv, warn?: (m: string) => void): Promise<FirewallReload> {
+export async function reloadFirewallFor(app: Qubes, vm: QubesVM, env: Env, warn?: (m: string) => void): Promise<FirewallReload> {
   const netvm = vm.netvmVm();
   return netvm ? reloadNetQube(app, netvm, env, warn) : 'no net qube';
 }

@@ -25,6 +25,7 @@
 import type { Qubes } from '../app/app.js';
 import { removeQube } from './remove-qube.js';
 import type { Store } from '../app/store.js';
+import { runDir, templateDirs, type Env } from '../config.js';
 import {
   LibvirtNoDomainError,
   LibvirtOperationInvalidError,
@@ -38,7 +39,7 @@ import {
   QubesVMNotStartedError,
   QubesVMShutdownTimeoutError,
 } from '../errors.js';
-import { PoolSet, type QubeStorage } from '../storage/qube-storage.js';
+import type { QubeStorage } from '../storage/qube-storage.js';
 import type { DeviceAssignment } from '../vm/devices.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { refuseRemoteLifecycle } from '../vm/remote-vm.js';
@@ -54,13 +55,11 @@ import { hostStartRuntime } from '../vmm/qubesdb/host-runtime.js';
 import { exportFirewall, writeStartEntries } from '../vmm/qubesdb/write-entries.js';
 import { clearStartTime, recordStartTime } from '../vmm/start-time.js';
 import type { PowerState } from '../vmm/vmm.js';
-import { reloadNetQube } from './firewall-reload.js';
+import { reloadNetQube, type NetQubeRuntime } from './firewall-reload.js';
+import type { Session } from './session.js';
+import { sessionStorage, sessionPools } from './session-storage.js';
 
 export interface LifecycleOptions {
-  env?: NodeJS.ProcessEnv;
-  /** Progress and non-fatal problems (the tools print them with -v, or as warnings). */
-  log?: (message: string) => void;
-  warn?: (message: string) => void;
   /** Poll interval while waiting for a domain to stop. */
   pollMs?: number;
 }
@@ -80,33 +79,56 @@ export interface ShutdownOptions {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Lifecycle {
-  private readonly env: NodeJS.ProcessEnv;
+  private readonly store: Store;
+  private readonly env: Env;
+  private readonly runDir: string;
+  private readonly pollMs: number;
   private readonly log: (m: string) => void;
   private readonly warn: (m: string) => void;
-  private readonly pollMs: number;
+  /**
+   * Domain ids of the qubes this command started since its hypervisor
+   * state was fetched (a net qube, then its client): what that state
+   * says of them is from before, and fetching it again for each step
+   * would cost a call listing every domain.
+   */
+  private readonly started = new Map<string, number>();
 
   constructor(
-    private readonly store: Store,
+    private readonly session: Session,
     opts: LifecycleOptions = {},
   ) {
-    this.env = opts.env ?? process.env;
-    this.log = opts.log ?? (() => {});
-    this.warn = opts.warn ?? (() => {});
+    this.store = session.store();
+    this.env = session.env;
+    this.runDir = runDir(session.env);
     this.pollMs = opts.pollMs ?? 250;
+    this.log = (m) => session.log(m);
+    this.warn = (m) => session.warn(m);
   }
 
   // ---- state ------------------------------------------------------------------
 
-  /** The store as it is now, with fresh runtime state of `names` (one list call). */
+  /**
+   * The command's loaded store (one load for all its steps), with fresh
+   * runtime state (one call answers for every qube).
+   */
   private async fresh(names: string[]): Promise<{ app: Qubes; vms: QubesVM[] }> {
-    const app = this.store.read();
+    const app = this.session.app();
     const vms = names.map((n) => {
       const vm = app.domains.get(n);
       if (!vm) throw new QubesVMNotFoundError(n);
       return vm;
     });
     await app.vmm.refresh(vms);
+    this.started.clear();
     return { app, vms };
+  }
+
+  /** Runtime state as of the last refresh, corrected for the qubes started since. */
+  private runtime(app: Qubes): NetQubeRuntime {
+    return {
+      state: (q) => (this.started.has(q.name) ? 'Running' : app.vmm.info(q).state),
+      xid: (q) => this.started.get(q.name) ?? (q.klass === 'AdminVM' ? 0 : app.vmm.info(q).xid),
+    };
   }
 
   async state(name: string): Promise<PowerState> {
@@ -136,20 +158,26 @@ export class Lifecycle {
    */
   async start(name: string, opts: StartOptions = {}): Promise<void> {
     const { app, vms } = await this.fresh([name]);
-    const vm = vms[0] as QubesVM;
+    await this.startLoaded(app, vms[0] as QubesVM, opts);
+  }
+
+  /** Start `vm` of the loaded store, whose runtime state was just fetched (once for the whole net qube chain). */
+  private async startLoaded(app: Qubes, vm: QubesVM, opts: StartOptions): Promise<void> {
+    const name = vm.name;
     if (vm.klass === 'AdminVM') throw new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
     refuseRemoteLifecycle(vm, 'start');
-    await this.reconcile(app, vm);
-    if (app.vmm.info(vm).state !== 'Halted') throw new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
+    const rtState = this.runtime(app);
+    if (rtState.state(vm) === 'Halted') await this.reconcile(app, vm);
+    if (rtState.state(vm) !== 'Halted') throw new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
     assertStartAllowed(vm);
 
-    const storage = await new PoolSet(app).qube(vm);
+    const storage = await sessionPools(this.session, app).qube(vm);
     await storage.verify();
 
     const netvm = vm.vmRef('netvm');
-    if (netvm && netvm.klass !== 'AdminVM' && app.vmm.info(netvm).state === 'Halted') {
+    if (netvm && netvm.klass !== 'AdminVM' && rtState.state(netvm) === 'Halted') {
       this.log(`starting ${netvm.name}, the net qube of ${name}`);
-      await this.start(netvm.name);
+      await this.startLoaded(app, netvm, {});
     }
 
     this.log(`starting the volumes of ${name}`);
@@ -157,8 +185,15 @@ export class Lifecycle {
     let dom: DomainRef;
     try {
       // the net qube's vif script runs as soon as the paused domain exists: rules first
-      if (netvm && netvm.klass !== 'AdminVM') await this.exportFirewallOf(app, netvm.name);
-      const xml = await renderDomainXml(app, vm, app.vmm.uri, { startOnlyBlock: opts.startOnlyBlock });
+      if (netvm && netvm.klass !== 'AdminVM') await this.exportFirewallOf(app, netvm);
+      const xml = await renderDomainXml(app, vm, app.vmm.uri, {
+        startOnlyBlock: opts.startOnlyBlock,
+        pools: sessionPools(this.session, app),
+        sysRoot: this.session.hostRoots.sys,
+        templateDirs: templateDirs(this.env),
+        xidOf: rtState.xid,
+        refreshed: true,
+      });
       const conn = this.conn(app);
       const defined = await conn.defineXml(xml);
       dom = await conn.create(defined, CreateFlags.StartPaused);
@@ -173,8 +208,8 @@ export class Lifecycle {
       await ensureDaemon(vm.name, dom.id, { env: this.env });
       const qdb = await QubesDbClient.open(vm.name, { env: this.env });
       // the state fetched before the start does not know this qube's new domain id
-      await app.vmm.refresh(app.domains.all());
-      const rt = hostStartRuntime(app, { xid: (q) => (q.name === vm.name ? dom.id : q.klass === 'AdminVM' ? 0 : app.vmm.info(q).xid), env: this.env });
+      this.started.set(vm.name, dom.id);
+      const rt = hostStartRuntime(app, { xid: rtState.xid, env: this.env });
       try {
         await writeStartEntries(qdb, app, vm, rt);
         if (vm.has('provides_network') && vm.get('provides_network') === true) await exportFirewall(qdb, app, vm, rt);
@@ -182,8 +217,8 @@ export class Lifecycle {
         qdb.close();
       }
       await this.conn(app).resume(dom);
-      recordStartTime(this.env, vm.name);
-      if (netvm && netvm.klass !== 'AdminVM') await this.exportFirewallOf(app, netvm.name);
+      recordStartTime(this.runDir, vm.name);
+      if (netvm && netvm.klass !== 'AdminVM') await this.exportFirewallOf(app, netvm);
     } catch (e) {
       try {
         await this.conn(app).destroy(dom);
@@ -196,9 +231,8 @@ export class Lifecycle {
   }
 
   /** Write the firewall export of every client into a running net qube's QubesDB. */
-  private async exportFirewallOf(app: Qubes, netvmName: string): Promise<void> {
-    const netvm = app.domains.get(netvmName);
-    if (netvm) await reloadNetQube(app, netvm, this.env, this.warn);
+  private async exportFirewallOf(app: Qubes, netvm: QubesVM): Promise<void> {
+    await reloadNetQube(app, netvm, this.env, this.warn, this.runtime(app));
   }
 
   // ---- stop -------------------------------------------------------------------
@@ -244,7 +278,7 @@ export class Lifecycle {
    * @throws QubesVMShutdownTimeoutError
    */
   async waitForShutdown(name: string, timeout?: number): Promise<void> {
-    const app = this.store.read();
+    const app = this.session.app();
     const vm = app.domains.get(name);
     if (!vm) throw new QubesVMNotFoundError(name);
     const dom = await this.domain(app, vm);
@@ -273,7 +307,7 @@ export class Lifecycle {
       throw e;
     }
     await this.waitStopped(conn, dom, 10000);
-    await this.afterStop(this.store.read(), vm);
+    await this.afterStop(app, vm);
   }
 
   async pause(name: string): Promise<void> {
@@ -317,7 +351,7 @@ export class Lifecycle {
    */
   private async reconcile(app: Qubes, vm: QubesVM): Promise<void> {
     if (vm.klass === 'AdminVM' || app.vmm.info(vm).state !== 'Halted') return;
-    const storage = await new PoolSet(app).qube(vm);
+    const storage = await sessionPools(this.session, app).qube(vm);
     if (!storage.volumes.some((v) => storage.isRunning(v))) return;
     this.log(`${vm.name} stopped since it was started; committing its volumes`);
     await this.afterStop(app, vm, storage);
@@ -325,12 +359,15 @@ export class Lifecycle {
 
   /** What qubesd does on domain-stopped and domain-shutdown. */
   private async afterStop(app: Qubes, vm: QubesVM, storage?: QubeStorage): Promise<void> {
-    await this.stopStorage(storage ?? (await new PoolSet(app).qube(vm)));
+    await this.stopStorage(storage ?? (await sessionPools(this.session, app).qube(vm)));
     await stopDaemon(vm.name, { env: this.env });
-    clearStartTime(this.env, vm.name);
+    clearStartTime(this.runDir, vm.name);
+    this.started.delete(vm.name);
     if (vm.klass === 'DispVM' && vm.get('auto_cleanup') === true) {
       this.log(`removing disposable ${vm.name}`);
-      for (const p of await removeQube(this.store, vm.name)) this.warn(p);
+      for (const p of await removeQube(this.store, vm.name, sessionStorage(this.session))) this.warn(p);
+      // the store changed under its lock: the next step loads it again
+      this.session.forget();
     }
   }
 

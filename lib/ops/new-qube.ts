@@ -74,8 +74,8 @@ async function recorded(recordQube: RecordQube, app: Qubes, name?: string): Prom
  * Plan, make the data, publish (see the module comment). Returns the name
  * and what was done about earlier commands' unfinished work.
  */
-export async function createWithStorage(store: Store, recordQube: RecordQube, opts: MakeOptions = {}): Promise<{ name: string; notes: string[] }> {
-  const ctx = workContext(opts.signal);
+export async function createWithStorage(store: Store, base: StorageContext, recordQube: RecordQube, opts: MakeOptions = {}): Promise<{ name: string; notes: string[] }> {
+  const ctx = workContext(base, opts.signal);
   const notes = await recoverUnfinished(store, ctx);
   const plan = store.read();
   const { vm, copyFrom } = await recorded(recordQube, plan);
@@ -121,7 +121,7 @@ export async function createWithStorage(store: Store, recordQube: RecordQube, op
     // the qube is not in the store: what was made goes (problems removing volumes that were
     // never made are the failure's echo; the failure is what to tell)
     try {
-      await claim.settle(workContext());
+      await claim.settle(workContext(base));
     } catch {
       // the record stays: the next command applies the rule; the failure is still what to tell
     }

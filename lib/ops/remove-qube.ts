@@ -10,6 +10,7 @@ import { QubeClaim, recoverUnfinished, unfinishedNames, unfinishedRecord } from 
 import { runsHere } from '../vm/vm-properties.js';
 import type { Vmm } from '../vmm/vmm.js';
 import { requireHalted, sameQube } from './halted-qube.js';
+import type { StorageContext } from '../storage/pool.js';
 import { workContext } from './work-context.js';
 
 /**
@@ -22,10 +23,10 @@ import { workContext } from './work-context.js';
  * manager and qubes in use are refused by the core (Qubes.removeVm).
  * @throws QubesVMInUseError (with the usages), QubesError
  */
-export async function removeQube(store: Store, name: string): Promise<string[]> {
+export async function removeQube(store: Store, name: string, storage: StorageContext): Promise<string[]> {
   // dom0 never halts: skip the power check and let removeVm refuse it; a remote qube has no power state here.
   const checked = await requireHalted(store, name, (vm) => !runsHere(vm.klass));
-  const ctx = workContext();
+  const ctx = workContext(storage);
   const problems = await recoverUnfinished(store, ctx);
   const claim = await QubeClaim.take(store, name, ctx);
   problems.push(...claim.notes);
@@ -58,10 +59,10 @@ export async function removeQube(store: Store, name: string): Promise<string[]> 
  * Returns what was done, or undefined when NAME has no such record.
  * @throws QubesError while a live command works on NAME
  */
-export async function removeUnfinished(store: Store, name: string): Promise<string[] | undefined> {
+export async function removeUnfinished(store: Store, name: string, storage: StorageContext): Promise<string[] | undefined> {
   if (!unfinishedNames(store).includes(name)) return undefined;
-  const claim = await QubeClaim.take(store, name, workContext());
-  await claim.settle(workContext());
+  const claim = await QubeClaim.take(store, name, storage);
+  await claim.settle(storage);
   return claim.notes;
 }
 

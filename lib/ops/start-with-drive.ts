@@ -11,6 +11,7 @@
 import type { Qubes } from '../app/app.js';
 import type { DeviceEnumerator } from '../devices/enumerate.js';
 import { driveBackend, prepareDrive, type DriveSpec } from '../devices/start-drive.js';
+import type { CommandRunner } from '../storage/command-runner.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -23,6 +24,7 @@ export async function startWithDrive(
   life: Lifecycle,
   app: Qubes,
   enumerator: (app: Qubes) => DeviceEnumerator,
+  runner: CommandRunner,
   vm: QubesVM,
   spec: DriveSpec,
   warn: (message: string) => void,
@@ -30,7 +32,7 @@ export async function startWithDrive(
   if (app.vmm.offline || (await life.state(vm.name)) !== 'Halted') return life.start(vm.name);
   const backend = driveBackend(app, spec);
   await app.vmm.refresh([backend]);
-  const drive = await prepareDrive({ app, enumerator: enumerator(app) }, app.domains.get(vm.name) ?? vm, spec);
+  const drive = await prepareDrive({ app, enumerator: enumerator(app), runner }, app.domains.get(vm.name) ?? vm, spec);
   try {
     await life.start(vm.name, { startOnlyBlock: [drive.assignment] });
   } finally {

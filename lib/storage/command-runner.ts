@@ -6,6 +6,7 @@
  * first on PATH (test/storage/fake-bin) or by passing their own runner.
  */
 import fs from 'node:fs';
+import type { Env } from '../config.js';
 
 export interface CommandResult {
   exitCode: number;
@@ -29,29 +30,37 @@ export interface CommandRunner {
   run(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
 }
 
-/** The runner of real commands (execa, loaded on first use: most commands never run a program). */
-export const execaRunner: CommandRunner = {
-  async run(argv, options = {}) {
-    const { execa } = await import('execa');
-    const [file, ...args] = argv as [string, ...string[]];
-    const r = await execa(file, args, {
-      reject: false,
-      env: options.env,
-      input: options.input,
-      stdin: options.input === undefined ? 'ignore' : 'pipe',
-      stripFinalNewline: false,
-      cwd: '/',
-      cancelSignal: options.signal,
-    });
-    if (r.isCanceled) return { exitCode: r.exitCode ?? 1, stdout: '', stderr: '', cancelled: true };
-    if (r.failed && r.exitCode === undefined) {
-      // could not run at all (not installed, not executable): one line
-      const why = (r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? 'command not found' : (r.shortMessage ?? 'cannot run').split('\n')[0];
-      return { exitCode: 127, stdout: '', stderr: `${file}: ${why}` };
-    }
-    return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
-  },
-};
+/**
+ * The runner of real commands in a command's environment `env` (its PATH
+ * finds the programs; they run with it as their whole environment, as
+ * they would from that command's process). execa is loaded on first use:
+ * most commands never run a program.
+ */
+export function commandRunner(env: Env): CommandRunner {
+  return { run: (argv, options) => runWith(env, argv, options) };
+}
+
+async function runWith(env: Env, argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+  const { execa } = await import('execa');
+  const [file, ...args] = argv as [string, ...string[]];
+  const r = await execa(file, args, {
+    reject: false,
+    env: { ...env, ...options.env },
+    extendEnv: false,
+    input: options.input,
+    stdin: options.input === undefined ? 'ignore' : 'pipe',
+    stripFinalNewline: false,
+    cwd: '/',
+    cancelSignal: options.signal,
+  });
+  if (r.isCanceled) return { exitCode: r.exitCode ?? 1, stdout: '', stderr: '', cancelled: true };
+  if (r.failed && r.exitCode === undefined) {
+    // could not run at all (not installed, not executable): one line
+    const why = (r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? 'command not found' : (r.shortMessage ?? 'cannot run').split('\n')[0];
+    return { exitCode: 127, stdout: '', stderr: `${file}: ${why}` };
+  }
+  return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
 
 /** Prefix with sudo when not root (the reference's rule for lvm and cryptsetup). */
 export const asRoot = (argv: readonly string[]): string[] => (process.getuid?.() === 0 ? [...argv] : ['sudo', ...argv]);

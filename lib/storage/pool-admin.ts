@@ -20,9 +20,9 @@ import type { Store } from '../app/store.js';
 import { QubesPoolInUseError, QubesValueError, StoragePoolError } from '../errors.js';
 import { volumeAttr } from '../vm/volume-config.js';
 import { DRIVER_CONFIG_KEYS, DRIVER_PARAMETERS, isDriverName } from './driver-names.js';
-import { poolOptionProblems } from './pool.js';
-import { openPool, storageContext } from './pools.js';
-import { PoolSet } from './qube-storage.js';
+import { poolOptionProblems, type StorageContext } from './pool.js';
+import { openPool } from './pools.js';
+import type { PoolSet } from './qube-storage.js';
 import { parseQubesBool } from './volume.js';
 
 const POOL_NAME = /^[A-Za-z0-9._-]+$/;
@@ -68,11 +68,11 @@ function newRecord(name: string, driver: string, options: [string, string][]): P
 }
 
 /** @throws StoragePoolError, QubesValueError */
-export async function addPool(store: Store, name: string, driver: string, options: [string, string][]): Promise<void> {
+export async function addPool(store: Store, storage: StorageContext, name: string, driver: string, options: [string, string][]): Promise<void> {
   if (!POOL_NAME.test(name)) throw new QubesValueError(`Invalid pool name '${name}': use letters, digits, '.', '_' and '-'`);
   if (store.read().pools.has(name)) throw new StoragePoolError(`pool named ${name} already exists`);
   const record = newRecord(name, driver, options);
-  const pool = await openPool(record, { ...storageContext(), offline: store.read().vmm.offline });
+  const pool = await openPool(record, { ...storage, offline: store.read().vmm.offline });
   await pool.checkHost();
   await pool.setup();
   await store.update((app) => {
@@ -109,7 +109,7 @@ export const SETTABLE = ['revisions_to_keep', 'ephemeral_volatile'];
  * driver keeps at most one revision), as the reference's setters do.
  * @throws StoragePoolError for an option that cannot be set or a value the driver refuses, QubesValueError for a bad value
  */
-export async function setPoolOption(store: Store, name: string, key: string, value: string): Promise<void> {
+export async function setPoolOption(store: Store, storage: StorageContext, name: string, key: string, value: string): Promise<void> {
   if (!SETTABLE.includes(key)) throw new StoragePoolError(`Setting option ${key} is not supported for pool ${name}`);
   const v = validateSetting(key, value);
   await store.update(async (app) => {
@@ -119,7 +119,7 @@ export async function setPoolOption(store: Store, name: string, key: string, val
       throw new StoragePoolError(`Setting option ${key} is not supported for pool ${name}`);
     const attrs = record.attrs.map(([k, old]): [string, string] => [k, k === key ? v : old]);
     if (!record.attrs.some(([k]) => k === key)) attrs.push([key, v]);
-    await openPool(new Pool(attrs), { ...storageContext(), offline: app.vmm.offline });
+    await openPool(new Pool(attrs), { ...storage, offline: app.vmm.offline });
     app.pools.set(name, new Pool(attrs));
   });
 }
@@ -128,8 +128,7 @@ export async function setPoolOption(store: Store, name: string, key: string, val
  * `admin.pool.Info` of a pool: its attributes, then size and usage when
  * known and the pool holding it. Keys sorted; `name` first (as qvm-pool prints).
  */
-export async function poolInfo(app: Qubes, name: string): Promise<[string, string][]> {
-  const pools = new PoolSet(app);
+export async function poolInfo(pools: PoolSet, name: string): Promise<[string, string][]> {
   const pool = await pools.get(name);
   const rows = new Map<string, string>(pool.record.attrs.filter(([k]) => k !== 'name'));
   const space = await pool.space();

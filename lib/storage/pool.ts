@@ -64,6 +64,8 @@ export interface StorageContext {
   offline?: boolean;
   /** The callback pools' configuration file (default /etc/qubes_callback.json). */
   callbackConfig?: string;
+  /** Hears each PoolSet made with this context (a session counts how many its command made). */
+  onPoolSet?: () => void;
 }
 
 /** The hold of an import in progress (importData → importDataEnd), per volume lock, process-wide. */

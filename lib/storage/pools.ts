@@ -5,10 +5,10 @@
  * context from the environment.
  */
 import type { Pool } from '../app/app.js';
-import { callbackConfigPath } from '../config.js';
+import { callbackConfigPath, devDir, lockTimeoutMs, runDir, type Env } from '../config.js';
 import { StoragePoolError } from '../errors.js';
 import { namingPool } from './callback-config.js';
-import { execaRunner } from './command-runner.js';
+import { commandRunner } from './command-runner.js';
 import { isDriverName, type DriverName } from './driver-names.js';
 import type { StorageContext, StoragePool } from './pool.js';
 
@@ -53,15 +53,17 @@ function loadDriver(name: DriverName): Promise<PoolOpener> {
 }
 
 /**
- * Test hooks: QUBES_RUN_DIR (running markers), QUBES_DEV_DIR (device
- * nodes), QUBES_CALLBACK_CONFIG (the callback pools' configuration).
+ * The storage context of a command's environment: the run directory
+ * (running markers, volume locks), the device directory, the lock wait
+ * and the callback pools' configuration (lib/config.ts names them).
  */
-export function storageContext(env: NodeJS.ProcessEnv = process.env): StorageContext {
+export function storageContext(env: Env, now: () => number = Date.now): StorageContext {
   return {
-    runner: execaRunner,
-    now: () => Date.now(),
-    runDir: env.QUBES_RUN_DIR || '/var/run/qubes',
-    devDir: env.QUBES_DEV_DIR || '/dev',
+    runner: commandRunner(env),
+    now,
+    runDir: runDir(env),
+    devDir: devDir(env),
+    lockTimeoutMs: lockTimeoutMs(env),
     callbackConfig: callbackConfigPath(env),
   };
 }
@@ -70,6 +72,6 @@ export function storageContext(env: NodeJS.ProcessEnv = process.env): StorageCon
  * For new qubes' volume plans (RecordRequest.namingPool): the pool whose
  * driver names a pool's volumes (a callback pool's wrapped pool).
  */
-export function volumeNaming(ctx: StorageContext = storageContext()): (record: Pool) => Pool {
-  return (record) => namingPool(record, ctx.callbackConfig ?? callbackConfigPath());
+export function volumeNaming(ctx: StorageContext): (record: Pool) => Pool {
+  return (record) => namingPool(record, ctx.callbackConfig ?? callbackConfigPath({}));
 }

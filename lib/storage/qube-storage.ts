@@ -19,7 +19,7 @@ import type { QubesVM } from '../vm/qubes-vm.js';
 import { volumeAttr } from '../vm/volume-config.js';
 import { asRoot } from './command-runner.js';
 import type { StorageContext, StoragePool } from './pool.js';
-import { openPool, storageContext } from './pools.js';
+import { openPool } from './pools.js';
 import { runningMarker } from './running-marker.js';
 import { settingsFromConfig, type Volume } from './volume.js';
 
@@ -36,9 +36,10 @@ export class PoolSet {
   /** Offline mode is the store's (its hypervisor connection) unless `ctx` says. */
   constructor(
     readonly app: Qubes,
-    ctx: StorageContext = storageContext(),
+    ctx: StorageContext,
   ) {
     this.ctx = { ...ctx, offline: ctx.offline ?? app.vmm.offline };
+    ctx.onPoolSet?.();
   }
 
   /** @throws StoragePoolError for a name that is not a pool */

@@ -15,7 +15,7 @@ import { QubesCancelledError, QubesError, QubesValueError, QubesVMNotFoundError,
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
 import { importStream } from './copy-data.js';
-import { PoolSet, type QubeVolume } from './qube-storage.js';
+import type { PoolSet, QubeVolume } from './qube-storage.js';
 import { checkEphemeral, parseQubesBool } from './volume.js';
 
 /** A `VM:VOLUME` argument, resolved. */
@@ -32,7 +32,7 @@ export interface VolumeRef {
  * a runtime error.
  * @throws QubesVMNotFoundError, QubesError "vm 'x' has no volume 'y'"
  */
-export async function resolveVolume(app: Qubes, vmName: string, volume: string, pools = new PoolSet(app)): Promise<VolumeRef> {
+export async function resolveVolume(app: Qubes, vmName: string, volume: string, pools: PoolSet): Promise<VolumeRef> {
   const vm = app.domains.get(vmName);
   if (!vm) throw new QubesVMNotFoundError(vmName);
   if (!vm.volumeConfig.some((c) => volumeAttr(c, 'name') === volume)) throw new QubesError(`vm '${vmName}' has no volume '${volume}'`);

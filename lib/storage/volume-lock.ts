@@ -26,7 +26,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import type { Release } from '../app/store-lock.js';
-import { lockTimeoutMs } from '../config.js';
+import { DEFAULT_LOCK_TIMEOUT_MS } from '../config.js';
 import { StoragePoolError, StoreLockError } from '../errors.js';
 import { ioReason } from '../util/io-error.js';
 import { volumeFileName } from './running-marker.js';
@@ -74,7 +74,7 @@ export async function lockVolume(place: VolumeLockPlace, pool: string, vid: stri
   const file = path.join(place.runDir, 'volume-locks', volumeFileName(pool, vid));
   let h = held.get(file);
   if (!h) {
-    const taken = take(file, `${pool}:${vid}`, place.lockTimeoutMs ?? lockTimeoutMs()).then(async (release) => {
+    const taken = take(file, `${pool}:${vid}`, place.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS).then(async (release) => {
       try {
         await recover?.();
       } catch (e) {

@@ -6,6 +6,7 @@
  * Qubes.load_initial_values; spec §1.1.
  */
 import { createStore } from '../ops/create-store.js';
+import { sessionStorage } from '../ops/session-storage.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 
@@ -17,6 +18,6 @@ export const spec: CommandSpec = {
 };
 
 export async function run(_opts: unknown, _args: string[], ctx: Context): Promise<number> {
-  await createStore(ctx.store());
+  await createStore(ctx.store(), sessionStorage(ctx.session));
   return 0;
 }

@@ -14,7 +14,9 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { QUBESDB_READY_FD_VAR, type Env } from '../config.js';
 import { QubesError } from '../errors.js';
+import { packageBin } from '../util/package-root.js';
 import { QubesDbDaemon } from '../vmm/qubesdb/daemon.js';
 import { socketDir, socketPaths } from '../vmm/qubesdb/paths.js';
 import { UsageError } from './common/errors.js';
@@ -40,7 +42,6 @@ interface Opts {
 }
 
 /** Environment variable naming the descriptor the forked daemon reports readiness on. */
-const READY_FD = 'QUBESDB_READY_FD';
 const READY = 'READY';
 
 function parseArgs(opts: Opts, args: string[]) {
@@ -62,9 +63,9 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
 }
 
 /** Report readiness (or the reason there is none) to the process that forked us. */
-function report(env: NodeJS.ProcessEnv, message: string): void {
-  const fd = Number(env[READY_FD]);
-  if (!env[READY_FD] || !Number.isInteger(fd)) return;
+function report(env: Env, message: string): void {
+  const fd = Number(env[QUBESDB_READY_FD_VAR]);
+  if (!env[QUBESDB_READY_FD_VAR] || !Number.isInteger(fd)) return;
   try {
     fs.writeSync(fd, `${message}\n`);
     fs.closeSync(fd);
@@ -95,12 +96,12 @@ async function serve(name: string | null, remoteDomid: number, perms: number | u
 
 /** Start the daemon detached and wait until it says it listens (or why it cannot). */
 async function fork(args: string[], opts: Opts, ctx: Context): Promise<number> {
-  const script = process.argv[1] as string;
+  const script = ctx.session.streams.program ?? packageBin('qubesdb-daemon');
   const childArgs = [script, '--foreground', ...(opts.rwSocketPerms ? [`--rw-socket-perms=${opts.rwSocketPerms}`] : []), '--', ...args];
   const child = spawn(process.execPath, childArgs, {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-    env: { ...ctx.env, [READY_FD]: '3' },
+    env: { ...ctx.env, [QUBESDB_READY_FD_VAR]: '3' },
   });
   const pipe = child.stdio[3] as NodeJS.ReadableStream;
   let said = '';

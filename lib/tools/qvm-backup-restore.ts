@@ -8,14 +8,14 @@
  * Reference: qubesadmin/tools/qvm_backup_restore.py; spec backup.md §4, §7.
  */
 import fs from 'node:fs';
-import { dom0Home } from '../backup/backup-content.js';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
 import { Progress } from '../backup/progress.js';
 import { exitBySignal } from '../backup/run-control.js';
+import { dom0Home } from '../config.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
 import { restoreRun } from '../ops/restore-run.js';
 import { UsageError } from './common/errors.js';
-import { readLine, readSecret } from './common/prompt.js';
+import { readSecret } from './common/prompt.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 
@@ -71,10 +71,10 @@ interface Opts {
  * is refused: it is never a backup, and /dev/zero or /dev/urandom would
  * never end.
  */
-function openInput(location: string): AsyncIterable<Buffer> {
+function openInput(location: string, ctx: Context): AsyncIterable<Buffer> {
   if (location === '-') {
     if (fs.fstatSync(0).isCharacterDevice()) throw new BackupError('Standard input is a terminal or a character device, not a backup; give a file, or redirect standard input');
-    return process.stdin as AsyncIterable<Buffer>;
+    return ctx.session.streams.stdin() as AsyncIterable<Buffer>;
   }
   const st = fs.statSync(location, { throwIfNoEntry: false });
   if (!st) throw new BackupError(`Backup file ${location} does not exist`);
@@ -99,11 +99,11 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   }
   if (location === '-' && opts.passphraseFile === '-') throw new UsageError('the backup and the passphrase cannot both come from standard input');
   if (location === '-' && opts.passphraseFile === undefined) throw new UsageError('--passphrase-file is required when the backup is read from standard input');
-  const input = openInput(location);
+  const input = openInput(location, ctx);
   const passphrase =
     opts.passphraseFile !== undefined
       ? passphraseFromFile(opts.passphraseFile)
-      : checkPassphrase(readSecret('Please enter the passphrase to verify and (if encrypted) decrypt the backup: '));
+      : checkPassphrase(readSecret(ctx.session.streams, 'Please enter the passphrase to verify and (if encrypted) decrypt the backup: '));
   const quiet = ctx.verbose < 0;
   const { home, user } = dom0Home(ctx.env);
   let progress: Progress | undefined;
@@ -128,17 +128,17 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
       skipConflicting: Boolean(opts.skipConflicting),
       log: (logger, msg) => {
         if (quiet) return;
-        if (progress && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+        if (progress && ctx.session.streams.stderrIsTTY) ctx.err('\r\x1b[K');
         ctx.err(`${logger}: ${msg}\n`);
       },
       summary: (text) => ctx.out(text),
       confirm: () => {
         if (opts.passphraseFile !== undefined) return true;
         ctx.out('Do you want to proceed? [y/N] ');
-        return /^y$/i.test(readLine().trim());
+        return /^y$/i.test(ctx.session.streams.readLine().trim());
       },
       progress: (done, total) => {
-        progress ??= new Progress(opts.verifyOnly ? 'Verifying...' : 'Restoring...', total, { write: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, quiet);
+        progress ??= new Progress(opts.verifyOnly ? 'Verifying...' : 'Restoring...', total, { write: ctx.err, isTTY: ctx.session.streams.stderrIsTTY }, quiet);
         progress.update(done);
       },
       home,
@@ -147,7 +147,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     return 0;
   } catch (e) {
     progress?.finish(false);
-    if (location === '-') process.stdin.destroy();
+    if (location === '-') ctx.session.streams.stdin().destroy();
     if (e instanceof BackupCancelledError) {
       ctx.err(`${ctx.prog}: error: ${opts.verifyOnly ? 'Verification' : 'Restore'} cancelled; nothing was restored\n`);
       exitBySignal(e.signal);

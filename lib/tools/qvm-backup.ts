@@ -8,17 +8,17 @@
  * Reference: qubesadmin/tools/qvm_backup.py, qubes-core-admin:
  * qubes/backup.py; spec backup.md §2, §6, §8.
  */
-import { dom0Home } from '../backup/backup-content.js';
 import { backupTarget } from '../backup/destination.js';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
 import { loadProfile, saveProfile, type BackupProfile } from '../backup/profile.js';
 import { Progress } from '../backup/progress.js';
 import { exitBySignal, scryptParamsFromEnv } from '../backup/run-control.js';
 import { Sink } from '../backup/sink.js';
+import { backupChunkSize, dom0Home } from '../config.js';
 import { BackupError, QubesError } from '../errors.js';
 import { planBackup, selectBackupQubes, writeBackupRun } from '../ops/backup-run.js';
 import { UsageError } from './common/errors.js';
-import { readLine, readSecret } from './common/prompt.js';
+import { readSecret } from './common/prompt.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { resolveVms } from './common/vm-args.js';
@@ -85,9 +85,9 @@ function checkProfileConflicts(opts: Opts, args: string[]): void {
   if (args.length) throw new UsageError('backup_location and qube names cannot be used together with --profile');
 }
 
-function askPassphrase(): string {
-  const a = readSecret('Please enter the passphrase that will be used to encrypt and verify the backup: ');
-  const b = readSecret('Enter again for verification: ');
+function askPassphrase(ctx: Context): string {
+  const a = readSecret(ctx.session.streams, 'Please enter the passphrase that will be used to encrypt and verify the backup: ');
+  const b = readSecret(ctx.session.streams, 'Enter again for verification: ');
   if (a !== b) throw new BackupError('Passphrase mismatch!');
   return checkPassphrase(a);
 }
@@ -108,9 +108,9 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const app = ctx.store().read();
   const selected = selectBackupQubes(app, profile.include === null ? null : resolveVms(app, { names: profile.include }), profile.exclude ?? []);
   const home = selected.some((v) => v.klass === 'AdminVM') ? dom0Home(ctx.env).home : undefined;
-  const target = backupTarget(profile.destination_path, process.cwd(), home);
+  const target = backupTarget(profile.destination_path, ctx.session.streams.cwd, home);
   const toStdout = target === '-';
-  if (toStdout && process.stdout.isTTY) throw new BackupError('Refusing to write a backup to a terminal; redirect standard output to a file or a pipe');
+  if (toStdout && ctx.isTTY) throw new BackupError('Refusing to write a backup to a terminal; redirect standard output to a file or a pipe');
   // the summary and questions must not mix with a backup written to standard output
   const say = toStdout ? ctx.err : ctx.out;
 
@@ -119,14 +119,14 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
 
   if (!opts.yes) {
     say('Do you want to proceed? [y/N] ');
-    if (!/^y$/i.test(readLine().trim())) return 0;
+    if (!/^y$/i.test(ctx.session.streams.readLine().trim())) return 0;
   }
   const passphrase =
-    profile.passphrase_text !== undefined ? checkPassphrase(profile.passphrase_text) : opts.passphraseFile !== undefined ? passphraseFromFile(opts.passphraseFile) : askPassphrase();
+    profile.passphrase_text !== undefined ? checkPassphrase(profile.passphrase_text) : opts.passphraseFile !== undefined ? passphraseFromFile(opts.passphraseFile) : askPassphrase(ctx);
   const compression = profile.compression === false ? null : profile.compression === true ? 'gzip' : profile.compression;
 
   const total = plan.content.reduce((s, c) => s + c.size, 0);
-  const progress = new Progress('Making a backup...', total, { write: (s) => process.stderr.write(s), isTTY: Boolean(process.stderr.isTTY) }, ctx.verbose < 0);
+  const progress = new Progress('Making a backup...', total, { write: ctx.err, isTTY: ctx.session.streams.stderrIsTTY }, ctx.verbose < 0);
   const kdf = scryptParamsFromEnv(ctx.env);
   // a test hook must not weaken a real backup unnoticed
   if (kdf.logN < 20 && ctx.verbose >= 0) ctx.err(`${ctx.prog}: warning: QUBES_BACKUP_SCRYPT_LOGN=${kdf.logN} weakens the passphrase protection of this backup (a test setting)\n`);
@@ -135,13 +135,13 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     passphrase,
     compression,
     openSink: () => {
-      const sink = toStdout ? Sink.toStdout() : Sink.toFile(target);
+      const sink = toStdout ? Sink.toStdout(ctx.session.streams.stdout()) : Sink.toFile(target);
       path = sink.path;
       return sink;
     },
     progress,
     kdf,
-    chunkSize: ctx.env.QUBES_BACKUP_CHUNK_SIZE ? Number(ctx.env.QUBES_BACKUP_CHUNK_SIZE) : undefined,
+    chunkSize: backupChunkSize(ctx.env),
     keepPartial: Boolean(opts.keepPartial),
   });
   if (ended) {

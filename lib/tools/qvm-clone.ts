@@ -12,6 +12,7 @@ import { UsageError } from './common/errors.js';
 import { cancellable } from './common/cancel-signals.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
+import { sessionStorage } from '../ops/session-storage.js';
 
 export const spec: CommandSpec = {
   name: 'qvm-clone',
@@ -44,6 +45,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const { warnings } = await cancellable(ctx, (signal) =>
     cloneQube(
       ctx.store(),
+      sessionStorage(ctx.session),
       {
         source,
         name,

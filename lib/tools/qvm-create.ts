@@ -13,6 +13,7 @@ import { UsageError } from './common/errors.js';
 import { cancellable } from './common/cancel-signals.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
+import { sessionStorage } from '../ops/session-storage.js';
 
 export const spec: CommandSpec = {
   name: 'qvm-create',
@@ -98,6 +99,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     try {
       return await createQube(
         ctx.store(),
+        sessionStorage(ctx.session),
         {
           klass: klassText as VmClass,
           name,

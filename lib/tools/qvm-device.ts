@@ -6,12 +6,17 @@
  * the reference. Reference: qubesadmin/tools/qvm_device.py; spec B9.
  */
 import { classFromProgram, deviceSpec, runDevice, type DeviceOpts } from './common/device-command.js';
-import type { Context } from './common/program.js';
+import type { CommandEntry, Context } from './common/program.js';
 
-const linkedClass = classFromProgram(process.argv[1]);
-
-export const spec = linkedClass ? deviceSpec(`qvm-${linkedClass}`, linkedClass) : deviceSpec('qvm-device');
+export const spec = deviceSpec('qvm-device');
 
 export async function run(opts: DeviceOpts, args: string[], ctx: Context): Promise<void> {
-  return runDevice(linkedClass, opts, args, ctx);
+  return runDevice(undefined, opts, args, ctx);
+}
+
+/** Run as `qvm-CLASS` (a link): that class's command, without the CLASS argument. */
+export function forProgram(program: string | undefined): CommandEntry<DeviceOpts> | undefined {
+  const linked = classFromProgram(program);
+  if (!linked) return undefined;
+  return { spec: deviceSpec(`qvm-${linked}`, linked), run: (opts, args, ctx) => runDevice(linked, opts, args, ctx) };
 }

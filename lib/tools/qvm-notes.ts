@@ -10,15 +10,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { changeNotes, getNotes } from '../app/qube-notes.js';
+import { tmpDir } from '../config.js';
 import { QubesError } from '../errors.js';
 import { ioReason } from '../util/io-error.js';
 import { appendedNotes } from '../vm/notes.js';
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
-import { readLine } from './common/prompt.js';
 import type { CommandSpec } from './common/spec.js';
 import { resolveVm } from './common/vm-args.js';
 
@@ -68,7 +67,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   } else if (opts.delete) {
     if (!opts.force) {
       ctx.out('You are about to delete the notes of this qube.\nAre you certain? [y/N] ');
-      if (readLine().trim().toUpperCase() !== 'Y') return 2;
+      if (ctx.session.streams.readLine().trim().toUpperCase() !== 'Y') return 2;
     }
     await changeNotes(store, vmname, () => new Uint8Array());
   } else {
@@ -88,7 +87,7 @@ function readFile(file: string): Uint8Array {
 /** The notes in a temporary file, the editor on it, the file stored back if the editor changed it. */
 async function edit(ctx: Context, vmname: string): Promise<void> {
   const store = ctx.store();
-  const dir = fs.mkdtempSync(path.join(ctx.env.TMPDIR || os.tmpdir(), `${vmname}_qube_`));
+  const dir = fs.mkdtempSync(path.join(tmpDir(ctx.env), `${vmname}_qube_`));
   const file = path.join(dir, `${vmname}_notes.txt`);
   try {
     fs.writeFileSync(file, getNotes(store, vmname), { mode: 0o600 });

@@ -13,6 +13,7 @@ import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec, OptionSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
+import { sessionStorage, sessionPools } from '../ops/session-storage.js';
 
 const OPTION: OptionSpec = { flags: '-o, --option <OPT=VALUE>', description: 'a driver option (repeatable)', repeatable: true, kind: 'text' };
 
@@ -74,12 +75,12 @@ function listDrivers(ctx: Context): void {
 
 async function showPool(ctx: Context, name: string): Promise<void> {
   requirePool(ctx, name);
-  ctx.out(formatTable(await poolInfo(ctx.store().read(), name)));
+  ctx.out(formatTable(await poolInfo(sessionPools(ctx.session, ctx.session.app()), name)));
 }
 
 async function add(ctx: Context, name: string, driver: string, options: string[]): Promise<void> {
   try {
-    await addPool(ctx.store(), name, driver, parseOptions(options));
+    await addPool(ctx.store(), sessionStorage(ctx.session), name, driver, parseOptions(options));
   } catch (e) {
     if (e instanceof QubesError) throw new QubesError(`Failed to add pool ${name}: ${e.message}`);
     throw e;
@@ -102,7 +103,7 @@ async function remove(ctx: Context, names: string[]): Promise<void> {
 async function set(ctx: Context, name: string, options: string[]): Promise<void> {
   requirePool(ctx, name);
   if (options.length === 0) throw new UsageError('set needs at least one -o OPTION=VALUE');
-  for (const [k, v] of parseOptions(options)) await setPoolOption(ctx.store(), name, k, v);
+  for (const [k, v] of parseOptions(options)) await setPoolOption(ctx.store(), sessionStorage(ctx.session), name, k, v);
 }
 
 /** The deprecated option form; its errors are usage errors (exit 2), as the reference's parser.error. */

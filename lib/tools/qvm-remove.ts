@@ -11,10 +11,10 @@ import { removeQube, removeUnfinished } from '../ops/remove-qube.js';
 import { QubesError, QubesVMInUseError } from '../errors.js';
 import { unfinishedNames } from '../storage/unfinished-qubes.js';
 import { UsageError } from './common/errors.js';
-import { readLine } from './common/prompt.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { resolveVms } from './common/vm-args.js';
+import { sessionStorage } from '../ops/session-storage.js';
 
 export const spec: CommandSpec = {
   name: 'qvm-remove',
@@ -49,7 +49,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   if (opts.all && !opts.force && !opts.exclude?.length) {
     ctx.err('WARNING: This will remove ALL qubes (except dom0), including the templates and the qubes providing network.\n');
     ctx.out('Are you certain? [N/IKNOWWHATIAMDOING]');
-    if (readLine() !== 'IKNOWWHATIAMDOING') {
+    if (ctx.session.streams.readLine() !== 'IKNOWWHATIAMDOING') {
       ctx.out('Remove cancelled.\n');
       return 1;
     }
@@ -59,19 +59,19 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     for (const vm of vms) ctx.out(`  ${vm.name}\n`);
     for (const n of leftovers) ctx.out(`  ${n} (left unfinished by an interrupted command)\n`);
     ctx.out('Are you sure? [y/N] ');
-    if (readLine().trim().toUpperCase() !== 'Y') {
+    if (ctx.session.streams.readLine().trim().toUpperCase() !== 'Y') {
       ctx.out('Remove cancelled.\n');
       return 1;
     }
   }
 
   for (const name of leftovers) {
-    for (const p of (await removeUnfinished(ctx.store(), name)) ?? []) ctx.err(`${ctx.prog}: warning: ${p}\n`);
+    for (const p of (await removeUnfinished(ctx.store(), name, sessionStorage(ctx.session))) ?? []) ctx.err(`${ctx.prog}: warning: ${p}\n`);
   }
   for (const vm of vms) {
     let problems: string[];
     try {
-      problems = await removeQube(ctx.store(), vm.name);
+      problems = await removeQube(ctx.store(), vm.name, sessionStorage(ctx.session));
     } catch (e) {
       if (e instanceof QubesVMInUseError && e.usages.length > 0) {
         ctx.out(`VM ${vm.name} cannot be removed. It is in use as:\n`);

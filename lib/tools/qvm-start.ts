@@ -11,6 +11,7 @@ import { windowsToolsIso } from '../config.js';
 import { driveBackend, parseDrive, type DriveSpec } from '../devices/start-drive.js';
 import { QubesError, QubesValueError, QubesVMAlreadyStartedError } from '../errors.js';
 import { startWithDrive } from '../ops/start-with-drive.js';
+import { commandRunner } from '../storage/command-runner.js';
 import { commandEnumerator } from './common/device-command.js';
 import { UsageError } from './common/errors.js';
 import { eachQube, lifecycleFor } from './common/lifecycle-command.js';
@@ -72,7 +73,7 @@ function checkedDrive(opts: Opts, ctx: Context): DriveSpec | undefined {
     if (e instanceof QubesValueError) throw new UsageError(e.message);
     throw e;
   }
-  driveBackend(ctx.store().read(), spec);
+  driveBackend(ctx.session.app(), spec);
   if (d.windowsTools && !fs.existsSync(spec.target))
     throw new QubesError(`the Qubes Windows Tools ISO ${spec.target} is missing (install the qubes-windows-tools package)`);
   return spec;
@@ -88,7 +89,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     'Starting qube failed',
     (vm) =>
       drive
-        ? startWithDrive(life, ctx.store().read(), (app) => commandEnumerator(app, ctx), vm, drive, (w) => ctx.err(`${ctx.prog}: warning: ${w}\n`))
+        ? startWithDrive(life, ctx.session.app(), (app) => commandEnumerator(app, ctx), commandRunner(ctx.env), vm, drive, (w) => ctx.err(`${ctx.prog}: warning: ${w}\n`))
         : life.start(vm.name),
     (e) => Boolean(opts.skipIfRunning) && e instanceof QubesVMAlreadyStartedError,
   );

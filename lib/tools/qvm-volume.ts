@@ -7,7 +7,6 @@
 import fs from 'node:fs';
 import { QubesError } from '../errors.js';
 import { importLength, openImportSource } from '../storage/import-source.js';
-import { storageContext } from '../storage/pools.js';
 import { PoolSet } from '../storage/qube-storage.js';
 import { parseSize } from '../storage/sizes.js';
 import {
@@ -29,6 +28,7 @@ import type { Context } from './common/program.js';
 import type { CommandSpec, OptionSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
 import { resolveVm } from './common/vm-args.js';
+import { sessionStorage, sessionPools } from '../ops/session-storage.js';
 
 const FORCE: OptionSpec = { flags: '-f, --force', description: 'do not ask for confirmation (resize: allow shrinking)' };
 const VOLUME_ARG = (name = 'VM:VOLUME') => ({ name, description: 'a qube and one of its volumes, e.g. work:private', kind: 'vm-volume' as const });
@@ -119,7 +119,7 @@ function splitVolumeArg(arg: string): [string, string] {
 /** The pools of the store, their long copies cancelled by `signal`. */
 const poolsOf = (ctx: Context, signal?: AbortSignal) => {
   const app = ctx.store().read();
-  return new PoolSet(app, { ...storageContext(ctx.env), signal });
+  return new PoolSet(app, { ...sessionStorage(ctx.session), signal });
 };
 
 async function volumeArg(pools: PoolSet, arg: string): Promise<VolumeRef> {
@@ -143,7 +143,7 @@ function confirm(ctx: Context, lines: string[]): boolean {
 
 async function list(opts: Opts, names: string[], ctx: Context): Promise<void> {
   const app = ctx.store().read();
-  const pools = new PoolSet(app);
+  const pools = sessionPools(ctx.session, app);
   const excluded = new Set(opts.exclude ?? []);
   for (const n of excluded) resolveVm(app, n);
   const vms = (names.length ? names.map((n) => resolveVm(app, n)) : app.domains.sorted()).filter((vm) => !excluded.has(vm.name));
@@ -220,14 +220,14 @@ async function importData(opts: Opts, ref: VolumeRef, file: string, ctx: Context
     if (!fromStdin) fs.closeSync(source.fd);
     throw e;
   }
-  // process.stdin, not a stream on fd 0: a pipe there is non-blocking once Node looks at it, and
+  // the process's stdin stream, not a new stream on fd 0: a pipe there is non-blocking once Node looks at it, and
   // reading it directly fails with EAGAIN whenever the writer is slower than us
-  const input = fromStdin ? process.stdin : fs.createReadStream('', { fd: source.fd });
+  const input = fromStdin ? ctx.session.streams.stdin() : fs.createReadStream('', { fd: source.fd });
   try {
     await importVolumeData(ctx.store(), ref, input, size);
   } finally {
     // a stdin that never sends (a terminal, a silent pipe) must not keep the command alive
-    if (fromStdin) process.stdin.destroy();
+    if (fromStdin) ctx.session.streams.stdin().destroy();
   }
 }
 

@@ -13,9 +13,11 @@
  * Reference: qubes-core-admin qubes/app.py VMMConnection, qubes/vm/qubesvm.py
  * get_power_state; shared/spec/vmm.md §1.2, §3.1.
  */
+import type { Env } from '../config.js';
 import { LibvirtUnsupportedError, VmmError } from '../errors.js';
 import { StatsTypes } from './libvirt/constants.js';
 import { LibvirtConnection } from './libvirt/connection.js';
+import { parseLibvirtUri, socketEnv } from './libvirt/uri.js';
 import type { DomainRef, NodeInfo } from './libvirt/procedures.js';
 import { fullyUsable, powerState } from './power-state.js';
 import { readStartTime } from './start-time.js';
@@ -40,6 +42,8 @@ export class LibvirtVmm implements Vmm {
   constructor(
     readonly uri: string,
     private readonly runDir: string,
+    /** The command's environment: a session URI's socket is in its XDG_RUNTIME_DIR. */
+    private readonly env: Env = {},
   ) {}
 
   /**
@@ -48,7 +52,7 @@ export class LibvirtVmm implements Vmm {
    * @throws VmmError for a URI this client cannot use
    */
   libvirt(): LibvirtConnection {
-    return (this.conn ??= new LibvirtConnection(this.uri));
+    return (this.conn ??= new LibvirtConnection(parseLibvirtUri(this.uri, socketEnv(this.env))));
   }
 
   async refresh(vms: VmHandle[]): Promise<void> {
@@ -97,7 +101,7 @@ export class LibvirtVmm implements Vmm {
       state,
       xid: d.dom.id,
       memoryMiB: d.memoryKiB !== undefined ? Math.floor(d.memoryKiB / 1024) : undefined,
-      startTime: readStartTime({ QUBES_RUN_DIR: this.runDir }, vm.name),
+      startTime: readStartTime(this.runDir, vm.name),
     };
   }
 

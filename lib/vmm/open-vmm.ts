@@ -7,7 +7,7 @@
  * (offline_mode); shared/spec/store-and-core-tools.md §4.4.
  */
 import fs from 'node:fs';
-import { DEFAULT_LIBVIRT_URI } from '../config.js';
+import { libvirtUri, offlineModeVar, runDir, type Env } from '../config.js';
 import { LibvirtVmm } from './libvirt-vmm.js';
 import { OfflineVmm } from './offline-vmm.js';
 import type { Vmm } from './vmm.js';
@@ -19,10 +19,8 @@ import type { Vmm } from './vmm.js';
  * it); where /proc/1/root exists but cannot be inspected (containers deny
  * it) we assume no chroot.
  */
-export function offlineRequested(flag: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (flag) return true;
-  const e = env.QUBES_OFFLINE_MODE;
-  if (e !== undefined && e !== '' && e !== '0') return true;
+export function offlineRequested(flag: boolean | undefined, env: Env): boolean {
+  if (flag || offlineModeVar(env)) return true;
   return inChroot();
 }
 
@@ -38,7 +36,7 @@ function inChroot(): boolean {
 }
 
 /** The VMM of a command: offline, or libvirt at `LIBVIRT_DEFAULT_URI` (not connected yet). */
-export function makeVmm(offline: boolean, env: NodeJS.ProcessEnv = process.env): Vmm {
+export function makeVmm(offline: boolean, env: Env): Vmm {
   if (offline) return new OfflineVmm();
-  return new LibvirtVmm(env.LIBVIRT_DEFAULT_URI || DEFAULT_LIBVIRT_URI, env.QUBES_RUN_DIR || '/var/run/qubes');
+  return new LibvirtVmm(libvirtUri(env), runDir(env), env);
 }

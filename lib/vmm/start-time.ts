@@ -9,22 +9,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-const file = (env: NodeJS.ProcessEnv, name: string) => path.join(env.QUBES_RUN_DIR || '/var/run/qubes', `start-time.${name}`);
+/** In the run directory (lib/config.ts runDir). */
+const file = (runDir: string, name: string) => path.join(runDir, `start-time.${name}`);
 
-export function recordStartTime(env: NodeJS.ProcessEnv, name: string, nowMs = Date.now()): void {
-  const f = file(env, name);
+export function recordStartTime(runDir: string, name: string, nowMs = Date.now()): void {
+  const f = file(runDir, name);
   fs.mkdirSync(path.dirname(f), { recursive: true });
   fs.writeFileSync(f, `${(nowMs / 1000).toFixed(2)}\n`);
 }
 
-export function clearStartTime(env: NodeJS.ProcessEnv, name: string): void {
-  fs.rmSync(file(env, name), { force: true });
+export function clearStartTime(runDir: string, name: string): void {
+  fs.rmSync(file(runDir, name), { force: true });
 }
 
 /** The recorded start time, or undefined. */
-export function readStartTime(env: NodeJS.ProcessEnv, name: string): string | undefined {
+export function readStartTime(runDir: string, name: string): string | undefined {
   try {
-    return fs.readFileSync(file(env, name), 'utf8').trim() || undefined;
+    return fs.readFileSync(file(runDir, name), 'utf8').trim() || undefined;
   } catch {
     return undefined;
   }

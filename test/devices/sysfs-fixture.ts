@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * Sample sysfs trees for the device tests, built in a temporary directory
- * and handed to the commands through QUBES_SYSFS_ROOT (and QUBES_DEV_ROOT,
+ * and handed to the commands through QUBES_SYSFS_ROOT (and QUBES_DEV_DIR,
  * QUBES_HWDATA_DIR). The PCI layout is the reference's fixture as the spec
  * describes it (B3), plus the devices of the client's listing test (B9).
  */
@@ -59,7 +59,7 @@ export function makeSysfs(pci: PciFixtureDevice[] = SPEC_PCI): SysfsFixture {
     const sbdf = path.basename(d.devpath);
     fs.symlinkSync(`../../../devices/${d.devpath}`, path.join(sys, 'bus', 'pci', 'devices', sbdf));
   }
-  return { root, sys, dev, env: { QUBES_SYSFS_ROOT: sys, QUBES_DEV_ROOT: dev, QUBES_HWDATA_DIR: HWDATA, QUBES_UDEV_DATA: path.join(root, 'udev') } };
+  return { root, sys, dev, env: { QUBES_SYSFS_ROOT: sys, QUBES_DEV_DIR: dev, QUBES_HWDATA_DIR: HWDATA, QUBES_UDEV_DATA: path.join(root, 'udev') } };
 }
 
 /** A block device in the sample tree: /sys/block/NAME with the given attributes and sub-directories. */

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool } from '../../lib/app/app.js';
 import { StoragePoolError } from '../../lib/errors.js';
-import { asRoot, execaRunner, type CommandResult, type CommandRunner } from '../../lib/storage/command-runner.js';
+import { asRoot, commandRunner, type CommandResult, type CommandRunner } from '../../lib/storage/command-runner.js';
 import { FilePool } from '../../lib/storage/drivers/file.js';
 import type { StorageContext } from '../../lib/storage/pool.js';
 import { isoDate, type Volume, type VolumeOwner, type VolumeSettings } from '../../lib/storage/volume.js';
@@ -105,7 +105,7 @@ class RecordingRunner implements CommandRunner {
   constructor(readonly dm: FakeDm) {}
   async run(argv: readonly string[]): Promise<CommandResult> {
     this.calls.push([...argv]);
-    if (argv[0] === 'cp') return execaRunner.run(argv);
+    if (argv[0] === 'cp') return commandRunner(process.env).run(argv);
     const plain = argv[0] === 'sudo' ? argv.slice(1) : [...argv];
     return { exitCode: 0, stdout: '', stderr: '', ...(this.respond(plain) ?? this.dm.answer(plain)) };
   }

@@ -1,27 +1,27 @@
-import { run, tmpStore } from '../helpers.js';
+import { runIn, tmpStore } from '../helpers.js';
 
 describe('qvm-features', () => {
-  test('lists, sets, gets and removes features in the store', () => {
+  test('lists, sets, gets and removes features in the store', async () => {
     const s = tmpStore('qubes-xml/q10.xml');
-    expect(run('qvm-features', ['vm0001'], s.env).stdout).toBe('service.cups  1\n');
-    expect(run('qvm-features', ['vm0001', 'x-foo', 'bar baz'], s.env).code).toBe(0);
+    expect((await runIn('qvm-features', ['vm0001'], s.env)).stdout).toBe('service.cups  1\n');
+    expect((await runIn('qvm-features', ['vm0001', 'x-foo', 'bar baz'], s.env)).code).toBe(0);
     expect(s.read()).toContain('<feature name="x-foo">bar baz</feature>');
-    expect(run('qvm-features', ['vm0001', 'x-foo'], s.env).stdout).toBe('bar baz\n');
-    expect(run('qvm-features', ['vm0001', 'x-foo', '-D'], s.env).code).toBe(0);
+    expect((await runIn('qvm-features', ['vm0001', 'x-foo'], s.env)).stdout).toBe('bar baz\n');
+    expect((await runIn('qvm-features', ['vm0001', 'x-foo', '-D'], s.env)).code).toBe(0);
     expect(s.read()).not.toContain('x-foo');
   });
 
-  test('an absent feature exits 1 silently', () => {
+  test('an absent feature exits 1 silently', async () => {
     const s = tmpStore('qubes-xml/q10.xml');
-    const r = run('qvm-features', ['vm0001', 'nope'], s.env);
+    const r = await runIn('qvm-features', ['vm0001', 'nope'], s.env);
     expect(r).toEqual({ code: 1, stdout: '', stderr: '' });
   });
 
-  test('usage errors exit 2 with one line and change nothing', () => {
+  test('usage errors exit 2 with one line and change nothing', async () => {
     const s = tmpStore('qubes-xml/q10.xml');
     const before = s.read();
     for (const args of [['vm0001', '-D'], ['vm0001', 'f', 'v', '-D'], ['no-such-vm', 'f', 'v']]) {
-      const r = run('qvm-features', args, s.env);
+      const r = await runIn('qvm-features', args, s.env);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/^qvm-features: error: /);
@@ -29,10 +29,10 @@ describe('qvm-features', () => {
     expect(s.read()).toBe(before);
   });
 
-  test('service.meminfo-writer=0 becomes maxmem=0 and is not stored', () => {
+  test('service.meminfo-writer=0 becomes maxmem=0 and is not stored', async () => {
     const s = tmpStore('qubes-xml/q10.xml');
-    expect(run('qvm-features', ['vm0001', 'service.meminfo-writer', ''], s.env).code).toBe(0);
+    expect((await runIn('qvm-features', ['vm0001', 'service.meminfo-writer', ''], s.env)).code).toBe(0);
     expect(s.read()).not.toContain('meminfo-writer');
-    expect(run('qvm-prefs', ['vm0001', 'maxmem'], s.env).stdout).toBe('0\n');
+    expect((await runIn('qvm-prefs', ['vm0001', 'maxmem'], s.env)).stdout).toBe('0\n');
   });
 });

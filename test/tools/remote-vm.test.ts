@@ -4,35 +4,35 @@
 // line, removal, and the store saved back byte for byte.
 import { describe, expect, test } from '@jest/globals';
 import { q10WithRemote } from '../conformance-stores.js';
-import { run } from '../helpers.js';
+import { runIn } from '../helpers.js';
 
 const UNREACHABLE_URI = 'qemu:///system?socket=/nonexistent/libvirt-sock';
 
 describe('RemoteVM', () => {
-  test('is listed as always Running, with its class, label and icon; the store saves back byte for byte', () => {
+  test('is listed as always Running, with its class, label and icon; the store saves back byte for byte', async () => {
     const s = q10WithRemote();
-    expect(run('qvm-ls', ['--raw-data', '-O', 'name,state,class,label,icon,flags', 'remote-work', 'vm0001'], s.env)).toEqual({
+    expect(await runIn('qvm-ls', ['--raw-data', '-O', 'name,state,class,label,icon,flags', 'remote-work', 'vm0001'], s.env)).toEqual({
       code: 0,
       stdout: 'remote-work|Running|RemoteVM|blue|remotevm-blue|-r------\nvm0001|Halted|AppVM|orange|appvm-orange|a-------\n',
       stderr: '',
     });
     const before = s.read();
-    expect(run('qvm-features', ['dom0', 'x-roundtrip', '1'], s.env).code).toBe(0);
-    expect(run('qvm-features', ['dom0', 'x-roundtrip', '-D'], s.env).code).toBe(0);
+    expect((await runIn('qvm-features', ['dom0', 'x-roundtrip', '1'], s.env)).code).toBe(0);
+    expect((await runIn('qvm-features', ['dom0', 'x-roundtrip', '-D'], s.env)).code).toBe(0);
     expect(s.read()).toBe(before);
   });
 
-  test('Running without asking libvirt, which may be out of reach', () => {
+  test('Running without asking libvirt, which may be out of reach', async () => {
     const s = q10WithRemote();
     const env: NodeJS.ProcessEnv = { ...s.env, LIBVIRT_DEFAULT_URI: UNREACHABLE_URI };
     delete env.QUBES_OFFLINE_MODE;
-    expect(run('qvm-ls', ['--raw-data', '-O', 'name,state', 'remote-work'], env)).toEqual({ code: 0, stdout: 'remote-work|Running\n', stderr: '' });
-    expect(run('qvm-check', ['--running', 'remote-work'], env).code).toBe(0);
+    expect(await runIn('qvm-ls', ['--raw-data', '-O', 'name,state', 'remote-work'], env)).toEqual({ code: 0, stdout: 'remote-work|Running\n', stderr: '' });
+    expect((await runIn('qvm-check', ['--running', 'remote-work'], env)).code).toBe(0);
   });
 
-  test("qvm-prefs shows exactly the reference's properties of the class", () => {
+  test("qvm-prefs shows exactly the reference's properties of the class", async () => {
     const s = q10WithRemote();
-    expect(run('qvm-prefs', ['remote-work'], s.env)).toEqual({
+    expect(await runIn('qvm-prefs', ['remote-work'], s.env)).toEqual({
       code: 0,
       stdout: [
         'icon                D  remotevm-blue',
@@ -50,25 +50,25 @@ describe('RemoteVM', () => {
       stderr: '',
     });
     for (const p of ['netvm', 'template', 'memory', 'xid', 'kernelopts'])
-      expect(run('qvm-prefs', ['remote-work', p], s.env)).toEqual({ code: 2, stdout: '', stderr: `qvm-prefs: error: no such property: '${p}'\n` });
+      expect(await runIn('qvm-prefs', ['remote-work', p], s.env)).toEqual({ code: 2, stdout: '', stderr: `qvm-prefs: error: no such property: '${p}'\n` });
   });
 
-  test('setting and resetting relayvm keeps the one relayvm-NAME tag in step; bad values change nothing', () => {
+  test('setting and resetting relayvm keeps the one relayvm-NAME tag in step; bad values change nothing', async () => {
     const s = q10WithRemote();
-    expect(run('qvm-prefs', ['remote-work', 'relayvm', 'vm0002'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(run('qvm-tags', ['remote-work'], s.env).stdout).toBe('relayvm-vm0002\n');
-    expect(run('qvm-prefs', ['remote-work', 'relayvm', '--default'], s.env).code).toBe(0);
-    expect(run('qvm-prefs', ['remote-work', 'relayvm'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(run('qvm-tags', ['remote-work'], s.env).stdout).toBe('');
-    expect(run('qvm-prefs', ['remote-work', 'remote_name', 'other-name'], s.env).code).toBe(0);
-    expect(run('qvm-prefs', ['remote-work', 'include_in_backups', 'yes'], s.env).code).toBe(0);
+    expect(await runIn('qvm-prefs', ['remote-work', 'relayvm', 'vm0002'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect((await runIn('qvm-tags', ['remote-work'], s.env)).stdout).toBe('relayvm-vm0002\n');
+    expect((await runIn('qvm-prefs', ['remote-work', 'relayvm', '--default'], s.env)).code).toBe(0);
+    expect(await runIn('qvm-prefs', ['remote-work', 'relayvm'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect((await runIn('qvm-tags', ['remote-work'], s.env)).stdout).toBe('');
+    expect((await runIn('qvm-prefs', ['remote-work', 'remote_name', 'other-name'], s.env)).code).toBe(0);
+    expect((await runIn('qvm-prefs', ['remote-work', 'include_in_backups', 'yes'], s.env)).code).toBe(0);
     const before = s.read();
-    expect(run('qvm-prefs', ['remote-work', 'relayvm', 'nosuch'], s.env)).toEqual({
+    expect(await runIn('qvm-prefs', ['remote-work', 'relayvm', 'nosuch'], s.env)).toEqual({
       code: 1,
       stdout: '',
       stderr: "qvm-prefs: error: Can't set relayvm to non-existing qube nosuch\n",
     });
-    expect(run('qvm-prefs', ['remote-work', 'include_in_backups', 'maybe'], s.env).code).toBe(1);
+    expect((await runIn('qvm-prefs', ['remote-work', 'include_in_backups', 'maybe'], s.env)).code).toBe(1);
     expect(s.read()).toBe(before);
     expect(before).toContain('<property name="include_in_backups">True</property>\n        <property name="label">blue</property>');
   });
@@ -79,28 +79,28 @@ describe('RemoteVM', () => {
     ['qvm-kill', 'Failed to kill: remote-work: Cannot kill a RemoteVM (it runs on another machine)'],
     ['qvm-pause', 'Failed to pause: remote-work: Cannot pause a RemoteVM (it runs on another machine)'],
     ['qvm-unpause', 'Failed to unpause: remote-work: Cannot unpause a RemoteVM (it runs on another machine)'],
-  ])('%s refuses it with one line, offline and online', (cmd, message) => {
+  ])('%s refuses it with one line, offline and online', async (cmd, message) => {
     const s = q10WithRemote();
     const online: NodeJS.ProcessEnv = { ...s.env, LIBVIRT_DEFAULT_URI: UNREACHABLE_URI };
     delete online.QUBES_OFFLINE_MODE;
-    for (const env of [s.env, online]) expect(run(cmd, ['remote-work'], env)).toEqual({ code: 1, stdout: '', stderr: `${cmd}: error: ${message}\n` });
+    for (const env of [s.env, online]) expect(await runIn(cmd, ['remote-work'], env)).toEqual({ code: 1, stdout: '', stderr: `${cmd}: error: ${message}\n` });
   });
 
-  test('qvm-start --skip-if-running passes over it (it always reads as running)', () => {
+  test('qvm-start --skip-if-running passes over it (it always reads as running)', async () => {
     const s = q10WithRemote();
-    expect(run('qvm-start', ['--skip-if-running', 'remote-work'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(await runIn('qvm-start', ['--skip-if-running', 'remote-work'], s.env)).toEqual({ code: 0, stdout: '', stderr: '' });
   });
 
-  test('its relay is in use while it names it; the remote qube itself is removed without a power check', () => {
+  test('its relay is in use while it names it; the remote qube itself is removed without a power check', async () => {
     const s = q10WithRemote();
-    expect(run('qvm-remove', ['-f', 'vm0001'], s.env)).toEqual({
+    expect(await runIn('qvm-remove', ['-f', 'vm0001'], s.env)).toEqual({
       code: 1,
       stdout: 'VM vm0001 cannot be removed. It is in use as:\n - relayvm for remote-work\n',
       stderr: "qvm-remove: error: Domain is in use: 'vm0001'\n",
     });
     const online: NodeJS.ProcessEnv = { ...s.env, LIBVIRT_DEFAULT_URI: UNREACHABLE_URI };
     delete online.QUBES_OFFLINE_MODE;
-    expect(run('qvm-remove', ['-f', 'remote-work'], online)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(await runIn('qvm-remove', ['-f', 'remote-work'], online)).toEqual({ code: 0, stdout: '', stderr: '' });
     expect(s.read()).not.toContain('RemoteVM');
   });
 });

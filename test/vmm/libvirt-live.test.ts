@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { LibvirtConnectionLostError, LibvirtNoDomainError, LibvirtOperationInvalidError, LibvirtUnreachableError } from '../../lib/errors.js';
+import { storageContext } from '../../lib/storage/pools.js';
 import { PoolSet } from '../../lib/storage/qube-storage.js';
 import { renderDomainXml } from '../../lib/vmm/domain-xml/render.js';
 import { LibvirtConnection, type LifecycleEvent } from '../../lib/vmm/libvirt/connection.js';
@@ -80,7 +81,7 @@ describeLacking(systemLacking, 'system libvirtd, QEMU driver (qemu:///system)', 
     const vmm = new LibvirtVmm('qemu:///system', '/nonexistent');
     store = qubeStore([{ name: NAME, uuid: UUID_LIVE, props: { kernel: '', memory: '64', vcpus: '1', netvm: '' }, volumes: volume('private', true, NAME) }], vmm);
     // the blank disk storage would have made at start
-    const [pv] = await new PoolSet(store.app).volumesOf(store.app.domains.get(NAME)!);
+    const [pv] = await new PoolSet(store.app, storageContext({})).volumesOf(store.app.domains.get(NAME)!);
     const disk = pv!.pool.blockDevice(pv!.volume)!.path;
     fs.mkdirSync(path.dirname(disk), { recursive: true });
     fs.writeFileSync(disk, Buffer.alloc(1024 * 1024));

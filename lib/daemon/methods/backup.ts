@@ -17,7 +17,7 @@
  */
 import fs from 'node:fs';
 import type { Qubes } from '../../app/app.js';
-import { dom0Home } from '../../backup/backup-content.js';
+import { dom0Home } from '../../config.js';
 import { backupTarget } from '../../backup/destination.js';
 import { loadProfile, profilePath, type BackupProfile } from '../../backup/profile.js';
 import { Progress } from '../../backup/progress.js';

@@ -15,7 +15,7 @@
  * qubes/devices.py (update_assignment).
  */
 import { deviceServices } from '../../devices/services.js';
-import { hostRoots } from '../../host/sysfs.js';
+import { hostRoots } from '../../config.js';
 import { DEVICE_CLASSES, ANY, virtualText, type DeviceInfo, type VirtualDevice } from '../../devices/model.js';
 import { assign, assignmentDevice, assignmentsOf, attach, attachedTo, detach, unassign, type DeviceServices } from '../../devices/operations.js';
 import { DeviceNotFound, ProtocolError, QubesError, QubesUnrecognizedDeviceAssignmentMode, QubesValueError } from '../../errors.js';

@@ -11,6 +11,7 @@
  * vm_volume_import_end).
  */
 import { ProtocolError, QubesError, QubesVMNotHaltedError } from '../../errors.js';
+import { storageContext } from '../../storage/pools.js';
 import { PoolSet, type QubeVolume } from '../../storage/qube-storage.js';
 import { recordVolume } from '../../storage/volume-admin.js';
 import { volumeAttr } from '../../vm/volume-config.js';
@@ -21,7 +22,7 @@ import { validateNumber } from '../number-arg.js';
 async function volumeOf(call: Call): Promise<QubeVolume> {
   const names = call.dest.klass === 'AdminVM' ? [] : call.dest.volumeConfig.map((c) => volumeAttr(c, 'name'));
   if (!names.includes(call.arg)) throw new ProtocolError(`Argument not in ${call.dest.name} volumes`);
-  return (await new PoolSet(call.app).qube(call.dest)).require(call.arg);
+  return (await new PoolSet(call.app, storageContext(call.services.env)).qube(call.dest)).require(call.arg);
 }
 
 /** Sizes asked for by ImportBegin, recorded by a successful ImportEnd. */

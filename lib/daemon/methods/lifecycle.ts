@@ -18,10 +18,11 @@
 import { LibvirtError, ProtocolError, QubesError, QubesVMAlreadyStartedError, QubesVMError, QubesVMNotHaltedError, QubesVMNotRunningError } from '../../errors.js';
 import { Lifecycle } from '../../ops/lifecycle.js';
 import { isRunningState } from '../../vmm/power-state.js';
+import { callSession } from '../call-session.js';
 import { method, type Call, type MethodDecl } from '../method.js';
 
 function lifecycle(call: Call): Lifecycle {
-  return new Lifecycle(call.services.store, { env: call.services.env, warn: call.services.warn, log: () => {} });
+  return new Lifecycle(callSession(call));
 }
 
 /** dom0 cannot be started, stopped or suspended: the reference's refusal. */

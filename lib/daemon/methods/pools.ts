@@ -17,6 +17,7 @@ import { ProtocolError, PermissionDenied, QubesError, QubesPoolInUseError } from
 import { DRIVER_NAMES, DRIVER_PARAMETERS } from '../../storage/driver-names.js';
 import { poolOptionProblems } from '../../storage/pool.js';
 import { addPool, removePool, setPoolOption } from '../../storage/pool-admin.js';
+import { storageContext } from '../../storage/pools.js';
 import { PoolSet } from '../../storage/qube-storage.js';
 import { volumeAttr } from '../../vm/volume-config.js';
 import { validateBool } from '../bool-payload.js';
@@ -32,7 +33,7 @@ export function enforceArg<T extends string>(call: Call, allowed: Iterable<T>, w
 }
 
 /** The pool the argument names, after the reference's check that it is one. */
-async function poolOf(call: Call, pools = new PoolSet(call.app)) {
+async function poolOf(call: Call, pools = new PoolSet(call.app, storageContext(call.services.env))) {
   enforceArg(call, call.app.pools.keys(), 'pools');
   return pools.get(call.arg);
 }
@@ -40,7 +41,7 @@ async function poolOf(call: Call, pools = new PoolSet(call.app)) {
 const lines = (rows: Iterable<string>) => [...rows].map((r) => `${r}\n`).join('');
 
 async function poolInfo(call: Call): Promise<string> {
-  const pools = new PoolSet(call.app);
+  const pools = new PoolSet(call.app, storageContext(call.services.env));
   const pool = await poolOf(call, pools);
   const byKey = ([a]: [string, string], [b]: [string, string]) => (a < b ? -1 : a > b ? 1 : 0);
   let out = [...pool.record.attrs].sort(byKey).map(([k, v]) => `${k}=${v}\n`).join('');
@@ -99,7 +100,7 @@ async function poolAdd(call: Call): Promise<void> {
   if (missing.length) throw new QubesError(`missing required driver options: ${missing.join(' ')}`);
   // the reference refuses a name in use this way (and addPool checks again under the lock)
   if (call.app.pools.has(name)) throw new QubesPoolInUseError(`Storage pool is in use: '${name}'`);
-  await addPool(call.services.store, name, driver, options);
+  await addPool(call.services.store, storageContext(call.services.env), name, driver, options);
 }
 
 async function poolRemove(call: Call): Promise<void> {
@@ -111,13 +112,13 @@ async function setRevisionsToKeep(call: Call): Promise<void> {
   enforceArg(call, call.app.pools.keys(), 'pools');
   const n = validateNumber(call.payload, 'revisions to keep', true);
   if (n < -1) throw new ProtocolError("Value can't be lower than -1");
-  await setPoolOption(call.services.store, call.arg, 'revisions_to_keep', String(n));
+  await setPoolOption(call.services.store, storageContext(call.services.env), call.arg, 'revisions_to_keep', String(n));
 }
 
 async function setEphemeralVolatile(call: Call): Promise<void> {
   enforceArg(call, call.app.pools.keys(), 'pools');
   const on = validateBool(call.payload);
-  await setPoolOption(call.services.store, call.arg, 'ephemeral_volatile', on ? 'True' : 'False');
+  await setPoolOption(call.services.store, storageContext(call.services.env), call.arg, 'ephemeral_volatile', on ? 'True' : 'False');
 }
 
 export const POOL_METHODS: MethodDecl[] = [

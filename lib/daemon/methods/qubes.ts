@@ -25,6 +25,7 @@ import { method, methods, type Call, type MethodDecl } from '../method.js';
 import { vmGone } from '../vm-ref.js';
 import { validateLabelName } from './labels.js';
 import { MalformedRequest } from '../malformed.js';
+import { storageContext } from '../../storage/pools.js';
 
 const POOL_VOLUMES = ['root', 'private', 'volatile', 'kernel'];
 
@@ -94,7 +95,7 @@ async function create(call: Call, allowPool: boolean): Promise<void> {
   if (p.unknownPool !== undefined) throw new QubesError(`Unknown storage pool ${p.unknownPool}`);
   // dom0 is one; a RemoteVM needs a relay this suite does not have
   if (!CREATABLE_CLASSES.includes(klass)) throw new QubesError(`Cannot create a qube of class ${klass} here`);
-  const result = await createQube(call.services.store, {
+  const result = await createQube(call.services.store, storageContext(call.services.env), {
     klass,
     name,
     label: p.label as string,
@@ -111,7 +112,7 @@ async function remove(call: Call): Promise<void> {
   if (vm.has('installed_by_rpm') && vm.get('installed_by_rpm') === true)
     throw new QubesVMInUseError(`VM installed by package manager: ${vm.name}`);
   // as the reference, problems removing the files are logged, not returned
-  for (const w of await removeQube(call.services.store, vm.name)) call.services.warn(`admin.vm.Remove of ${vm.name}: ${w}`);
+  for (const w of await removeQube(call.services.store, vm.name, storageContext(call.services.env))) call.services.warn(`admin.vm.Remove of ${vm.name}: ${w}`);
 }
 
 /**
@@ -130,7 +131,7 @@ async function createDisposable(call: Call): Promise<string> {
     throw new QubesError('Refusing to create disposable out of app qube which has template_for_dispvms=False');
   if (call.arg === 'preload') throw new QubesError('Preloading disposables is not supported here');
   const label = appvm.get('label');
-  const { name } = await createQube(call.services.store, {
+  const { name } = await createQube(call.services.store, storageContext(call.services.env), {
     klass: 'DispVM',
     label: typeof label === 'string' ? label : 'red',
     template: appvm.name,

@@ -13,6 +13,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { ProtocolError, QubesError, QubesVMNotHaltedError, QubesVolumeCopyTokenNotFoundError } from '../../errors.js';
+import { storageContext } from '../../storage/pools.js';
 import { PoolSet } from '../../storage/qube-storage.js';
 import {
   clearVolume,
@@ -37,7 +38,7 @@ const local = { scope: 'local', destAdminvm: null } as const;
 const volumeNames = (call: Call) => (call.dest.klass === 'AdminVM' ? [] : call.dest.volumeConfig.map((c) => volumeAttr(c, 'name') ?? ''));
 
 /** The volume the argument names, after the reference's check that it is one of the qube's. */
-async function volumeOf(call: Call, pools = new PoolSet(call.app)): Promise<VolumeRef> {
+async function volumeOf(call: Call, pools = new PoolSet(call.app, storageContext(call.services.env))): Promise<VolumeRef> {
   enforceArg(call, volumeNames(call), `${call.dest.name} volumes`);
   return { vm: call.dest, name: call.arg, qv: (await pools.qube(call.dest)).require(call.arg), pools };
 }
@@ -90,7 +91,7 @@ async function cloneTo(call: Call): Promise<void> {
   const source = pendingClones.get(token);
   if (!source) throw new QubesVolumeCopyTokenNotFoundError('Token to clone volume of qube was not found');
   pendingClones.delete(token);
-  const pools = new PoolSet(call.app);
+  const pools = new PoolSet(call.app, storageContext(call.services.env));
   let src: VolumeRef;
   try {
     src = await resolveVolume(call.app, source.vm, source.volume, pools);

@@ -43,7 +43,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../../app/app.js';
-import { callbackConfigPath, lockTimeoutMs } from '../../config.js';
+import { callbackConfigPath, DEFAULT_LOCK_TIMEOUT_MS } from '../../config.js';
 import { StoragePoolError, StoreLockError } from '../../errors.js';
 import { namingPool, readCallbackConfig, shellQuote, wrappedRecord, type CallbackConfig } from '../callback-config.js';
 import { checkRun } from '../copy-data.js';
@@ -54,7 +54,7 @@ import type { Revision, Volume, VolumeOwner, VolumeSettings } from '../volume.js
 /** Opens a callback pool: reads its configuration entry, then opens the pool it wraps. */
 export const openCallbackPool: PoolOpener = async (record, ctx, open) => {
   checkPoolOptions(record);
-  const file = ctx.callbackConfig ?? callbackConfigPath();
+  const file = ctx.callbackConfig ?? callbackConfigPath({});
   namingPool(record, file); // a chain of callback pools that comes back to itself is refused, not opened forever
   const conf = readCallbackConfig(file, record.attr('conf_id') as string);
   const backend = await open(wrappedRecord(record.name, conf), ctx);
@@ -158,7 +158,7 @@ export class CallbackPool extends StoragePool {
     const { lockStore } = await import('../../app/store-lock.js');
     let release: () => Promise<void>;
     try {
-      release = await lockStore(marker, this.ctx.lockTimeoutMs ?? lockTimeoutMs());
+      release = await lockStore(marker, this.ctx.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
     } catch (e) {
       if (e instanceof StoreLockError) throw new StoragePoolError(`Cannot initialise pool ${this.name}: ${e.message}`);
       throw e;

@@ -22,7 +22,6 @@ import { assignmentDevice, assignmentsOf, attachedTo, type DeviceServices } from
 import type { Options } from '../../devices/options.js';
 import { deviceEnumerator, deviceServices } from '../../devices/services.js';
 import { QubesError } from '../../errors.js';
-import { hostRoots } from '../../host/sysfs.js';
 import { assignDevice, attachDevice, detachDevices, unassignDevices } from '../../ops/device-ops.js';
 import type { AssignmentMode } from '../../vm/devices.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
@@ -157,7 +156,7 @@ export function classFromProgram(argv1: string | undefined): string | undefined 
 
 /** The devices qubes expose, as this command sees them (warnings with -v). */
 export function commandEnumerator(app: Qubes, ctx: Context): DeviceEnumerator {
-  return deviceEnumerator(app, hostRoots(ctx.env), ctx.env, warnVerbose(ctx));
+  return deviceEnumerator(app, ctx.session.hostRoots, ctx.env, warnVerbose(ctx));
 }
 
 const warnVerbose = (ctx: Context) => (m: string) => {
@@ -165,7 +164,7 @@ const warnVerbose = (ctx: Context) => (m: string) => {
 };
 
 function services(app: Qubes, ctx: Context): DeviceServices {
-  return deviceServices(app, hostRoots(ctx.env), ctx.env, {
+  return deviceServices(app, ctx.session.hostRoots, ctx.env, {
     warn: warnVerbose(ctx),
     event: (line) => {
       if (ctx.verbose > 0) ctx.err(`${ctx.prog}: ${line}\n`);

@@ -12,15 +12,9 @@ import { Lifecycle } from '../../ops/lifecycle.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import type { Context } from './program.js';
 
-/** The lifecycle of this command: -v shows progress, warnings always. */
+/** The lifecycle of this command's session: -v shows progress, warnings always. */
 export function lifecycleFor(ctx: Context): Lifecycle {
-  return new Lifecycle(ctx.store(), {
-    env: ctx.env,
-    log: (m) => {
-      if (ctx.verbose > 0) ctx.err(`${ctx.prog}: ${m}\n`);
-    },
-    warn: (m) => ctx.err(`${ctx.prog}: warning: ${m}\n`),
-  });
+  return new Lifecycle(ctx.session);
 }
 
 /**

@@ -1,42 +1,85 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * Running a command: build the commander program from its spec, parse,
- * give the body a context (output streams, the store, offline mode), and
- * turn whatever it throws into one line on stderr and an exit code.
+ * give the body a context (its Session: the environment, the standard
+ * streams, the store, the hypervisor, offline mode), and turn whatever it
+ * throws into one line on stderr and an exit code. This module and the
+ * launcher are the only ones that read the process's environment and
+ * streams (test/lint/process-globals.test.ts); runTool takes them as
+ * arguments, so a command can also run in memory (in-memory.ts).
  *
  * commander exits 1 on usage errors and prints its own text; here usage
  * errors print `PROG: error: MESSAGE` and exit 2 as the reference's
  * argparse does. Help (`-h`) goes to stdout with exit 0.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { pathsFromEnv } from '../../config.js';
-import { Store } from '../../app/store.js';
-import { hostFacts } from '../../host/load-facts.js';
-import { hostRoots } from '../../host/sysfs.js';
+import type { Env } from '../../config.js';
+import type { Store } from '../../app/store.js';
+import { Session, type InputStream, type SessionOptions } from '../../ops/session.js';
 import { VERSION } from '../../version.js';
-import { makeVmm, offlineRequested } from '../../vmm/open-vmm.js';
 import { ioReason } from '../../util/io-error.js';
 import { errorLine, exitCodeFor, UsageError } from './errors.js';
+import { readFd0Line } from './stdin-line.js';
 import { allSpecOptions, COMMON_OPTIONS, findSubcommand, subcommandWords, type ArgSpec, type CommandSpec, type OptionSpec } from './spec.js';
 
+/** What a command runs with from outside: its environment and standard streams. */
 export interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
+  /** Whether standard output is a terminal. */
   isTTY: boolean;
-  env: NodeJS.ProcessEnv;
+  env: Env;
+  /** Standard output as a stream, for binary data; asked only by commands that write such (process.stdout is made on first use). */
+  stdout?: () => NodeJS.WritableStream;
+  /** Standard input, asked only by commands that read it (process.stdin is made on first use, and may load net). */
+  stdin?: () => InputStream;
+  stderrIsTTY?: boolean;
+  stdinIsTTY?: () => boolean;
+  /** One line of standard input, read synchronously (default: end of input at once). */
+  readLine?: () => string;
+  /** The working directory (default: the root, so that nothing relative is taken from a caller's). */
+  cwd?: string;
+  /** The path the command was run as. */
+  program?: string;
   /** Set once standard output can no longer be written: the command's exit status (already reported). */
   stdoutEnded?: () => number | undefined;
+  /** The hypervisor the session makes (tests); default libvirt or offline, from the environment. */
+  vmm?: SessionOptions['vmm'];
+  /** Given the session once it is made (tests look at what the command's steps shared). */
+  onSession?: (session: Session) => void;
 }
 
-export interface Context extends Io {
+export interface Context {
   prog: string;
   verbose: number;
   offline: boolean;
+  /** The command's environment (the session's). */
+  env: Env;
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** Whether standard output is a terminal. */
+  isTTY: boolean;
   /** The store, opened lazily (nothing is read until asked). */
   store(): Store;
+  /** Everything else the command works with, made once for it. */
+  session: Session;
 }
 
 export type Body<O> = (opts: O, args: string[], ctx: Context) => Promise<number | void> | number | void;
+
+/** A command: its spec and body. */
+export interface CommandEntry<O> {
+  spec: CommandSpec;
+  run: Body<O>;
+}
+
+/** A command's module (lib/tools/NAME.ts): may take another form when run under another name (qvm-device as qvm-CLASS). */
+export interface CommandModule<O> extends CommandEntry<O> {
+  forProgram?: (program: string | undefined) => CommandEntry<O> | undefined;
+}
+
+/** The command a module is when run as `program`. */
+export const commandAs = <O>(mod: CommandModule<O>, program: string | undefined): CommandEntry<O> => mod.forProgram?.(program) ?? mod;
 
 const increase = (_v: string, prev: number) => prev + 1;
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
@@ -193,9 +236,44 @@ function processIo(prog: string): Io {
     err: (s) => process.stderr.write(s),
     isTTY: Boolean(process.stdout.isTTY),
     env: process.env,
+    stdout: () => process.stdout,
+    stdin: () => process.stdin,
+    stderrIsTTY: Boolean(process.stderr.isTTY),
+    stdinIsTTY: () => Boolean(process.stdin.isTTY),
+    readLine: readFd0Line,
+    cwd: process.cwd(),
+    program: process.argv[1],
     stdoutEnded: () => endCode,
   };
 }
+
+/** The session of one command run with `io`. */
+function sessionFor(prog: string, io: Io, verbose: number, offlineFlag: boolean | undefined): Session {
+  return new Session({
+    env: io.env,
+    prog,
+    verbose,
+    offlineFlag,
+    vmm: io.vmm,
+    streams: {
+      out: io.out,
+      err: io.err,
+      stdout: io.stdout ?? missing('standard output stream'),
+      stdin: io.stdin ?? missing('standard input'),
+      stdoutIsTTY: io.isTTY,
+      stderrIsTTY: io.stderrIsTTY ?? false,
+      stdinIsTTY: io.stdinIsTTY ?? (() => false),
+      readLine: io.readLine ?? (() => ''),
+      cwd: io.cwd ?? '/',
+      program: io.program,
+    },
+  });
+}
+
+/** For an Io made without a stream (a test of parsing only): asking for it is the caller's mistake. */
+const missing = (what: string) => (): never => {
+  throw new Error(`this run of the command was given no ${what}`);
+};
 
 /**
  * Parse `argv` (without node and script), run `body`, return the exit code.
@@ -231,19 +309,23 @@ export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O
     let args = cmd.args.map(undisguise);
     if (spec.subcommands && !legacyForm(spec, cmd)) args = resolveSubcommand(spec, cmd, args);
     verbose = opts.verbose - opts.quiet;
-    const offline = offlineRequested(opts.offlineMode, io.env);
-    let store: Store | undefined;
+    const session = sessionFor(spec.name, io, verbose, opts.offlineMode);
+    io.onSession?.(session);
     const ctx: Context = {
-      ...io,
       prog: spec.name,
       verbose,
-      offline,
-      store: () => (store ??= new Store(pathsFromEnv(io.env), makeVmm(offline, io.env), hostFacts(hostRoots(io.env)))),
+      offline: session.offline,
+      env: session.env,
+      out: io.out,
+      err: io.err,
+      isTTY: io.isTTY,
+      store: () => session.store(),
+      session,
     };
     const code = await body(opts, args, ctx);
     const ended = io.stdoutEnded?.();
     if (ended !== undefined) return ended;
-    if (verbose > 0) for (const w of store?.warnings ?? []) io.err(`${spec.name}: warning: ${w}\n`);
+    if (verbose > 0) for (const w of session.openedStore?.warnings ?? []) io.err(`${spec.name}: warning: ${w}\n`);
     return code ?? 0;
   } catch (e) {
     // Whatever the body made of the failed write, it was reported already.
@@ -276,8 +358,9 @@ const IDLE_HANDLES = new Set(['PipeWrap', 'TTYWrap', 'TCPWrap', 'SignalWrap']);
  * @public the entry of every command bundle: scripts/bundle.mjs names it in
  * generated source, which knip cannot follow.
  */
-export async function main<O>(spec: CommandSpec, body: Body<O>): Promise<void> {
-  process.exitCode = await runTool(spec, process.argv.slice(2), body);
+export async function main<O>(mod: CommandModule<O>): Promise<void> {
+  const { spec, run } = commandAs(mod, process.argv[1]);
+  process.exitCode = await runTool(spec, process.argv.slice(2), run);
   setImmediate(() => {
     if (process.getActiveResourcesInfo().every((r) => IDLE_HANDLES.has(r))) process.exit();
   });

@@ -50,7 +50,7 @@ export function escapeValue(value: Buffer): string {
 export function printValue(ctx: Context, opts: QdbToolOpts, value: Buffer): void {
   if (!opts.r) ctx.out(escapeValue(value));
   else if (isUtf8(value)) ctx.out(value.toString('utf8'));
-  else process.stdout.write(value);
+  else ctx.session.streams.stdout().write(value);
 }
 
 /** The part of a path printed without -f: what follows the path given on the command line. */

@@ -93,6 +93,6 @@ export interface SelectionOpts {
 /** The selected qubes; dom0 is never part of --all. @throws UsageError when none is named */
 export function selectQubes(ctx: Context, opts: SelectionOpts, names: string[], skip?: (vm: QubesVM) => boolean): QubesVM[] {
   if (!opts.all && names.length === 0) throw new UsageError('one of the arguments VMNAME or --all is required');
-  const vms = resolveVms(ctx.store().read(), { names, all: opts.all, exclude: opts.exclude });
+  const vms = resolveVms(ctx.session.app(), { names, all: opts.all, exclude: opts.exclude });
   return opts.all && skip ? vms.filter((vm) => !skip(vm)) : vms;
 }

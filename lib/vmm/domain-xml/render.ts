@@ -9,19 +9,26 @@
  */
 import fs from 'node:fs';
 import type { Qubes } from '../../app/app.js';
-import { hostRoots } from '../../host/sysfs.js';
+import { DEFAULT_TEMPLATE_PATH, hostRoots } from '../../config.js';
 import { QubesError } from '../../errors.js';
+import { storageContext } from '../../storage/pools.js';
 import { PoolSet } from '../../storage/qube-storage.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { collectDomainParams, type DomainParams, type ParamsOptions } from './domain-params.js';
 import { qemuTemplate } from './qemu.js';
-import { findOverride, flavourFor, renderOverride, templateDirs, type Flavour } from './template-override.js';
+import { findOverride, flavourFor, renderOverride, type Flavour } from './template-override.js';
 import { expand, type Segment } from './template.js';
 import { xenTemplate } from './xen.js';
 
+/**
+ * What rendering takes from the command's session; a default is what an
+ * empty environment gives (no overrides of paths).
+ */
 export interface RenderOptions extends Partial<ParamsOptions> {
-  /** Where override files are looked for (default from QUBES_TEMPLATE_PATH). */
+  /** Where override files are looked for (QUBES_TEMPLATE_PATH; default the standard directories). */
   templateDirs?: string[];
+  /** The caller fetched the runtime state of every qube just now (and gives xidOf for the ones it started since). */
+  refreshed?: boolean;
 }
 
 export { flavourFor };
@@ -49,20 +56,20 @@ function propertyText(vm: QubesVM, name: string): string {
  */
 export async function renderDomainXml(app: Qubes, vm: QubesVM, uri: string, o: RenderOptions = {}): Promise<string> {
   const flavour = flavourFor(uri);
-  if (!app.vmm.offline) {
+  if (!app.vmm.offline && !o.refreshed) {
     // maxmem's default needs the host memory, the HVM device model the audio and GUI qubes' xids
     const others = [vm.vmRef('audiovm'), vm.vmRef('guivm')].filter((v): v is QubesVM => v !== null);
     await app.vmm.refresh([vm, ...others]);
   }
   const p = await collectDomainParams(app, vm, {
-    pools: o.pools ?? new PoolSet(app),
-    sysRoot: o.sysRoot ?? hostRoots().sys,
+    pools: o.pools ?? new PoolSet(app, storageContext({})),
+    sysRoot: o.sysRoot ?? hostRoots({}).sys,
     cpuinfo: o.cpuinfo ?? (() => readCpuinfo()),
     xidOf: o.xidOf ?? ((q) => app.vmm.info(q).xid),
     startOnlyBlock: o.startOnlyBlock,
   });
   const builtin = builtinTemplate(flavour, p);
-  const dirs = o.templateDirs ?? templateDirs();
+  const dirs = o.templateDirs ?? DEFAULT_TEMPLATE_PATH;
   const file = findOverride(dirs, flavour, vm.name);
   if (!file) return expand(builtin);
   return renderOverride(file, dirs, flavour, builtin, { value: (name) => propertyText(vm, name) });

@@ -44,12 +44,6 @@ interface Layer {
   defs: Map<string, Node[]>;
 }
 
-export const DEFAULT_TEMPLATE_PATH = ['/etc/qubes/templates', '/usr/share/qubes/templates'];
-
-export function templateDirs(env: NodeJS.ProcessEnv = process.env): string[] {
-  const v = env.QUBES_TEMPLATE_PATH;
-  return v ? v.split(':').filter((d) => d !== '') : DEFAULT_TEMPLATE_PATH;
-}
 
 /** The override file in effect for a qube, if any. */
 export function findOverride(dirs: string[], flavour: Flavour, vmName: string): string | undefined {

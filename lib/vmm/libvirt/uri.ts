@@ -21,6 +21,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { xdgRuntimeDir, type Env } from '../../config.js';
 import { VmmError } from '../../errors.js';
 
 export type LibvirtDriver = 'xen' | 'qemu' | 'test';
@@ -42,14 +43,15 @@ export interface SocketEnv {
   exists: (p: string) => boolean;
 }
 
-const defaultSocketEnv = (): SocketEnv => ({
+/** What choosing a socket looks at, from a command's environment. */
+export const socketEnv = (env: Env): SocketEnv => ({
   euid: process.geteuid?.() ?? 0,
-  runtimeDir: process.env.XDG_RUNTIME_DIR,
+  runtimeDir: xdgRuntimeDir(env),
   exists: (p) => fs.existsSync(p),
 });
 
 /** @throws VmmError for a URI this client cannot use */
-export function parseLibvirtUri(text: string, env: SocketEnv = defaultSocketEnv()): LibvirtUri {
+export function parseLibvirtUri(text: string, env: SocketEnv = socketEnv({})): LibvirtUri {
   const m = /^([A-Za-z][A-Za-z0-9.+-]*):\/\/([^/?#]*)(\/[^?#]*)?(?:\?([^#]*))?$/.exec(text);
   if (!m) throw new VmmError(`Not a libvirt URI: '${text}'`);
   const [scheme, server = '', uriPath = '/', query = ''] = [m[1] as string, m[2], m[3], m[4]];

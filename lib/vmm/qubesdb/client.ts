@@ -25,6 +25,7 @@
  * shared/spec/vmm.md §1.7, §4.4, §4.5.
  */
 import type net from 'node:net';
+import type { Env } from '../../config.js';
 import { DisconnectedError, QubesDbError } from '../../errors.js';
 import { daemonLabel, socketDir, socketPaths, type SocketPaths } from './paths.js';
 import { clientPathProblem, encodeFrame, FrameReader, MsgType, QDB_MAX_DATA, type Frame } from './protocol.js';
@@ -33,7 +34,7 @@ import { connectUnix, errnoCode } from './unix-socket.js';
 export interface QubesDbClientOptions {
   /** Directory of the sockets (default: `QUBESDB_SOCKET_DIR`, else /var/run/qubes). */
   socketDir?: string;
-  env?: NodeJS.ProcessEnv;
+  env?: Env;
 }
 
 /** Consumes the frames of one answer: a result when complete, undefined while more are due. */
@@ -70,7 +71,7 @@ export class QubesDbClient {
    * @throws DisconnectedError when no daemon answers
    */
   static async open(name: string | null, opts: QubesDbClientOptions = {}): Promise<QubesDbClient> {
-    const c = new QubesDbClient(name, socketPaths(opts.socketDir ?? socketDir(opts.env), name));
+    const c = new QubesDbClient(name, socketPaths(opts.socketDir ?? socketDir(opts.env ?? {}), name));
     await c.connect();
     return c;
   }

@@ -13,19 +13,21 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { qubesdbDaemonProgram, type Env } from '../../config.js';
 import { QubesError } from '../../errors.js';
 import { packageBin } from '../../util/package-root.js';
 import { socketDir, socketPaths } from './paths.js';
 import { socketAnswers } from './unix-socket.js';
 
 export interface EnsureDaemonOptions {
-  env?: NodeJS.ProcessEnv;
+  /** The command's environment: the socket directory, another daemon program; the daemon runs with it. */
+  env: Env;
   /** How long the daemon may take to become ready (default 10 s). */
   timeoutMs?: number;
 }
 
-function daemonCommand(env: NodeJS.ProcessEnv): [string, string[]] {
-  const own = env.QUBESDB_DAEMON;
+function daemonCommand(env: Env): [string, string[]] {
+  const own = qubesdbDaemonProgram(env);
   return own ? [own, []] : [process.execPath, [packageBin('qubesdb-daemon')]];
 }
 
@@ -35,8 +37,8 @@ function daemonCommand(env: NodeJS.ProcessEnv): [string, string[]] {
  * whether a daemon was started.
  * @throws QubesError "Cannot execute qubesdb-daemon: ..." when it cannot start
  */
-export async function ensureDaemon(vmName: string, xid: number, opts: EnsureDaemonOptions = {}): Promise<boolean> {
-  const env = opts.env ?? process.env;
+export async function ensureDaemon(vmName: string, xid: number, opts: EnsureDaemonOptions): Promise<boolean> {
+  const env = opts.env;
   const timeoutMs = opts.timeoutMs ?? 10000;
   const sock = socketPaths(socketDir(env), vmName).rw;
   if (await socketAnswers(sock)) return false;
@@ -72,8 +74,8 @@ function exited(pid: number): boolean {
   }
 }
 
-export async function stopDaemon(vmName: string, opts: EnsureDaemonOptions = {}): Promise<boolean> {
-  const env = opts.env ?? process.env;
+export async function stopDaemon(vmName: string, opts: EnsureDaemonOptions): Promise<boolean> {
+  const env = opts.env;
   const p = socketPaths(socketDir(env), vmName);
   let pid: number;
   try {

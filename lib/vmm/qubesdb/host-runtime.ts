@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type { Qubes } from '../../app/app.js';
-import { nowMs } from '../../config.js';
+import { nowMs, type Env } from '../../config.js';
 import { storedRules } from '../../firewall/firewall.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import type { StartRuntime } from './start-entries.js';
@@ -28,7 +28,8 @@ export function hostTimezone(localtime = '/etc/localtime'): string | null {
 export interface HostRuntimeOptions {
   /** Domain ids (default: the store's VMM, which must have been refreshed for these qubes). */
   xid?: (vm: QubesVM) => number;
-  env?: NodeJS.ProcessEnv;
+  /** The command's environment (its clock: QUBES_TEST_NOW). */
+  env?: Env;
 }
 
 export function hostStartRuntime(app: Qubes, opts: HostRuntimeOptions = {}): StartRuntime {
@@ -36,7 +37,7 @@ export function hostStartRuntime(app: Qubes, opts: HostRuntimeOptions = {}): Sta
     xid: opts.xid ?? ((vm) => (vm.klass === 'AdminVM' ? 0 : app.vmm.info(vm).xid)),
     timezone: hostTimezone(),
     randomSeed: randomBytes(64).toString('base64'),
-    nowMs: nowMs(opts.env ?? process.env),
+    nowMs: nowMs(opts.env ?? {}),
     firewallRules: (vm) => storedRules(app, vm),
   };
 }

@@ -12,13 +12,11 @@
  * QDB_DAEMON_LOCAL_PATH), daemon/db-daemon.c; shared/spec/vmm.md §4.1, §4.2.
  */
 import path from 'node:path';
+import { qubesdbSocketDir, type Env } from '../../config.js';
 import { QubesValueError } from '../../errors.js';
 
-export const DEFAULT_SOCKET_DIR = '/var/run/qubes';
-
-export function socketDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.QUBESDB_SOCKET_DIR || DEFAULT_SOCKET_DIR;
-}
+/** The socket directory of a command's environment (lib/config.ts). */
+export const socketDir = (env: Env): string => qubesdbSocketDir(env);
 
 export interface SocketPaths {
   rw: string;
