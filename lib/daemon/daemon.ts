@@ -36,6 +36,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     env: o.env,
     store: o.store,
     warn: (m) => o.log.warning(m),
+    current: () => view.current(),
     subscribe: (listener) => view.subscribe(listener),
   };
   const dir = qubesdSocketDir(o.env);

@@ -4,10 +4,11 @@
  * order: source and destination qubes, method, authorisation, then the
  * method's own argument, payload and destination checks, then its handler.
  *
- * Outcomes: a reply (success or error frame), or `drop` (close without a
- * reply) for what the reference does not answer: bytes that are not
- * ASCII where names are expected, and any failure that is not one of the
- * library's errors (a bug in a handler). A bug is logged with its stack and
+ * Outcomes: a reply (success or error frame; an error frame may also
+ * follow the events of a stream, which the reference ends that way), or
+ * `drop` (close without a reply) for what the reference does not answer:
+ * bytes that are not ASCII where names are expected, and any failure that
+ * is not one of the library's errors (a bug in a handler). A bug is logged with its stack and
  * never takes the daemon down.
  */
 import type { Qubes } from '../app/app.js';
@@ -113,13 +114,14 @@ export async function dispatch(
     if (streamed) return { streamed: true };
     return { reply: okReply(body ?? undefined) };
   } catch (e) {
-    if (streamed) return { drop: true, reason: 'error during an event stream', error: e };
+    // a library error is answered as the reference does, also after events (it ends a stream)
     if (e instanceof QubesError) {
       const traceback = ctx.debug ? `${e.stack ?? ''}\n` : '';
       const reply = errorReply(wireClassName(e), e.message, traceback);
       // the reference logs calls refused as malformed or forbidden; other errors are the caller's business
       return e instanceof ProtocolError || e instanceof PermissionDenied ? { reply, refused: `${e.name}: ${e.message}` } : { reply };
     }
+    if (streamed) return { drop: true, reason: 'error during an event stream', error: e };
     if (e instanceof UndecodableError || e instanceof MalformedRequest) return { drop: true, reason: e.message };
     return { drop: true, reason: 'unhandled exception', error: e };
   }

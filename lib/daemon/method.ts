@@ -51,6 +51,8 @@ export interface DaemonServices {
   store: Store;
   /** Warnings of handlers (the daemon's log). */
   warn(message: string): void;
+  /** The store as it is now (reloaded when qubes.xml changed): for streams, which outlive their call's snapshot. */
+  current(): Qubes;
   /** Subscribe to store changes as events; returns the unsubscribe function. */
   subscribe(listener: (subject: string, event: string, fields: EventFields) => void): () => void;
 }

@@ -6,13 +6,15 @@
  * property-reset:NAME (name, oldvalue) for explicitly set values of qubes
  * and of the system, domain-feature-set:NAME (feature, value, oldvalue),
  * domain-feature-delete:NAME (feature), domain-tag-add:TAG and
- * domain-tag-delete:TAG (tag). The daemon announces changes this way
+ * domain-tag-delete:TAG (tag), pool-add and pool-delete (subject the
+ * system, field pool). The daemon announces changes this way
  * whoever made them, so a one-shot command's change reads the same as one
  * made through the daemon.
  *
  * Reference: qubes-core-admin: qubes/__init__.py (property __set__ and
  * __delete__), qubes/features.py, qubes/vm/__init__.py (Tags), qubes/app.py
- * (domain-add, domain-delete).
+ * (domain-add, domain-delete, add_pool and remove_pool: pool-add,
+ * pool-delete).
  */
 import type { Qubes } from '../app/app.js';
 import { getProperty, type PropertyHolder, type PropValue } from '../vm/property.js';
@@ -76,11 +78,12 @@ function tagEvents(before: QubesVM, after: QubesVM, out: StoreEvent[]): void {
 
 /**
  * What changed between two snapshots, in the order a client can apply it:
- * new qubes first, then the changes of each qube and of the system, then
- * the qubes that are gone.
+ * new pools and qubes first, then the changes of each qube and of the
+ * system, then the qubes and pools that are gone.
  */
 export function storeChangeEvents(before: Qubes, after: Qubes): StoreEvent[] {
   const out: StoreEvent[] = [];
+  for (const name of after.pools.keys()) if (!before.pools.has(name)) out.push(['', 'pool-add', [['pool', name]]]);
   for (const vm of after.domains.all()) if (!before.domains.get(vm.name)) out.push(['', 'domain-add', [['vm', vm.name]]]);
   propertyEvents('', before, after, out);
   for (const vm of after.domains.all()) {
@@ -99,5 +102,6 @@ export function storeChangeEvents(before: Qubes, after: Qubes): StoreEvent[] {
       out.push(['', 'domain-add', [['vm', vm.name]]]);
     }
   }
+  for (const name of before.pools.keys()) if (!after.pools.has(name)) out.push(['', 'pool-delete', [['pool', name]]]);
   return out;
 }

@@ -20,7 +20,7 @@ import type { Store } from '../app/store.js';
 import { QubesPoolInUseError, QubesValueError, StoragePoolError } from '../errors.js';
 import { volumeAttr } from '../vm/volume-config.js';
 import { DRIVER_CONFIG_KEYS, DRIVER_PARAMETERS, isDriverName } from './driver-names.js';
-import type { StorageContext } from './pool.js';
+import { poolOptionProblems, type StorageContext } from './pool.js';
 import { openPool } from './pools.js';
 import type { PoolSet } from './qube-storage.js';
 import { parseQubesBool } from './volume.js';
@@ -55,9 +55,8 @@ function validateSetting(key: string, value: string): string {
 /** The record a new pool gets: the driver's attributes in order, defaults filled in, setup_check kept for setup only. */
 function newRecord(name: string, driver: string, options: [string, string][]): Pool {
   if (!isDriverName(driver)) throw new StoragePoolError(`unknown driver '${driver}'`);
-  const known = new Set(DRIVER_PARAMETERS[driver].map((p) => p.name));
-  const unknown = options.map(([k]) => k).filter((k) => !known.has(k));
-  if (unknown.length) throw new StoragePoolError(`Unexpected driver options found: ${unknown.join(', ')}`);
+  const { unexpected } = poolOptionProblems(driver, options.map(([k]) => k));
+  if (unexpected.length) throw new StoragePoolError(`Unexpected driver options found: ${unexpected.join(', ')}`);
   const given = new Map(options.map(([k, v]) => [k, validateSetting(k, v)]));
   const attrs: [string, string][] = [];
   for (const k of DRIVER_CONFIG_KEYS[driver]) {
@@ -105,18 +104,23 @@ export async function removePool(store: Store, name: string): Promise<void> {
 /** The options `qvm-pool set` may change (properties of a pool, not of its driver). */
 export const SETTABLE = ['revisions_to_keep', 'ephemeral_volatile'];
 
-/** @throws StoragePoolError for an option that cannot be set, QubesValueError for a bad value */
-export async function setPoolOption(store: Store, name: string, key: string, value: string): Promise<void> {
+/**
+ * The driver checks the changed record before it is saved (the file
+ * driver keeps at most one revision), as the reference's setters do.
+ * @throws StoragePoolError for an option that cannot be set or a value the driver refuses, QubesValueError for a bad value
+ */
+export async function setPoolOption(store: Store, storage: StorageContext, name: string, key: string, value: string): Promise<void> {
   if (!SETTABLE.includes(key)) throw new StoragePoolError(`Setting option ${key} is not supported for pool ${name}`);
   const v = validateSetting(key, value);
-  await store.update((app) => {
+  await store.update(async (app) => {
     const record = app.pools.get(name);
     if (!record) throw new StoragePoolError(`No such pool ${name}`);
     if (!isDriverName(record.driver) || !DRIVER_PARAMETERS[record.driver].some((p) => p.name === key))
       throw new StoragePoolError(`Setting option ${key} is not supported for pool ${name}`);
-    const i = record.attrs.findIndex(([k]) => k === key);
-    if (i >= 0) (record.attrs[i] as [string, string])[1] = v;
-    else record.attrs.push([key, v]);
+    const attrs = record.attrs.map(([k, old]): [string, string] => [k, k === key ? v : old]);
+    if (!record.attrs.some(([k]) => k === key)) attrs.push([key, v]);
+    await openPool(new Pool(attrs), { ...storage, offline: app.vmm.offline });
+    app.pools.set(name, new Pool(attrs));
   });
 }
 

@@ -90,12 +90,25 @@ export interface PoolSpace {
  * @throws StoragePoolError
  */
 export function checkPoolOptions(record: Pool): void {
-  const params = DRIVER_PARAMETERS[record.driver as DriverName];
-  const known = new Set(['name', 'driver', ...params.map((p) => p.name)]);
-  const extra = record.attrs.map(([k]) => k).filter((k) => !known.has(k));
-  if (extra.length) throw new StoragePoolError(`Unexpected driver options found: ${extra.join(', ')}`);
-  const missing = params.filter((p) => p.required && record.attr(p.name) === undefined);
-  if (missing.length) throw new StoragePoolError(`missing required driver options: ${missing.map((p) => p.name).join(' ')}`);
+  const keys = record.attrs.map(([k]) => k).filter((k) => k !== 'name' && k !== 'driver');
+  const { unexpected, missing } = poolOptionProblems(record.driver as DriverName, keys);
+  if (unexpected.length) throw new StoragePoolError(`Unexpected driver options found: ${unexpected.join(', ')}`);
+  if (missing.length) throw new StoragePoolError(`missing required driver options: ${missing.join(' ')}`);
+}
+
+/**
+ * Which of `keys` (a pool's options, without its name and driver) the
+ * driver does not take, and which options it requires are not among them
+ * (in the driver's order). Callers word the refusal: the library as a
+ * StoragePoolError, the Admin API in the reference's classes.
+ */
+export function poolOptionProblems(driver: DriverName, keys: readonly string[]): { unexpected: string[]; missing: string[] } {
+  const params = DRIVER_PARAMETERS[driver];
+  const known = new Set(params.map((p) => p.name));
+  return {
+    unexpected: keys.filter((k) => !known.has(k)),
+    missing: params.filter((p) => p.required && !keys.includes(p.name)).map((p) => p.name),
+  };
 }
 
 export abstract class StoragePool {

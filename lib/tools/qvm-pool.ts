@@ -103,7 +103,7 @@ async function remove(ctx: Context, names: string[]): Promise<void> {
 async function set(ctx: Context, name: string, options: string[]): Promise<void> {
   requirePool(ctx, name);
   if (options.length === 0) throw new UsageError('set needs at least one -o OPTION=VALUE');
-  for (const [k, v] of parseOptions(options)) await setPoolOption(ctx.store(), name, k, v);
+  for (const [k, v] of parseOptions(options)) await setPoolOption(ctx.store(), sessionStorage(ctx.session), name, k, v);
 }
 
 /** The deprecated option form; its errors are usage errors (exit 2), as the reference's parser.error. */

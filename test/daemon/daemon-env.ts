@@ -118,3 +118,76 @@ export function comparableStore(s: TmpStore): string {
       return `${tags.trim().split(/\n\s*/).sort().join(`\n${indent}`)}\n${indent}`;
     });
 }
+
+export interface StreamEvent {
+  subject: string;
+  event: string;
+  fields: Record<string, string>;
+}
+
+export interface EventStream {
+  events: StreamEvent[];
+  /** The error frame that ended the stream (shown), if one did. */
+  error(): string | undefined;
+  close(): void;
+  /** Until `pred` holds for the events so far. @throws after `ms` */
+  waitFor(pred: (e: StreamEvent[]) => boolean, ms?: number): Promise<void>;
+}
+
+/**
+ * A stream method's connection (admin.Events, admin.vm.Stats) and the
+ * events it received so far; resolves at the first frame
+ * (connection-established).
+ */
+export function subscribe(d: Daemon, dest = 'dom0', method = 'admin.Events'): Promise<EventStream> {
+  return new Promise((resolve, reject) => {
+    const events: StreamEvent[] = [];
+    let error: string | undefined;
+    let buf = Buffer.alloc(0);
+    const c = net.connect(d.socket, () => c.end(request(method, dest)));
+    const parse = () => {
+      // 1\0 subject \0 event \0 (k \0 v \0)* \0; or, last, an error frame 2\0 ...
+      for (;;) {
+        if (buf.length < 2) return;
+        if (buf[0] === 0x32 && buf[1] === 0) {
+          error = shown(buf);
+          return;
+        }
+        if (buf[0] !== 0x31 || buf[1] !== 0) throw new Error(`not an event frame: ${shown(buf)}`);
+        const parts: string[] = [];
+        let pos = 2;
+        for (;;) {
+          const nul = buf.indexOf(0, pos);
+          if (nul < 0) return;
+          const part = buf.subarray(pos, nul).toString('utf8');
+          pos = nul + 1;
+          if (parts.length >= 2 && parts.length % 2 === 0 && part === '') break;
+          parts.push(part);
+        }
+        const [subject, event, ...kv] = parts as [string, string, ...string[]];
+        const fields: Record<string, string> = {};
+        for (let i = 0; i < kv.length; i += 2) fields[kv[i] as string] = kv[i + 1] as string;
+        events.push({ subject, event, fields });
+        buf = buf.subarray(pos);
+      }
+    };
+    c.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      parse();
+      if (events.length >= 1 || error !== undefined) resolve(handle);
+    });
+    c.on('error', reject);
+    const handle: EventStream = {
+      events,
+      error: () => error,
+      close: () => c.destroy(),
+      waitFor: (pred, ms = 20000) =>
+        new Promise<void>((res, rej) => {
+          const until = Date.now() + ms;
+          const tick = () =>
+            pred(events) ? res() : Date.now() > until ? rej(new Error(`events so far: ${JSON.stringify(events.slice(-5))} ${error ?? ''}`)) : setTimeout(tick, 20);
+          tick();
+        }),
+    };
+  });
+}

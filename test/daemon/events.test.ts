@@ -6,62 +6,8 @@
  * at the same time) nothing is lost and every change is announced once.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import { runAsync } from '../helpers.js';
-import { request, shown, startDaemon, type Daemon } from './daemon-env.js';
-
-interface Event {
-  subject: string;
-  event: string;
-  fields: Record<string, string>;
-}
-
-/** An admin.Events connection and the events it received so far. */
-function subscribe(d: Daemon, dest = 'dom0'): Promise<{ events: Event[]; close(): void; waitFor(pred: (e: Event[]) => boolean, ms?: number): Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const events: Event[] = [];
-    let buf = Buffer.alloc(0);
-    const c = net.connect(d.socket, () => c.end(request('admin.Events', dest)));
-    const parse = () => {
-      // 1\0 subject \0 event \0 (k \0 v \0)* \0
-      for (;;) {
-        if (buf.length < 2) return;
-        if (buf[0] !== 0x31 || buf[1] !== 0) throw new Error(`not an event frame: ${shown(buf)}`);
-        const parts: string[] = [];
-        let pos = 2;
-        for (;;) {
-          const nul = buf.indexOf(0, pos);
-          if (nul < 0) return;
-          const part = buf.subarray(pos, nul).toString('utf8');
-          pos = nul + 1;
-          if (parts.length >= 2 && parts.length % 2 === 0 && part === '') break;
-          parts.push(part);
-        }
-        const [subject, event, ...kv] = parts as [string, string, ...string[]];
-        const fields: Record<string, string> = {};
-        for (let i = 0; i < kv.length; i += 2) fields[kv[i] as string] = kv[i + 1] as string;
-        events.push({ subject, event, fields });
-        buf = buf.subarray(pos);
-      }
-    };
-    c.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      parse();
-      if (events.length === 1) resolve(handle);
-    });
-    c.on('error', reject);
-    const handle = {
-      events,
-      close: () => c.destroy(),
-      waitFor: (pred: (e: Event[]) => boolean, ms = 20000) =>
-        new Promise<void>((res, rej) => {
-          const until = Date.now() + ms;
-          const tick = () => (pred(events) ? res() : Date.now() > until ? rej(new Error(`events so far: ${JSON.stringify(events.slice(-5))}`)) : setTimeout(tick, 20));
-          tick();
-        }),
-    };
-  });
-}
+import { shown, startDaemon, subscribe, type Daemon } from './daemon-env.js';
 
 let d: Daemon;
 beforeEach(async () => {
@@ -118,6 +64,25 @@ test('a change by a one-shot command is announced without any request to the dae
   expect((await runAsync('qvm-features', ['sys-net', 'alone', '1'], d.store.env)).code).toBe(0);
   await s.waitFor((e) => e.length >= 2, 10000);
   expect(s.events[1]).toEqual({ subject: 'sys-net', event: 'domain-feature-set:alone', fields: { feature: 'alone', value: '1' } });
+  s.close();
+});
+
+test('pools added and removed through the daemon and by qvm-pool: pool-add and pool-delete, nothing for a setting', async () => {
+  const s = await subscribe(d);
+  const dir = d.store.dir;
+  expect(shown(await d.call('admin.pool.Add', 'dom0', 'file', `name=p1\ndir_path=${dir}/p1\n`))).toBe('0\\0');
+  expect((await runAsync('qvm-pool', ['add', 'p2', 'file', '-o', `dir_path=${dir}/p2`], d.store.env)).code).toBe(0);
+  // the reference announces no change of a pool's settings
+  expect(shown(await d.call('admin.pool.Set.revisions_to_keep', 'dom0', 'p1', '0'))).toBe('0\\0');
+  expect(shown(await d.call('admin.pool.Remove', 'dom0', 'p2'))).toBe('0\\0');
+  expect((await runAsync('qvm-pool', ['remove', 'p1'], d.store.env)).code).toBe(0);
+  await s.waitFor((e) => e.filter((x) => x.event === 'pool-delete').length === 2);
+  expect(s.events.slice(1)).toEqual([
+    { subject: '', event: 'pool-add', fields: { pool: 'p1' } },
+    { subject: '', event: 'pool-add', fields: { pool: 'p2' } },
+    { subject: '', event: 'pool-delete', fields: { pool: 'p2' } },
+    { subject: '', event: 'pool-delete', fields: { pool: 'p1' } },
+  ]);
   s.close();
 });
 

@@ -4,7 +4,8 @@
  * with QEMU as the lifecycle tests: Qubes' own qvm-start, qvm-check,
  * qvm-pause, qvm-unpause, qvm-shutdown and qvm-kill against our qubesd,
  * with the same exit codes and answers as our commands on the same store;
- * the console's pty; and the refusals under the reference's class names.
+ * the console's pty; the stats stream of a running qube; and the refusals
+ * under the reference's class names.
  * The qubes boot nothing: they only have to exist as domains.
  */
 import { spawnSync } from 'node:child_process';
@@ -14,7 +15,7 @@ import path from 'node:path';
 import { run } from '../helpers.js';
 import { ensureSystemLibvirtd } from '../vmm/libvirt-daemons.js';
 import { LIVE_URI, makeLiveStore, removeLiveStore, type LiveStore } from '../vmm/live-store.js';
-import { clientMissing, referenceTool, shown, startDaemon, type Daemon } from './daemon-env.js';
+import { clientMissing, referenceTool, shown, startDaemon, subscribe, type Daemon, type StreamEvent } from './daemon-env.js';
 
 const why = (await ensureSystemLibvirtd()) ?? (clientMissing().length ? `missing ${clientMissing().join(', ')}` : undefined);
 if (why) console.warn(`qubesd lifecycle tests skipped: ${why}`);
@@ -108,5 +109,41 @@ const domstate = (name: string) => {
       ['admin.vm.Suspend', 'QubesVMError', 'suspend'],
     ])
       expect(shown(await d.call(m as string, 'dom0'))).toBe(`2\\0${cls}\\0\\0Cannot ${what} Dom0 fake domain!\\0`);
+  }, 120000);
+
+  test('admin.vm.Stats: vm-stats events with the reference fields for a running qube, every stats_interval; not running ends the stream', async () => {
+    ok('qubes-prefs', 'stats_interval', '1');
+    const notRunning = `2\\0QubesVMNotRunningError\\0\\0Domain not running (either powered off or paused): '${work}'\\0`;
+    const halted = await subscribe(d, work, 'admin.vm.Stats');
+    await halted.waitFor(() => halted.error() !== undefined);
+    expect([halted.events.map((e) => e.event), halted.error()]).toEqual([['connection-established'], notRunning]);
+
+    ok('qvm-start', work);
+    const all = await subscribe(d, 'dom0', 'admin.vm.Stats');
+    const one = await subscribe(d, work, 'admin.vm.Stats');
+    const stats = (e: StreamEvent[]) => e.filter((x) => x.event === 'vm-stats');
+    await all.waitFor((e) => stats(e).length >= 2, 15000);
+    await one.waitFor((e) => stats(e).length >= 2, 15000);
+    // only qubes of the store are reported (other domains of this libvirtd are not), dom0 is no domain under QEMU
+    expect(new Set(stats(all.events).map((e) => e.subject))).toEqual(new Set([work]));
+    expect(stats(one.events).every((e) => e.subject === work)).toBe(true);
+    const [first, second] = stats(one.events) as [StreamEvent, StreamEvent];
+    expect(Object.keys(first.fields)).toEqual(['memory_kb', 'memory_assigned_total', 'memory_assigned_usable', 'memory_with_swap_used', 'cpu_time', 'cpu_usage', 'online_vcpus']);
+    const n = (e: StreamEvent, k: string) => Number(e.fields[k]);
+    // memory=128 and maxmem=128 MiB; the vCPUs of the qube
+    expect([n(first, 'memory_assigned_total'), n(first, 'memory_kb')]).toEqual([131072, 131072]);
+    expect(n(first, 'memory_assigned_usable')).toBe(n(first, 'memory_kb'));
+    expect(n(first, 'memory_with_swap_used')).toBe(n(first, 'memory_kb'));
+    expect(n(first, 'online_vcpus')).toBe(Number(ours('qvm-prefs', work, 'vcpus').stdout));
+    // CPU time in ms grows; usage is 0 at the first round, a percentage after
+    expect(n(second, 'cpu_time')).toBeGreaterThanOrEqual(n(first, 'cpu_time'));
+    expect(n(first, 'cpu_usage')).toBe(0);
+    expect(n(second, 'cpu_usage')).toBeGreaterThanOrEqual(0);
+    expect(n(second, 'cpu_usage')).toBeLessThanOrEqual(100);
+    all.close();
+
+    ok('qvm-kill', work);
+    await one.waitFor(() => one.error() !== undefined, 10000);
+    expect(one.error()).toBe(notRunning);
   }, 120000);
 });

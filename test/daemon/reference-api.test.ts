@@ -5,7 +5,8 @@
  * on two copies of one store: the same request gives the same reply, byte
  * for byte, and after the whole sequence of changes the two stores are the
  * same (tags compared as sets: the reference writes them in Python's set
- * order, which changes from run to run).
+ * order, which changes from run to run; the new pools' directories, one
+ * in each store's temporary directory, written as DIR).
  *
  * Left out, each a difference of the library the commands share, listed in
  * the README: requests whose reference answer needs the hypervisor
@@ -122,6 +123,41 @@ const REQUESTS: [string, string, string, string][] = [
   ['admin.label.List', 'dom0', '', ''],
   ['admin.vm.firewall.Set', 'vm0001', '', 'action=accept dsthost=10.0.0.1 proto=tcp dstports=22-22\naction=drop\n'],
   ['admin.vm.firewall.Get', 'vm0001', '', ''],
+  ['admin.vm.volume.Set.rw', 'vm0001', 'root', ' true'],
+  ['admin.vm.volume.Set.rw', 'vm0001', 'root', 'TRUE'],
+  // pools ({DIR}: the store's directory)
+  ['admin.pool.Add', 'dom0', 'file', 'name=p1\ndir_path={DIR}/p1\n'],
+  ['admin.pool.Add', 'dom0', 'file', 'name=p1\ndir_path={DIR}/p1\n'],
+  ['admin.pool.Add', 'dom0', 'file', 'dir_path={DIR}/p2\r\nrevisions_to_keep=0\x0bephemeral_volatile=on\x0cname=p2'],
+  ['admin.pool.Add', 'dom0', 'file-reflink', 'name=r1\ndir_path={DIR}/r1\nsetup_check=no\nrevisions_to_keep=3\n'],
+  ['admin.pool.Add', 'dom0', 'file', 'name=p3\nfoo=1\n'],
+  ['admin.pool.Add', 'dom0', 'file', 'name=p3\ndriver=file\n'],
+  ['admin.pool.Add', 'dom0', 'file', 'name=p3\n'],
+  ['admin.pool.Add', 'dom0', 'nosuch', 'name=p3\n'],
+  ['admin.pool.Add', 'dom0', 'file', 'dir_path=/x\n'],
+  ['admin.pool.Add', 'dom0', 'file', 'name=p3\nname=p4\n'],
+  ['admin.pool.Add', 'dom0', 'file', 'name=p3\nnoequal\n'],
+  ['admin.pool.Add', 'dom0', 'file', 'name=p3\n\n'],
+  ['admin.pool.Add', 'dom0', 'file', 'name=p/3\n'],
+  ['admin.pool.Add', 'dom0', 'file', 'name=p\u00e9\n'],
+  ['admin.pool.Add', 'dom0', 'file', ''],
+  ['admin.pool.Add', 'dom0', '', 'name=p3\n'],
+  ['admin.pool.List', 'dom0', '', ''],
+  ['admin.pool.Set.revisions_to_keep', 'dom0', 'p1', '0'],
+  ['admin.pool.Set.revisions_to_keep', 'dom0', 'r1', '-1'],
+  ['admin.pool.Set.revisions_to_keep', 'dom0', 'p1', '-2'],
+  ['admin.pool.Set.revisions_to_keep', 'dom0', 'p1', '01'],
+  ['admin.pool.Set.revisions_to_keep', 'dom0', 'p1', 'x'],
+  ['admin.pool.Set.revisions_to_keep', 'dom0', 'nosuch', '1'],
+  ['admin.pool.Set.ephemeral_volatile', 'dom0', 'p1', 'On'],
+  ['admin.pool.Set.ephemeral_volatile', 'dom0', 'p2', '0'],
+  ['admin.pool.Set.ephemeral_volatile', 'dom0', 'p1', 'maybe'],
+  ['admin.pool.Set.ephemeral_volatile', 'dom0', 'p1', 'true\n'],
+  ['admin.pool.Set.ephemeral_volatile', 'dom0', 'nosuch', 'True'],
+  ['admin.pool.Remove', 'dom0', 'p2', ''],
+  ['admin.pool.Remove', 'dom0', 'p2', ''],
+  ['admin.pool.Remove', 'dom0', 'p1', 'x'],
+  ['admin.pool.List', 'dom0', '', ''],
 ];
 
 /** qubes.xml with each qube's tags in name order. */
@@ -138,19 +174,20 @@ testWithout(absent, "the reference's handlers and ours: same replies, same store
     fs.mkdirSync('/var/run/qubes', { recursive: true }); // the reference's offline app expects it
     // the qube's directory, which a real system has (the reference does not make it to save rules)
     for (const dir of [d.store.dir, refStore.dir]) fs.mkdirSync(path.join(dir, 'appvms', 'vm0001'), { recursive: true });
+    const inStore = (dir: string, r: (typeof REQUESTS)[number]) => [r[0], r[1], r[2], r[3].replaceAll('{DIR}', dir)] as const;
     const ref = spawnSync(REF_PYTHON, [REF_API, refStore.xml], {
-      input: REQUESTS.map((r) => JSON.stringify(r)).join('\n') + '\n',
+      input: REQUESTS.map((r) => JSON.stringify(inStore(refStore.dir, r))).join('\n') + '\n',
       encoding: 'utf8',
       env: { ...process.env, QUBES_BASE_DIR: refStore.dir },
     });
     const replies = ref.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as string | null);
     expect([ref.status, replies.length]).toEqual([0, REQUESTS.length]);
     for (const [i, r] of REQUESTS.entries()) {
-      const ours = shown(await d.raw(request(...r)));
+      const ours = shown(await d.raw(request(...inStore(d.store.dir, r))));
       const theirs = replies[i] === null ? '' : shown(Buffer.from(replies[i] as string, 'utf8'));
       expect([r, ours]).toEqual([r, theirs]);
     }
-    expect(tagsSorted(d.store.read())).toBe(tagsSorted(refStore.read()));
+    expect(tagsSorted(d.store.read().replaceAll(d.store.dir, 'DIR'))).toBe(tagsSorted(refStore.read().replaceAll(refStore.dir, 'DIR')));
   } finally {
     await d.stop();
     for (const dir of [d.store.dir, refStore.dir]) fs.rmSync(dir, { recursive: true, force: true });

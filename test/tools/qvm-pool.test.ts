@@ -89,9 +89,16 @@ describe('qvm-pool', () => {
 
   test('set changes revisions_to_keep and ephemeral_volatile only', async () => {
     const s = store();
-    expect((await runIn('qvm-pool', ['set', 'varlibqubes', '-o', 'revisions_to_keep=3', '-o', 'ephemeral_volatile=yes'], s.env)).code).toBe(0);
-    expect(s.read()).toContain('<pool name="varlibqubes" dir_path="' + s.dir + '" driver="file" revisions_to_keep="3" ephemeral_volatile="True"/>');
+    expect((await runIn('qvm-pool', ['set', 'varlibqubes', '-o', 'revisions_to_keep=0', '-o', 'ephemeral_volatile=yes'], s.env)).code).toBe(0);
+    expect(s.read()).toContain('<pool name="varlibqubes" dir_path="' + s.dir + '" driver="file" revisions_to_keep="0" ephemeral_volatile="True"/>');
     const before = s.read();
+    // the driver's own limit holds (a file pool keeps at most one revision), so the pool stays usable
+    expect(await runIn('qvm-pool', ['set', 'varlibqubes', '-o', 'revisions_to_keep=3'], s.env)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'qvm-pool: error: FilePool supports maximum 1 volume revision to keep\n',
+    });
+    expect((await runIn('qvm-pool', ['info', 'varlibqubes'], s.env)).code).toBe(0);
     expect(await runIn('qvm-pool', ['set', 'varlibqubes', '-o', 'prop=1'], s.env)).toEqual({ code: 1, stdout: '', stderr: 'qvm-pool: error: Setting option prop is not supported for pool varlibqubes\n' });
     expect((await runIn('qvm-pool', ['set', 'linux-kernel', '-o', 'revisions_to_keep=1'], s.env)).stderr).toBe(
       'qvm-pool: error: Setting option revisions_to_keep is not supported for pool linux-kernel\n',

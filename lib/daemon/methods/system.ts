@@ -3,8 +3,8 @@
  * What the system holds: admin.vmclass.List, admin.deviceclass.List,
  * admin.vm.List (every qube when the destination is dom0, else that one:
  * `NAME class=CLASS state=STATE uuid=UUID` per line, by name, dom0 first),
- * admin.vm.CurrentState, and admin.Events (the event stream: see
- * events.ts).
+ * admin.vm.CurrentState, admin.Events (the event stream: see events.ts)
+ * and admin.vm.Stats (the stats stream: see stats.ts).
  *
  * Reference: qubes-core-admin: qubes/api/admin.py (vmclass_list,
  * deviceclass_list, vm_list, vm_current_state, vm_stats).
@@ -17,6 +17,7 @@ import { unknownStates } from '../../vmm/fixed-state.js';
 import type { Vmm } from '../../vmm/vmm.js';
 import { method, type MethodDecl } from '../method.js';
 import { eventsHandler } from './events.js';
+import { statsHandler } from './stats.js';
 
 /** The hypervisor's answer for these qubes; unreachable, every qube it would have to tell reads NA. */
 async function statesOf(vmm: Vmm, vms: QubesVM[]): Promise<Pick<Vmm, 'info'>> {
@@ -54,5 +55,5 @@ export const SYSTEM_METHODS: MethodDecl[] = [
     return `mem=${mem} mem_static_max=${memStaticMax} cputime=0 power_state=${info.state}`;
   }),
   method('admin.Events', { ...global, destAdminvm: null }, eventsHandler),
-  method('admin.vm.Stats', { ...global, destAdminvm: null }),
+  method('admin.vm.Stats', { ...global, destAdminvm: null }, statsHandler),
 ];

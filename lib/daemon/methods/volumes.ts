@@ -26,8 +26,8 @@ import {
   volumeInfo,
   type VolumeRef,
 } from '../../storage/volume-admin.js';
-import { parseQubesBool } from '../../storage/volume.js';
 import { volumeAttr } from '../../vm/volume-config.js';
+import { validateBool } from '../bool-payload.js';
 import { MalformedRequest } from '../malformed.js';
 import { method, type Call, type MethodDecl } from '../method.js';
 import { validateNumber } from '../number-arg.js';
@@ -117,14 +117,7 @@ async function clear(call: Call): Promise<void> {
 function setBool(prop: 'rw' | 'ephemeral') {
   return async (call: Call): Promise<void> => {
     enforceArg(call, volumeNames(call), `${call.dest.name} volumes`);
-    const text = call.payload.toString('latin1');
-    let on: boolean;
-    try {
-      if (!/^[\x00-\x7f]*$/.test(text)) throw new Error('not ASCII');
-      on = parseQubesBool(text, prop);
-    } catch {
-      throw new ProtocolError('Payload is not boolean ASCII');
-    }
+    const on = validateBool(call.payload);
     const ref = await volumeOf(call);
     if (prop === 'rw') {
       await call.app.vmm.refresh([call.dest]);

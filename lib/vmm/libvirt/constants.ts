@@ -37,6 +37,8 @@ export const DOMAIN_EVENT_ID_LIFECYCLE = 0;
 export const CreateFlags = { StartPaused: 1, Autodestroy: 2, BypassCache: 4, ForceBoot: 8, Validate: 16 } as const;
 /** virDomainDeviceModifyFlags (AFFECT_CURRENT is 0). */
 export const DeviceModifyFlags = { Live: 1, Config: 2, Force: 4 } as const;
+/** virConnectListAllDomainsFlags (the ones used here). */
+export const ListDomainsFlags = { Active: 1 } as const;
 export const StatsTypes = { State: 1, CpuTotal: 2, Balloon: 4, Vcpu: 8, Interface: 16, Block: 32 } as const;
 
 /** remote_auth_type, every value: the server lists which it offers. @public */
