@@ -59,11 +59,12 @@ function readOwner(lockDir: string): Owner | undefined {
 }
 
 /** Written under a temporary name and renamed, so readers never see half of it. */
-function writeOwner(lockDir: string): void {
+function writeOwner(lockDir: string): Owner {
   const tmp = path.join(lockDir, 'owner.tmp');
   const me = selfIdentity();
   fs.writeFileSync(tmp, `${me.pid} ${me.start}\n`);
   fs.renameSync(tmp, path.join(lockDir, 'owner'));
+  return me;
 }
 
 const sameOwner = (a: Owner | undefined, b: Owner) => a !== undefined && a.pid === b.pid && a.start === b.start;
@@ -152,20 +153,19 @@ export type Release = () => Promise<void>;
  * signal handler runs in between, so only SIGKILL (or a crash of the
  * machine) can leave a directory without its owner, and only within the
  * microseconds between two system calls.
- * @returns false when something is already at the lock's path
+ * @returns the owner recorded, or undefined when something is already at the lock's path
  */
-function tryTake(storePath: string, lockDir: string): boolean {
+function tryTake(storePath: string, lockDir: string): Owner | undefined {
   try {
     fs.mkdirSync(lockDir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false;
+    if (code === 'EEXIST') return undefined;
     if (code === 'ENOENT') throw new StoreLockError(`Cannot lock ${storePath}: directory ${path.dirname(storePath)} does not exist`);
     throw new StoreLockError(`Cannot lock ${storePath}: ${ioReason(e)}`);
   }
   try {
-    writeOwner(lockDir);
-    return true;
+    return writeOwner(lockDir);
   } catch (e) {
     for (const f of ['owner', 'owner.tmp']) fs.rmSync(path.join(lockDir, f), { force: true });
     fs.rmdirSync(lockDir);
@@ -189,8 +189,8 @@ export async function lockStore(storePath: string, timeoutMs: number): Promise<R
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
   for (;;) {
-    if (tryTake(storePath, lockDir)) {
-      const me = readOwner(lockDir) as Owner;
+    const me = tryTake(storePath, lockDir);
+    if (me) {
       return async () => giveBack(lockDir, me);
     }
     refuseForeignLock(storePath, lockDir);
