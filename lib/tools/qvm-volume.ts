@@ -19,11 +19,13 @@ import {
   resolveVolume,
   revertVolume,
   revisionIds,
+  volumeFacts,
   volumeInfo,
   type VolumeRef,
 } from '../storage/volume-admin.js';
 import { UsageError } from './common/errors.js';
 import { cancellable } from './common/cancel-signals.js';
+import { FORMAT_OPTION, wantsJson, writeJson, type FormatOpts, type JsonValue } from './common/json-output.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec, OptionSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
@@ -50,6 +52,7 @@ export const spec: CommandSpec = {
         { flags: '--full', description: 'print the pool:volume of every row, also for volumes shared by several qubes' },
         { flags: '--all', description: 'all qubes (the default when none is named)' },
         { flags: '--exclude <VMNAME>', description: 'leave this qube out (repeatable)', kind: 'vm', repeatable: true },
+        FORMAT_OPTION,
       ],
     },
     {
@@ -57,7 +60,7 @@ export const spec: CommandSpec = {
       aliases: ['i'],
       summary: "show a volume's settings and revisions, or one property",
       args: [VOLUME_ARG(), { name: 'PROPERTY', description: 'one property (e.g. size, revisions, is_outdated)', optional: true }],
-      options: [],
+      options: [FORMAT_OPTION],
     },
     {
       name: 'config',
@@ -99,7 +102,7 @@ export const spec: CommandSpec = {
   ],
 };
 
-interface Opts {
+interface Opts extends FormatOpts {
   pool?: string[];
   full?: boolean;
   all?: boolean;
@@ -159,6 +162,11 @@ async function list(opts: Opts, names: string[], ctx: Context): Promise<void> {
   }
   const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   const sorted = [...groups.values()].sort((a, b) => cmp(a.key[0], b.key[0]) || cmp(a.key[1], b.key[1]));
+  if (wantsJson(opts)) {
+    // every row names its pool and vid (the table leaves them out under a shared volume's first row)
+    writeJson(ctx, sorted.flatMap((g) => g.rows.map((r) => ({ pool: g.key[0], vid: g.key[1], vm: r.vm, volume: r.volume, revert_possible: r.revertible }))));
+    return;
+  }
   const rows = [['POOL:VOLUME', 'VMNAME', 'VOLUME_NAME', 'REVERT_POSSIBLE']];
   for (const g of sorted)
     g.rows.forEach((r, i) => {
@@ -168,9 +176,15 @@ async function list(opts: Opts, names: string[], ctx: Context): Promise<void> {
   ctx.out(formatTable(rows));
 }
 
-async function info(ref: VolumeRef, property: string | undefined, ctx: Context): Promise<void> {
-  const rows = await volumeInfo(ref);
+async function info(ref: VolumeRef, property: string | undefined, ctx: Context, opts: FormatOpts): Promise<void> {
   const revisions = await revisionIds(ref);
+  if (wantsJson(opts)) {
+    const all: { [key: string]: JsonValue } = { vm: ref.vm.name, volume: ref.name, ...(await volumeFacts(ref)), revisions };
+    if (property !== undefined && !Object.hasOwn(all, property)) throw new QubesError(`No such property: ${property}`);
+    writeJson(ctx, property === undefined ? all : { [property]: all[property] as JsonValue });
+    return;
+  }
+  const rows = await volumeInfo(ref);
   if (property === undefined) {
     const shown = rows
       .filter(([k]) => k !== 'path')
@@ -243,7 +257,7 @@ async function cloneRefs(pools: PoolSet, rest: string[]): Promise<[VolumeRef, Vo
 export async function run(opts: Opts, args: string[], ctx: Context): Promise<void> {
   const [command, ...rest] = args as [string, ...string[]];
   if (command === 'list') return list(opts, rest, ctx);
-  if (command === 'info') return info(await volumeArg(poolsOf(ctx), rest[0] as string), rest[1], ctx);
+  if (command === 'info') return info(await volumeArg(poolsOf(ctx), rest[0] as string), rest[1], ctx, opts);
   // the questions come first: Ctrl-C at a prompt ends the command at once
   if (command === 'clone') {
     await cloneRefs(poolsOf(ctx), rest);
