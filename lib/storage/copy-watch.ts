@@ -6,17 +6,22 @@
  * StorageContext (its progress display, lib/util/progress.ts, is such a
  * counter); without it nothing is measured.
  *
- * A copy is looked at every POLL_MS, and its counter is started at the
- * first look that finds it still running: a reflink shows nothing. Copies
- * of less than MIN_WATCHED bytes are not watched at all: they end in well
+ * A counter is started when a copy begins (its rate counts from then) and
+ * told nothing until the first look, POLL_MS later, that finds the copy
+ * still running; from then on every POLL_MS, and at the end. A copy that
+ * ended before (a reflink) hears nothing more: it shows nothing. Copies of
+ * less than MIN_WATCHED bytes are not watched at all: they end in well
  * under a second on any disk, and lines about them would only be noise in
- * a script's output. A copy by a program (cp) is measured by the
- * blocks its destination holds, against the blocks the source holds (a
- * sparse image's holes are not copied, so they are not counted either).
+ * a script's output. A copy by a program (cp) is measured by the blocks
+ * its destination holds, against the blocks the source holds (a sparse
+ * image's holes are not copied, so they are not counted either).
  */
 import fs from 'node:fs';
 
-/** The bytes of one copy as they are written; `finish` once at its end (`ok`: it succeeded). */
+/**
+ * The bytes of one copy as they are written; `finish` once at its end
+ * (`ok`: it succeeded), unless the copy ended before it was told anything.
+ */
 export interface CopyCounter {
   update(done: number): void;
   finish(ok: boolean): void;
@@ -36,26 +41,28 @@ const MIN_WATCHED = 64 * 1024 * 1024;
 
 /**
  * Run `copy` of `total` bytes and, given `start`, tell its counter `done()`
- * every POLL_MS from the first look at which `copy` still runs (see the
- * module comment), then how it ended.
+ * every POLL_MS from the first look at which `copy` still runs, then how it
+ * ended (see the module comment).
  */
 export async function watched<T>(start: StartCounter | undefined, total: number, done: () => number, copy: () => Promise<T>): Promise<T> {
   if (!start || total < MIN_WATCHED) return copy();
-  let counter: CopyCounter | undefined;
-  const look = () => {
-    counter ??= start(total);
+  const counter = start(total);
+  let told = false;
+  const timer = setInterval(() => {
+    told = true;
     counter.update(Math.min(total, done()));
-  };
-  const timer = setInterval(look, POLL_MS);
+  }, POLL_MS);
   try {
     const result = await copy();
     clearInterval(timer);
-    counter?.update(total);
-    counter?.finish(true);
+    if (told) {
+      counter.update(total);
+      counter.finish(true);
+    }
     return result;
   } catch (e) {
     clearInterval(timer);
-    counter?.finish(false);
+    if (told) counter.finish(false);
     throw e;
   }
 }

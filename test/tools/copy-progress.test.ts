@@ -149,3 +149,26 @@ test('Ctrl-C during a clone copy: the progress ends, the clone is not made, noth
   expect(dataBytes(img('c4'))).toBe(DATA);
   removeQube('c4');
 });
+
+test('Ctrl-C on the terminal during a clone copy: the bar line ends before the error line; nothing is left', async () => {
+  const before = fs.readFileSync(xml(), 'utf8');
+  // the terminal's own Ctrl-C: script(1) passes the character to the pseudo-terminal, which sends SIGINT
+  const child = spawn('script', ['-qfec', `${BIN('qvm-clone')} vm0000 c5`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let sent = false;
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (!sent && out.includes('Copying appvms/c5/private... [')) {
+      sent = true;
+      child.stdin.write('\x03');
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  expect(sent).toBe(true);
+  expect(code).toBe(130);
+  // the terminal echoes ^C where the bar was; the bar's line ends, then the one error line
+  expect(out).toMatch(/^(\rCopying appvms\/c5\/private\.\.\. \[[#.]{24}\] [^\r\n]*\x1b\[K)+(\^C)?\r\nqvm-clone: error: Creating c5 cancelled; nothing was kept\r\n$/);
+  expect(fs.readFileSync(xml(), 'utf8')).toBe(before);
+  expect(fs.existsSync(path.join(dir, 'appvms', 'c5'))).toBe(false);
+  expect(fs.readdirSync(path.join(dir, 'appvms', 'vm0000'))).toEqual(['private.img']);
+});
