@@ -105,6 +105,16 @@ test('qvm-clone without a terminal: one line per percent up to 100%; nothing wit
   removeQube('c3');
 });
 
+test('a file-reflink pool that cannot reflink (setup_check=no) shows its fallback copies too', () => {
+  expect(run('qvm-pool', ['add', 'rl', 'file-reflink', '-o', `dir_path=${path.join(dir, 'rl')}`, '-o', 'setup_check=no'], env).code).toBe(0);
+  const r = run('qvm-clone', ['-P', 'rl', 'vm0000', 'r1'], env);
+  expect(r.code).toBe(0);
+  expectRising(percentLines(r.stderr, 'Copying appvms/r1/private...'));
+  expect(dataBytes(path.join(dir, 'rl', 'appvms', 'r1', 'private.img'))).toBe(DATA);
+  removeQube('r1');
+  expect(run('qvm-pool', ['remove', 'rl'], env).code).toBe(0);
+});
+
 test('qvm-volume import and clone show the progress of their copies', () => {
   expect(run('qvm-create', ['-q', '-l', 'red', 'v1'], env).code).toBe(0);
   const src = path.join(dir, 'import.img');
