@@ -15,6 +15,7 @@ import { QubesCancelledError, QubesError, QubesValueError, QubesVMNotFoundError,
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
 import { importStream } from './copy-data.js';
+import { counterFor } from './copy-watch.js';
 import type { PoolSet, QubeVolume } from './qube-storage.js';
 import { checkEphemeral, parseQubesBool } from './volume.js';
 
@@ -156,7 +157,7 @@ export async function importVolumeData(store: Store, ref: VolumeRef, input: Read
   const { volume: v, pool } = ref.qv;
   const target = await pool.importData(v, size);
   try {
-    await importStream(input, target, size, ref.pools.ctx.signal);
+    await importStream(input, target, size, ref.pools.ctx.signal, counterFor(ref.pools.ctx.watchCopy, v.vid));
   } catch (e) {
     await pool.importDataEnd(v, false);
     if (e instanceof QubesCancelledError) throw new QubesCancelledError(`Import into ${ref.vm.name}:${ref.name} cancelled; the volume keeps its data`, e.signal);

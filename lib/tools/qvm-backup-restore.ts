@@ -9,13 +9,14 @@
  */
 import fs from 'node:fs';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
-import { Progress } from '../backup/progress.js';
 import { planFacts, planSummary, type PlanEntry } from '../backup/restore-plan.js';
+import type { Progress } from '../util/progress.js';
 import { exitBySignal } from '../backup/run-control.js';
 import { dom0Home } from '../config.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
 import { restoreRun } from '../ops/restore-run.js';
 import { UsageError } from './common/errors.js';
+import { stderrProgress } from './common/progress.js';
 import { readSecret } from './common/prompt.js';
 import { FORMAT_OPTION, wantsJson, writeJson } from './common/json-output.js';
 import type { Context } from './common/program.js';
@@ -151,7 +152,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
         return /^y$/i.test(ctx.session.streams.readLine().trim());
       },
       progress: (done, total) => {
-        progress ??= new Progress(opts.verifyOnly ? 'Verifying...' : 'Restoring...', total, { write: ctx.err, isTTY: ctx.session.streams.stderrIsTTY }, quiet);
+        progress ??= stderrProgress(ctx, opts.verifyOnly ? 'Verifying...' : 'Restoring...', total);
         progress.update(done);
       },
       home,

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { QubesError } from '../errors.js';
 import { importLength, openImportSource } from '../storage/import-source.js';
+import type { CopyWatcher } from '../storage/copy-watch.js';
 import { PoolSet } from '../storage/qube-storage.js';
 import { parseSize } from '../storage/sizes.js';
 import {
@@ -26,6 +27,7 @@ import {
 import { UsageError } from './common/errors.js';
 import { cancellable } from './common/cancel-signals.js';
 import { FORMAT_OPTION, wantsJson, writeJson, type FormatOpts, type JsonValue } from './common/json-output.js';
+import { copyProgress } from './common/progress.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec, OptionSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
@@ -119,10 +121,10 @@ function splitVolumeArg(arg: string): [string, string] {
   return parts as [string, string];
 }
 
-/** The pools of the store, their long copies cancelled by `signal`. */
-const poolsOf = (ctx: Context, signal?: AbortSignal) => {
+/** The pools of the store, their long copies cancelled by `signal` and shown by `watchCopy`. */
+const poolsOf = (ctx: Context, signal?: AbortSignal, watchCopy?: CopyWatcher) => {
   const app = ctx.store().read();
-  return new PoolSet(app, { ...sessionStorage(ctx.session), signal });
+  return new PoolSet(app, { ...sessionStorage(ctx.session), signal, watchCopy });
 };
 
 async function volumeArg(pools: PoolSet, arg: string): Promise<VolumeRef> {
@@ -275,7 +277,9 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   }
   // every other command changes data: SIGINT/SIGTERM cancel it, and it removes what it made
   return cancellable(ctx, async (signal) => {
-    const pools = poolsOf(ctx, signal);
+    // the copies of clone and import show their progress
+    const label = command === 'clone' ? `Copying ${rest[0]} to ${rest[1]}...` : command === 'import' ? `Importing into ${rest[0]}...` : undefined;
+    const pools = poolsOf(ctx, signal, label === undefined ? undefined : copyProgress(ctx, () => label));
     if (command === 'clone') {
       const [from, to] = await cloneRefs(pools, rest);
       return cloneVolume(ctx.store(), from, to);
