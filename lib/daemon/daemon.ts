@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * A whole qubesd: the store view, the method tables of its three sockets,
- * the authorisation seam and the store watch, put together from the
- * environment once.
+ * the authorisation seam, the store watch and the reactions (device
+ * watch), put together from the environment once.
  */
 import path from 'node:path';
 import { QUBESD_INTERNAL_SOCKET, QUBESD_MISC_SOCKET, QUBESD_SOCKET, qubesdRequestTimeoutMs, qubesdSocketDir } from '../config.js';
@@ -13,6 +13,7 @@ import type { DaemonServices } from './method.js';
 import { AdminPermission } from './permission.js';
 import { QubesDaemon, type Log } from './server.js';
 import { StoreView } from './store-view.js';
+import { DeviceWatch } from './reactions/device-watch.js';
 
 export interface DaemonOptions {
   store: Store;
@@ -57,10 +58,13 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   });
   await daemon.start();
   view.watch(path.dirname(o.store.file), (e) => o.log.error(`cannot reload ${o.store.file}: ${(e as Error).message}`));
+  const devices = new DeviceWatch({ current: () => view.current(), env: o.env, log: o.log, publish: (...e) => view.publish(...e) });
+  await devices.start();
   return {
     daemon,
     view,
     stop: async () => {
+      await devices.stop();
       view.close();
       await daemon.stop();
     },

@@ -115,6 +115,11 @@ export class StoreView {
     this.watcher.on('error', onError);
   }
 
+  /** Announce an event that is no change of the store (a device that appeared). */
+  publish(subject: string, event: string, fields: EventFields): void {
+    for (const l of this.listeners) l(subject, event, fields);
+  }
+
   close(): void {
     this.watcher?.close();
   }

@@ -3,10 +3,11 @@
  * Starting and stopping qubes, in the reference's order, from a command
  * rather than a resident daemon:
  *
- *   start: checks → storage verify → net qube chain → storage start →
+ *   start: checks (required devices there) → storage verify → net qube chain → storage start →
  *          firewall into the net qube's QubesDB → define (only now) and
  *          create paused → QubesDB daemon and entries → resume →
- *          firewall reload, clients of a net qube
+ *          firewall reload, clients of a net qube → assigned devices
+ *          attached (auto-attach.ts)
  *   stop:  shutdown / destroy → (wait) → storage stop, QubesDB daemon
  *          stopped, start time cleared, disposable removed (auto_cleanup)
  *
@@ -55,6 +56,8 @@ import { hostStartRuntime } from '../vmm/qubesdb/host-runtime.js';
 import { exportFirewall, writeStartEntries } from '../vmm/qubesdb/write-entries.js';
 import { clearStartTime, recordStartTime } from '../vmm/start-time.js';
 import type { PowerState } from '../vmm/vmm.js';
+import { attachAtStart } from './auto-attach.js';
+import { assertRequiredDevicesPresent } from './required-devices.js';
 import { reloadNetQube, type NetQubeRuntime } from './firewall-reload.js';
 import type { Session } from './session.js';
 import { sessionStorage, sessionPools } from './session-storage.js';
@@ -170,6 +173,7 @@ export class Lifecycle {
     if (rtState.state(vm) === 'Halted') await this.reconcile(app, vm);
     if (rtState.state(vm) !== 'Halted') throw new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
     assertStartAllowed(vm);
+    await assertRequiredDevicesPresent(app, vm, this.session);
 
     const storage = await sessionPools(this.session, app).qube(vm);
     await storage.verify();
@@ -228,6 +232,7 @@ export class Lifecycle {
       await this.afterStop(app, vm, storage);
       throw e;
     }
+    await attachAtStart(app, vm, this.session);
   }
 
   /** Write the firewall export of every client into a running net qube's QubesDB. */

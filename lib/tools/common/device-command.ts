@@ -107,13 +107,13 @@ const SUBCOMMANDS: SubcommandSpec[] = [
   {
     name: 'assign',
     aliases: ['s'],
-    summary: 'assign a device (stored in qubes.xml; a required one goes into the qube at each start, others are only stored: see NOTES), or change the mode of an assignment',
+    summary: 'assign a device (stored in qubes.xml; a required one goes into the qube at each start, the others are attached when it starts and, with qubesd, when they appear: see NOTES), or change the mode of an assignment',
     args: [VMNAME, DEVICE_ARG],
     options: [
       OPTION,
       RO,
       { flags: '-r, --required', description: 'the qube needs the device to start (pci and block only; pci must be required)' },
-      { flags: '--ask', description: 'the mode ask-to-attach (stored; nothing asks or attaches yet: see NOTES)' },
+      { flags: '--ask', description: 'the mode ask-to-attach (attached once the user chooses the qube in the GUI agent: see NOTES)' },
       { flags: '--ask-to-attach', description: 'same as --ask', hidden: true },
       ...PORT,
       ...DEVICE,
