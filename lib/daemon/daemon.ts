@@ -9,8 +9,9 @@ import { QUBESD_INTERNAL_SOCKET, QUBESD_MISC_SOCKET, QUBESD_SOCKET, qubesdReques
 import type { Store } from '../app/store.js';
 import { methodTable } from './method-table.js';
 import { INTERNAL_METHODS } from './methods/internal.js';
+import { MISC_METHODS } from './methods/misc.js';
 import type { DaemonServices } from './method.js';
-import { AdminPermission } from './permission.js';
+import { AdminPermission, policyOnlyPermission } from './permission.js';
 import { QubesDaemon, type Log } from './server.js';
 import { StoreView } from './store-view.js';
 
@@ -43,9 +44,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const daemon = new QubesDaemon({
     sockets: [
       { path: path.join(dir, QUBESD_SOCKET), table: methodTable() },
-      // the internal API: what the /etc/qubes-rpc scripts ask (volume imports); the misc API has no methods here yet
+      // the internal API: what the /etc/qubes-rpc scripts ask (volume imports)
       { path: path.join(dir, QUBESD_INTERNAL_SOCKET), table: methodTable([INTERNAL_METHODS]) },
-      { path: path.join(dir, QUBESD_MISC_SOCKET), table: new Map() },
+      // the misc API: what a qube's agent tells dom0 about itself
+      { path: path.join(dir, QUBESD_MISC_SOCKET), table: methodTable([MISC_METHODS]), permission: policyOnlyPermission() },
     ],
     view,
     permission: new AdminPermission(),
