@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * A whole qubesd: the store view, the method tables of its three sockets,
- * the authorisation seam and the store watch, put together from the
- * environment once.
+ * the authorisation seam, the store watch and the reactions (reactions/:
+ * what the daemon does by itself when the store or the clock says so),
+ * put together from the environment once.
  */
 import path from 'node:path';
 import { QUBESD_INTERNAL_SOCKET, QUBESD_MISC_SOCKET, QUBESD_SOCKET, qubesdRequestTimeoutMs, qubesdSocketDir } from '../config.js';
@@ -12,6 +13,8 @@ import { INTERNAL_METHODS } from './methods/internal.js';
 import { MISC_METHODS } from './methods/misc.js';
 import type { DaemonServices } from './method.js';
 import { AdminPermission, policyOnlyPermission } from './permission.js';
+import { startFirewallExpiry } from './reactions/firewall-expiry.js';
+import { startQubesDbSync } from './reactions/qubesdb-sync.js';
 import { QubesDaemon, type Log } from './server.js';
 import { StoreView } from './store-view.js';
 
@@ -59,10 +62,12 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   });
   await daemon.start();
   view.watch(path.dirname(o.store.file), (e) => o.log.error(`cannot reload ${o.store.file}: ${(e as Error).message}`));
+  const reactions = [startQubesDbSync(services, o.log), startFirewallExpiry(services, o.log)];
   return {
     daemon,
     view,
     stop: async () => {
+      for (const r of reactions) r.stop();
       view.close();
       await daemon.stop();
     },
