@@ -4,7 +4,7 @@
  * qubes.NotifyTools and qubes.NotifyUpdates from a template and from a
  * qube based on it, their QubesDB entries in real QubesDB daemons, against
  * the reference's own handlers (qubes.api.misc and the extensions that
- * hear features-request, run offline by ref-misc.py with the same entries)
+ * hear features-request, run offline by ref-api.py with the same entries)
  * on a copy of the same store: the same reply for each request, byte for
  * byte, and the same store after the sequence, hostile values included
  * (features compared as a set: the reference runs its extensions' handlers
@@ -20,7 +20,7 @@ import { REF_PYTHON } from '../reference-core.js';
 import { qdbDir } from '../vmm/qubesdb-helpers.js';
 import { rawRequest, request, shown, startDaemon } from './daemon-env.js';
 
-const REF_MISC = path.join(ROOT, 'test', 'daemon', 'ref-misc.py');
+const REF_API = path.join(ROOT, 'test', 'daemon', 'ref-api.py');
 
 /** [method, calling qube, its QubesDB entries, payload], in order. */
 const REQUESTS: [string, string, Record<string, string>, string][] = [
@@ -128,7 +128,7 @@ testWithout(absent, "the misc socket's methods against the reference's handlers:
   const misc = path.join(d.store.dir, 'qubesd.misc.sock');
   try {
     fs.mkdirSync('/var/run/qubes', { recursive: true }); // the reference's offline app expects it
-    const ref = spawnSync(REF_PYTHON, [REF_MISC, refStore.xml], {
+    const ref = spawnSync(REF_PYTHON, [REF_API, refStore.xml, 'misc'], {
       input: REQUESTS.map((r) => JSON.stringify(r)).join('\n') + '\n',
       encoding: 'utf8',
       env: { ...process.env, QUBES_BASE_DIR: refStore.dir },

@@ -11,14 +11,12 @@
  * domains with their QubesDB daemons.
  */
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { QubesDbClient } from '../../lib/vmm/qubesdb/client.js';
 import { run } from '../helpers.js';
 import { describeLacking } from '../needs.js';
 import { systemLibvirtdFor } from '../vmm/libvirt-daemons.js';
 import { makeLiveStore, removeLiveStore, type LiveStore } from '../vmm/live-store.js';
-import { shown, startDaemon, type Daemon } from './daemon-env.js';
+import { shown, startDaemonOnLiveStore, stopDaemonOnLiveStore, type Daemon } from './daemon-env.js';
 
 const lacking = await systemLibvirtdFor();
 
@@ -62,15 +60,12 @@ describeLacking(lacking, 'running qubes follow their settings through qubesd on 
     ok('qvm-create', work, '-t', tpl, '-l', 'red', '--prop', `netvm=${net1}`, ...small);
     ok('qvm-start', net2);
     ok('qvm-start', work);
-    const dir = store.lfs.dir;
-    const xml = path.join(dir, 'qubes.xml');
-    // removeLiveStore removes the store (and its loop file system) after the daemon stops
-    d = await startDaemon('', { store: { dir, xml, env: store.env, read: () => fs.readFileSync(xml, 'utf8'), remove: () => undefined } });
+    d = await startDaemonOnLiveStore(store);
   }, 120000);
 
   afterAll(async () => {
-    if (d) expect(await d.stop()).toBe(0);
-    for (const f of ['qubesd.sock', 'qubesd.internal.sock', 'qubesd.misc.sock']) fs.rmSync(path.join(store?.lfs.dir ?? '/nonexistent', f), { force: true });
+    const code = await stopDaemonOnLiveStore(d, store);
+    if (d) expect(code).toBe(0);
     removeLiveStore(store, [work, net1, net2, tpl]);
   });
 
