@@ -12,18 +12,21 @@
  * Reference: qubes-core-admin: qubes/vm/mix/net.py (attach_network,
  * detach_network), templates/libvirt/devices/net.xml.
  */
-import { parseXml } from '../../util/xml-reader.js';
-import { serializeXml } from '../../util/xml-writer.js';
+import { parseXml, type XmlElement } from '../../util/xml-reader.js';
+import { serializeXml, type XmlNode } from '../../util/xml-writer.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { networkOf } from './domain-params.js';
 import type { Flavour } from './template-override.js';
 import { xenInterface } from './xen.js';
 
+/** A parsed element as written again (elements without text stay empty). */
+const node = (e: XmlElement): XmlNode => ({ name: e.name, attrs: e.attrs, children: e.children.map(node), text: e.text || undefined });
+
 /** The domain's ethernet interface as XML, if it has one. */
 export function liveInterfaceXml(domainXml: string): string | undefined {
   const devices = parseXml(domainXml).children.find((c) => c.name === 'devices');
   const eth = devices?.children.find((c) => c.name === 'interface' && c.attrs.some(([k, v]) => k === 'type' && v === 'ethernet'));
-  return eth && serializeXml(eth);
+  return eth && serializeXml(node(eth));
 }
 
 /** The interface a qube's domain gets for its net qube (undefined: none, or a QEMU domain). */
