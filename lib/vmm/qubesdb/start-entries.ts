@@ -35,6 +35,7 @@ import { bootmodeDefaultUser } from '../../vm/boot-modes.js';
 import { checkWithTemplate, featureIsTrue } from '../../vm/features.js';
 import type { PropValue } from '../../vm/property.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
+import { SERVICE_PREFIX, VM_CONFIG_PREFIX } from '../../vm/services.js';
 import { iptablesDomainRules, iptablesHeader } from './legacy-iptables.js';
 
 /** What a start needs to know beyond the store. */
@@ -161,7 +162,6 @@ function r3Compatibility(o: Ops, app: Qubes, vm: QubesVM, rt: StartRuntime): voi
   }
 }
 
-const SERVICE_PREFIX = 'service.';
 const APP_DISPVM = 'app-dispvm.';
 /** Longest service name a qube's QubesDB key can carry. */
 const MAX_SERVICE = 48;
@@ -227,8 +227,6 @@ function audio(o: Ops, vm: QubesVM, rt: StartRuntime): void {
 /** Key prefix of custom-persist entries; their keys fit the 63-byte limit or are skipped. */
 const PERSIST = '/persist/';
 const MAX_PERSIST_KEY = 63 - PERSIST.length;
-
-const VM_CONFIG_PREFIX = 'vm-config.';
 
 function featureTrees(o: Ops, vm: QubesVM): void {
   for (const [feature, value] of vm.features.entries())
