@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * A whole qubesd: the store view, the method tables of its three sockets,
- * the authorisation seam, the store watch and the reactions (device
- * watch), put together from the environment once.
+ * the authorisation seam, the store watch and the reactions (reactions/:
+ * what the daemon does by itself when the store or the clock says so),
+ * put together from the environment once.
  */
 import path from 'node:path';
 import { QUBESD_INTERNAL_SOCKET, QUBESD_MISC_SOCKET, QUBESD_SOCKET, qubesdRequestTimeoutMs, qubesdSocketDir } from '../config.js';
 import type { Store } from '../app/store.js';
 import { methodTable } from './method-table.js';
 import { INTERNAL_METHODS } from './methods/internal.js';
+import { MISC_METHODS } from './methods/misc.js';
 import type { DaemonServices } from './method.js';
-import { AdminPermission } from './permission.js';
+import { AdminPermission, policyOnlyPermission } from './permission.js';
+import { startFirewallExpiry } from './reactions/firewall-expiry.js';
+import { startQubesDbSync } from './reactions/qubesdb-sync.js';
 import { QubesDaemon, type Log } from './server.js';
 import { StoreView } from './store-view.js';
 import { DeviceWatch } from './reactions/device-watch.js';
@@ -44,9 +48,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const daemon = new QubesDaemon({
     sockets: [
       { path: path.join(dir, QUBESD_SOCKET), table: methodTable() },
-      // the internal API: what the /etc/qubes-rpc scripts ask (volume imports); the misc API has no methods here yet
+      // the internal API: what the /etc/qubes-rpc scripts ask (volume imports)
       { path: path.join(dir, QUBESD_INTERNAL_SOCKET), table: methodTable([INTERNAL_METHODS]) },
-      { path: path.join(dir, QUBESD_MISC_SOCKET), table: new Map() },
+      // the misc API: what a qube's agent tells dom0 about itself
+      { path: path.join(dir, QUBESD_MISC_SOCKET), table: methodTable([MISC_METHODS]), permission: policyOnlyPermission() },
     ],
     view,
     permission: new AdminPermission(),
@@ -60,11 +65,13 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   view.watch(path.dirname(o.store.file), (e) => o.log.error(`cannot reload ${o.store.file}: ${(e as Error).message}`));
   const devices = new DeviceWatch({ current: () => view.current(), env: o.env, log: o.log, publish: (...e) => view.publish(...e) });
   await devices.start();
+  const reactions = [startQubesDbSync(services, o.log), startFirewallExpiry(services, o.log)];
   return {
     daemon,
     view,
     stop: async () => {
       await devices.stop();
+      for (const r of reactions) r.stop();
       view.close();
       await daemon.stop();
     },

@@ -44,3 +44,14 @@ export class AdminPermission {
     throw new PermissionDenied('');
   }
 }
+
+/**
+ * The permission of a socket whose methods the reference leaves to
+ * qrexec's policy alone (the misc API: a qube telling dom0 about itself):
+ * every caller of the store may call them.
+ */
+export function policyOnlyPermission(): AdminPermission {
+  const p = new AdminPermission();
+  p.addRule(() => true);
+  return p;
+}

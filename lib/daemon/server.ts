@@ -2,7 +2,7 @@
 /**
  * qubesd's sockets and connections. Each socket serves one method table
  * (the Admin API on qubesd.sock; the internal and misc sockets have their
- * own, empty until their methods come). A connection is one request: bytes
+ * own). A connection is one request: bytes
  * until EOF (at most MAX_REQUEST_BYTES, within the request timeout), then
  * one reply, or an event stream until the client leaves, or nothing when
  * the reference would drop the connection.
@@ -35,6 +35,8 @@ export interface Log {
 export interface SocketSpec {
   path: string;
   table: ReadonlyMap<string, MethodDecl>;
+  /** Who may call what on this socket (default: the daemon's Admin API permission). */
+  permission?: AdminPermission;
 }
 
 export interface ServerOptions {
@@ -108,7 +110,7 @@ export class QubesDaemon {
     try {
       for (const s of this.o.sockets) {
         await clearStaleSocket(s.path);
-        const server = net.createServer({ allowHalfOpen: true }, (conn) => this.accept(conn, s.table));
+        const server = net.createServer({ allowHalfOpen: true }, (conn) => this.accept(conn, s));
         await listen(server, s.path);
         this.servers.push(server);
         this.made.push(s.path);
@@ -137,7 +139,7 @@ export class QubesDaemon {
     return this.connections.size;
   }
 
-  private accept(conn: net.Socket, table: ReadonlyMap<string, MethodDecl>): void {
+  private accept(conn: net.Socket, socket: SocketSpec): void {
     this.connections.add(conn);
     const chunks: Buffer[] = [];
     let size = 0;
@@ -181,8 +183,8 @@ export class QubesDaemon {
       if (this.o.logCalls) this.o.log.info(`received call ${what()}`);
       const ctx: DispatchContext = {
         view: this.o.view,
-        table,
-        permission: this.o.permission,
+        table: socket.table,
+        permission: socket.permission ?? this.o.permission,
         services: this.o.services,
         debug: this.o.debug,
         sendFrame: (frame) => {

@@ -17,7 +17,7 @@ import type { Qubes } from '../app/app.js';
 import type { Store } from '../app/store.js';
 import { QubesError, QubesVMNotFoundError } from '../errors.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
-import { activeRules, isExpired } from './expiry.js';
+import { activeRules, isExpired, nextExpiry } from './expiry.js';
 import { firewallPath, hasFirewallFile, loadRules, saveRules } from './firewall-file.js';
 import type { QubeAddresses } from './qubesdb-export.js';
 import type { Rule } from './rule.js';
@@ -105,3 +105,33 @@ export async function sweepExpiredRules(store: Store, nowMs: number, dryRun: boo
   if (dryRun || preview.expired.length === 0) return preview;
   return store.locked((app) => scan(app, true));
 }
+
+/**
+ * The earliest second at which a stored rule of any qube expires, among
+ * rules not expired yet (undefined: none will). A file that cannot be read
+ * counts as having none; the sweep reports it when it runs.
+ */
+export function nextRuleExpiry(app: Qubes, nowMs: number): number | undefined {
+  let next: number | undefined;
+  for (const vm of qubesWithFile(app)) {
+    let at: number | undefined;
+    try {
+      at = nextExpiry(loadRules(firewallPath(app.baseDir, vm)), nowMs);
+    } catch (e) {
+      if (!(e instanceof QubesError)) throw e;
+    }
+    if (at !== undefined && (next === undefined || at < next)) next = at;
+  }
+  return next;
+}
+
+/** The files that hold the qubes' rules (for watching them). */
+export const firewallFiles = (app: Qubes): string[] =>
+  app.domains.sorted().flatMap((vm) => {
+    if (vm.klass === 'AdminVM') return [];
+    try {
+      return [firewallPath(app.baseDir, vm)];
+    } catch {
+      return [];
+    }
+  });

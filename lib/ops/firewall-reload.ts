@@ -4,14 +4,17 @@
  * every qube connected to it (lib/firewall/qubesdb-export.ts), written
  * into the net qube's QubesDB, ending with the write that makes its
  * qubes-firewall service reload. Used at qube start, after a rule change
- * (qvm-firewall), and when rules expire (qubes-firewall-expire).
+ * (qvm-firewall), and when rules expire (qubes-firewall-expire, qubesd's
+ * expiry timer).
  *
  * Reference: qubes-core-admin: qubes/vm/mix/net.py reload_firewall_for_vm,
  * qubes/firewall.py; spec vmm.md §3.2 steps 7 and 10h.
  */
 import type { Qubes } from '../app/app.js';
-import type { Env } from '../config.js';
-import { DisconnectedError } from '../errors.js';
+import type { Store } from '../app/store.js';
+import { nowMs, type Env } from '../config.js';
+import { DisconnectedError, type QubesError } from '../errors.js';
+import { sweepExpiredRules } from '../firewall/firewall.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import type { PowerState } from '../vmm/vmm.js';
 import { QubesDbClient } from '../vmm/qubesdb/client.js';
@@ -60,4 +63,36 @@ export async function reloadNetQube(app: Qubes, netvm: QubesVM, env: Env, warn: 
 export async function reloadFirewallFor(app: Qubes, vm: QubesVM, env: Env, warn?: (m: string) => void): Promise<FirewallReload> {
   const netvm = vm.netvmVm();
   return netvm ? reloadNetQube(app, netvm, env, warn) : 'no net qube';
+}
+
+export interface ExpiredQube {
+  vm: QubesVM;
+  /** How many rules expired (dropped from its file unless a dry run). */
+  removed: number;
+  /** What became of the reload in its net qube (undefined: not tried, a dry run). */
+  reload?: FirewallReload;
+}
+
+/**
+ * Drop the expired rules of every qube from its firewall.xml and reload
+ * the rules of each such qube in its net qube when that runs: the
+ * reference's `_expire_rules` for all qubes at once. Used by
+ * qubes-firewall-expire (the systemd timer) and by qubesd's expiry timer.
+ * Qubes whose file cannot be read or written are in `failed`; the others
+ * are still handled.
+ */
+export async function expireRules(
+  store: Store,
+  env: Env,
+  opts: { dryRun?: boolean; warn?: (m: string) => void } = {},
+): Promise<{ expired: ExpiredQube[]; failed: { vm: QubesVM; error: QubesError }[] }> {
+  const result = await sweepExpiredRules(store, nowMs(env), opts.dryRun === true);
+  const expired: ExpiredQube[] = [];
+  if (opts.dryRun || result.expired.length === 0) return { expired: result.expired.map(({ vm, removed }) => ({ vm, removed })), failed: result.failed };
+  const app = store.read();
+  for (const { vm, removed } of result.expired) {
+    const now = app.domains.get(vm.name);
+    expired.push({ vm, removed, reload: now ? await reloadFirewallFor(app, now, env, opts.warn) : 'no net qube' });
+  }
+  return { expired, failed: result.failed };
 }

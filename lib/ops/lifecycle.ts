@@ -33,6 +33,7 @@ import {
   LibvirtOsTypeError,
   QubesError,
   QubesVMAlreadyStartedError,
+  QubesVMError,
   QubesVMInUseError,
   QubesVMNotFoundError,
   QubesVMNotPausedError,
@@ -42,6 +43,7 @@ import {
 } from '../errors.js';
 import type { QubeStorage } from '../storage/qube-storage.js';
 import type { DeviceAssignment } from '../vm/devices.js';
+import { isPreloaded } from '../vm/dispvm-template.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { refuseRemoteLifecycle } from '../vm/remote-vm.js';
 import { assertStartAllowed } from '../vm/start-checks.js';
@@ -80,6 +82,34 @@ export interface ShutdownOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The running qubes among `users` (their state fetched again: the list call may be older than their stop). */
+async function runningOf(app: Qubes, users: QubesVM[]): Promise<QubesVM[]> {
+  const maybe = users.filter((c) => isRunningState(app.vmm.info(c).state));
+  if (maybe.length === 0) return [];
+  await app.vmm.refresh(maybe);
+  return maybe.filter((c) => isRunningState(app.vmm.info(c).state));
+}
+
+const names = (vms: QubesVM[]) => vms.map((c) => c.name).join(', ');
+
+/**
+ * A qube that running qubes use is not shut down (unless forced): the GUI
+ * qube of a running qube (QubesVMError, as the reference's GUI extension),
+ * its audio qube (QubesVMInUseError; preloaded disposables do not count)
+ * and its net qube (QubesVMInUseError, which qvm-shutdown retries once the
+ * clients stopped), checked in that order.
+ */
+async function refuseWhileUsed(app: Qubes, vm: QubesVM): Promise<void> {
+  const usersBy = (prop: string) => app.domains.all().filter((q) => q !== vm && q.has(prop) && q.vmRef(prop) === vm);
+  const gui = await runningOf(app, usersBy('guivm'));
+  if (gui.length) throw new QubesVMError(`There are running VMs using this VM as GuiVM: ${names(gui)}`);
+  const audio = await runningOf(app, usersBy('audiovm').filter((q) => !(q.klass === 'DispVM' && isPreloaded(q))));
+  if (audio.length) throw new QubesVMInUseError(`There are running VMs using this VM as AudioVM: ${names(audio)}`);
+  if (!vm.providesNetwork()) return;
+  const clients = await runningOf(app, app.domains.connectedTo(vm).filter((q) => !(q.klass === 'DispVM' && isPreloaded(q))));
+  if (clients.length) throw new QubesVMInUseError(`There are other VMs connected to this VM: ${names(clients)}`);
+}
 
 export class Lifecycle {
   private readonly store: Store;
@@ -245,8 +275,9 @@ export class Lifecycle {
   /**
    * Ask a qube to shut down; with `wait`, wait until it has (then its
    * volumes are committed).
-   * @throws QubesVMNotStartedError (halted), QubesVMInUseError (running
-   *   clients, unless force), QubesVMNotRunningError (paused, unless force),
+   * @throws QubesVMNotStartedError (halted), QubesVMError and
+   *   QubesVMInUseError (running qubes use it, unless force; see
+   *   refuseWhileUsed), QubesVMNotRunningError (paused, unless force),
    *   QubesVMShutdownTimeoutError
    */
   async shutdown(name: string, opts: ShutdownOptions = {}): Promise<void> {
@@ -258,15 +289,7 @@ export class Lifecycle {
     const state = app.vmm.info(vm).state;
     if (state === 'Halted') throw new QubesVMNotStartedError(`Domain is powered off: '${name}'`);
     if (!opts.force) {
-      if (vm.has('provides_network') && vm.get('provides_network') === true) {
-        const clients = app.domains.connectedTo(vm).filter((c) => isRunningState(app.vmm.info(c).state));
-        if (clients.length) {
-          await app.vmm.refresh(clients);
-          const running = clients.filter((c) => isRunningState(app.vmm.info(c).state));
-          if (running.length)
-            throw new QubesVMInUseError(`There are other VMs connected to this VM: ${running.map((c) => c.name).join(', ')}`);
-        }
-      }
+      await refuseWhileUsed(app, vm);
       if (state === 'Paused') throw new QubesVMNotRunningError(`Domain is paused; unpause it first or use --force: '${name}'`);
     }
     const dom = await this.domain(app, vm);

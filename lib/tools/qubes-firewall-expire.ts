@@ -11,9 +11,7 @@
  * linux/systemd/qubes-reload-firewall@.{service,timer} (before R4.0);
  * shared/spec/firewall-and-devices.md A6.
  */
-import { nowMs } from '../config.js';
-import { sweepExpiredRules } from '../firewall/firewall.js';
-import { reloadFirewallFor } from '../ops/firewall-reload.js';
+import { expireRules } from '../ops/firewall-reload.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 
@@ -31,16 +29,12 @@ interface Opts {
 const plural = (n: number) => `${n} expired rule${n === 1 ? '' : 's'}`;
 
 export async function run(opts: Opts, _args: string[], ctx: Context): Promise<number> {
-  const result = await sweepExpiredRules(ctx.store(), nowMs(ctx.env), Boolean(opts.dryRun));
-  const app = ctx.store().read();
-  for (const { vm, removed } of result.expired) {
+  const result = await expireRules(ctx.store(), ctx.env, { dryRun: Boolean(opts.dryRun), warn: (m) => ctx.err(`${ctx.prog}: warning: ${m}\n`) });
+  for (const { vm, removed, reload } of result.expired) {
     const netvm = vm.netvmVm();
     const what = opts.dryRun ? `${plural(removed)} to remove` : `${plural(removed)} removed`;
     let where = netvm ? `rules to reload in ${netvm.name}` : 'no netvm';
-    if (!opts.dryRun && netvm) {
-      const done = await reloadFirewallFor(app, app.domains.get(vm.name) ?? vm, ctx.env, (m) => ctx.err(`${ctx.prog}: warning: ${m}\n`));
-      if (done === 'written') where = `rules reloaded in ${netvm.name}`;
-    }
+    if (reload === 'written' && netvm) where = `rules reloaded in ${netvm.name}`;
     if (ctx.verbose >= 0) ctx.out(`${vm.name}: ${what}; ${where}\n`);
   }
   for (const { vm, error } of result.failed) ctx.err(`${ctx.prog}: error: ${vm.name}: ${error.message}\n`);

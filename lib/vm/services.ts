@@ -3,7 +3,7 @@
  * Services are features named `service.NAME`. Setting
  * `service.meminfo-writer` is turned into the maxmem setting it stands for
  * (true: maxmem back to default, false: maxmem=0) and not stored.
- * Reference: qubes-core-admin: qubes/ext/services.py;
+ * Reference: qubes-core-admin: qubes/ext/services.py, qubes/ext/vm_config.py;
  * shared/spec/store-and-core-tools.md §5.2.
  */
 import { QubesValueError } from '../errors.js';
@@ -21,12 +21,29 @@ export function validateServiceName(untrusted: string): string {
   return untrusted;
 }
 
+export const VM_CONFIG_PREFIX = 'vm-config.';
+
+/**
+ * A `vm-config.NAME` feature becomes the QubesDB key `/vm-config/NAME` of
+ * the running qube (keys hold at most 63 bytes) and a file name inside it:
+ * the reference refuses other names, in these words (its "46 bytes" for a
+ * limit of 52 included).
+ */
+export function validateVmConfigName(untrusted: string): string {
+  if (untrusted.length > 52) throw new QubesValueError('VM config name must not exceed 46 bytes');
+  if (untrusted === '') throw new QubesValueError('Empty config name not allowed');
+  if (!/^[A-Za-z]/.test(untrusted)) throw new QubesValueError('Config name must start with an ASCII letter');
+  return untrusted;
+}
+
 /**
  * Set a feature the way the core does: the checks it makes before a set
- * (service names, the preload-dispvm* values), and the service conversions.
+ * (service and vm-config names, the preload-dispvm* values), and the
+ * service conversions.
  */
 export function setFeature(vm: QubesVM, name: string, value: string | boolean): void {
   if (name.startsWith(SERVICE_PREFIX)) validateServiceName(name.slice(SERVICE_PREFIX.length));
+  if (name.startsWith(VM_CONFIG_PREFIX)) validateVmConfigName(name.slice(VM_CONFIG_PREFIX.length));
   if (name.startsWith('preload-dispvm')) checkPreloadFeature(vm, name, typeof value === 'boolean' ? (value ? '1' : '') : value);
   if (name === 'service.meminfo-writer' && vm.has('maxmem') && vm.klass !== 'AdminVM') {
     const on = typeof value === 'boolean' ? value : featureIsTrue(value);

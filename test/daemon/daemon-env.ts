@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ROOT, tmpStore, type TmpStore } from '../helpers.js';
+import type { LiveStore } from '../vmm/live-store.js';
 
 export const REFERENCE_CLIENT = path.resolve(ROOT, '..', 'shared', 'reference-client', 'run-tool.py');
 /** Debian's python3, which has the client's modules (scripts/test.sh installs them). */
@@ -85,6 +86,20 @@ export async function startDaemon(vectorRel: string, o: { store?: TmpStore; env?
       return exit;
     },
   };
+}
+
+/** qubesd on a store for QEMU qubes (test/vmm/live-store.ts), which removeLiveStore removes (with its loop file system) after the daemon stopped. */
+export function startDaemonOnLiveStore(store: LiveStore): Promise<Daemon> {
+  const dir = store.lfs.dir;
+  const xml = path.join(dir, 'qubes.xml');
+  return startDaemon('', { store: { dir, xml, env: store.env, read: () => fs.readFileSync(xml, 'utf8'), remove: () => undefined } });
+}
+
+/** Stop a daemon of startDaemonOnLiveStore and remove its sockets; its exit code (undefined: none was started). */
+export async function stopDaemonOnLiveStore(d: Daemon | undefined, store: LiveStore | undefined): Promise<number | null | undefined> {
+  const code = d ? await d.stop() : undefined;
+  for (const f of ['qubesd.sock', 'qubesd.internal.sock', 'qubesd.misc.sock']) fs.rmSync(path.join(store?.lfs.dir ?? '/nonexistent', f), { force: true });
+  return code;
 }
 
 /** Run one of Qubes' own client tools against the daemon. */

@@ -10,12 +10,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { run } from '../helpers.js';
 import { ensureSystemLibvirtd } from '../vmm/libvirt-daemons.js';
 import { LIVE_URI, makeLiveStore, removeLiveStore, type LiveStore } from '../vmm/live-store.js';
-import { clientMissing, referenceTool, shown, startDaemon, subscribe, type Daemon, type StreamEvent } from './daemon-env.js';
+import { clientMissing, referenceTool, shown, startDaemonOnLiveStore, stopDaemonOnLiveStore, subscribe, type Daemon, type StreamEvent } from './daemon-env.js';
 
 const why = (await ensureSystemLibvirtd()) ?? (clientMissing().length ? `missing ${clientMissing().join(', ')}` : undefined);
 if (why) console.warn(`qubesd lifecycle tests skipped: ${why}`);
@@ -43,15 +41,12 @@ const domstate = (name: string) => {
     ok('qubes-create');
     ok('qvm-create', '-C', 'TemplateVM', tpl, '-l', 'black', ...small);
     ok('qvm-create', work, '-t', tpl, '-l', 'red', '--prop', 'netvm=', ...small);
-    const dir = store.lfs.dir;
-    const xml = path.join(dir, 'qubes.xml');
-    // removeLiveStore removes the store (and its loop file system) after the daemon stops
-    d = await startDaemon('', { store: { dir, xml, env: store.env, read: () => fs.readFileSync(xml, 'utf8'), remove: () => undefined } });
+    d = await startDaemonOnLiveStore(store);
   }, 60000);
 
   afterAll(async () => {
-    if (d) expect(await d.stop()).toBe(0);
-    for (const f of ['qubesd.sock', 'qubesd.internal.sock', 'qubesd.misc.sock']) fs.rmSync(path.join(store?.lfs.dir ?? '/nonexistent', f), { force: true });
+    const code = await stopDaemonOnLiveStore(d, store);
+    if (d) expect(code).toBe(0);
     removeLiveStore(store, [work, tpl]);
   });
 

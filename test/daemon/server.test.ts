@@ -25,7 +25,7 @@ test('three sockets, mode 0770 (umask 007); a stale socket is replaced; a live o
       expect([s, st.isSocket(), st.mode & 0o777]).toEqual([s, true, 0o770]);
     }
     expect(shown(await d.call('admin.vmclass.List'))).toBe('0\\0AdminVM\\nAppVM\\nDispVM\\nRemoteVM\\nStandaloneVM\\nTemplateVM\\n'.replace(/\\n/g, '\n'));
-    // the internal and misc sockets answer, with no methods yet
+    // the internal and misc sockets answer with their own tables (neither has this method)
     expect(shown(await rawRequest(path.join(store.dir, 'qubesd.internal.sock'), request('internal.GetSystemInfo', 'dom0')))).toBe(
       "2\\0ProtocolError\\0\\0no such method: 'internal.GetSystemInfo'\\0",
     );

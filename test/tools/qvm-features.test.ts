@@ -29,6 +29,21 @@ describe('qvm-features', () => {
     expect(s.read()).toBe(before);
   });
 
+  test('vm-config.* names the reference refuses (they become QubesDB keys and file names): exit 1, nothing stored', async () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const before = s.read();
+    for (const [name, why] of [
+      ['vm-config.', 'Empty config name not allowed'],
+      ['vm-config.-x', 'Config name must start with an ASCII letter'],
+      ['vm-config.9lives', 'Config name must start with an ASCII letter'],
+      [`vm-config.${'a'.repeat(53)}`, 'VM config name must not exceed 46 bytes'],
+    ]) {
+      expect(await runIn('qvm-features', ['vm0001', name as string, 'v'], s.env)).toEqual({ code: 1, stdout: '', stderr: `qvm-features: error: ${why}\n` });
+    }
+    expect(s.read()).toBe(before);
+    expect((await runIn('qvm-features', ['vm0001', `vm-config.${'a'.repeat(52)}`, 'v'], s.env)).code).toBe(0);
+  });
+
   test('service.meminfo-writer=0 becomes maxmem=0 and is not stored', async () => {
     const s = tmpStore('qubes-xml/q10.xml');
     expect((await runIn('qvm-features', ['vm0001', 'service.meminfo-writer', ''], s.env)).code).toBe(0);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Qubes } from '../../lib/app/app.js';
 import { QubesError } from '../../lib/errors.js';
 import { parseXml, type XmlElement } from '../../lib/util/xml-reader.js';
+import { interfaceXml, liveInterfaceXml } from '../../lib/vmm/domain-xml/net-interface.js';
 import { renderDomainXml, type RenderOptions } from '../../lib/vmm/domain-xml/render.js';
 import { makeSysfs } from '../devices/sysfs-fixture.js';
 import { FakeVmm } from './fake-vmm.js';
@@ -194,6 +195,25 @@ describe('Xen template (reference test_600_*)', () => {
       ['backenddomain', 'net'],
       ['script', 'vif-route-qubes'],
     ]);
+  });
+
+  test("a net qube change: the interface a detach names is the live domain's, the one an attach adds is a start's for the new net qube; QEMU domains have none", async () => {
+    const { app } = store([
+      { props: { virt_mode: 'pvh', netvm: 'net', mac: '00:16:3E:5E:6C:11' } },
+      { name: 'net', props: { provides_network: 'True', netvm: '' } },
+      { name: 'net2', props: { provides_network: 'True', netvm: '' } },
+    ]);
+    const vm = app.domains.get('test')!;
+    const live = liveInterfaceXml(await render(app));
+    expect(live).toMatch(/^<interface type="ethernet">\n {2}<mac address="00:16:3e:5e:6c:11"\/>\n.*<backenddomain name="net"\/>\n/s);
+    expect(live).toBe(interfaceXml(vm, 'xen'));
+    vm.set('netvm', 'net2');
+    expect(interfaceXml(vm, 'xen')).toBe(liveInterfaceXml(await render(app)));
+    expect(interfaceXml(vm, 'xen')).toContain('<backenddomain name="net2"/>');
+    vm.set('netvm', '');
+    expect(interfaceXml(vm, 'xen')).toBeUndefined();
+    vm.set('netvm', 'net2');
+    expect([liveInterfaceXml(await render(app, 'qemu:///system')), interfaceXml(vm, 'qemu')]).toEqual([undefined, undefined]);
   });
 
   test('PCI devices: hostdev from lib/devices, e820_host, memory without balancing in HVM, nomodeset dropped for a GPU', async () => {

@@ -251,7 +251,8 @@ export function deviceDisk(app: Qubes, port: { backend: string; portId: string }
   return d;
 }
 
-function networkOf(vm: QubesVM): NetParams | undefined {
+/** The network interface a qube gets from its net qube (none without one). */
+export function networkOf(vm: QubesVM): NetParams | undefined {
   const netvm = vm.has('netvm') ? vm.netvmVm() : null;
   if (!netvm) return undefined;
   const ip6 = str(vm.get('ip6'));

@@ -96,7 +96,8 @@ export function xenDisk(d: DiskParams): XmlNode {
   ]);
 }
 
-function iface(n: NetParams): XmlNode {
+/** The network interface of a qube (templates/libvirt/devices/net.xml), its net qube the backend. */
+export function xenInterface(n: NetParams): XmlNode {
   return el('interface', [['type', 'ethernet']], [
     el('mac', [['address', n.mac]]),
     el('ip', [['address', n.ip]]),
@@ -153,7 +154,7 @@ export function xenTemplate(p: DomainParams): Segment[] {
     block(
       'devices',
       lines(2, ...p.disks.map(xenDisk)),
-      block('network', lines(2, p.network && iface(p.network))),
+      block('network', lines(2, p.network && xenInterface(p.network))),
       lines(2, ...p.pci.map(hostdev), ...(p.hvm ? hvmDevices(p.hvm) : [])),
       lines(2, el('console', [['type', 'pty']], [el('target', [['type', 'xen'], ['port', '0']])])),
     ),

@@ -35,6 +35,7 @@ import { bootmodeDefaultUser } from '../../vm/boot-modes.js';
 import { checkWithTemplate, featureIsTrue } from '../../vm/features.js';
 import type { PropValue } from '../../vm/property.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
+import { SERVICE_PREFIX, VM_CONFIG_PREFIX } from '../../vm/services.js';
 import { iptablesDomainRules, iptablesHeader } from './legacy-iptables.js';
 
 /** What a start needs to know beyond the store. */
@@ -161,7 +162,6 @@ function r3Compatibility(o: Ops, app: Qubes, vm: QubesVM, rt: StartRuntime): voi
   }
 }
 
-const SERVICE_PREFIX = 'service.';
 const APP_DISPVM = 'app-dispvm.';
 /** Longest service name a qube's QubesDB key can carry. */
 const MAX_SERVICE = 48;
@@ -169,16 +169,30 @@ const MAX_SERVICE = 48;
 /** The key under /hash-app-dispvm/ for an application name. */
 export const appDispvmHash = (app: string): string => createHash('sha256').update(app, 'utf8').digest('base64url');
 
+/**
+ * The entries of one service of a qube (`service.NAME` = `value`, or
+ * removed: undefined): `/qubes-service/NAME` as 0 or 1 (names up to 48
+ * bytes), and for `app-dispvm.APP` the `/hash-app-dispvm/` entry of the
+ * application while the service is on.
+ */
+function serviceOps(o: Ops, service: string, value: string | undefined): void {
+  if (Buffer.byteLength(service) <= MAX_SERVICE) {
+    if (value === undefined) o.rm(`/qubes-service/${service}`);
+    else o.write(`/qubes-service/${service}`, bit(value));
+  }
+  if (service.startsWith(APP_DISPVM)) {
+    const app = service.slice(APP_DISPVM.length);
+    const key = `/hash-app-dispvm/${appDispvmHash(app)}`;
+    if (featureIsTrue(value)) o.write(key, app);
+    else o.rm(key);
+  }
+}
+
 function services(o: Ops, vm: QubesVM): void {
   for (const [feature, value] of vm.features.entries()) {
     if (!feature.startsWith(SERVICE_PREFIX)) continue;
     const service = feature.slice(SERVICE_PREFIX.length);
-    if (service === '') continue;
-    if (Buffer.byteLength(service) <= MAX_SERVICE) o.write(`/qubes-service/${service}`, bit(value));
-    if (service.startsWith(APP_DISPVM)) {
-      const app = service.slice(APP_DISPVM.length);
-      o.write(`/hash-app-dispvm/${appDispvmHash(app)}`, app);
-    }
+    if (service !== '') serviceOps(o, service, value);
   }
   const maxmem = vm.get('maxmem');
   o.write('/qubes-service/meminfo-writer', typeof maxmem === 'number' && maxmem > 0 ? '1' : '0');
@@ -216,7 +230,7 @@ const MAX_PERSIST_KEY = 63 - PERSIST.length;
 
 function featureTrees(o: Ops, vm: QubesVM): void {
   for (const [feature, value] of vm.features.entries())
-    if (feature.startsWith('vm-config.')) o.write(`/vm-config/${feature.slice('vm-config.'.length)}`, value);
+    if (feature.startsWith(VM_CONFIG_PREFIX)) o.write(`/vm-config/${feature.slice(VM_CONFIG_PREFIX.length)}`, value);
   for (const [feature, value] of vm.features.entries()) {
     if (!feature.startsWith('custom-persist.')) continue;
     const key = feature.slice('custom-persist.'.length);
@@ -252,6 +266,25 @@ export function clientNetworkOps(app: Qubes, netvm: QubesVM, rt: StartRuntime, o
       else o.rm(`${base}/${key}`);
     }
     o.list.push(...firewallQdbOps(firewallAddresses(client), rt.firewallRules(client), rt.nowMs));
+  }
+  return o.list;
+}
+
+/**
+ * What a running qube's QubesDB gets when one of its features was set to
+ * `value` or removed (undefined): services (`service.*`) and configuration
+ * entries (`vm-config.*`) follow at once; other features are read only at
+ * start. The meminfo-writer entry follows maxmem, never the feature.
+ */
+export function featureChangeOps(feature: string, value: string | undefined): QdbOp[] {
+  const o = new Ops();
+  if (feature.startsWith(SERVICE_PREFIX)) {
+    const service = feature.slice(SERVICE_PREFIX.length);
+    if (service !== '' && service !== 'meminfo-writer') serviceOps(o, service, value);
+  } else if (feature.startsWith(VM_CONFIG_PREFIX)) {
+    const key = `/vm-config/${feature.slice(VM_CONFIG_PREFIX.length)}`;
+    if (value === undefined) o.rm(key);
+    else o.write(key, value);
   }
   return o.list;
 }
