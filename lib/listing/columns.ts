@@ -17,7 +17,7 @@
  */
 import type { PropType, PropValue } from '../vm/property.js';
 import { volumeAttr } from '../vm/volume-config.js';
-import { propertiesFor, VM_CLASSES } from '../vm/vm-properties.js';
+import { allVmPropertyNames, propertiesFor, VM_CLASSES } from '../vm/vm-properties.js';
 import { sizeMiB } from './disk-usage.js';
 import { flags } from './flags.js';
 import { prop, type Row } from './row.js';
@@ -194,6 +194,9 @@ export function columnFor(field: string): Column {
   const name = field.trim().toLowerCase().replace(/-/g, '_');
   return { head, doc: '', json: propertyJson(name), value: (r) => prop(r.vm, name), runtime: RUNTIME_PROPERTIES.has(name) };
 }
+
+/** The column of every qube property that no built-in column shadows (for the man page's list of JSON keys). */
+export const propertyColumns = (): Column[] => allVmPropertyNames().map(columnFor).filter((c) => !BUILTIN_BY_HEAD.has(c.head));
 
 /** No value to show: missing, none, empty, or an empty list. */
 const isMissing = (v: CellValue): boolean => v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
