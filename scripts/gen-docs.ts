@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GLOBAL_PROPERTIES } from '../lib/app/global-properties.js';
-import { BUILTIN_COLUMNS, FORMATS } from '../lib/listing/columns.js';
+import { BUILTIN_COLUMNS, FORMATS, propertyColumns, type Column, type JsonType } from '../lib/listing/columns.js';
 import { allSpecOptions, COMMON_OPTIONS, subcommandWords, type ArgSpec, type CommandSpec, type OptionSpec, type SubcommandSpec, type ValueKind } from '../lib/tools/common/spec.js';
 import { DRIVER_NAMES } from '../lib/storage/driver-names.js';
 import { DEVICE_CLASSES } from '../lib/devices/model.js';
@@ -25,6 +25,7 @@ import { DEVICE_OPTION_WORDS } from '../lib/tools/common/device-command.js';
 import { ACTIONS, PROTOS, SPECIAL_TARGETS } from '../lib/firewall/rule.js';
 import { RULE_WORD_KEYS } from '../lib/firewall/rule-words.js';
 import { TAG_COMMANDS } from '../lib/tools/qvm-tags.js';
+import { wrapWords as wrapProse } from '../lib/tools/common/text.js';
 import { COMMANDS, loadSpec } from '../lib/tools/registry.js';
 import { methodTable } from '../lib/daemon/method-table.js';
 import { adminApiFiles } from '../lib/daemon/policy.js';
@@ -165,6 +166,11 @@ export function markdownToRoff(md: string): string[] {
       continue;
     }
     let m: RegExpMatchArray | null;
+    if (/^<!--.*-->\s*$/.test(line)) {
+      // a comment of the source (the marks of generated parts)
+      i++;
+      continue;
+    }
     if ((m = line.match(/^#\s+(.*)$/))) {
       // document title: the NAME section already says it
       i++;
@@ -582,6 +588,59 @@ export function bashCompletion(cmds: LoadedCommand[]): string {
 }
 
 /* ------------------------------------------------------------------ */
+/* Generated parts of man/src pages                                    */
+/* ------------------------------------------------------------------ */
+
+/** "string", "number or null", "string, number or null". */
+const typesPhrase = (types: readonly JsonType[]): string =>
+  types.length < 2 ? types.join('') : `${types.slice(0, -1).join(', ')} or ${types.at(-1) as string}`;
+
+/** A markdown bullet wrapped to the width of the hand-written prose, continued with two spaces. */
+const bullet = (text: string): string => `${wrapProse(`- ${text}`, 76).join('\n  ')}\n`;
+
+/** The built-in columns of qvm-ls as JSON keys: head, JSON types, what the value is. */
+const lsJsonColumns = (): string => BUILTIN_COLUMNS.map((c) => bullet(`\`${c.head}\` (${typesPhrase(c.json)}): ${c.jsonDoc ?? c.doc}`)).join('');
+
+/** What the property columns of each JSON type hold, in the order the man page lists them. */
+const PROPERTY_KINDS: ReadonlyMap<JsonType, string> = new Map<JsonType, string>([
+  ['number', 'integer properties'],
+  ['boolean', 'boolean properties'],
+  ['string', 'the others: text, and a qube, label or pool as its name'],
+]);
+
+/** The property columns of qvm-ls as JSON keys, one bullet per JSON type. @throws Error for a column of another type */
+function lsJsonProperties(): string {
+  const cols = propertyColumns();
+  const other = cols.find((c) => !PROPERTY_KINDS.has(c.json[0] as JsonType));
+  if (other) throw new Error(`gen-docs: property column ${other.head} is a ${typesPhrase(other.json)}, which qvm-ls(1) does not list`);
+  return [...PROPERTY_KINDS]
+    .map(([type, kind]) => ({ kind, of: cols.filter((c) => c.json[0] === type) }))
+    .filter(({ of }) => of.length > 0)
+    .map(({ kind, of }) => bullet(`${of.map((c) => `\`${c.head}\``).join(', ')} (${typesPhrase((of[0] as Column).json)}): ${kind}.`))
+    .join('');
+}
+
+/**
+ * Parts of man/src pages that gen-docs writes from the code they describe,
+ * between a line `<!-- gen-docs: NAME -->` and a line `<!-- end gen-docs -->`:
+ * the prose around them is written by hand, the lists stay in step with
+ * the code (and --check fails when they do not).
+ */
+const GENERATED_PARTS: Record<string, () => string> = {
+  'qvm-ls-json-columns': lsJsonColumns,
+  'qvm-ls-json-properties': lsJsonProperties,
+};
+
+/** A man/src page with its generated parts written anew. @throws Error for a part gen-docs does not know */
+function withGeneratedParts(md: string): string {
+  return md.replace(/^<!-- gen-docs: ([\w-]+) -->\n[\s\S]*?^<!-- end gen-docs -->$/gm, (_all, name: string) => {
+    const part = GENERATED_PARTS[name];
+    if (!part) throw new Error(`gen-docs: no generated part '${name}'`);
+    return `<!-- gen-docs: ${name} -->\n${part()}<!-- end gen-docs -->`;
+  });
+}
+
+/* ------------------------------------------------------------------ */
 /* Main                                                                */
 /* ------------------------------------------------------------------ */
 
@@ -591,8 +650,9 @@ export async function generate(): Promise<Map<string, string>> {
   const version = String(readPackageJson().version ?? '');
   const files = new Map<string, string>();
   for (const c of cmds) {
-    const src = path.join(ROOT, 'man', 'src', `${c.name}.md`);
-    const md = fs.existsSync(src) ? fs.readFileSync(src, 'utf8') : undefined;
+    const src = path.join('man', 'src', `${c.name}.md`);
+    const md = fs.existsSync(path.join(ROOT, src)) ? withGeneratedParts(fs.readFileSync(path.join(ROOT, src), 'utf8')) : undefined;
+    if (md !== undefined) files.set(src, md);
     files.set(manPagePath(c.name), manPage(c.spec, version, md));
   }
   files.set(COMPLETION_FILE, bashCompletion(cmds));

@@ -170,7 +170,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const disk = new DiskUsage(app);
   const rows = selected.map((vm) => new Row(vm, runtime, disk)).filter(filter);
   const values = rows.map((r) => columns.map((c) => c.value(r)));
-  const cells = values.map((v) => v.map(cellText));
+  const cells = rows.map((r, i) => columns.map((c, j) => cellText(c, values[i]?.[j], r)));
   const heads = columns.map((c) => c.head);
 
   if (opts.rawData || opts.rawList) {
@@ -184,7 +184,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     opts.tree && !json ? treeOrder(rows) : sortOrder(cells, heads, opts).map((i) => [i, 0]);
 
   if (json) {
-    // the cell texts, with null where the table shows `-` for a missing value
+    // the typed values, not the cell texts: numbers, booleans, the tags as an array, null for none
     writeJson(ctx, order.map(([i]) => Object.fromEntries((values[i] ?? []).map((v, j) => [heads[j] as string, cellJson(v)]))));
     return status;
   }

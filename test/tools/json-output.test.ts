@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, run, runIn, tmpDir, tmpStore, type RunResult, type TmpStore } from '../helpers.js';
 import { completeLine } from '../docs/complete-line.js';
+import { allVmPropertyNames } from '../../lib/vm/vm-properties.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -34,7 +35,8 @@ const TYPES = ['string', 'number', 'boolean', 'array', 'object', 'null'];
  * The forms of a man page's JSON OUTPUT section: a paragraph that starts
  * with `` `COMMAND ...`: `` opens one ("an array" of objects, or one
  * object; "the same keys" as the form before), and its bullets
- * `` - `key` (types): `` list the keys.
+ * `` - `key` (types): `` list the keys (`` - `a`, `b` (types): `` keys of
+ * the same types; a bullet goes on over the lines indented under it).
  */
 function jsonForms(page: string): Map<string, Form> {
   const md = fs.readFileSync(path.join(ROOT, 'man', 'src', `${page}.md`), 'utf8');
@@ -52,9 +54,11 @@ function jsonForms(page: string): Map<string, Form> {
       forms.set(current.label, current);
       continue;
     }
-    for (const line of para.split('\n')) {
-      const m = /^- `([^`]+)` \(([^)]*)\)/.exec(line);
-      if (m && current) current.keys.push({ path: m[1] as string, types: new Set((m[2] as string).split(/[^a-z]+/).filter((w) => TYPES.includes(w))) });
+    for (const item of para.replace(/\n {2,}/g, ' ').split('\n')) {
+      const m = /^- ((?:`[^`]+`, )*`[^`]+`) \(([^)]*)\)/.exec(item);
+      if (!m || !current) continue;
+      const types = new Set((m[2] as string).split(/[^a-z]+/).filter((w) => TYPES.includes(w)));
+      for (const [, key] of (m[1] as string).matchAll(/`([^`]+)`/g)) current.keys.push({ path: key as string, types });
     }
   }
   return forms;
@@ -81,19 +85,25 @@ function checkObjects(objects: Json[], keys: DocKey[], where: string): void {
   }
 }
 
-/** The document of a run: exit 0, one JSON document ending with a newline, as the man page's form says. */
-function documented(r: RunResult, page: string, form: string): Json {
+/**
+ * The document of a run: exit 0, one JSON document ending with a newline,
+ * as the man page's form says; `asked`: only these of its keys (qvm-ls's
+ * columns), each of which must be documented.
+ */
+function documented(r: RunResult, page: string, form: string, asked?: string[]): Json {
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-  return checked(r.stdout, page, form);
+  return checked(r.stdout, page, form, asked);
 }
 
-function checked(stdout: string, page: string, form: string): Json {
+function checked(stdout: string, page: string, form: string, asked?: string[]): Json {
   expect(stdout.endsWith('}\n') || stdout.endsWith(']\n')).toBe(true);
   const doc = JSON.parse(stdout) as Json;
   const f = jsonForms(page).get(form);
   if (!f) throw new Error(`${page}.md documents no form \`${form}\``);
   expect({ form, array: Array.isArray(doc) }).toEqual({ form, array: f.array });
-  checkObjects(Array.isArray(doc) ? doc : [doc], f.keys, form);
+  const keys = asked ? asked.map((k) => f.keys.find((d) => d.path === k) ?? { path: k, types: new Set<string>() }) : f.keys;
+  expect({ form, undocumented: keys.filter((k) => k.types.size === 0).map((k) => k.path) }).toEqual({ form, undocumented: [] });
+  checkObjects(Array.isArray(doc) ? doc : [doc], keys, form);
   expect(strings(doc)).not.toContain('-');
   return doc;
 }
@@ -293,10 +303,59 @@ describe('qvm-backup-restore', () => {
   });
 });
 
-test('qvm-ls --format json: a missing value is null, not -', async () => {
-  const doc = documented(run('qvm-ls', ['--format', 'json', 'dom0'], s.env), 'qvm-ls', 'qvm-ls');
-  expect(doc).toEqual([{ NAME: 'dom0', STATE: 'Running', CLASS: 'AdminVM', LABEL: 'black', TEMPLATE: null, NETVM: null }]);
-  expect(JSON.parse((await runIn('qvm-ls', ['--format', 'json', '-O', 'name,no_such_prop', 'sys-net'], s.env)).stdout)).toEqual([{ NAME: 'sys-net', 'NO-SUCH-PROP': null }]);
+describe('qvm-ls', () => {
+  const SIMPLE = ['NAME', 'STATE', 'CLASS', 'LABEL', 'TEMPLATE', 'NETVM'];
+  /** The column head of a field, as qvm-ls(1) says it is made. */
+  const head = (field: string) => field.toUpperCase().replace(/_/g, '-');
+  /** The built-in columns, as --help-columns lists them. */
+  const builtinHeads = async () =>
+    [...(await runIn('qvm-ls', ['--help-columns'], s.env)).stdout.matchAll(/^ {2}([A-Z][A-Z-]*) /gm)].map((m) => m[1] as string);
+  /** Property columns: every property of every class, but those a built-in column shadows. */
+  const propertyFields = async () => {
+    const builtin = await builtinHeads();
+    return allVmPropertyNames().filter((n) => !builtin.includes(head(n)));
+  };
+
+  test('a missing value is null, not -', async () => {
+    const doc = documented(run('qvm-ls', ['--format', 'json', 'dom0'], s.env), 'qvm-ls', 'qvm-ls', SIMPLE);
+    expect(doc).toEqual([{ NAME: 'dom0', STATE: 'Running', CLASS: 'AdminVM', LABEL: 'black', TEMPLATE: null, NETVM: null }]);
+    expect(JSON.parse((await runIn('qvm-ls', ['--format', 'json', '-O', 'name,no_such_prop', 'sys-net'], s.env)).stdout)).toEqual([{ NAME: 'sys-net', 'NO-SUCH-PROP': null }]);
+  });
+
+  test('the man page lists every column, built-in and property, and each value has the type it says', async () => {
+    const heads = [...(await builtinHeads()), ...(await propertyFields()).map(head)];
+    expect(heads.length).toBeGreaterThan(60);
+    expect((jsonForms('qvm-ls').get('qvm-ls')?.keys ?? []).map((k) => k.path).sort()).toEqual([...heads].sort());
+    const doc = objs(documented(run('qvm-ls', ['--format', 'json', '-O', heads.join(',')], s.env), 'qvm-ls', 'qvm-ls', heads));
+    expect(doc.map((q) => q.NAME)).toEqual((await runIn('qvm-ls', ['--raw-list'], s.env)).stdout.trim().split('\n'));
+    expect(Object.keys(doc[0] as Obj)).toEqual(heads);
+  });
+
+  test('typed values: numbers, booleans, tags as an array; a property column holds what qvm-prefs --format json gives', async () => {
+    const fields = await propertyFields();
+    const doc = objs(JSON.parse((await runIn('qvm-ls', ['--format', 'json', '-O', `name,${fields.join(',')}`, 'dom0', 'fedora-41', 'sys-net', 'vm0001'], s.env)).stdout));
+    expect(doc).toHaveLength(4);
+    for (const q of doc) {
+      const prefs = objs(JSON.parse((await runIn('qvm-prefs', ['--format', 'json', q.NAME as string], s.env)).stdout));
+      const value = (n: string) => { const p = prefs.find((x) => x.name === n); return p ? p.value : null; };
+      expect(q).toEqual({ NAME: q.NAME, ...Object.fromEntries(fields.map((n) => [head(n), value(n)])) });
+    }
+    expect(doc[3]).toMatchObject({ NAME: 'vm0001', QID: 5, VCPUS: 2, XID: -1, AUTOSTART: false, 'INCLUDE-IN-BACKUPS': true, 'DEFAULT-DISPVM': null, KERNELOPTS: 'swiotlb=2048' });
+    const builtin = objs(JSON.parse((await runIn('qvm-ls', ['--format', 'json', '-O', (await builtinHeads()).join(','), 'dom0', 'vm0001'], s.env)).stdout));
+    expect(builtin[0]).toMatchObject({ NAME: 'dom0', TAGS: [], MEMORY: null, 'PRIV-MAX': 0, 'PRIV-USED': 0, 'PRIV-POOL': null, FLAGS: '0rU-----' });
+    expect(builtin[1]).toMatchObject({
+      NAME: 'vm0001',
+      STATE: 'Halted',
+      MEMORY: null,
+      DISK: 0,
+      'PRIV-CURR': 0,
+      'PRIV-MAX': 2048,
+      'PRIV-USED': 0,
+      'PRIV-POOL': 'varlibqubes',
+      TAGS: ['audiovm-dom0', 'bulk-import', 'guivm-dom0'],
+      FLAGS: 'a-------',
+    });
+  });
 });
 
 test('completion offers the values of --format', () => {

@@ -76,6 +76,26 @@ describe('qvm-ls', () => {
     );
   });
 
+  test('disk columns in JSON: MiB and percent as numbers, as the table shows them as text', async () => {
+    const s = tmpStore('qubes-xml/q10.xml');
+    const pool = path.join(s.dir, 'pool');
+    // vm0001's private volume: 6 MiB, 3 of them written
+    fs.writeFileSync(
+      s.xml,
+      s.read().replace('dir_path="/var/lib/qubes"', `dir_path="${pool}"`).replace(/(vid="appvms\/vm0001\/private"[^>]*size=")\d+"/, `$1${6 * 1024 * 1024}"`),
+    );
+    fs.mkdirSync(path.join(pool, 'appvms', 'vm0001'), { recursive: true });
+    fs.writeFileSync(path.join(pool, 'appvms', 'vm0001', 'private.img'), Buffer.alloc(3 * 1024 * 1024, 1));
+    const fields = ['-O', 'name,disk,priv-curr,priv-max,priv-used,root-used', 'dom0', 'vm0001'];
+    expect((await runIn('qvm-ls', fields, s.env)).stdout).toBe(
+      'NAME    DISK  PRIV-CURR  PRIV-MAX  PRIV-USED  ROOT-USED\n' + 'dom0    0     0          0         0          0\n' + 'vm0001  3     3          6         50%        0%\n',
+    );
+    expect(JSON.parse((await runIn('qvm-ls', ['--format', 'json', ...fields], s.env)).stdout)).toEqual([
+      { NAME: 'dom0', DISK: 0, 'PRIV-CURR': 0, 'PRIV-MAX': 0, 'PRIV-USED': 0, 'ROOT-USED': 0 },
+      { NAME: 'vm0001', DISK: 3, 'PRIV-CURR': 3, 'PRIV-MAX': 6, 'PRIV-USED': 50, 'ROOT-USED': 0 },
+    ]);
+  });
+
   test('--tree nests qubes under their netvm', async () => {
     const s = tmpStore('qubes-xml/q10.xml');
     const lines = (await runIn('qvm-ls', ['--tree'], s.env)).stdout.split('\n');
