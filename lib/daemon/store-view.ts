@@ -82,6 +82,16 @@ export class StoreView {
     return result;
   }
 
+  /**
+   * Announce an event that is not a change of the store (the daemon's
+   * reactions to the hypervisor: domain-stopped, domain-shutdown) to the
+   * same listeners, so that a client sees one stream in the order things
+   * happened.
+   */
+  publish(subject: string, event: string, fields: EventFields = []): void {
+    for (const l of this.listeners) l(subject, event, fields);
+  }
+
   subscribe(listener: EventListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
