@@ -349,18 +349,20 @@ complete -F _qubes_tools_qvm_ls qvm-ls
 
 _qubes_tools_qvm_prefs_flags() {
   printf '%s\n' \
-    --help-properties --hide-default -D --default -v --verbose -q --quiet \
-    --offline-mode --version -h --help
+    --help-properties --hide-default -D --default --format -v --verbose -q \
+    --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_prefs_optarg() {
   case $1 in
+    --format) echo format ;;
     *) return 1 ;;
   esac
 }
 
 _qubes_tools_qvm_prefs_optvalue() {
   case $1 in
+    --format) _qubes_tools_reply text json ;;
     *) return 0 ;;
   esac
 }
@@ -392,18 +394,20 @@ complete -F _qubes_tools_qvm_prefs qvm-prefs
 
 _qubes_tools_qubes_prefs_flags() {
   printf '%s\n' \
-    --help-properties --hide-default -D --default -v --verbose -q --quiet \
-    --offline-mode --version -h --help
+    --help-properties --hide-default -D --default --format -v --verbose -q \
+    --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qubes_prefs_optarg() {
   case $1 in
+    --format) echo format ;;
     *) return 1 ;;
   esac
 }
 
 _qubes_tools_qubes_prefs_optvalue() {
   case $1 in
+    --format) _qubes_tools_reply text json ;;
     *) return 0 ;;
   esac
 }
@@ -576,18 +580,20 @@ complete -F _qubes_tools_qvm_clone qvm-clone
 
 _qubes_tools_qvm_features_flags() {
   printf '%s\n' \
-    -D --unset --default --delete -v --verbose -q --quiet --offline-mode \
-    --version -h --help
+    -D --unset --default --delete --format -v --verbose -q --quiet \
+    --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_features_optarg() {
   case $1 in
+    --format) echo format ;;
     *) return 1 ;;
   esac
 }
 
 _qubes_tools_qvm_features_optvalue() {
   case $1 in
+    --format) _qubes_tools_reply text json ;;
     *) return 0 ;;
   esac
 }
@@ -619,18 +625,20 @@ complete -F _qubes_tools_qvm_features qvm-features
 
 _qubes_tools_qvm_service_flags() {
   printf '%s\n' \
-    -l --list -e --enable -d --disable -D --unset --default --delete -v \
-    --verbose -q --quiet --offline-mode --version -h --help
+    -l --list -e --enable -d --disable -D --unset --default --delete \
+    --format -v --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_service_optarg() {
   case $1 in
+    --format) echo format ;;
     *) return 1 ;;
   esac
 }
 
 _qubes_tools_qvm_service_optvalue() {
   case $1 in
+    --format) _qubes_tools_reply text json ;;
     *) return 0 ;;
   esac
 }
@@ -662,17 +670,19 @@ complete -F _qubes_tools_qvm_service qvm-service
 
 _qubes_tools_qvm_tags_flags() {
   printf '%s\n' \
-    -v --verbose -q --quiet --offline-mode --version -h --help
+    --format -v --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_tags_optarg() {
   case $1 in
+    --format) echo format ;;
     *) return 1 ;;
   esac
 }
 
 _qubes_tools_qvm_tags_optvalue() {
   case $1 in
+    --format) _qubes_tools_reply text json ;;
     *) return 0 ;;
   esac
 }
@@ -783,8 +793,9 @@ complete -F _qubes_tools_qubes_create qubes-create
 
 _qubes_tools_qvm_pool_flags() {
   printf '%s\n' \
-    -l --list -i --info -a --add -r --remove -s --set --help-drivers -o \
-    --option -v --verbose -q --quiet --offline-mode --version -h --help
+    -l --list -i --info -a --add -r --remove -s --set --help-drivers \
+    --format -o --option -v --verbose -q --quiet --offline-mode --version -h \
+    --help
 }
 
 _qubes_tools_qvm_pool_optarg() {
@@ -792,6 +803,7 @@ _qubes_tools_qvm_pool_optarg() {
     -i|--info) echo pool ;;
     -r|--remove) echo pool ;;
     -s|--set) echo pool ;;
+    --format) echo format ;;
     -o|--option) echo text ;;
     *) return 1 ;;
   esac
@@ -802,6 +814,7 @@ _qubes_tools_qvm_pool_optvalue() {
     -i|--info) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_pools ;;
     -r|--remove) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_pools ;;
     -s|--set) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_pools ;;
+    --format) _qubes_tools_reply text json ;;
     -o|--option) return 0 ;;
     *) return 0 ;;
   esac
@@ -854,14 +867,15 @@ complete -F _qubes_tools_qvm_pool qvm-pool
 
 _qubes_tools_qvm_volume_flags() {
   printf '%s\n' \
-    -p --pool --full --all --exclude -f --force --size --no-resize -v \
-    --verbose -q --quiet --offline-mode --version -h --help
+    -p --pool --full --all --exclude --format -f --force --size --no-resize \
+    -v --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_volume_optarg() {
   case $1 in
     -p|--pool) echo pool ;;
     --exclude) echo vm ;;
+    --format) echo format ;;
     --size) echo text ;;
     *) return 1 ;;
   esac
@@ -871,6 +885,7 @@ _qubes_tools_qvm_volume_optvalue() {
   case $1 in
     -p|--pool) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_pools ;;
     --exclude) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
+    --format) _qubes_tools_reply text json ;;
     --size) return 0 ;;
     *) return 0 ;;
   esac
@@ -945,14 +960,15 @@ complete -F _qubes_tools_qvm_volume qvm-volume
 
 _qubes_tools_qvm_device_flags() {
   printf '%s\n' \
-    --list-device-classes -s --assignments --with-sbdf --all --exclude -o \
-    --option --ro -p --persistent -r --required --ask --port --device -v \
-    --verbose -q --quiet --offline-mode --version -h --help
+    --list-device-classes -s --assignments --with-sbdf --all --exclude \
+    --format -o --option --ro -p --persistent -r --required --ask --port \
+    --device -v --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_device_optarg() {
   case $1 in
     --exclude) echo vm ;;
+    --format) echo format ;;
     -o|--option) echo device-option ;;
     *) return 1 ;;
   esac
@@ -961,6 +977,7 @@ _qubes_tools_qvm_device_optarg() {
 _qubes_tools_qvm_device_optvalue() {
   case $1 in
     --exclude) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
+    --format) _qubes_tools_reply text json ;;
     -o|--option) _qubes_tools_reply frontend-dev= read-only= devtype= no-strict-reset=True permissive=True ;;
     *) return 0 ;;
   esac
@@ -1025,14 +1042,15 @@ complete -F _qubes_tools_qvm_device qvm-device
 
 _qubes_tools_qvm_pci_flags() {
   printf '%s\n' \
-    --list-device-classes -s --assignments --with-sbdf --all --exclude -o \
-    --option --ro -p --persistent -r --required --ask --port --device -v \
-    --verbose -q --quiet --offline-mode --version -h --help
+    --list-device-classes -s --assignments --with-sbdf --all --exclude \
+    --format -o --option --ro -p --persistent -r --required --ask --port \
+    --device -v --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_pci_optarg() {
   case $1 in
     --exclude) echo vm ;;
+    --format) echo format ;;
     -o|--option) echo device-option ;;
     *) return 1 ;;
   esac
@@ -1041,6 +1059,7 @@ _qubes_tools_qvm_pci_optarg() {
 _qubes_tools_qvm_pci_optvalue() {
   case $1 in
     --exclude) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
+    --format) _qubes_tools_reply text json ;;
     -o|--option) _qubes_tools_reply frontend-dev= read-only= devtype= no-strict-reset=True permissive=True ;;
     *) return 0 ;;
   esac
@@ -1103,14 +1122,15 @@ complete -F _qubes_tools_qvm_pci qvm-pci
 
 _qubes_tools_qvm_block_flags() {
   printf '%s\n' \
-    --list-device-classes -s --assignments --with-sbdf --all --exclude -o \
-    --option --ro -p --persistent -r --required --ask --port --device -v \
-    --verbose -q --quiet --offline-mode --version -h --help
+    --list-device-classes -s --assignments --with-sbdf --all --exclude \
+    --format -o --option --ro -p --persistent -r --required --ask --port \
+    --device -v --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_block_optarg() {
   case $1 in
     --exclude) echo vm ;;
+    --format) echo format ;;
     -o|--option) echo device-option ;;
     *) return 1 ;;
   esac
@@ -1119,6 +1139,7 @@ _qubes_tools_qvm_block_optarg() {
 _qubes_tools_qvm_block_optvalue() {
   case $1 in
     --exclude) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
+    --format) _qubes_tools_reply text json ;;
     -o|--option) _qubes_tools_reply frontend-dev= read-only= devtype= no-strict-reset=True permissive=True ;;
     *) return 0 ;;
   esac
@@ -1181,14 +1202,15 @@ complete -F _qubes_tools_qvm_block qvm-block
 
 _qubes_tools_qvm_usb_flags() {
   printf '%s\n' \
-    --list-device-classes -s --assignments --with-sbdf --all --exclude -o \
-    --option --ro -p --persistent -r --required --ask --port --device -v \
-    --verbose -q --quiet --offline-mode --version -h --help
+    --list-device-classes -s --assignments --with-sbdf --all --exclude \
+    --format -o --option --ro -p --persistent -r --required --ask --port \
+    --device -v --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_usb_optarg() {
   case $1 in
     --exclude) echo vm ;;
+    --format) echo format ;;
     -o|--option) echo device-option ;;
     *) return 1 ;;
   esac
@@ -1197,6 +1219,7 @@ _qubes_tools_qvm_usb_optarg() {
 _qubes_tools_qvm_usb_optvalue() {
   case $1 in
     --exclude) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
+    --format) _qubes_tools_reply text json ;;
     -o|--option) _qubes_tools_reply frontend-dev= read-only= devtype= no-strict-reset=True permissive=True ;;
     *) return 0 ;;
   esac
@@ -1259,13 +1282,14 @@ complete -F _qubes_tools_qvm_usb qvm-usb
 
 _qubes_tools_qvm_check_flags() {
   printf '%s\n' \
-    --all --exclude --running --paused --template --networked -v --verbose \
-    -q --quiet --offline-mode --version -h --help
+    --all --exclude --running --paused --template --networked --format -v \
+    --verbose -q --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_check_optarg() {
   case $1 in
     --exclude) echo vm ;;
+    --format) echo format ;;
     *) return 1 ;;
   esac
 }
@@ -1273,6 +1297,7 @@ _qubes_tools_qvm_check_optarg() {
 _qubes_tools_qvm_check_optvalue() {
   case $1 in
     --exclude) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
+    --format) _qubes_tools_reply text json ;;
     *) return 0 ;;
   esac
 }
@@ -1501,12 +1526,13 @@ complete -F _qubes_tools_qvm_unpause qvm-unpause
 
 _qubes_tools_qvm_firewall_flags() {
   printf '%s\n' \
-    -r --reload --raw --qubesdb --before --rule-no -v --verbose -q --quiet \
-    --offline-mode --version -h --help
+    -r --reload --raw --qubesdb --format --before --rule-no -v --verbose -q \
+    --quiet --offline-mode --version -h --help
 }
 
 _qubes_tools_qvm_firewall_optarg() {
   case $1 in
+    --format) echo format ;;
     --before) echo text ;;
     --rule-no) echo text ;;
     *) return 1 ;;
@@ -1515,6 +1541,7 @@ _qubes_tools_qvm_firewall_optarg() {
 
 _qubes_tools_qvm_firewall_optvalue() {
   case $1 in
+    --format) _qubes_tools_reply text json ;;
     --before) return 0 ;;
     --rule-no) return 0 ;;
     *) return 0 ;;
@@ -2016,8 +2043,8 @@ _qubes_tools_qvm_backup_restore_flags() {
     --rename-conflicting -x --exclude --skip-dom0-home \
     --ignore-username-mismatch --ignore-size-limit -Z --compression-filter \
     -d --dest-vm -p --passphrase-file --location-is-service --paranoid-mode \
-    --plan-b --auto-close -v --verbose -q --quiet --offline-mode --version \
-    -h --help
+    --plan-b --auto-close --format -v --verbose -q --quiet --offline-mode \
+    --version -h --help
 }
 
 _qubes_tools_qvm_backup_restore_optarg() {
@@ -2026,6 +2053,7 @@ _qubes_tools_qvm_backup_restore_optarg() {
     -Z|--compression-filter) echo text ;;
     -d|--dest-vm) echo vm ;;
     -p|--passphrase-file) echo file ;;
+    --format) echo format ;;
     *) return 1 ;;
   esac
 }
@@ -2036,6 +2064,7 @@ _qubes_tools_qvm_backup_restore_optvalue() {
     -Z|--compression-filter) return 0 ;;
     -d|--dest-vm) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
     -p|--passphrase-file) _qubes_tools_files ;;
+    --format) _qubes_tools_reply text json ;;
     *) return 0 ;;
   esac
 }

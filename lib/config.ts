@@ -214,3 +214,15 @@ export function qubesdRequestTimeoutMs(env: Env): number {
   const v = Number(env.QUBESD_REQUEST_TIMEOUT_MS);
   return Number.isFinite(v) && v > 0 ? v : 60000;
 }
+
+/**
+ * How often qubesd looks at dom0's block devices and at which qubes run
+ * (dom0 has no QubesDB daemon to watch: its devices are read from sysfs,
+ * whose files do not notify watchers, and udev's netlink events are out of
+ * Node's reach).
+ * `QUBESD_DEVICE_POLL_MS` overrides.
+ */
+export function qubesdDevicePollMs(env: Env): number {
+  const v = Number(env.QUBESD_DEVICE_POLL_MS);
+  return Number.isFinite(v) && v > 0 ? v : 1000;
+}

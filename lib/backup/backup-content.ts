@@ -19,6 +19,7 @@ import { firewallPath } from '../firewall/firewall-file.js';
 import type { PoolSet } from '../storage/qube-storage.js';
 import type { StoragePool } from '../storage/pool.js';
 import type { Volume } from '../storage/volume.js';
+import { sizeText } from '../util/size-text.js';
 import { qubeDirPath } from '../vm/qube-dir.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 
@@ -105,19 +106,6 @@ export function backupQubesXml(app: Qubes, content: QubeContent[]): Buffer {
     vm.features.set('backup-size', String(c.size));
   }
   return Buffer.from(serializeQubes(app), 'utf8');
-}
-
-/** Sizes as the reference prints them: bytes below 1024, else one decimal KiB/MiB/GiB. */
-export function sizeText(n: number): string {
-  if (n < 1024) return String(n);
-  const units = ['KiB', 'MiB', 'GiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
 }
 
 function typeText(vm: QubesVM): string {

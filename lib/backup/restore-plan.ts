@@ -141,16 +141,54 @@ function suffix(e: PlanEntry): string {
   return s;
 }
 
+/** AdminVM (the dom0 home) last, as the summary lists it. */
+const summaryOrder = (plan: readonly PlanEntry[]): PlanEntry[] => [...plan.filter((e) => e.klass !== 'AdminVM'), ...plan.filter((e) => e.klass === 'AdminVM')];
+
+const labelOf = (e: PlanEntry): string | undefined => e.vm.props.get('label') ?? (e.vm.get('label') as string | undefined);
+
+/** One entry of the plan, typed (`qvm-backup-restore --format json`; keys in its man page). */
+export interface PlanFacts {
+  name: string;
+  restore_name: string;
+  class: string;
+  /** The template it gets; null for a class without one. */
+  template: string | null;
+  /** The backup's template when a default replaced it, else null. */
+  original_template: string | null;
+  /** The net qube it gets; null for none or the default. */
+  netvm: string | null;
+  netvm_is_default: boolean;
+  label: string | null;
+  /** Bytes of data in the backup. */
+  size: number;
+  problems: Problem[];
+}
+
+export function planFacts(plan: readonly PlanEntry[]): PlanFacts[] {
+  return summaryOrder(plan).map((e) => {
+    const netvmDefault = e.klass === 'AdminVM' || e.netvm === undefined || Boolean(e.netvmDropped);
+    return {
+      name: e.name,
+      restore_name: e.restoreName,
+      class: e.klass,
+      template: e.template ?? null,
+      original_template: e.origTemplate ?? null,
+      netvm: netvmDefault || e.netvm === '' ? null : (e.netvm as string),
+      netvm_is_default: netvmDefault,
+      label: labelOf(e) ?? null,
+      size: e.size,
+      problems: [...e.problems],
+    };
+  });
+}
+
 /** The table printed before restoring (columns as wide as their widest cell, right-aligned). */
-export function planSummary(plan: PlanEntry[]): string {
-  const rows = plan
-    .filter((e) => e.klass !== 'AdminVM')
-    .concat(plan.filter((e) => e.klass === 'AdminVM'))
-    .map((e) => {
-      const label = e.vm.props.get('label') ?? (e.vm.get('label') as string | undefined) ?? '';
-      const netvm = e.klass === 'AdminVM' || e.netvm === undefined || e.netvmDropped ? '(default)' : e.netvm === '' ? '-' : e.netvm;
-      return { cells: [e.name, e.klass, e.vm.has('template') ? (e.origTemplate ?? e.template ?? '(default)') : 'n/a', netvm, label], suffix: suffix(e) };
-    });
+export function planSummary(plan: readonly PlanEntry[]): string {
+  const rows = summaryOrder(plan).map((e) => {
+    const label = labelOf(e) ?? '';
+    const netvm = e.klass === 'AdminVM' || e.netvm === undefined || e.netvmDropped ? '(default)' : e.netvm === '' ? '-' : e.netvm;
+    return { cells: [e.name, e.klass, e.vm.has('template') ? (e.origTemplate ?? e.template ?? '(default)') : 'n/a', netvm, label], suffix: suffix(e) };
+  });
   const header = ['name', 'type', 'template', 'netvm', 'label'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r.cells[i] as string).length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart((widths[i] as number) + 1) + ' |').join('');

@@ -35,7 +35,7 @@ import { convertR3Store } from './r3-store.js';
 import { commitRestore } from './restore-commit.js';
 import { archiveRoute, fileOf, qubeFiles, type QubeFiles } from './restore-layout.js';
 import { addRestoredRecords, checkBackupQube } from './restore-records.js';
-import { makePlan, planSummary, restorable, type PlanEntry, type PlanOptions } from './restore-plan.js';
+import { makePlan, restorable, type PlanEntry, type PlanOptions } from './restore-plan.js';
 import { HomeExtract, importSink, MemorySink, SMALL_MAX, smallFile } from './restore-sinks.js';
 import { Txn } from './restore-txn.js';
 
@@ -51,8 +51,8 @@ export interface RestoreOptions {
   skipConflicting: boolean;
   /** Log line (`app: ...`, `qubesadmin.backup: ...`) to stderr. */
   log: (logger: 'app' | 'qubesadmin.backup', msg: string) => void;
-  /** The summary table (stdout). */
-  summary: (text: string) => void;
+  /** The plan, once made (the command prints it as the summary table, or keeps it for its JSON). */
+  summary: (plan: readonly PlanEntry[]) => void;
   /** Ask to proceed (false: stop without error). */
   confirm: () => boolean;
   /** Bytes of restored data, of the total expected. */
@@ -65,6 +65,8 @@ export interface RestoreOptions {
 
 export interface RestoreResult {
   restored: string[];
+  /** With verifyOnly: the qubes (and dom0's home) whose data was read whole and authenticated. */
+  verified: string[];
   declined: boolean;
   warnings: string[];
 }
@@ -92,7 +94,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
         : convertR3Store(xml.toString('utf8'), host, warn, o.store.host);
     if (!backupApp.adminVm) throw new BackupError('qubes.xml of the backup has no dom0 (AdminVM)');
     const plan = makePlan(backupApp, host, { ...o.plan, verifyOnly: o.verifyOnly });
-    o.summary('The following VMs are included in the backup:\n\n' + planSummary(plan) + '\n');
+    o.summary(plan);
     handleProblems(plan, o);
     const todo = o.verifyOnly ? plan.filter((e) => !e.problems.has('excluded')) : restorable(plan);
     for (const e of todo) if (e.klass !== 'AdminVM') checkBackupQube(e);
@@ -107,7 +109,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     }
     if (!o.confirm()) {
       await archive.close();
-      return { restored: [], declined: true, warnings };
+      return { restored: [], verified: [], declined: true, warnings };
     }
     return await dataPhase(o, archive, backupApp, todo, warn, warnings, txn);
   } catch (e) {
@@ -267,13 +269,13 @@ async function dataPhase(
 
   if (o.verifyOnly) {
     o.log('qubesadmin.backup', '-> Done.');
-    return { restored: [], declined: false, warnings };
+    return { restored: [], verified: todo.map((e) => e.name), declined: false, warnings };
   }
 
   const made = await commitRestore({ store: o.store, draft, qubes, devices, naming, records, storages, restoredSizes, smalls, txn, warn });
   for (const e of todo) if (e.klass === 'AdminVM') made.push('dom0');
   o.log('qubesadmin.backup', '-> Done.');
   if (qubes.some((e) => e.klass === 'TemplateVM')) o.log('qubesadmin.backup', '-> Please install updates for all the restored templates.');
-  return { restored: made, declined: false, warnings };
+  return { restored: made, verified: [], declined: false, warnings };
 }
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * A whole qubesd: the store view, the method tables of its three sockets,
- * the authorisation seam, the store watch and the reactions to the
- * hypervisor (reactions/), put together from the environment once.
+ * the authorisation seam, the store watch and the reactions (reactions/:
+ * the hypervisor's events, the device watch), put together from the
+ * environment once.
  */
 import path from 'node:path';
 import { QUBESD_INTERNAL_SOCKET, QUBESD_MISC_SOCKET, QUBESD_SOCKET, qubesdRequestTimeoutMs, qubesdSocketDir } from '../config.js';
@@ -14,6 +15,7 @@ import { AdminPermission } from './permission.js';
 import { startHypervisorReactions } from './reactions/hypervisor-events.js';
 import { QubesDaemon, type Log } from './server.js';
 import { StoreView } from './store-view.js';
+import { DeviceWatch } from './reactions/device-watch.js';
 
 export interface DaemonOptions {
   store: Store;
@@ -58,12 +60,15 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   });
   await daemon.start();
   view.watch(path.dirname(o.store.file), (e) => o.log.error(`cannot reload ${o.store.file}: ${(e as Error).message}`));
+  const devices = new DeviceWatch({ current: () => view.current(), env: o.env, log: o.log, publish: (...e) => view.publish(...e) });
+  await devices.start();
   const reactions = await startHypervisorReactions({ services, publish: (s, e, f) => view.publish(s, e, f), log: o.log });
   return {
     daemon,
     view,
     stop: async () => {
       await reactions.stop();
+      await devices.stop();
       view.close();
       await daemon.stop();
     },

@@ -84,7 +84,7 @@ export class StoreView {
 
   /**
    * Announce an event that is not a change of the store (the daemon's
-   * reactions to the hypervisor: domain-stopped, domain-shutdown) to the
+   * reactions: domain-stopped, domain-shutdown, a device that appeared) to the
    * same listeners, so that a client sees one stream in the order things
    * happened.
    */

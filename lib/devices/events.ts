@@ -27,6 +27,8 @@ export interface DeviceEvent {
   vm: string;
   /** `backend:port` or `backend:port:device_id`. */
   device: string;
+  /** The identity of the device at the port, when known (an attach). */
+  deviceId?: string;
   options?: [string, string][];
   mode?: string;
 }

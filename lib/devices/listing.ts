@@ -22,19 +22,48 @@ export interface ListRequest {
   withSbdf?: boolean;
 }
 
-const usedBy = (vm: string, mode: string, options: Options): string =>
-  options.length ? `${vm} (${mode}: ${options.map(([k, v]) => `${k}=${v}`).join(', ')})` : `${vm} (${mode})`;
+/** A qube that uses a listed device: attached now, or (with `-s`) assigned. */
+export interface DeviceUser {
+  qube: string;
+  /** `attached`, or the assignment's mode (required, auto-attach, ask-to-attach). */
+  mode: string;
+  assigned: boolean;
+  options: Options;
+}
+
+/** One row of the listing, typed (`--format json`); `listRows` spells it as the table's cells. */
+export interface DeviceEntry {
+  backend: string;
+  port: string;
+  /** The identity of the device (of an assignment: the one it expects), null for an assignment of any device. */
+  deviceId: string | null;
+  /** PCI devices only, and not for assignments. */
+  sbdf: string | null;
+  description: string;
+  /** An assignment row of `-s` rather than a device the backend exposes. */
+  assignment: boolean;
+  users: DeviceUser[];
+}
+
+const userText = (u: DeviceUser): string => {
+  const name = u.assigned ? `*${u.qube}` : u.qube;
+  return u.options.length ? `${name} (${u.mode}: ${u.options.map(([k, v]) => `${k}=${v}`).join(', ')})` : `${name} (${u.mode})`;
+};
 
 const virtualDescription = (v: VirtualDevice): string => (v.deviceId === ANY ? 'any device' : v.deviceId);
 
-/** Rows of cells, sorted as the reference sorts its tuples. */
-export async function listRows(svc: DeviceServices, app: Qubes, req: ListRequest): Promise<string[][]> {
+/** The table cells of an entry. */
+function cells(e: DeviceEntry, withSbdf: boolean): string[] {
+  const users = e.users.map(userText).join(', ');
+  return withSbdf ? [`${e.backend}:${e.port}`, e.sbdf ?? 'None', e.description, users] : [`${e.backend}:${e.port}`, e.description, users];
+}
+
+/** The entries in the order of the table (sorted as the reference sorts its row tuples). */
+export async function listEntries(svc: DeviceServices, app: Qubes, req: ListRequest): Promise<DeviceEntry[]> {
   const { devclass } = req;
   const withSbdf = Boolean(req.withSbdf) && devclass === 'pci';
   const all = app.domains.sorted();
-  const rows: string[][] = [];
-  const row = (ident: string, sbdf: string, desc: string, users: string[]) =>
-    rows.push(withSbdf ? [ident, sbdf, desc, users.join(', ')] : [ident, desc, users.join(', ')]);
+  const entries: DeviceEntry[] = [];
 
   // every running qube's attachments, read once
   const attached = new Map<QubesVM, AttachedDevice[]>();
@@ -46,13 +75,13 @@ export async function listRows(svc: DeviceServices, app: Qubes, req: ListRequest
     for (const d of await svc.enumerator.exposed(vm, devclass)) if (!seen(d)) devices.push(d);
   }
   for (const dev of devices) {
-    const users: string[] = [];
+    const users: DeviceUser[] = [];
     for (const vm of all) {
       if (vm.name === dev.backend) continue;
-      for (const a of attached.get(vm) ?? []) if (samePort(a.device, dev)) users.push(usedBy(vm.name, 'attached', a.options));
+      for (const a of attached.get(vm) ?? []) if (samePort(a.device, dev)) users.push({ qube: vm.name, mode: 'attached', assigned: false, options: a.options });
     }
-    const sbdf = dev.data.find(([k]) => k === 'sbdf')?.[1] ?? 'None';
-    row(`${dev.backend}:${dev.portId}`, sbdf, describe(dev, svc.enumerator.hw), users);
+    const sbdf = dev.data.find(([k]) => k === 'sbdf')?.[1] ?? null;
+    entries.push({ backend: dev.backend, port: dev.portId, deviceId: dev.deviceId, sbdf, description: describe(dev, svc.enumerator.hw), assignment: false, users });
   }
 
   if (req.assignments) {
@@ -64,16 +93,23 @@ export async function listRows(svc: DeviceServices, app: Qubes, req: ListRequest
           virtuals.push(v);
       }
     for (const v of virtuals) {
-      const users: string[] = [];
+      const users: DeviceUser[] = [];
       for (const vm of all) {
         if (vm.name === v.port.backend) continue;
         for (const a of assignmentsOf(vm, devclass))
-          if (matches(assignmentDevice(a, devclass), { ...v.port, deviceId: v.deviceId })) users.push(usedBy(`*${vm.name}`, a.mode, a.options));
+          if (matches(assignmentDevice(a, devclass), { ...v.port, deviceId: v.deviceId })) users.push({ qube: vm.name, mode: a.mode, assigned: true, options: a.options });
       }
-      row(`${v.port.backend}:${v.port.portId}`, 'None', virtualDescription(v), users);
+      entries.push({ backend: v.port.backend, port: v.port.portId, deviceId: v.deviceId === ANY ? null : v.deviceId, sbdf: null, description: virtualDescription(v), assignment: true, users });
     }
   }
-  return rows.sort(compareRows);
+  const keyed = entries.map((e) => ({ e, key: cells(e, withSbdf) }));
+  return keyed.sort((a, b) => compareRows(a.key, b.key)).map((k) => k.e);
+}
+
+/** Rows of cells, sorted as the reference sorts its tuples. */
+export async function listRows(svc: DeviceServices, app: Qubes, req: ListRequest): Promise<string[][]> {
+  const withSbdf = Boolean(req.withSbdf) && req.devclass === 'pci';
+  return (await listEntries(svc, app, req)).map((e) => cells(e, withSbdf));
 }
 
 function compareRows(a: string[], b: string[]): number {

@@ -65,8 +65,8 @@ export async function attachedTo(svc: DeviceServices, app: Qubes, vm: QubesVM, d
   return out;
 }
 
-/** Who holds a device now (block: one frontend at most). */
-async function attachedElsewhere(svc: DeviceServices, app: Qubes, dev: DeviceInfo, except: QubesVM): Promise<QubesVM | undefined> {
+/** Who holds a device now (block: one frontend at most), `except` left out. */
+export async function attachedElsewhere(svc: DeviceServices, app: Qubes, dev: Port, except?: QubesVM): Promise<QubesVM | undefined> {
   for (const vm of app.domains.sorted().filter((v) => v !== except && svc.enumerator.isRunning(v)))
     if ((await attachedTo(svc, app, vm, dev.devclass)).some((a) => samePort(a.device, dev))) return vm;
   return undefined;
@@ -155,7 +155,7 @@ export async function attach(svc: DeviceServices, app: Qubes, vm: QubesVM, dev: 
     if (!backend || !svc.enumerator.isRunning(backend))
       throw new QubesVMNotRunningError(`Domain ${dev.backend} needs to be running to attach device from it`);
   }
-  const ev = { vm: vm.name, device: portText(dev), options };
+  const ev = { vm: vm.name, device: portText(dev), deviceId: dev.deviceId, options };
   svc.events.fire('device-pre-attach', devclass, ev);
   await svc.live.attach(vm, dev, options);
   svc.events.fire('device-attach', devclass, ev);

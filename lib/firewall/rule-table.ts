@@ -20,6 +20,34 @@ function signedWhole(x: number): string {
 /** Seconds from now to `expire`, as `+Ns` or `-Ns`. */
 export const relativeExpire = (expire: number, nowMs: number): string => `${signedWhole(expire - nowMs / 1000)}s`;
 
+/** One rule as `qvm-firewall list --format json` shows it: the fields of firewall.xml, every key present (null: not set). */
+export interface RuleFacts {
+  number: number;
+  action: string;
+  dsthost: string | null;
+  proto: string | null;
+  /** `443` or `80-90`, as the rule's text spells it. */
+  dstports: string | null;
+  specialtarget: string | null;
+  icmptype: number | null;
+  /** Seconds since the epoch. */
+  expire: number | null;
+  comment: string | null;
+}
+
+export const ruleFacts = (rules: readonly Rule[]): RuleFacts[] =>
+  rules.map((r, i) => ({
+    number: i,
+    action: r.action,
+    dsthost: r.dsthost?.text ?? null,
+    proto: r.proto ?? null,
+    dstports: r.dstports ? portsText(r.dstports) : null,
+    specialtarget: r.specialtarget ?? null,
+    icmptype: r.icmptype ?? null,
+    expire: r.expire ?? null,
+    comment: r.comment ?? null,
+  }));
+
 /** Header and one row per rule. */
 export function ruleTable(rules: readonly Rule[], nowMs: number): string[][] {
   const cell = (v: string | number | undefined) => (v === undefined ? '-' : String(v));

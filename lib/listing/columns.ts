@@ -108,10 +108,18 @@ export function columnFor(field: string): Column {
   return { head, doc: '', value: (r) => prop(r.vm, name), runtime: RUNTIME_PROPERTIES.has(name) };
 }
 
+type CellValue = PropValue | string[] | undefined;
+
+/** No value to show: missing, none, empty, or an empty list. */
+const isMissing = (v: CellValue): v is undefined | null | '' | [] => v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
+
 /** Cell text: missing, none and empty ⇒ `-`; lists joined with `,`; booleans as True/False (Python's spelling). */
-export function cellText(v: PropValue | string[] | undefined): string {
-  if (v === undefined || v === null || v === '') return '-';
-  if (Array.isArray(v)) return v.length ? v.join(',') : '-';
+export function cellText(v: CellValue): string {
+  if (isMissing(v)) return '-';
+  if (Array.isArray(v)) return v.join(',');
   if (typeof v === 'boolean') return v ? 'True' : 'False';
   return String(v);
 }
+
+/** A cell of `--format json`: the cell text, or null where the table shows `-` for a missing value. */
+export const cellJson = (v: CellValue): string | null => (isMissing(v) ? null : cellText(v));

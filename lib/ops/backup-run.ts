@@ -14,7 +14,7 @@ import type { Store } from '../app/store.js';
 import { newBackupId } from '../backup/backup-header.js';
 import { backupQubesXml, collectContent, summaryTable, type QubeContent } from '../backup/backup-content.js';
 import { writeBackup } from '../backup/backup-writer.js';
-import type { Progress } from '../backup/progress.js';
+import type { Progress } from '../util/progress.js';
 import { onCancelSignals } from '../backup/run-control.js';
 import type { KdfParams } from '../backup/scrypt-container.js';
 import type { Sink } from '../backup/sink.js';

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import type { Qubes } from '../app/app.js';
 import { QubesCancelledError, QubesError, QubesValueError, QubesVMNotFoundError } from '../errors.js';
 import { importFile } from '../storage/copy-data.js';
+import { counterFor } from '../storage/copy-watch.js';
 import { openImportSource } from '../storage/import-source.js';
 import type { StorageContext } from '../storage/pool.js';
 import { volumeNaming } from '../storage/pools.js';
@@ -111,7 +112,7 @@ async function importRoot(storage: QubeStorage, file: string, ctx: StorageContex
   const size = Math.max(source.length, await pool.size(volume));
   const target = await pool.importData(volume, size);
   try {
-    await importFile(file, target, size, ctx.runner, ctx.signal);
+    await importFile(file, target, size, ctx.runner, ctx.signal, counterFor(ctx.watchCopy, volume.vid));
   } catch (e) {
     await pool.importDataEnd(volume, false);
     if (e instanceof QubesCancelledError) throw e;

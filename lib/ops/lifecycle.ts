@@ -3,10 +3,11 @@
  * Starting and stopping qubes, in the reference's order, from a command
  * rather than a resident daemon:
  *
- *   start: checks → storage verify → net qube chain → storage start →
+ *   start: checks (required devices there) → storage verify → net qube chain → storage start →
  *          firewall into the net qube's QubesDB → define (only now) and
  *          create paused → QubesDB daemon and entries → resume →
- *          firewall reload, clients of a net qube
+ *          firewall reload, clients of a net qube → assigned devices
+ *          attached (auto-attach.ts)
  *   stop:  shutdown / destroy → (wait) → storage stop, QubesDB daemon
  *          stopped, start time cleared, disposable removed (auto_cleanup)
  *
@@ -56,6 +57,8 @@ import { hostStartRuntime } from '../vmm/qubesdb/host-runtime.js';
 import { exportFirewall, writeStartEntries } from '../vmm/qubesdb/write-entries.js';
 import { recordStartTime } from '../vmm/start-time.js';
 import type { PowerState } from '../vmm/vmm.js';
+import { attachAtStart } from './auto-attach.js';
+import { assertRequiredDevicesPresent } from './required-devices.js';
 import { reloadNetQube, type NetQubeRuntime } from './firewall-reload.js';
 import type { Session } from './session.js';
 import { sessionPools } from './session-storage.js';
@@ -174,6 +177,8 @@ export class Lifecycle {
     if (vm.klass === 'AdminVM') throw new QubesVMAlreadyStartedError(`Domain is already running: '${vm.name}'`);
     refuseRemoteLifecycle(vm, 'start');
     await withQubeLock(this.env, vm.name, () => this.startLocked(app, vm, opts));
+    // the domain runs: its devices are attached outside the lock (an ask-to-attach waits for the user)
+    await attachAtStart(app, vm, this.session);
   }
 
   private async startLocked(app: Qubes, vm: QubesVM, opts: StartOptions): Promise<void> {
@@ -184,6 +189,7 @@ export class Lifecycle {
     // stopped since it was started (nobody handled it yet), or started by another command meanwhile
     if ((await this.reconcileLocked(app, vm)) === 'running') throw already();
     assertStartAllowed(vm);
+    await assertRequiredDevicesPresent(app, vm, this.session);
 
     const storage = await sessionPools(this.session, app).qube(vm);
     await storage.verify();

@@ -15,6 +15,7 @@ import { QubesCancelledError, StoragePoolError } from '../errors.js';
 import { ioReason } from '../util/io-error.js';
 import { cancelledError, throwIfCancelled } from './cancel.js';
 import type { CommandResult, CommandRunner } from './command-runner.js';
+import { dataBytes, watched, type StartCounter } from './copy-watch.js';
 
 const BLOCK = 128 * 1024;
 
@@ -41,8 +42,9 @@ export function writeSparse(fd: number, data: Buffer, offset: number): void {
  * end. More data than `size` is refused as soon as it arrives, so an
  * endless input (a pipe from /dev/zero) costs at most `size` bytes; an
  * aborted `signal` ends the copy at once, even while the input is silent.
+ * `count` hears the bytes read (copy-watch.ts).
  */
-export async function importStream(input: Readable, target: string, size: number, signal?: AbortSignal): Promise<void> {
+export async function importStream(input: Readable, target: string, size: number, signal?: AbortSignal, count?: StartCounter): Promise<void> {
   throwIfCancelled(signal);
   let fd: number;
   try {
@@ -53,7 +55,7 @@ export async function importStream(input: Readable, target: string, size: number
   const onAbort = () => input.destroy(cancelledError(signal as AbortSignal));
   signal?.addEventListener('abort', onAbort, { once: true });
   let copied = 0;
-  try {
+  const copy = async () => {
     let pending: Buffer = Buffer.alloc(0);
     for await (const chunk of input as AsyncIterable<Buffer>) {
       if (copied + pending.length + chunk.length > size) throw new StoragePoolError(`too much data (expected ${size} bytes)`);
@@ -73,6 +75,9 @@ export async function importStream(input: Readable, target: string, size: number
     }
     if (copied !== size) throw new StoragePoolError(`not enough data (copied ${copied} bytes, expected ${size} bytes)`);
     fs.fdatasyncSync(fd);
+  };
+  try {
+    await watched(count, size, () => copied, copy);
   } catch (e) {
     if (signal?.aborted) throw cancelledError(signal);
     throw e instanceof StoragePoolError || e instanceof QubesCancelledError ? e : new StoragePoolError(`Cannot write ${target}: ${ioReason(e)}`);
@@ -85,16 +90,17 @@ export async function importStream(input: Readable, target: string, size: number
 /**
  * Make the import target `target` hold the file `src`: a reflink when
  * possible (instant), else a sparse copy; then the target gets `size`
- * bytes. Block-device targets (lvm) are written by dd.
+ * bytes. Block-device targets (lvm) are written by dd. `count` hears a
+ * file copy's bytes (copy-watch.ts).
  */
-export async function importFile(src: string, target: string, size: number, runner: CommandRunner, signal?: AbortSignal): Promise<void> {
+export async function importFile(src: string, target: string, size: number, runner: CommandRunner, signal?: AbortSignal, count?: StartCounter): Promise<void> {
   const st = fs.statSync(target, { throwIfNoEntry: false });
   if (st?.isBlockDevice()) {
     const r = checkRun(await runner.run(['dd', `if=${src}`, `of=${target}`, 'bs=128K', 'conv=sparse,nocreat,fsync', 'status=none'], { signal }), signal);
     if (r.exitCode !== 0) throw new StoragePoolError(`Cannot copy ${src} to ${target}: ${r.stderr.trim()}`);
     return;
   }
-  await cloneOrCopy(src, target, runner, signal);
+  await cloneOrCopy(src, target, runner, signal, count);
   try {
     fs.truncateSync(target, size);
   } catch (e) {
@@ -117,9 +123,10 @@ const NO_REFLINK = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'EBADF',
 /**
  * `dst` (created or replaced) with the content of `src`: a FICLONE reflink
  * sharing every block, or where the filesystem cannot, `cp --sparse=always`
- * (GNU cp finds holes with SEEK_DATA, which Node cannot).
+ * (GNU cp finds holes with SEEK_DATA, which Node cannot), whose bytes
+ * `count` hears (copy-watch.ts).
  */
-export async function cloneOrCopy(src: string, dst: string, runner: CommandRunner, signal?: AbortSignal): Promise<void> {
+export async function cloneOrCopy(src: string, dst: string, runner: CommandRunner, signal?: AbortSignal, count?: StartCounter): Promise<void> {
   throwIfCancelled(signal);
   try {
     fs.copyFileSync(src, dst, fs.constants.COPYFILE_FICLONE_FORCE);
@@ -127,6 +134,8 @@ export async function cloneOrCopy(src: string, dst: string, runner: CommandRunne
   } catch (e) {
     if (!NO_REFLINK.has((e as NodeJS.ErrnoException).code ?? '')) throw new StoragePoolError(`Cannot copy ${src}: ${ioReason(e)}`);
   }
-  const r = checkRun(await runner.run(['cp', '--sparse=always', '--', src, dst], { signal }), signal);
-  if (r.exitCode !== 0) throw new StoragePoolError(`Cannot copy ${src} to ${dst}: ${r.stderr.trim() || `cp exit code ${r.exitCode}`}`);
+  await watched(count, dataBytes(src), () => dataBytes(dst), async () => {
+    const r = checkRun(await runner.run(['cp', '--sparse=always', '--', src, dst], { signal }), signal);
+    if (r.exitCode !== 0) throw new StoragePoolError(`Cannot copy ${src} to ${dst}: ${r.stderr.trim() || `cp exit code ${r.exitCode}`}`);
+  });
 }

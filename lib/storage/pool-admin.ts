@@ -124,6 +124,39 @@ export async function setPoolOption(store: Store, storage: StorageContext, name:
   });
 }
 
+/** A pool as `qvm-pool info --format json` shows it: typed, every key present (null where none). */
+export interface PoolFacts {
+  name: string;
+  driver: string;
+  size: number | null;
+  usage: number | null;
+  included_in: string | null;
+  /** Null for a driver without the setting (linux-kernel, callback). */
+  revisions_to_keep: number | null;
+  ephemeral_volatile: boolean | null;
+  /** The pool's other saved attributes (dir_path, volume_group, thin_pool, container, conf_id, ...), as in qubes.xml. */
+  options: Record<string, string>;
+}
+
+const TYPED_ATTRS = new Set(['name', 'driver', 'revisions_to_keep', 'ephemeral_volatile']);
+
+/** What `poolInfo` says, with the driver's typed values. */
+export async function poolFacts(pools: PoolSet, name: string): Promise<PoolFacts> {
+  const pool = await pools.get(name);
+  const params = isDriverName(pool.record.driver) ? DRIVER_PARAMETERS[pool.record.driver].map((p) => p.name) : [];
+  const space = await pool.space();
+  return {
+    name,
+    driver: pool.record.driver,
+    size: space.size ?? null,
+    usage: space.usage ?? null,
+    included_in: pool.includedIn(await pools.all())?.name ?? null,
+    revisions_to_keep: params.includes('revisions_to_keep') ? pool.revisionsToKeep : null,
+    ephemeral_volatile: params.includes('ephemeral_volatile') ? pool.ephemeralVolatile : null,
+    options: Object.fromEntries(pool.record.attrs.filter(([k]) => !TYPED_ATTRS.has(k))),
+  };
+}
+
 /**
  * `admin.pool.Info` of a pool: its attributes, then size and usage when
  * known and the pool holding it. Keys sorted; `name` first (as qvm-pool prints).

@@ -37,6 +37,7 @@ import { StoragePoolError } from '../errors.js';
 import type { CommandRunner } from './command-runner.js';
 import { DRIVER_CONFIG_KEYS, DRIVER_PARAMETERS, type DriverName } from './driver-names.js';
 import { parseQubesBool, Volume, type Revision, type VolumeOwner, type VolumeSettings } from './volume.js';
+import type { CopyWatcher } from './copy-watch.js';
 import { lockVolume, type VolumeLock } from './volume-lock.js';
 
 /** Where drivers find the outside world; tests substitute parts. */
@@ -64,6 +65,11 @@ export interface StorageContext {
   offline?: boolean;
   /** The callback pools' configuration file (default /etc/qubes_callback.json). */
   callbackConfig?: string;
+  /**
+   * Told of long data copies into volumes (no reflink possible), whose
+   * bytes it counts: the command shows their progress (copy-watch.ts).
+   */
+  watchCopy?: CopyWatcher;
   /** Hears each PoolSet made with this context (a session counts how many its command made). */
   onPoolSet?: () => void;
 }

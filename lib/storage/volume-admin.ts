@@ -15,6 +15,7 @@ import { QubesCancelledError, QubesError, QubesValueError, QubesVMNotFoundError,
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { setVolumeAttr, volumeAttr } from '../vm/volume-config.js';
 import { importStream } from './copy-data.js';
+import { counterFor } from './copy-watch.js';
 import type { PoolSet, QubeVolume } from './qube-storage.js';
 import { checkEphemeral, parseQubesBool } from './volume.js';
 
@@ -46,23 +47,46 @@ export async function requireHalted(app: Qubes, vm: QubesVM, what: string): Prom
   if (app.vmm.info(vm).state !== 'Halted') throw new QubesVMNotHaltedError(`${what}: qube ${vm.name} is not halted`);
 }
 
-/** The rows of `admin.vm.volume.Info` in the reference's order (missing values empty). */
-export async function volumeInfo(ref: VolumeRef): Promise<[string, string][]> {
+/** A volume's settings and state, typed (`qvm-volume info --format json`); `source` null when it has none. */
+export interface VolumeFacts {
+  pool: string;
+  vid: string;
+  size: number;
+  usage: number;
+  rw: boolean;
+  source: string | null;
+  path: string;
+  save_on_stop: boolean;
+  snap_on_start: boolean;
+  revisions_to_keep: number;
+  ephemeral: boolean;
+  is_outdated: boolean;
+}
+
+export async function volumeFacts(ref: VolumeRef): Promise<VolumeFacts> {
   const { volume: v, pool } = ref.qv;
-  return [
-    ['pool', pool.name],
-    ['vid', v.vid],
-    ['size', String(await pool.size(v))],
-    ['usage', String(await pool.usage(v))],
-    ['rw', v.rw ? 'True' : 'False'],
-    ['source', v.source ?? ''],
-    ['path', pool.path(v)],
-    ['save_on_stop', v.saveOnStop ? 'True' : 'False'],
-    ['snap_on_start', v.snapOnStart ? 'True' : 'False'],
-    ['revisions_to_keep', String(v.revisionsToKeep)],
-    ['ephemeral', v.ephemeral ? 'True' : 'False'],
-    ['is_outdated', (await pool.isOutdated(v)) ? 'True' : 'False'],
-  ];
+  return {
+    pool: pool.name,
+    vid: v.vid,
+    size: await pool.size(v),
+    usage: await pool.usage(v),
+    rw: v.rw,
+    source: v.source ?? null,
+    path: pool.path(v),
+    save_on_stop: v.saveOnStop,
+    snap_on_start: v.snapOnStart,
+    revisions_to_keep: v.revisionsToKeep,
+    ephemeral: v.ephemeral,
+    is_outdated: await pool.isOutdated(v),
+  };
+}
+
+/** The rows of `admin.vm.volume.Info` in the reference's order (missing values empty, booleans as Python spells them). */
+export async function volumeInfo(ref: VolumeRef): Promise<[string, string][]> {
+  const f = await volumeFacts(ref);
+  const text = (x: string | number | boolean | null) => (x === null ? '' : typeof x === 'boolean' ? (x ? 'True' : 'False') : String(x));
+  const order: (keyof VolumeFacts)[] = ['pool', 'vid', 'size', 'usage', 'rw', 'source', 'path', 'save_on_stop', 'snap_on_start', 'revisions_to_keep', 'ephemeral', 'is_outdated'];
+  return order.map((k) => [k, text(f[k])]);
 }
 
 /** Revision ids, oldest first. */
@@ -133,7 +157,7 @@ export async function importVolumeData(store: Store, ref: VolumeRef, input: Read
   const { volume: v, pool } = ref.qv;
   const target = await pool.importData(v, size);
   try {
-    await importStream(input, target, size, ref.pools.ctx.signal);
+    await importStream(input, target, size, ref.pools.ctx.signal, counterFor(ref.pools.ctx.watchCopy, v.vid));
   } catch (e) {
     await pool.importDataEnd(v, false);
     if (e instanceof QubesCancelledError) throw new QubesCancelledError(`Import into ${ref.vm.name}:${ref.name} cancelled; the volume keeps its data`, e.signal);

@@ -9,13 +9,16 @@
  */
 import fs from 'node:fs';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
-import { Progress } from '../backup/progress.js';
+import { planFacts, planSummary, type PlanEntry } from '../backup/restore-plan.js';
+import type { Progress } from '../util/progress.js';
 import { exitBySignal } from '../backup/run-control.js';
 import { dom0Home } from '../config.js';
 import { BackupCancelledError, BackupError, QubesError } from '../errors.js';
 import { restoreRun } from '../ops/restore-run.js';
 import { UsageError } from './common/errors.js';
+import { stderrProgress } from './common/progress.js';
 import { readSecret } from './common/prompt.js';
+import { FORMAT_OPTION, wantsJson, writeJson } from './common/json-output.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 
@@ -42,10 +45,15 @@ export const spec: CommandSpec = {
     { flags: '--location-is-service', description: 'the location is a qrexec service of the --dest-vm qube (needs qrexec: not available in this build)' },
     { flags: '--paranoid-mode, --plan-b', description: 'restore inside a disposable qube (not available in this build)' },
     { flags: '--auto-close', description: "with --paranoid-mode: close the restore window and print the restore's log on standard output; nothing without it, as in the reference" },
+    {
+      ...FORMAT_OPTION,
+      description: 'text (the default: the summary table) or json: the plan and the result as one JSON document once the run ends, the question on standard error; keys as in JSON OUTPUT',
+    },
   ],
 };
 
 interface Opts {
+  format?: string;
   verifyOnly?: boolean;
   skipBroken?: boolean;
   ignoreMissing?: boolean;
@@ -106,9 +114,11 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
       : checkPassphrase(readSecret(ctx.session.streams, 'Please enter the passphrase to verify and (if encrypted) decrypt the backup: '));
   const quiet = ctx.verbose < 0;
   const { home, user } = dom0Home(ctx.env);
+  const json = wantsJson(opts);
+  let plan: readonly PlanEntry[] = [];
   let progress: Progress | undefined;
   try {
-    await restoreRun({
+    const result = await restoreRun({
       input,
       passphrase,
       store: ctx.store(),
@@ -131,19 +141,27 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
         if (progress && ctx.session.streams.stderrIsTTY) ctx.err('\r\x1b[K');
         ctx.err(`${logger}: ${msg}\n`);
       },
-      summary: (text) => ctx.out(text),
+      summary: (entries) => {
+        plan = entries;
+        if (!json) ctx.out(`The following VMs are included in the backup:\n\n${planSummary(entries)}\n`);
+      },
       confirm: () => {
         if (opts.passphraseFile !== undefined) return true;
-        ctx.out('Do you want to proceed? [y/N] ');
+        // standard output carries only the JSON document
+        (json ? ctx.err : ctx.out)('Do you want to proceed? [y/N] ');
         return /^y$/i.test(ctx.session.streams.readLine().trim());
       },
       progress: (done, total) => {
-        progress ??= new Progress(opts.verifyOnly ? 'Verifying...' : 'Restoring...', total, { write: ctx.err, isTTY: ctx.session.streams.stderrIsTTY }, quiet);
+        progress ??= stderrProgress(ctx, opts.verifyOnly ? 'Verifying...' : 'Restoring...', total);
         progress.update(done);
       },
       home,
     });
     progress?.finish(true);
+    if (json) {
+      const { restored, verified, declined, warnings } = result;
+      writeJson(ctx, { verify_only: Boolean(opts.verifyOnly), qubes: planFacts(plan).map((q) => ({ ...q })), declined, restored, verified, warnings });
+    }
     return 0;
   } catch (e) {
     progress?.finish(false);

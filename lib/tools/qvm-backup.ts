@@ -11,13 +11,13 @@
 import { backupTarget } from '../backup/destination.js';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
 import { loadProfile, saveProfile, type BackupProfile } from '../backup/profile.js';
-import { Progress } from '../backup/progress.js';
 import { exitBySignal, scryptParamsFromEnv } from '../backup/run-control.js';
 import { Sink } from '../backup/sink.js';
 import { backupChunkSize, dom0Home } from '../config.js';
 import { BackupError, QubesError } from '../errors.js';
 import { planBackup, selectBackupQubes, writeBackupRun } from '../ops/backup-run.js';
 import { UsageError } from './common/errors.js';
+import { stderrProgress } from './common/progress.js';
 import { readSecret } from './common/prompt.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
@@ -126,7 +126,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const compression = profile.compression === false ? null : profile.compression === true ? 'gzip' : profile.compression;
 
   const total = plan.content.reduce((s, c) => s + c.size, 0);
-  const progress = new Progress('Making a backup...', total, { write: ctx.err, isTTY: ctx.session.streams.stderrIsTTY }, ctx.verbose < 0);
+  const progress = stderrProgress(ctx, 'Making a backup...', total);
   const kdf = scryptParamsFromEnv(ctx.env);
   // a test hook must not weaken a real backup unnoticed
   if (kdf.logN < 20 && ctx.verbose >= 0) ctx.err(`${ctx.prog}: warning: QUBES_BACKUP_SCRYPT_LOGN=${kdf.logN} weakens the passphrase protection of this backup (a test setting)\n`);

@@ -10,6 +10,7 @@ import type { VmClass } from '../vm/vm-properties.js';
 import { isCreatableClass, parseVolumePools } from '../app/vm-factory.js';
 import { UsageError } from './common/errors.js';
 import { cancellable } from './common/cancel-signals.js';
+import { copyProgress } from './common/progress.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { sessionStorage } from '../ops/session-storage.js';
@@ -45,7 +46,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const { warnings } = await cancellable(ctx, (signal) =>
     cloneQube(
       ctx.store(),
-      sessionStorage(ctx.session),
+      { ...sessionStorage(ctx.session), watchCopy: copyProgress(ctx, (vid) => `Copying ${vid}...`) },
       {
         source,
         name,

@@ -7,6 +7,7 @@ import { assertFeatureChangeAllowed } from '../vm/admin-extension.js';
 import { validateFeatureName } from '../vm/features.js';
 import { setFeature } from '../vm/services.js';
 import { SilentExit, UsageError } from './common/errors.js';
+import { FORMAT_OPTION, refuseJson, wantsJson, writeJson, type FormatOpts } from './common/json-output.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
@@ -24,10 +25,11 @@ export const spec: CommandSpec = {
     { flags: '-D, --unset', description: 'remove the feature (back to the default of whoever reads it)' },
     { flags: '--default', description: 'same as --unset' },
     { flags: '--delete', description: 'same as --unset' },
+    FORMAT_OPTION,
   ],
 };
 
-interface Opts {
+interface Opts extends FormatOpts {
   unset?: boolean;
   default?: boolean;
   delete?: boolean;
@@ -41,6 +43,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   if (feature !== undefined) validateFeatureName(feature);
 
   if (unset || value !== undefined) {
+    refuseJson(opts, unset ? 'unsetting a feature' : 'setting a feature');
     await ctx.store().update((app) => {
       const vm = resolveVm(app, vmname);
       assertFeatureChangeAllowed(feature as string);
@@ -51,10 +54,12 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   }
   const vm = resolveVm(ctx.store().read(), vmname);
   if (feature === undefined) {
-    ctx.out(formatTable(vm.features.entries()));
+    if (wantsJson(opts)) writeJson(ctx, vm.features.entries().map(([name, value]) => ({ name, value })));
+    else ctx.out(formatTable(vm.features.entries()));
     return;
   }
   const v = vm.features.get(feature);
   if (v === undefined) throw new SilentExit(1);
-  ctx.out(`${v}\n`);
+  if (wantsJson(opts)) writeJson(ctx, { name: feature, value: v });
+  else ctx.out(`${v}\n`);
 }

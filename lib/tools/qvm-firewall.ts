@@ -12,11 +12,12 @@ import { QubesValueError } from '../errors.js';
 import { changeRules, currentRules, firewallAddresses, storedRules } from '../firewall/firewall.js';
 import { firewallQdbOps } from '../firewall/qubesdb-export.js';
 import { ACCEPT_ALL, type Rule } from '../firewall/rule.js';
-import { ruleTable } from '../firewall/rule-table.js';
+import { ruleFacts, ruleTable } from '../firewall/rule-table.js';
 import { clientForm } from '../firewall/rule-text.js';
 import { ruleFromWords } from '../firewall/rule-words.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { UsageError } from './common/errors.js';
+import { FORMAT_OPTION, wantsJson, writeJson, type FormatOpts } from './common/json-output.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
@@ -44,6 +45,7 @@ export const spec: CommandSpec = {
           flags: '--qubesdb',
           description: "print the QubesDB entries the net qube receives for these rules, one 'KEY VALUE' a line (our addition)",
         },
+        FORMAT_OPTION,
       ],
     },
     {
@@ -62,7 +64,7 @@ export const spec: CommandSpec = {
   ],
 };
 
-interface Opts {
+interface Opts extends FormatOpts {
   reload?: boolean;
   raw?: boolean;
   qubesdb?: boolean;
@@ -121,12 +123,14 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   const now = nowMs(ctx.env);
   if (sub === 'list') {
     if (opts.raw && opts.qubesdb) throw new UsageError('--raw and --qubesdb cannot be used together');
+    if (wantsJson(opts) && (opts.raw || opts.qubesdb)) throw new UsageError(`--format json cannot be combined with ${opts.raw ? '--raw' : '--qubesdb'}`);
     const app = ctx.store().read();
     const vm = resolveVm(app, vmname);
     if (opts.qubesdb) printQubesDb(ctx, app, vm, now);
     else {
       const rules = currentRules(app, vm, now);
-      ctx.out(opts.raw ? rules.map((r) => `${clientForm(r)}\n`).join('') : formatTable(ruleTable(rules, now)));
+      if (wantsJson(opts)) writeJson(ctx, ruleFacts(rules).map((r) => ({ ...r })));
+      else ctx.out(opts.raw ? rules.map((r) => `${clientForm(r)}\n`).join('') : formatTable(ruleTable(rules, now)));
     }
     if (opts.reload) await reload(ctx, vm.name);
     return;

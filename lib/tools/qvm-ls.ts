@@ -17,7 +17,7 @@
  * shared/spec/store-and-core-tools.md §7, §8.
  */
 import { LibvirtUnreachableError } from '../errors.js';
-import { BUILTIN_COLUMNS, cellText, columnFor, FORMATS, RUNTIME_PROPERTIES } from '../listing/columns.js';
+import { BUILTIN_COLUMNS, cellJson, cellText, columnFor, FORMATS, RUNTIME_PROPERTIES } from '../listing/columns.js';
 import { DiskUsage } from '../listing/disk-usage.js';
 import { buildFilter, type FilterOptions } from '../listing/filters.js';
 import { Row } from '../listing/row.js';
@@ -27,6 +27,7 @@ import { codepointOrder } from '../util/compare.js';
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
+import { JSON_FORMAT, writeJson } from './common/json-output.js';
 import { formatTable } from './common/table.js';
 import { wrapWords } from './common/text.js';
 import { resolveVms } from './common/vm-args.js';
@@ -35,7 +36,7 @@ import type { Vmm } from '../vmm/vmm.js';
 
 // The -o choices (gen-docs completes them from the spec; the column names for
 // -O and --sort it takes from lib/listing/columns.ts).
-const FORMAT_CHOICES = [...Object.keys(FORMATS), 'json'];
+const FORMAT_CHOICES = [...Object.keys(FORMATS), JSON_FORMAT];
 
 export const spec: CommandSpec = {
   name: 'qvm-ls',
@@ -131,7 +132,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   }
 
   const shortcuts = [opts.disk && 'disk', opts.network && 'network', opts.kernel && 'kernel'].filter(Boolean) as string[];
-  const json = opts.format === 'json';
+  const json = opts.format === JSON_FORMAT;
   const chosen = (opts.format && !json ? 1 : 0) + (opts.fields !== undefined ? 1 : 0) + shortcuts.length;
   if (chosen > 1) throw new UsageError('only one of --format, --fields, --disk, --network, --kernel may be given');
   if (json && (opts.rawData || opts.rawList)) throw new UsageError('--format json cannot be combined with --raw-data or --raw-list');
@@ -168,7 +169,8 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
 
   const disk = new DiskUsage(app);
   const rows = selected.map((vm) => new Row(vm, runtime, disk)).filter(filter);
-  const cells = rows.map((r) => columns.map((c) => cellText(c.value(r))));
+  const values = rows.map((r) => columns.map((c) => c.value(r)));
+  const cells = values.map((v) => v.map(cellText));
   const heads = columns.map((c) => c.head);
 
   if (opts.rawData || opts.rawList) {
@@ -182,12 +184,8 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     opts.tree && !json ? treeOrder(rows) : sortOrder(cells, heads, opts).map((i) => [i, 0]);
 
   if (json) {
-    const objs = order.map(([i]) => {
-      const o: Record<string, string> = {};
-      heads.forEach((h, j) => (o[h] = (cells[i] as string[])[j] as string));
-      return o;
-    });
-    ctx.out(JSON.stringify(objs, null, 2) + '\n');
+    // the cell texts, with null where the table shows `-` for a missing value
+    writeJson(ctx, order.map(([i]) => Object.fromEntries((values[i] ?? []).map((v, j) => [heads[j] as string, cellJson(v)]))));
     return status;
   }
 

@@ -8,8 +8,9 @@
  */
 import { QubesError } from '../errors.js';
 import { DRIVER_NAMES, DRIVER_PARAMETERS } from '../storage/driver-names.js';
-import { addPool, parseOptions, poolInfo, removePool, setPoolOption } from '../storage/pool-admin.js';
+import { addPool, parseOptions, poolFacts, poolInfo, removePool, setPoolOption } from '../storage/pool-admin.js';
 import { UsageError } from './common/errors.js';
+import { FORMAT_OPTION, refuseJson, wantsJson, writeJson, type FormatOpts } from './common/json-output.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec, OptionSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
@@ -31,9 +32,9 @@ export const spec: CommandSpec = {
   ],
   defaultSubcommand: 'list',
   subcommands: [
-    { name: 'list', aliases: ['l', 'ls'], summary: 'list the pools and their drivers', args: [], options: [] },
-    { name: 'drivers', aliases: ['d'], summary: 'list the drivers and the options each takes', args: [], options: [] },
-    { name: 'info', aliases: ['i'], summary: "show a pool's settings, size and usage", args: [{ name: 'POOL_NAME', description: 'pool', kind: 'pool' }], options: [] },
+    { name: 'list', aliases: ['l', 'ls'], summary: 'list the pools and their drivers', args: [], options: [FORMAT_OPTION] },
+    { name: 'drivers', aliases: ['d'], summary: 'list the drivers and the options each takes', args: [], options: [FORMAT_OPTION] },
+    { name: 'info', aliases: ['i'], summary: "show a pool's settings, size and usage", args: [{ name: 'POOL_NAME', description: 'pool', kind: 'pool' }], options: [FORMAT_OPTION] },
     {
       name: 'add',
       aliases: ['a'],
@@ -49,7 +50,7 @@ export const spec: CommandSpec = {
   ],
 };
 
-interface Opts {
+interface Opts extends FormatOpts {
   option?: string[];
   list?: boolean;
   info?: string;
@@ -63,19 +64,23 @@ function requirePool(ctx: Context, name: string): void {
   if (!ctx.store().read().pools.has(name)) throw new UsageError(`no such pool: '${name}'`);
 }
 
-function listPools(ctx: Context): void {
-  const rows = [...ctx.store().read().pools.values()].map((p) => [p.name, p.driver]);
-  ctx.out(formatTable([['NAME', 'DRIVER'], ...rows]));
+function listPools(ctx: Context, opts: FormatOpts): void {
+  const pools = [...ctx.store().read().pools.values()];
+  if (wantsJson(opts)) writeJson(ctx, pools.map((p) => ({ name: p.name, driver: p.driver })));
+  else ctx.out(formatTable([['NAME', 'DRIVER'], ...pools.map((p) => [p.name, p.driver])]));
 }
 
-function listDrivers(ctx: Context): void {
-  const rows = [...DRIVER_NAMES].sort().map((d) => [d, DRIVER_PARAMETERS[d].map((p) => p.name).join(', ')]);
-  ctx.out(formatTable([['DRIVER', 'OPTIONS'], ...rows]));
+function listDrivers(ctx: Context, opts: FormatOpts): void {
+  const drivers = [...DRIVER_NAMES].sort();
+  if (wantsJson(opts)) writeJson(ctx, drivers.map((d) => ({ name: d, options: DRIVER_PARAMETERS[d].map((p) => ({ name: p.name, required: p.required })) })));
+  else ctx.out(formatTable([['DRIVER', 'OPTIONS'], ...drivers.map((d) => [d, DRIVER_PARAMETERS[d].map((p) => p.name).join(', ')])]));
 }
 
-async function showPool(ctx: Context, name: string): Promise<void> {
+async function showPool(ctx: Context, name: string, opts: FormatOpts): Promise<void> {
   requirePool(ctx, name);
-  ctx.out(formatTable(await poolInfo(sessionPools(ctx.session, ctx.session.app()), name)));
+  const pools = sessionPools(ctx.session, ctx.session.app());
+  if (wantsJson(opts)) writeJson(ctx, { ...(await poolFacts(pools, name)) });
+  else ctx.out(formatTable(await poolInfo(pools, name)));
 }
 
 async function add(ctx: Context, name: string, driver: string, options: string[]): Promise<void> {
@@ -111,15 +116,16 @@ async function legacy(opts: Opts, args: string[], ctx: Context): Promise<void> {
   const options = (opts.option ?? []).flatMap((o) => o.split(','));
   const actions = [opts.list, opts.info, opts.add, opts.remove, opts.set, opts.helpDrivers].filter((a) => a !== undefined);
   if (actions.length > 1) throw new UsageError('only one of -l, -i, -a, -r, -s, --help-drivers may be given');
+  if (opts.add || opts.remove !== undefined || opts.set !== undefined) refuseJson(opts, 'a change');
   try {
-    if (opts.info !== undefined) await showPool(ctx, opts.info);
+    if (opts.info !== undefined) await showPool(ctx, opts.info, opts);
     else if (opts.add) {
       if (args.length !== 2) throw new UsageError('-a needs NAME and DRIVER');
       await add(ctx, args[0] as string, args[1] as string, options);
     } else if (opts.remove !== undefined) await remove(ctx, [opts.remove]);
     else if (opts.set !== undefined) await set(ctx, opts.set, options);
-    else if (opts.helpDrivers) listDrivers(ctx);
-    else listPools(ctx);
+    else if (opts.helpDrivers) listDrivers(ctx, opts);
+    else listPools(ctx, opts);
   } catch (e) {
     if (e instanceof QubesError) throw new UsageError(e.message);
     throw e;
@@ -132,11 +138,11 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   const [command, ...rest] = args;
   switch (command) {
     case 'list':
-      return listPools(ctx);
+      return listPools(ctx, opts);
     case 'drivers':
-      return listDrivers(ctx);
+      return listDrivers(ctx, opts);
     case 'info':
-      return showPool(ctx, rest[0] as string);
+      return showPool(ctx, rest[0] as string, opts);
     case 'add':
       return add(ctx, rest[0] as string, rest[1] as string, opts.option ?? []);
     case 'remove':

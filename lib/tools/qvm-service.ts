@@ -7,6 +7,7 @@ import { QubesValueError } from '../errors.js';
 import { parseBool } from '../vm/property.js';
 import { SERVICE_PREFIX, setFeature, validateServiceName } from '../vm/services.js';
 import { SilentExit, UsageError } from './common/errors.js';
+import { FORMAT_OPTION, refuseJson, wantsJson, writeJson, type FormatOpts } from './common/json-output.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
@@ -27,10 +28,11 @@ export const spec: CommandSpec = {
     { flags: '-D, --unset', description: 'unset the service: the qube decides (its default)' },
     { flags: '--default', description: 'same as --unset' },
     { flags: '--delete', description: 'same as --unset' },
+    FORMAT_OPTION,
   ],
 };
 
-interface Opts {
+interface Opts extends FormatOpts {
   list?: boolean;
   enable?: boolean;
   disable?: boolean;
@@ -39,7 +41,9 @@ interface Opts {
   delete?: boolean;
 }
 
-const onOff = (v: string) => (v === '' ? 'off' : 'on');
+/** A service's feature value is on unless empty (setFeature writes a false one as ''). */
+const enabled = (v: string): boolean => v !== '';
+const onOff = (v: string) => (enabled(v) ? 'on' : 'off');
 
 export async function run(opts: Opts, args: string[], ctx: Context): Promise<void> {
   const [vmname, service, rawValue] = args as [string, string?, string?];
@@ -60,6 +64,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   }
 
   if (unset || value !== undefined) {
+    refuseJson(opts, unset ? 'unsetting a service' : 'setting a service');
     await ctx.store().update((app) => {
       const vm = resolveVm(app, vmname);
       if (unset) vm.features.delete(SERVICE_PREFIX + service);
@@ -69,14 +74,16 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   }
   const vm = resolveVm(ctx.store().read(), vmname);
   if (service === undefined) {
-    const rows = vm.features
+    const services = vm.features
       .entries()
       .filter(([k]) => k.startsWith(SERVICE_PREFIX))
-      .map(([k, v]) => [k.slice(SERVICE_PREFIX.length), onOff(v)]);
-    ctx.out(formatTable(rows));
+      .map(([k, v]): [string, string] => [k.slice(SERVICE_PREFIX.length), v]);
+    if (wantsJson(opts)) writeJson(ctx, services.map(([name, v]) => ({ name, enabled: enabled(v) })));
+    else ctx.out(formatTable(services.map(([name, v]) => [name, onOff(v)])));
     return;
   }
   const v = vm.features.get(SERVICE_PREFIX + service);
   if (v === undefined) throw new SilentExit(1);
-  ctx.out(`${onOff(v)}\n`);
+  if (wantsJson(opts)) writeJson(ctx, { name: service, enabled: enabled(v) });
+  else ctx.out(`${onOff(v)}\n`);
 }

@@ -6,6 +6,7 @@
 import { addTag } from '../vm/admin-extension.js';
 import { validateTag } from '../vm/tags.js';
 import { SilentExit, UsageError } from './common/errors.js';
+import { FORMAT_OPTION, refuseJson, wantsJson, writeJson, type FormatOpts } from './common/json-output.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { resolveVm } from './common/vm-args.js';
@@ -32,10 +33,10 @@ export const spec: CommandSpec = {
     { name: 'COMMAND', description: 'list (ls, l; the default), add (a, set) or del (d, unset, u)', kind: 'tags-command', optional: true },
     { name: 'TAG', description: 'tag(s): one or more for add, exactly one for del, at most one for list', kind: 'tag', variadic: true },
   ],
-  options: [],
+  options: [FORMAT_OPTION],
 };
 
-export async function run(_opts: object, args: string[], ctx: Context): Promise<void> {
+export async function run(opts: FormatOpts, args: string[], ctx: Context): Promise<void> {
   const [vmname, word = 'list', ...tags] = args as [string, string?, ...string[]];
   const command = TAG_COMMANDS[word];
   if (!command) throw new UsageError(`invalid command: '${word}' (choose from list, add, del)`);
@@ -48,12 +49,13 @@ export async function run(_opts: object, args: string[], ctx: Context): Promise<
     const vm = resolveVm(ctx.store().read(), vmname);
     if (tags.length === 1) {
       if (!vm.tags.has(tags[0] as string)) throw new SilentExit(1);
-      ctx.out(`${tags[0]}\n`);
-    } else {
-      ctx.out(vm.tags.sorted().map((t) => `${t}\n`).join(''));
-    }
+      if (wantsJson(opts)) writeJson(ctx, { name: tags[0] as string });
+      else ctx.out(`${tags[0]}\n`);
+    } else if (wantsJson(opts)) writeJson(ctx, vm.tags.sorted().map((name) => ({ name })));
+    else ctx.out(vm.tags.sorted().map((t) => `${t}\n`).join(''));
     return;
   }
+  refuseJson(opts, `'${command}'`);
   await ctx.store().update((app) => {
     const vm = resolveVm(app, vmname);
     if (command === 'add') for (const t of tags) addTag(vm, t);

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { QubesError } from '../errors.js';
 import { importLength, openImportSource } from '../storage/import-source.js';
+import type { CopyWatcher } from '../storage/copy-watch.js';
 import { PoolSet } from '../storage/qube-storage.js';
 import { parseSize } from '../storage/sizes.js';
 import {
@@ -19,11 +20,14 @@ import {
   resolveVolume,
   revertVolume,
   revisionIds,
+  volumeFacts,
   volumeInfo,
   type VolumeRef,
 } from '../storage/volume-admin.js';
 import { UsageError } from './common/errors.js';
 import { cancellable } from './common/cancel-signals.js';
+import { FORMAT_OPTION, wantsJson, writeJson, type FormatOpts, type JsonValue } from './common/json-output.js';
+import { copyProgress } from './common/progress.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec, OptionSpec } from './common/spec.js';
 import { formatTable } from './common/table.js';
@@ -50,6 +54,7 @@ export const spec: CommandSpec = {
         { flags: '--full', description: 'print the pool:volume of every row, also for volumes shared by several qubes' },
         { flags: '--all', description: 'all qubes (the default when none is named)' },
         { flags: '--exclude <VMNAME>', description: 'leave this qube out (repeatable)', kind: 'vm', repeatable: true },
+        FORMAT_OPTION,
       ],
     },
     {
@@ -57,7 +62,7 @@ export const spec: CommandSpec = {
       aliases: ['i'],
       summary: "show a volume's settings and revisions, or one property",
       args: [VOLUME_ARG(), { name: 'PROPERTY', description: 'one property (e.g. size, revisions, is_outdated)', optional: true }],
-      options: [],
+      options: [FORMAT_OPTION],
     },
     {
       name: 'config',
@@ -99,7 +104,7 @@ export const spec: CommandSpec = {
   ],
 };
 
-interface Opts {
+interface Opts extends FormatOpts {
   pool?: string[];
   full?: boolean;
   all?: boolean;
@@ -116,10 +121,10 @@ function splitVolumeArg(arg: string): [string, string] {
   return parts as [string, string];
 }
 
-/** The pools of the store, their long copies cancelled by `signal`. */
-const poolsOf = (ctx: Context, signal?: AbortSignal) => {
+/** The pools of the store, their long copies cancelled by `signal` and shown by `watchCopy`. */
+const poolsOf = (ctx: Context, signal?: AbortSignal, watchCopy?: CopyWatcher) => {
   const app = ctx.store().read();
-  return new PoolSet(app, { ...sessionStorage(ctx.session), signal });
+  return new PoolSet(app, { ...sessionStorage(ctx.session), signal, watchCopy });
 };
 
 async function volumeArg(pools: PoolSet, arg: string): Promise<VolumeRef> {
@@ -159,6 +164,11 @@ async function list(opts: Opts, names: string[], ctx: Context): Promise<void> {
   }
   const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   const sorted = [...groups.values()].sort((a, b) => cmp(a.key[0], b.key[0]) || cmp(a.key[1], b.key[1]));
+  if (wantsJson(opts)) {
+    // every row names its pool and vid (the table leaves them out under a shared volume's first row)
+    writeJson(ctx, sorted.flatMap((g) => g.rows.map((r) => ({ pool: g.key[0], vid: g.key[1], vm: r.vm, volume: r.volume, revert_possible: r.revertible }))));
+    return;
+  }
   const rows = [['POOL:VOLUME', 'VMNAME', 'VOLUME_NAME', 'REVERT_POSSIBLE']];
   for (const g of sorted)
     g.rows.forEach((r, i) => {
@@ -168,9 +178,15 @@ async function list(opts: Opts, names: string[], ctx: Context): Promise<void> {
   ctx.out(formatTable(rows));
 }
 
-async function info(ref: VolumeRef, property: string | undefined, ctx: Context): Promise<void> {
-  const rows = await volumeInfo(ref);
+async function info(ref: VolumeRef, property: string | undefined, ctx: Context, opts: FormatOpts): Promise<void> {
   const revisions = await revisionIds(ref);
+  if (wantsJson(opts)) {
+    const all: { [key: string]: JsonValue } = { vm: ref.vm.name, volume: ref.name, ...(await volumeFacts(ref)), revisions };
+    if (property !== undefined && !Object.hasOwn(all, property)) throw new QubesError(`No such property: ${property}`);
+    writeJson(ctx, property === undefined ? all : { [property]: all[property] as JsonValue });
+    return;
+  }
+  const rows = await volumeInfo(ref);
   if (property === undefined) {
     const shown = rows
       .filter(([k]) => k !== 'path')
@@ -243,7 +259,7 @@ async function cloneRefs(pools: PoolSet, rest: string[]): Promise<[VolumeRef, Vo
 export async function run(opts: Opts, args: string[], ctx: Context): Promise<void> {
   const [command, ...rest] = args as [string, ...string[]];
   if (command === 'list') return list(opts, rest, ctx);
-  if (command === 'info') return info(await volumeArg(poolsOf(ctx), rest[0] as string), rest[1], ctx);
+  if (command === 'info') return info(await volumeArg(poolsOf(ctx), rest[0] as string), rest[1], ctx, opts);
   // the questions come first: Ctrl-C at a prompt ends the command at once
   if (command === 'clone') {
     await cloneRefs(poolsOf(ctx), rest);
@@ -261,7 +277,9 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<voi
   }
   // every other command changes data: SIGINT/SIGTERM cancel it, and it removes what it made
   return cancellable(ctx, async (signal) => {
-    const pools = poolsOf(ctx, signal);
+    // the copies of clone and import show their progress
+    const label = command === 'clone' ? `Copying ${rest[0]} to ${rest[1]}...` : command === 'import' ? `Importing into ${rest[0]}...` : undefined;
+    const pools = poolsOf(ctx, signal, label === undefined ? undefined : copyProgress(ctx, () => label));
     if (command === 'clone') {
       const [from, to] = await cloneRefs(pools, rest);
       return cloneVolume(ctx.store(), from, to);

@@ -8,11 +8,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, tmpStore, type TmpStore } from '../helpers.js';
+import { COMPLETION, completeLine, q } from './complete-line.js';
 
-const COMPLETION = path.join(ROOT, 'completions', 'qubes-tools.bash');
 const has = (cmd: string) => fs.existsSync(path.join(ROOT, 'lib', 'tools', `${cmd}.ts`));
-
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 let store: TmpStore;
 beforeAll(() => {
@@ -22,35 +20,8 @@ afterAll(() => {
   fs.rmSync(store.dir, { recursive: true, force: true });
 });
 
-/**
- * Complete `line` as if TAB were pressed at its end (a trailing space means
- * an empty current word). Returns COMPREPLY.
- */
-function complete(line: string, extraEnv: NodeJS.ProcessEnv = {}): string[] {
-  // bash splits words at COMP_WORDBREAKS too: `--label=r` is `--label` `=` `r`
-  const words = line.split(/ +/).flatMap((w) => (/^[^=]+=/.test(w) ? [w.slice(0, w.indexOf('=')), '=', w.slice(w.indexOf('=') + 1)] : [w]));
-  const cword = words.length - 1;
-  const cmd = words[0] as string;
-  const script = [
-    `source ${q(COMPLETION)} || exit 90`,
-    `spec=$(complete -p ${q(cmd)}) || exit 91`,
-    `fn=$(sed -n 's/.*-F \\([^ ]*\\) .*/\\1/p' <<<"$spec")`,
-    `[ -n "$fn" ] || exit 92`,
-    `COMP_WORDS=(${words.map(q).join(' ')})`,
-    `COMP_CWORD=${cword}`,
-    `COMP_LINE=${q(line)}`,
-    `COMP_POINT=${line.length}`,
-    `COMPREPLY=()`,
-    `"$fn" ${q(cmd)} ${q(words[cword] as string)} ${q(cword > 0 ? (words[cword - 1] as string) : '')}`,
-    `printf '%s\\n' "\${COMPREPLY[@]}"`,
-  ].join('\n');
-  const r = spawnSync('bash', ['--norc', '--noprofile', '-c', script], {
-    env: { ...store.env, QUBES_XML_PATH: store.xml, ...extraEnv },
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`bash exited ${r.status}: ${r.stderr}`);
-  return r.stdout.split('\n').filter((l) => l !== '');
-}
+/** Complete `line` against the q10 store (see completeLine). */
+const complete = (line: string, extraEnv: NodeJS.ProcessEnv = {}): string[] => completeLine(line, { ...store.env, QUBES_XML_PATH: store.xml, ...extraEnv });
 
 const LABELS = ['red', 'orange', 'yellow', 'green', 'gray', 'blue', 'purple', 'black'];
 

@@ -90,12 +90,12 @@ describe('qvm-ls', () => {
     expect(lines).toHaveLength(16);
   });
 
-  test('--format json is an array of objects keyed by column head', async () => {
+  test('--format json is an array of objects keyed by column head, null where the table shows -', async () => {
     const s = tmpStore('qubes-xml/q10.xml');
     const r = await runIn('qvm-ls', ['--format', 'json', 'dom0', 'vm0001'], s.env);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([
-      { NAME: 'dom0', STATE: 'Running', CLASS: 'AdminVM', LABEL: 'black', TEMPLATE: '-', NETVM: '-' },
+      { NAME: 'dom0', STATE: 'Running', CLASS: 'AdminVM', LABEL: 'black', TEMPLATE: null, NETVM: null },
       { NAME: 'vm0001', STATE: 'Halted', CLASS: 'AppVM', LABEL: 'orange', TEMPLATE: 'fedora-41', NETVM: 'sys-firewall' },
     ]);
     const f = JSON.parse((await runIn('qvm-ls', ['-o', 'json', '-O', 'name,ip', 'vm0000'], s.env)).stdout);

@@ -20,7 +20,7 @@ import type { Qubes } from '../../app/app.js';
 import { dom0Home } from '../../config.js';
 import { backupTarget } from '../../backup/destination.js';
 import { loadProfile, profilePath, type BackupProfile } from '../../backup/profile.js';
-import { Progress } from '../../backup/progress.js';
+import { Progress } from '../../util/progress.js';
 import { scryptParamsFromEnv } from '../../backup/run-control.js';
 import { Sink } from '../../backup/sink.js';
 import { BackupAlreadyRunningError, BackupCancelledError, BackupError, ProtocolError, QubesBackupProfileNotFoundError, QubesError } from '../../errors.js';

@@ -28,6 +28,7 @@ import type { Pool } from '../../app/app.js';
 import { QubesVolumeRevisionNotFoundError, StoragePoolError } from '../../errors.js';
 import { ioReason } from '../../util/io-error.js';
 import { cloneOrCopy } from '../copy-data.js';
+import { counterFor, type StartCounter } from '../copy-watch.js';
 import { createDir, createSparse, fsyncPath, hardlink, removeFile, renameFile, replaceFile, tempLeftovers, truncateFile } from '../durable-fs.js';
 import { containingPool, readdirOrEmpty, statfsSpace } from '../dir-pool.js';
 import { StoragePool, type BlockDevice, type PoolSpace, type StorageContext } from '../pool.js';
@@ -135,12 +136,12 @@ export class ReflinkPool extends StoragePool {
   /**
    * Make `dst` a copy of `src` (a reflink when possible, else a sparse cp)
    * through a temporary file; `size` truncates or grows it, `mtimeOf`
-   * gives it that file's mtime.
+   * gives it that file's mtime; `count` hears a byte copy's progress.
    */
-  private async copyFile(src: string, dst: string, opts: { size?: number; mtimeFrom?: number } = {}): Promise<void> {
+  private async copyFile(src: string, dst: string, opts: { size?: number; mtimeFrom?: number; count?: StartCounter } = {}): Promise<void> {
     await replaceFile(dst, async (tmp) => {
       if (opts.size === 0) fs.writeFileSync(tmp, '');
-      else await cloneOrCopy(src, tmp, this.ctx.runner, this.ctx.signal);
+      else await cloneOrCopy(src, tmp, this.ctx.runner, this.ctx.signal, opts.count);
       if (opts.size !== undefined) fs.truncateSync(tmp, opts.size);
       if (opts.mtimeFrom !== undefined) fs.utimesSync(tmp, opts.mtimeFrom, opts.mtimeFrom);
     });
@@ -296,7 +297,7 @@ export class ReflinkPool extends StoragePool {
     createDir(path.dirname(p));
     const from = await srcPool.export(src);
     try {
-      await this.copyFile(from, p);
+      await this.copyFile(from, p, { count: counterFor(this.ctx.watchCopy, v.vid) });
     } catch (e) {
       removeFile(p);
       throw e;

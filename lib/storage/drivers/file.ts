@@ -42,6 +42,7 @@ import { StoragePoolError } from '../../errors.js';
 import { ioReason } from '../../util/io-error.js';
 import { asRoot } from '../command-runner.js';
 import { checkRun } from '../copy-data.js';
+import { counterFor, dataBytes, watched } from '../copy-watch.js';
 import { createDir, createSparse, fsyncPath, removeFile, renameFile, replaceFile, tempLeftovers, truncateFile } from '../durable-fs.js';
 import { StoragePool, type BlockDevice, type PoolSpace, type StorageContext } from '../pool.js';
 import { isoDate, type Revision, type Volume, type VolumeOwner, type VolumeSettings } from '../volume.js';
@@ -414,7 +415,8 @@ export class FilePool extends StoragePool {
   /**
    * Copy the committed data of `src` into an origin volume with
    * `cp --sparse=always --reflink=auto` (into a temporary file renamed over
-   * the image, so a failed copy leaves the old data); other classes: nothing.
+   * the image, so a failed copy leaves the old data), its bytes counted for
+   * the context's watcher; other classes: nothing.
    */
   protected async doImportVolume(v: Volume, src: Volume, srcPool: StoragePool): Promise<void> {
     if (src.isSnapshot) throw new StoragePoolError(`Can not import snapshot volume ${src.vid} in to pool ${this.name}`);
@@ -428,8 +430,10 @@ export class FilePool extends StoragePool {
       await replaceFile(
         dst,
         async (tmp) => {
-          const r = checkRun(await this.ctx.runner.run(['cp', '--sparse=always', '--reflink=auto', from, tmp], { signal: this.ctx.signal }), this.ctx.signal);
-          if (r.exitCode !== 0) throw new StoragePoolError(`Error while copying '${from}' to '${dst}': ${r.stderr.trim() || `cp exit code ${r.exitCode}`}`);
+          await watched(counterFor(this.ctx.watchCopy, v.vid), dataBytes(from), () => dataBytes(tmp), async () => {
+            const r = checkRun(await this.ctx.runner.run(['cp', '--sparse=always', '--reflink=auto', from, tmp], { signal: this.ctx.signal }), this.ctx.signal);
+            if (r.exitCode !== 0) throw new StoragePoolError(`Error while copying '${from}' to '${dst}': ${r.stderr.trim() || `cp exit code ${r.exitCode}`}`);
+          });
         },
         IMAGE_MODE,
       );

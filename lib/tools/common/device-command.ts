@@ -16,7 +16,7 @@ import type { Qubes } from '../../app/app.js';
 import { onDenyList } from '../../devices/deny-list.js';
 import { describe } from '../../devices/description.js';
 import type { DeviceEnumerator } from '../../devices/enumerate.js';
-import { listRows } from '../../devices/listing.js';
+import { listEntries, listRows, type DeviceEntry } from '../../devices/listing.js';
 import { ANY, DEVICE_CLASSES, UNKNOWN_DEVICE_ID, matches, unknownDevice, type DeviceInfo, type VirtualDevice } from '../../devices/model.js';
 import { assignmentDevice, assignmentsOf, attachedTo, type DeviceServices } from '../../devices/operations.js';
 import type { Options } from '../../devices/options.js';
@@ -26,6 +26,7 @@ import { assignDevice, attachDevice, detachDevices, unassignDevices } from '../.
 import type { AssignmentMode } from '../../vm/devices.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { UsageError } from './errors.js';
+import { FORMAT_OPTION, wantsJson, writeJson, type FormatOpts, type JsonValue } from './json-output.js';
 import type { Context } from './program.js';
 import type { ArgSpec, CommandSpec, OptionSpec, SubcommandSpec } from './spec.js';
 import { formatTable } from './table.js';
@@ -36,7 +37,7 @@ type Word = 'list' | 'attach' | 'detach' | 'assign' | 'unassign' | 'info';
 /** Option names of each class, for the man page and completion (`-o NAME=VALUE`). */
 export const DEVICE_OPTION_WORDS = ['frontend-dev=', 'read-only=', 'devtype=', 'no-strict-reset=True', 'permissive=True'];
 
-export interface DeviceOpts {
+export interface DeviceOpts extends FormatOpts {
   option?: string[];
   ro?: boolean;
   persistent?: boolean;
@@ -86,6 +87,7 @@ const SUBCOMMANDS: SubcommandSpec[] = [
       { flags: '--resolve-paths', description: 'same as --with-sbdf', hidden: true },
       { flags: '--all', description: 'devices of all qubes' },
       { flags: '--exclude <VMNAME>', description: 'with --all, leave out this qube (repeatable)', kind: 'vm', repeatable: true },
+      FORMAT_OPTION,
     ],
   },
   {
@@ -105,13 +107,13 @@ const SUBCOMMANDS: SubcommandSpec[] = [
   {
     name: 'assign',
     aliases: ['s'],
-    summary: 'assign a device (stored in qubes.xml; a required one goes into the qube at each start, others are only stored: see NOTES), or change the mode of an assignment',
+    summary: 'assign a device (stored in qubes.xml; a required one goes into the qube at each start, the others are attached when it starts and, with qubesd, when they appear: see NOTES), or change the mode of an assignment',
     args: [VMNAME, DEVICE_ARG],
     options: [
       OPTION,
       RO,
       { flags: '-r, --required', description: 'the qube needs the device to start (pci and block only; pci must be required)' },
-      { flags: '--ask', description: 'the mode ask-to-attach (stored; nothing asks or attaches yet: see NOTES)' },
+      { flags: '--ask', description: 'the mode ask-to-attach (attached once the user chooses the qube in the GUI agent: see NOTES)' },
       { flags: '--ask-to-attach', description: 'same as --ask', hidden: true },
       ...PORT,
       ...DEVICE,
@@ -275,10 +277,26 @@ export async function runDevice(fixedClass: string | undefined, opts: DeviceOpts
 async function list(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, names: string[], ctx: Context): Promise<void> {
   const selected = names.length || opts.all ? resolveVms(app, { names, all: opts.all, exclude: opts.exclude }, true) : undefined;
   const withSbdf = Boolean(opts.withSbdf || opts.resolvePaths) && devclass === 'pci';
+  if (wantsJson(opts)) {
+    const entries = await listEntries(svc, app, { devclass, ...(selected ? { vms: selected } : {}), assignments: opts.assignments, withSbdf });
+    writeJson(ctx, entries.map(entryJson));
+    return;
+  }
   const rows = await listRows(svc, app, { devclass, ...(selected ? { vms: selected } : {}), assignments: opts.assignments, withSbdf });
   const header = withSbdf ? ['BACKEND:DEVID', 'SBDF', 'DESCRIPTION', 'USED BY'] : ['BACKEND:DEVID', 'DESCRIPTION', 'USED BY'];
   ctx.out(formatTable(ctx.isTTY ? [header, ...rows] : rows));
 }
+
+/** A listed device as JSON (see JSON OUTPUT in qvm-device(1)); the SBDF of a PCI device whether or not --with-sbdf is given. */
+const entryJson = (e: DeviceEntry): JsonValue => ({
+  backend: e.backend,
+  port: e.port,
+  device_id: e.deviceId,
+  sbdf: e.sbdf,
+  description: e.description,
+  assignment: e.assignment,
+  used_by: e.users.map((u) => ({ qube: u.qube, mode: u.mode, assigned: u.assigned, options: Object.fromEntries(u.options) })),
+});
 
 async function attachCommand(svc: DeviceServices, app: Qubes, devclass: string, opts: DeviceOpts, [vmname, arg]: [string, string], ctx: Context): Promise<void> {
   const vm = resolveVm(app, vmname);

@@ -12,6 +12,7 @@ import { disposablesOf } from '../../vm/dispvm-template.js';
 import { changeProperty } from '../../ops/autostart.js';
 import { commandRunner } from '../../storage/command-runner.js';
 import { UsageError } from './errors.js';
+import { FORMAT_OPTION, orNull, refuseJson, wantsJson, writeJson, type FormatOpts, type JsonValue } from './json-output.js';
 import type { Context } from './program.js';
 import type { OptionSpec } from './spec.js';
 import { wrapWords } from './text.js';
@@ -30,9 +31,10 @@ export const PROPERTY_OPTIONS: OptionSpec[] = [
   { flags: '-D, --default', description: 'reset the property to its default value' },
   { flags: '-g, --get', description: 'ignored; for compatibility with older scripts', hidden: true },
   { flags: '-s, --set', description: 'ignored; for compatibility with older scripts', hidden: true },
+  FORMAT_OPTION,
 ];
 
-export interface PropertyOpts {
+export interface PropertyOpts extends FormatOpts {
   helpProperties?: boolean;
   hideDefault?: boolean;
   default?: boolean;
@@ -61,6 +63,15 @@ export function helpProperties(defs: ReadonlyMap<string, AnyPropertyDef>): strin
   const width = Math.max(...names.map((n) => n.length));
   const indent = width + 6;
   return names.map((n) => `  ${n.padEnd(width)}  ${wrapWords(defs.get(n)?.doc ?? '', 80 - indent).join(`\n${' '.repeat(indent)}`)}\n`).join('');
+}
+
+/** One property as JSON (see JSON OUTPUT in qvm-prefs(1)): a value that cannot be had (U in the list), or none, is null. */
+function propertyJson(h: Holder, name: string): { [key: string]: JsonValue } {
+  return { name, value: orNull(safeGet(h, name)), is_default: h.isDefault(name) };
+}
+
+function listJson(h: Holder, hideDefault: boolean): JsonValue {
+  return [...h.defs.keys()].sort().filter((n) => !(hideDefault && h.isDefault(n))).map((n) => propertyJson(h, n));
 }
 
 function listProperties(h: Holder, hideDefault: boolean): string {
@@ -124,6 +135,7 @@ export async function propertyActions(
   const property = rawProperty?.replace(/-/g, '_');
 
   if (value !== undefined || opts.default) {
+    refuseJson(opts, opts.default ? 'a reset' : 'setting a value');
     let warning: string | undefined;
     await ctx.store().update(async (app) => {
       const h = select(app);
@@ -140,12 +152,18 @@ export async function propertyActions(
   const app = ctx.store().read();
   const h = select(app);
   if (property === undefined) {
-    ctx.out(listProperties(h, opts.hideDefault === true));
+    if (wantsJson(opts)) writeJson(ctx, listJson(h, opts.hideDefault === true));
+    else ctx.out(listProperties(h, opts.hideDefault === true));
     return;
   }
   const def = h.defs.get(property);
   if (!def) throw new QubesNoSuchPropertyError(property);
   await fetchRuntime(app, h, property);
+  if (wantsJson(opts)) {
+    // the object also when the value is the default: --hide-default hides rows of a list
+    writeJson(ctx, propertyJson(h, property));
+    return;
+  }
   if (opts.hideDefault && h.isDefault(property)) return;
   const shown = displayValue(def, safeGet(h, property));
   if (shown !== undefined && !(shown === 'None' && (def.type === 'vm' || def.type === 'label'))) ctx.out(`${shown}\n`);

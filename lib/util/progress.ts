@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
- * Progress of long work on stderr: on a terminal one line redrawn in place
- * (bar, percentage, bytes, rate, time left), at most ten times a second;
- * otherwise one line per whole percent; nothing when quiet.
+ * Progress of long work (a backup, a restore, a data copy) on stderr: on a
+ * terminal one line redrawn in place (bar, percentage, bytes, rate, time
+ * left), at most ten times a second; otherwise one line per whole percent;
+ * nothing when quiet. Only the writer is given: the commands pass their
+ * standard error (lib/tools/common/progress.ts).
  */
-import { sizeText } from './backup-content.js';
+import { sizeText } from './size-text.js';
 
 export interface ProgressOutput {
   write(s: string): void;
