@@ -25,9 +25,9 @@
  * qubes/vm/qubesvm.py (on_libvirt_domain_stopped, _domain_stopped_coro,
  * on_domain_stopped).
  */
-import type { Qubes } from '../../app/app.js';
 import { DomainEvent } from '../../vmm/libvirt/constants.js';
 import type { LibvirtConnection, LifecycleEvent, Subscription } from '../../vmm/libvirt/connection.js';
+import { sessionPools } from '../../ops/session-storage.js';
 import { handleStop, type StopHooks, type StopOutcome } from '../../ops/stop-handling.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { runsHere } from '../../vm/vm-properties.js';
@@ -118,16 +118,31 @@ class Reactions implements HypervisorReactions {
     this.enqueue(e.domain.uuid, true);
   }
 
-  /** Every qube of the store whose stop may be unhandled: those that run here. */
+  /**
+   * Every qube whose stop may have gone unheard: one whose own volumes run
+   * (looked at in one snapshot, so a store of a thousand qubes is read
+   * once), handled in its queue.
+   */
   private reconcileAll(): void {
-    let app: Qubes;
-    try {
-      app = this.o.services.current();
-    } catch (e) {
-      this.o.log.error(`cannot reconcile the qubes: ${(e as Error).message}`);
-      return;
+    void this.candidates()
+      .then((uuids) => uuids.forEach((uuid) => this.enqueue(uuid, false)))
+      .catch((e) => this.o.log.error(`cannot reconcile the qubes: ${(e as Error).message}`));
+  }
+
+  private async candidates(): Promise<string[]> {
+    const session = daemonSession(this.o.services);
+    const app = session.app();
+    const pools = sessionPools(session, app);
+    const out: string[] = [];
+    for (const vm of app.domains.all()) {
+      if (!vm.uuid || vm.klass === 'AdminVM' || !runsHere(vm.klass)) continue;
+      try {
+        if ((await pools.qube(vm)).ownVolumesRunning()) out.push(vm.uuid);
+      } catch (e) {
+        this.o.log.warning(`cannot look at the volumes of ${vm.name}: ${(e as Error).message}`);
+      }
     }
-    for (const vm of app.domains.all()) if (vm.uuid && vm.klass !== 'AdminVM' && runsHere(vm.klass)) this.enqueue(vm.uuid, false);
+    return out;
   }
 
   /** Handle a possible stop of the qube of domain `uuid`, after the ones queued for it. */
