@@ -23,6 +23,7 @@
  */
 import type { Qubes } from '../app/app.js';
 import { LibvirtNoDomainError } from '../errors.js';
+import type { DeviceEvent } from '../devices/events.js';
 import { deviceServices } from '../devices/services.js';
 import type { QubeStorage } from '../storage/qube-storage.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
@@ -41,6 +42,8 @@ export interface StopHooks {
   stopped?(vm: QubesVM): void;
   /** The volumes are committed and the QubesDB daemon is gone. */
   shutdown?(vm: QubesVM): void;
+  /** A device of the qube was detached from a running frontend (device-detach:CLASS of that frontend). */
+  deviceDetached?(e: DeviceEvent): void;
 }
 
 /** handled: this call did it; done: somebody did already; running: the domain runs (again): nothing to do. */
@@ -80,7 +83,7 @@ export async function handleStopLocked(session: Session, app: Qubes, vm: QubesVM
   await stopDaemon(vm.name, { env: session.env });
   clearStartTime(run, vm.name);
   opts.hooks?.shutdown?.(vm);
-  await detachProvided(session, app, vm);
+  await detachProvided(session, app, vm, opts.hooks);
   if (vm.klass === 'DispVM' && vm.get('auto_cleanup') === true) {
     session.log(`removing disposable ${vm.name}`);
     for (const p of await removeQube(session.store(), vm.name, sessionStorage(session))) session.warn(p);
@@ -91,11 +94,13 @@ export async function handleStopLocked(session: Session, app: Qubes, vm: QubesVM
 }
 
 /** Devices of the stopped qube attached to running qubes are gone with it: detach them there. */
-async function detachProvided(session: Session, app: Qubes, vm: QubesVM): Promise<void> {
+async function detachProvided(session: Session, app: Qubes, vm: QubesVM, hooks: StopHooks = {}): Promise<void> {
   if (app.vmm.offline) return;
   try {
     await app.vmm.refresh(app.domains.all());
     const svc = deviceServices(app, session.hostRoots, session.env, { warn: (m) => session.warn(m) });
+    const told = hooks.deviceDetached;
+    if (told) svc.events.on('event', (e: DeviceEvent) => e.event.startsWith('device-detach:') && told(e));
     for (const d of await detachProvidedBy(svc, app, vm)) session.log(`detached ${d.port.devclass} device ${vm.name}:${d.port.portId} from ${d.frontend}`);
   } catch (e) {
     // the stop is handled; a frontend that refuses the detach keeps a dead disk, as with the reference's ignored errors

@@ -174,6 +174,8 @@ class Reactions implements HypervisorReactions {
     return {
       stopped: (vm) => this.o.publish(vm.name, 'domain-stopped'),
       shutdown: (vm) => this.shutdownEvents(vm),
+      // the frontend's event, as the reference's block extension fires it for a backend that went away
+      deviceDetached: (e) => this.o.publish(e.vm, e.event, [['port', e.device]]),
     };
   }
 
