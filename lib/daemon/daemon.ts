@@ -15,6 +15,7 @@ import type { DaemonServices } from './method.js';
 import { AdminPermission, policyOnlyPermission } from './permission.js';
 import { startFirewallExpiry } from './reactions/firewall-expiry.js';
 import { startQubesDbSync } from './reactions/qubesdb-sync.js';
+import { startHypervisorReactions } from './reactions/hypervisor-events.js';
 import { QubesDaemon, type Log } from './server.js';
 import { StoreView } from './store-view.js';
 import { DeviceWatch } from './reactions/device-watch.js';
@@ -65,11 +66,13 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   view.watch(path.dirname(o.store.file), (e) => o.log.error(`cannot reload ${o.store.file}: ${(e as Error).message}`));
   const devices = new DeviceWatch({ current: () => view.current(), env: o.env, log: o.log, publish: (...e) => view.publish(...e) });
   await devices.start();
+  const hypervisor = await startHypervisorReactions({ services, publish: (s, e, f) => view.publish(s, e, f), log: o.log });
   const reactions = [startQubesDbSync(services, o.log), startFirewallExpiry(services, o.log)];
   return {
     daemon,
     view,
     stop: async () => {
+      await hypervisor.stop();
       await devices.stop();
       for (const r of reactions) r.stop();
       view.close();

@@ -82,6 +82,16 @@ export class StoreView {
     return result;
   }
 
+  /**
+   * Announce an event that is not a change of the store (the daemon's
+   * reactions: domain-stopped, domain-shutdown, a device that appeared) to the
+   * same listeners, so that a client sees one stream in the order things
+   * happened.
+   */
+  publish(subject: string, event: string, fields: EventFields = []): void {
+    for (const l of this.listeners) l(subject, event, fields);
+  }
+
   subscribe(listener: EventListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -113,11 +123,6 @@ export class StoreView {
       setTimeout(check, 5);
     });
     this.watcher.on('error', onError);
-  }
-
-  /** Announce an event that is no change of the store (a device that appeared). */
-  publish(subject: string, event: string, fields: EventFields): void {
-    for (const l of this.listeners) l(subject, event, fields);
   }
 
   close(): void {

@@ -18,6 +18,7 @@ import { addVmRecord, copyAttributes, syncKernelVid, type PoolChoice } from '../
 import type { VmClass } from '../vm/vm-properties.js';
 import type { Store } from '../app/store.js';
 import { createWithStorage, volumeSize, type RecordedQube } from './new-qube.js';
+import { autostartChanged, autostarts } from './autostart.js';
 
 export interface CreateRequest {
   klass: VmClass;
@@ -49,6 +50,7 @@ export interface CreateResult {
  */
 export async function createQube(store: Store, storage: StorageContext, req: CreateRequest, check?: (app: Qubes) => void, signal?: AbortSignal): Promise<CreateResult> {
   let propErrors: CreateResult['propErrors'] = [];
+  let autostart = false;
   const { rootFile } = req;
   const { name, notes } = await createWithStorage(
     store,
@@ -85,12 +87,15 @@ export async function createQube(store: Store, storage: StorageContext, req: Cre
       }
       for (const t of req.tags ?? []) addTag(vm, t);
       syncKernelVid(vm);
+      autostart = autostarts(vm);
       return { vm, copyFrom };
     },
     { signal, fill: rootFile === undefined ? undefined : async (storage, ctx) => [await importRoot(storage, rootFile, ctx)] },
   );
   if (rootFile !== undefined && req.moveRoot) fs.rmSync(rootFile, { force: true });
-  return { name, propErrors, warnings: notes };
+  // created with autostart: its unit is enabled, as the reference does once the qube is on disk
+  const unit = await autostartChanged(storage.runner, name, autostart, true);
+  return { name, propErrors, warnings: unit ? [...notes, unit] : notes };
 }
 
 /**

@@ -11,7 +11,7 @@
  */
 import type { Qubes } from '../app/app.js';
 import type { Store } from '../app/store.js';
-import { ANY, matches, UNKNOWN_DEVICE_ID, virtualText, type DeviceInfo, type VirtualDevice } from '../devices/model.js';
+import { ANY, matches, portText, UNKNOWN_DEVICE_ID, virtualText, type DeviceInfo, type Port, type VirtualDevice } from '../devices/model.js';
 import { assign, attach, attachedTo, detach, unassign, type AssignRequest, type DeviceServices } from '../devices/operations.js';
 import type { Options } from '../devices/options.js';
 import { QubesError, QubesVMNotFoundError } from '../errors.js';
@@ -62,6 +62,28 @@ export async function detachDevices(svc: DeviceServices, app: Qubes, vm: QubesVM
   const hits = attached.filter((a) => matches(wanted, a.device));
   if (!hits.length) throw new QubesError(`${virtualText(wanted)} is not attached.`);
   for (const a of hits) await detach(svc, app, vm, a.device);
+}
+
+/**
+ * The backend `backend` stopped: detach what it provided from every
+ * running qube that holds it, without the checks of a user's detach (a
+ * required device goes too: it is gone already), and announce each as
+ * device-detach. Returns what was detached.
+ */
+export async function detachProvidedBy(svc: DeviceServices, app: Qubes, backend: QubesVM): Promise<{ frontend: string; port: Port }[]> {
+  const done: { frontend: string; port: Port }[] = [];
+  for (const vm of app.domains.sorted()) {
+    if (vm === backend || !svc.enumerator.isRunning(vm)) continue;
+    for (const { device } of await svc.live.attached(vm, 'block')) {
+      if (device.backend !== backend.name) continue;
+      const ev = { vm: vm.name, device: portText(device) };
+      svc.events.fire('device-pre-detach', device.devclass, ev);
+      await svc.live.detach(vm, device);
+      svc.events.fire('device-detach', device.devclass, ev);
+      done.push({ frontend: vm.name, port: device });
+    }
+  }
+  return done;
 }
 
 /** Store an assignment of `vmname` (or change the mode of one), under the store's lock. */

@@ -14,17 +14,18 @@
  * The store lock is never held across any of it: each step reads the
  * store afresh, and only an auto-cleaned disposable's removal updates it.
  *
- * Without qubesd nobody hears a domain that stops by itself; its volumes
- * are committed and its leftovers cleared by the next lifecycle command
- * that looks at it (`reconcile`), or at once by `qvm-shutdown --wait` and
- * `qvm-kill`. No data is lost meanwhile: an uncommitted volume is kept.
+ * qubesd hears a domain that stops by itself and handles the stop at
+ * once (lib/daemon/reactions/). Without it, its volumes are committed and
+ * its leftovers cleared by the next lifecycle command that looks at it
+ * (`reconcile`), or at once by `qvm-shutdown --wait` and `qvm-kill`. No
+ * data is lost meanwhile: an uncommitted volume is kept. Whoever comes
+ * first handles a stop, once (stop-handling.ts, under the qube's lock).
  *
  * Reference: qubes-core-admin: qubes/vm/qubesvm.py start, shutdown, kill,
  * pause, unpause, on_domain_stopped; qubes/vm/mix/net.py; shared/spec
  * vmm.md §3.
  */
 import type { Qubes } from '../app/app.js';
-import { removeQube } from './remove-qube.js';
 import type { Store } from '../app/store.js';
 import { runDir, templateDirs, type Env } from '../config.js';
 import {
@@ -53,16 +54,18 @@ import type { LibvirtConnection } from '../vmm/libvirt/connection.js';
 import type { DomainRef } from '../vmm/libvirt/procedures.js';
 import { isRunningState } from '../vmm/power-state.js';
 import { QubesDbClient } from '../vmm/qubesdb/client.js';
-import { ensureDaemon, stopDaemon } from '../vmm/qubesdb/ensure.js';
+import { ensureDaemon } from '../vmm/qubesdb/ensure.js';
 import { hostStartRuntime } from '../vmm/qubesdb/host-runtime.js';
 import { exportFirewall, writeStartEntries } from '../vmm/qubesdb/write-entries.js';
-import { clearStartTime, recordStartTime } from '../vmm/start-time.js';
+import { recordStartTime } from '../vmm/start-time.js';
 import type { PowerState } from '../vmm/vmm.js';
 import { attachAtStart } from './auto-attach.js';
 import { assertRequiredDevicesPresent } from './required-devices.js';
 import { reloadNetQube, type NetQubeRuntime } from './firewall-reload.js';
 import type { Session } from './session.js';
-import { sessionStorage, sessionPools } from './session-storage.js';
+import { sessionPools } from './session-storage.js';
+import { withQubeLock } from './qube-lock.js';
+import { handleStop, handleStopLocked, type StopOutcome } from './stop-handling.js';
 
 export interface LifecycleOptions {
   /** Poll interval while waiting for a domain to stop. */
@@ -194,14 +197,27 @@ export class Lifecycle {
     await this.startLoaded(app, vms[0] as QubesVM, opts);
   }
 
-  /** Start `vm` of the loaded store, whose runtime state was just fetched (once for the whole net qube chain). */
+  /**
+   * Start `vm` of the loaded store, whose runtime state was just fetched
+   * (once for the whole net qube chain). The qube's lock is held from the
+   * look at its stopped domain until the new one runs, so that nobody
+   * handles a stop of the qube meanwhile (qube-lock.ts).
+   */
   private async startLoaded(app: Qubes, vm: QubesVM, opts: StartOptions): Promise<void> {
-    const name = vm.name;
-    if (vm.klass === 'AdminVM') throw new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
+    if (vm.klass === 'AdminVM') throw new QubesVMAlreadyStartedError(`Domain is already running: '${vm.name}'`);
     refuseRemoteLifecycle(vm, 'start');
+    await withQubeLock(this.env, vm.name, () => this.startLocked(app, vm, opts));
+    // the domain runs: its devices are attached outside the lock (an ask-to-attach waits for the user)
+    await attachAtStart(app, vm, this.session);
+  }
+
+  private async startLocked(app: Qubes, vm: QubesVM, opts: StartOptions): Promise<void> {
+    const name = vm.name;
     const rtState = this.runtime(app);
-    if (rtState.state(vm) === 'Halted') await this.reconcile(app, vm);
-    if (rtState.state(vm) !== 'Halted') throw new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
+    const already = () => new QubesVMAlreadyStartedError(`Domain is already running: '${name}'`);
+    if (rtState.state(vm) !== 'Halted') throw already();
+    // stopped since it was started (nobody handled it yet), or started by another command meanwhile
+    if ((await this.reconcileLocked(app, vm)) === 'running') throw already();
     assertStartAllowed(vm);
     await assertRequiredDevicesPresent(app, vm, this.session);
 
@@ -211,7 +227,13 @@ export class Lifecycle {
     const netvm = vm.vmRef('netvm');
     if (netvm && netvm.klass !== 'AdminVM' && rtState.state(netvm) === 'Halted') {
       this.log(`starting ${netvm.name}, the net qube of ${name}`);
-      await this.startLoaded(app, netvm, {});
+      try {
+        await this.startLoaded(app, netvm, {});
+      } catch (e) {
+        if (!(e instanceof QubesVMAlreadyStartedError)) throw e;
+        // started meanwhile by another command (at boot, the net qube's own qubes-vm@ unit): learn its domain id
+        await app.vmm.refresh([netvm]);
+      }
     }
 
     this.log(`starting the volumes of ${name}`);
@@ -259,10 +281,10 @@ export class Lifecycle {
       } catch {
         // already gone
       }
-      await this.afterStop(app, vm, storage);
+      this.started.delete(vm.name);
+      await handleStopLocked(this.session, app, vm, { storage });
       throw e;
     }
-    await attachAtStart(app, vm, this.session);
   }
 
   /** Write the firewall export of every client into a running net qube's QubesDB. */
@@ -295,8 +317,14 @@ export class Lifecycle {
     const dom = await this.domain(app, vm);
     if (!dom) throw new QubesVMNotStartedError(`Domain is powered off: '${name}'`);
     const conn = this.conn(app);
-    if (state === 'Paused') await conn.destroy(dom);
-    else await conn.shutdown(dom);
+    try {
+      if (state === 'Paused') await conn.destroy(dom);
+      else await conn.shutdown(dom);
+    } catch (e) {
+      if (!(e instanceof LibvirtOperationInvalidError || e instanceof LibvirtNoDomainError)) throw e;
+      // it stopped between our look and the request: waiting for it is done at once
+      if (!opts.wait) throw new QubesVMNotStartedError(`Domain is powered off: '${name}'`);
+    }
     if (opts.wait) await this.waitForShutdown(name, opts.timeout);
   }
 
@@ -375,28 +403,25 @@ export class Lifecycle {
 
   /**
    * A qube whose domain is gone but whose volumes still run stopped by
-   * itself (or a command was killed): clear up after it now.
+   * itself, while nobody listened (or a command was killed): clear up
+   * after it now (stop-handling.ts; nothing when it was handled already).
    */
   private async reconcile(app: Qubes, vm: QubesVM): Promise<void> {
     if (vm.klass === 'AdminVM' || app.vmm.info(vm).state !== 'Halted') return;
-    const storage = await sessionPools(this.session, app).qube(vm);
-    if (!storage.volumes.some((v) => storage.isRunning(v))) return;
-    this.log(`${vm.name} stopped since it was started; committing its volumes`);
-    await this.afterStop(app, vm, storage);
+    await withQubeLock(this.env, vm.name, () => this.reconcileLocked(app, vm));
   }
 
-  /** What qubesd does on domain-stopped and domain-shutdown. */
-  private async afterStop(app: Qubes, vm: QubesVM, storage?: QubeStorage): Promise<void> {
-    await this.stopStorage(storage ?? (await sessionPools(this.session, app).qube(vm)));
-    await stopDaemon(vm.name, { env: this.env });
-    clearStartTime(this.runDir, vm.name);
+  private async reconcileLocked(app: Qubes, vm: QubesVM): Promise<StopOutcome> {
+    const storage = await sessionPools(this.session, app).qube(vm);
+    if (!storage.ownVolumesRunning()) return 'done';
+    this.log(`${vm.name} stopped since it was started; committing its volumes`);
+    return handleStopLocked(this.session, app, vm, { storage });
+  }
+
+  /** What qubesd does on domain-stopped and domain-shutdown (stop-handling.ts), once. */
+  private async afterStop(app: Qubes, vm: QubesVM): Promise<void> {
     this.started.delete(vm.name);
-    if (vm.klass === 'DispVM' && vm.get('auto_cleanup') === true) {
-      this.log(`removing disposable ${vm.name}`);
-      for (const p of await removeQube(this.store, vm.name, sessionStorage(this.session))) this.warn(p);
-      // the store changed under its lock: the next step loads it again
-      this.session.forget();
-    }
+    await handleStop(this.session, app, vm);
   }
 
   private async stopStorage(storage: QubeStorage): Promise<void> {

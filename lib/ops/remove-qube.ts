@@ -8,6 +8,7 @@ import type { Store } from '../app/store.js';
 import { LibvirtNoDomainError } from '../errors.js';
 import { QubeClaim, recoverUnfinished, unfinishedNames, unfinishedRecord } from '../storage/unfinished-qubes.js';
 import { runsHere } from '../vm/vm-properties.js';
+import { autostartChanged, autostarts } from './autostart.js';
 import type { Vmm } from '../vmm/vmm.js';
 import { requireHalted, sameQube } from './halted-qube.js';
 import type { StorageContext } from '../storage/pool.js';
@@ -31,9 +32,11 @@ export async function removeQube(store: Store, name: string, storage: StorageCon
   const claim = await QubeClaim.take(store, name, ctx);
   problems.push(...claim.notes);
   let refused: unknown;
+  let autostart = false;
   try {
     await store.update(async (app) => {
       const vm = sameQube(app, name, checked);
+      autostart = autostarts(vm);
       if (vm.klass !== 'AdminVM') await claim.write(unfinishedRecord('remove', vm));
       app.removeVm(vm);
     });
@@ -43,6 +46,8 @@ export async function removeQube(store: Store, name: string, storage: StorageCon
   // dropped from the store: its volumes and directory go; still there (refused): nothing is touched
   problems.push(...(await claim.settle(ctx)));
   if (refused) throw refused;
+  const unit = await autostartChanged(storage.runner, name, autostart, false);
+  if (unit) problems.push(unit);
   if (checked.uuid && !store.vmm.offline && runsHere(checked.klass)) {
     try {
       await undefineDomain(store.vmm, checked.uuid);

@@ -113,6 +113,16 @@ export class QubeStorage {
   }
 
   /**
+   * Whether the qube's own volumes run (it was started and its stop is
+   * not handled yet): a writable volume has its running marker. Read-only
+   * ones are left out: a kernel volume's marker (pool and kernel version)
+   * is shared by every running qube with that kernel.
+   */
+  ownVolumesRunning(): boolean {
+    return this.volumes.some((v) => v.volume.rw && this.isRunning(v));
+  }
+
+  /**
    * Create every volume but those in `skip` (a clone fills them from its
    * source instead); when one fails, remove all again and rethrow.
    */

@@ -123,11 +123,14 @@ describe('make install DESTDIR=... PREFIX=/usr', () => {
     const service = fs.readFileSync(`${dest}${UNITDIR}/qubes-firewall-expire.service`, 'utf8');
     expect(service).toMatch(/^ExecStart=\/usr\/bin\/qubes-firewall-expire$/m);
     expect(fs.existsSync(`${dest}/usr/bin/qubes-firewall-expire`)).toBe(true);
+    // the unit an autostart qube's instance is enabled from (qubes-vm@NAME.service)
+    expect(fs.readFileSync(`${dest}${UNITDIR}/qubes-vm@.service`, 'utf8')).toMatch(/^ExecStart=\/usr\/bin\/qvm-start --skip-if-running -- %i$/m);
     // another BINDIR is written into the unit
     const other = path.join(tmp, 'local');
     const r = make(['install', `DESTDIR=${other}`, 'PREFIX=/opt/q']);
     expect(r.status).toBe(0);
     expect(fs.readFileSync(`${other}/opt/q/lib/systemd/system/qubes-firewall-expire.service`, 'utf8')).toMatch(/^ExecStart=\/opt\/q\/bin\/qubes-firewall-expire$/m);
+    expect(fs.readFileSync(`${other}/opt/q/lib/systemd/system/qubes-vm@.service`, 'utf8')).toMatch(/^ExecStart=\/opt\/q\/bin\/qvm-start --skip-if-running -- %i$/m);
     expect(runInstalled(`${other}/opt/q/bin/qvm-ls`, ['--version']).stdout).toBe(`qvm-ls (qubes-dom0-tools) ${pkg.version}\n`);
     fs.rmSync(other, { recursive: true, force: true });
   });

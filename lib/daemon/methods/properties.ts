@@ -17,6 +17,8 @@ import type { Qubes } from '../../app/app.js';
 import { QubesNoSuchPropertyError, QubesValueError, VmmError } from '../../errors.js';
 import { getProperty, isDefault, propertyOrder, resetProperty, setProperty, type AnyPropertyDef, type PropertyDef, type PropertyHolder, type PropValue } from '../../vm/property.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
+import { changeProperty } from '../../ops/autostart.js';
+import { commandRunner } from '../../storage/command-runner.js';
 import { method, type Call, type MethodDecl } from '../method.js';
 import { sameVm } from '../vm-ref.js';
 
@@ -123,11 +125,17 @@ function family(prefix: string, pick: Pick, scope: 'local' | 'global', destAdmin
     method(`${prefix}.Set`, { scope, destAdminvm, wantsArg: true, wantsPayload: null, write: true }, async (call) => {
       defOf(pick(call, call.app), call.app, call.arg);
       const value = payloadText(call.payload);
-      await call.write((app) => setProperty(pick(call, app), call.arg, value));
+      await call.write(async (app) => {
+        const h = pick(call, app);
+        await changeProperty(commandRunner(call.services.env), h, call.arg, 'set', () => setProperty(h, call.arg, value));
+      });
     }),
     method(`${prefix}.Reset`, { scope, destAdminvm, wantsArg: true, wantsPayload: false, write: true }, async (call) => {
       defOf(pick(call, call.app), call.app, call.arg);
-      await call.write((app) => resetProperty(pick(call, app), call.arg));
+      await call.write(async (app) => {
+        const h = pick(call, app);
+        await changeProperty(commandRunner(call.services.env), h, call.arg, 'reset', () => resetProperty(h, call.arg));
+      });
     }),
   ];
 }

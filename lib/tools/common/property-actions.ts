@@ -9,6 +9,8 @@ import type { QubesVM } from '../../vm/qubes-vm.js';
 import { QubesNoSuchPropertyError, VmmError } from '../../errors.js';
 import type { AnyPropertyDef, PropertyHolder, PropValue } from '../../vm/property.js';
 import { disposablesOf } from '../../vm/dispvm-template.js';
+import { changeProperty } from '../../ops/autostart.js';
+import { commandRunner } from '../../storage/command-runner.js';
 import { UsageError } from './errors.js';
 import { FORMAT_OPTION, orNull, refuseJson, wantsJson, writeJson, type FormatOpts, type JsonValue } from './json-output.js';
 import type { Context } from './program.js';
@@ -138,8 +140,9 @@ export async function propertyActions(
     await ctx.store().update(async (app) => {
       const h = select(app);
       if (property === 'template' && value !== undefined) await fetchTemplateUsers(app, h);
-      if (opts.default) h.reset(property as string);
-      else h.set(property as string, value as string);
+      await changeProperty(commandRunner(ctx.env), h, property as string, opts.default ? 'reset' : 'set', () =>
+        opts.default ? h.reset(property as string) : h.set(property as string, value as string),
+      );
       warning = memoryWarning(h, property as string);
     });
     if (warning) ctx.err(`${ctx.prog}: warning: ${warning}\n`);
