@@ -30,7 +30,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BackupCancelledError, BackupError } from '../errors.js';
+import { BackupCancelledError, BackupError, KdfMemoryError } from '../errors.js';
 import { ioReason } from '../util/io-error.js';
 import { MAX_CHUNK_SIZE } from './backup-writer.js';
 import { Channel } from './channel.js';
@@ -171,7 +171,7 @@ export class BackupArchive {
         const plain = await abortable(check, this.opts.signal, 'Restore');
         if (plain.equals(header)) scheme = 'scrypt';
       } catch (e) {
-        if (!(e instanceof BackupError) || e instanceof BackupCancelledError) throw e;
+        if (!(e instanceof BackupError) || e instanceof BackupCancelledError || e instanceof KdfMemoryError) throw e;
       }
     } else if (hmac.every((b) => b < 0x80)) {
       const text = hmac.toString('ascii');
@@ -409,7 +409,7 @@ export class BackupArchive {
       keys = await abortable(p.keys, this.opts.signal, 'Restore');
     } catch (e) {
       this.forget(p);
-      if (e instanceof BackupCancelledError) throw e;
+      if (e instanceof BackupCancelledError || e instanceof KdfMemoryError) throw e;
       throw failed((e as Error).message);
     }
     const head = p.data;

@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BackupError } from '../errors.js';
+import { KdfMemoryError } from '../errors.js';
 
 /** Memory all derivations of one process may use at once (the peak of a backup stays ≤ 1.5 GiB). */
 export const KDF_BUDGET = 1.25 * 1024 ** 3;
@@ -114,7 +114,7 @@ class KdfGate {
     if (this.running === 0) {
       const free = availableMemory();
       if (free < bytes + HEADROOM)
-        throw new BackupError(
+        throw new KdfMemoryError(
           `Not enough memory for the scrypt key derivation: it needs ${Math.ceil((bytes + HEADROOM) / MiB)} MiB, only ${Math.max(0, Math.floor(free / MiB))} MiB available`,
         );
     }

@@ -4,7 +4,7 @@
  * each) in a memory cgroup (issue 15): limited to 2 GiB both finish (one
  * derivation at a time, chunks streamed, never an out-of-memory kill);
  * limited to 1 GiB, where one derivation cannot be afforded, qvm-backup
- * stops before writing anything with one clear line.
+ * and qvm-backup-restore stop before writing anything with one clear line.
  *
  * The cgroup is a child of the test process's own memory cgroup (v1 or
  * v2), so the machine's accounting above it stays as it is; skipped where
@@ -75,7 +75,7 @@ function inCgroup(cg: string, cmd: string, args: string[], env: NodeJS.ProcessEn
   return { code: r.status, signal: r.signal, stderr: r.stderr };
 }
 
-testLacking(lacking, 'under 2 GiB a backup and its restore finish with the real key derivation; under 1 GiB one clear line and no file', () => {
+testLacking(lacking, 'under 2 GiB a backup and its restore finish with the real key derivation; under 1 GiB one clear line and nothing written', () => {
   const h = freshHost({ QUBES_BACKUP_SCRYPT_LOGN: '' });
   h.ok('qvm-create', '-C', 'TemplateVM', '-l', 'black', 'tpl');
   h.ok('qvm-create', '-l', 'blue', '-t', 'tpl', 'work');
@@ -99,6 +99,12 @@ testLacking(lacking, 'under 2 GiB a backup and its restore finish with the real 
 
   const t = freshHost();
   t.ok('qvm-create', '-C', 'TemplateVM', '-l', 'black', 'tpl');
+  const before = t.xml();
+  const short = inCgroup(cg1 as string, 'qvm-backup-restore', ['-q', '-p', pf, backupIn(dest), 'work'], t.env);
+  expect(short.signal).toBeNull();
+  expect(short.code).toBe(1);
+  expect(short.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^qvm-backup-restore: error: Not enough memory for the scrypt key derivation: it needs \d+ MiB, only \d+ MiB available$/)]);
+  expect(t.xml()).toBe(before);
   const r = inCgroup(cg2 as string, 'qvm-backup-restore', ['-q', '-p', pf, backupIn(dest), 'work'], t.env);
   expect(r.signal).toBeNull();
   expect(r.code).toBe(0);
