@@ -1988,8 +1988,8 @@ _qubes_tools_qvm_backup_flags() {
   printf '%s\n' \
     --profile --save-profile -x --exclude -d --dest-vm -e --encrypt -p \
     --passphrase-file -z --compress --no-compress -Z --compress-filter -y \
-    --yes --keep-partial -v --verbose -q --quiet --offline-mode --version -h \
-    --help
+    --yes --chunk-size --keep-partial -v --verbose -q --quiet --offline-mode \
+    --version -h --help
 }
 
 _qubes_tools_qvm_backup_optarg() {
@@ -2000,6 +2000,7 @@ _qubes_tools_qvm_backup_optarg() {
     -d|--dest-vm) echo vm ;;
     -p|--passphrase-file) echo file ;;
     -Z|--compress-filter) echo text ;;
+    --chunk-size) echo text ;;
     *) return 1 ;;
   esac
 }
@@ -2012,6 +2013,7 @@ _qubes_tools_qvm_backup_optvalue() {
     -d|--dest-vm) _qubes_tools_reply_lines _qubes_tools_reply _qubes_tools_vms ;;
     -p|--passphrase-file) _qubes_tools_files ;;
     -Z|--compress-filter) return 0 ;;
+    --chunk-size) return 0 ;;
     *) return 0 ;;
   esac
 }

@@ -347,6 +347,11 @@ export class BackupError extends QubesError {
   override readonly code: string = 'EQUBES_BACKUP';
 }
 
+/** The machine cannot give the memory of one scrypt key derivation (refused before it starts, not killed halfway). */
+export class KdfMemoryError extends BackupError {
+  override name = 'KdfMemoryError';
+}
+
 /** The user cancelled a backup or restore (SIGINT/SIGTERM). */
 export class BackupCancelledError extends BackupError {
   override name = 'BackupCancelledError';

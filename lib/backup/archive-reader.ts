@@ -14,26 +14,40 @@
  *    only regular files. Chunks of one file must be consecutive from .000,
  *    each file once, and a file ends with a chunk shorter than its first
  *    (a full last chunk means its successor is missing).
- * 4. Chunks are decrypted only as a whole (the HMAC over the whole file is
- *    checked first), so no unauthenticated byte reaches a decompressor.
+ * 4. A chunk is decrypted only after the HMAC over the whole of it is
+ *    checked, so no unauthenticated byte reaches a decompressor. Chunks
+ *    are large (up to 4 GiB), so one beyond STAGE_IN_MEMORY is staged in
+ *    a file of a temporary directory (as the reference's restore does),
+ *    read once for the HMAC and once to decrypt, and removed.
  *
- * Key derivations of the next chunks run on the thread pool while the
- * current one is being processed.
+ * The archive is read one chunk ahead in the background: its key is
+ * derived (as soon as its scrypt header is read) and it is staged while
+ * the current chunk is authenticated, decrypted and consumed.
  * Reference: qubesadmin/backup/restore.py (ExtractWorker3, BackupRestore
  * _retrieve_backup_header, _verify_hmac); spec backup.md §4.2, §4.6, §4.8, §4.11.
  */
 import crypto from 'node:crypto';
-import { BackupCancelledError, BackupError } from '../errors.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BackupCancelledError, BackupError, KdfMemoryError } from '../errors.js';
+import { ioReason } from '../util/io-error.js';
+import { MAX_CHUNK_SIZE } from './backup-writer.js';
+import { Channel } from './channel.js';
 import { abortable } from './run-control.js';
 import { parseHeader, type BackupHeader, type ParseOptions } from './backup-header.js';
 import { ByteSource } from './byte-source.js';
-import { BAD_PASSPHRASE, chunkPassword, kdfParallelism, containerParams, decryptBuffer, decryptWithKeys, deriveKeys, headerPassword, SCRYPT_OVERHEAD, type ScryptKeys } from './scrypt-container.js';
+import { BAD_PASSPHRASE, chunkPassword, containerParams, decryptBuffer, deriveKeys, headerPassword, NOT_SCRYPT, SCRYPT_HEADER, SCRYPT_OVERHEAD, type ScryptKeys } from './scrypt-container.js';
 import { MAX_ZERO_RUN, TarReader, type TarEntry } from './tar-reader.js';
 
 const HMAC_MAX = 4096;
-const CHUNK_MAX = 100 * 1024 * 1024 + SCRYPT_OVERHEAD;
-/** Largest plain chunk a standard writer makes; a single full one means the next is missing. */
-const STANDARD_CHUNK = 100 * 1024 * 1024;
+/** Format 3 chunks (100 MiB, the reference's) are read into memory whole. */
+const V3_CHUNK = 100 * 1024 * 1024;
+const CHUNK_MAX = MAX_CHUNK_SIZE + SCRYPT_OVERHEAD;
+/** A chunk up to this size is held in memory; a larger one is staged in a file. */
+const STAGE_IN_MEMORY = 32 * 1024 * 1024;
+/** Read and HMAC/decrypt block of a staged chunk. */
+const BLOCK = 8 * 1024 * 1024;
 
 export interface Chunk {
   /** The file the chunk belongs to, e.g. `vm12/private.img`. */
@@ -41,8 +55,8 @@ export interface Chunk {
   index: number;
   /** The member name in the archive. */
   member: string;
-  /** Authenticated content (format 4: decrypted; format 3: still openssl-encrypted when the backup is). */
-  data: Buffer;
+  /** Authenticated content, to be read once (format 4: decrypted; format 3: still openssl-encrypted when the backup is). */
+  parts: AsyncIterable<Buffer>;
 }
 
 /** What to do with a file of the backup: read it, or skip its chunks unread. */
@@ -50,6 +64,8 @@ export type Route = 'read' | 'skip';
 
 export interface OpenOptions extends ParseOptions {
   maxKdfMemory?: number;
+  /** Where a temporary directory for staged chunks is made (default: the system's). */
+  stageIn?: string;
   /** Cancels waiting for key derivations. */
   signal?: AbortSignal;
 }
@@ -83,7 +99,10 @@ interface Pending {
   member: string;
   base: string;
   index: number;
+  /** Format 3: the whole member; format 4: the scrypt header (96 bytes). */
   data: Buffer;
+  /** Format 4: the rest of the container (data and HMAC), in memory or staged. */
+  body?: { mem?: Buffer; file?: string; size: number };
   keys?: Promise<ScryptKeys>;
 }
 
@@ -120,6 +139,7 @@ export class BackupArchive {
 
   /** Stop reading the input (closes a pipe so its writer gets an error instead of blocking). */
   close(): Promise<void> {
+    this.unstage();
     return this.src.close();
   }
 
@@ -151,7 +171,7 @@ export class BackupArchive {
         const plain = await abortable(check, this.opts.signal, 'Restore');
         if (plain.equals(header)) scheme = 'scrypt';
       } catch (e) {
-        if (!(e instanceof BackupError) || e instanceof BackupCancelledError) throw e;
+        if (!(e instanceof BackupError) || e instanceof BackupCancelledError || e instanceof KdfMemoryError) throw e;
       }
     } else if (hmac.every((b) => b < 0x80)) {
       const text = hmac.toString('ascii');
@@ -173,7 +193,7 @@ export class BackupArchive {
     if (this.prefetchError !== undefined) throw this.prefetchError;
     const p = this.prefetched;
     if (p && tentative !== this.header.backupId) {
-      p.keys = deriveKeys(chunkPassword(this.header.backupId as string, p.member.slice(0, -4), this.passphrase), Buffer.from(p.data.subarray(16, 48)), containerParams(p.data, this.opts.maxKdfMemory));
+      p.keys = deriveKeys(chunkPassword(this.header.backupId as string, p.member.slice(0, -4), this.passphrase), Buffer.from(p.data.subarray(16, 48)), containerParams(p.data, this.opts.maxKdfMemory, SCRYPT_OVERHEAD));
       p.keys.catch(() => {});
     }
   }
@@ -209,6 +229,7 @@ export class BackupArchive {
       this.prefetched = undefined;
       if (!c) break;
       this.qubesXmlChunks.push(await this.authenticate(c));
+      if (this.qubesXmlChunks.length > 1024) throw new BackupError('qubes.xml of the backup has too many chunks');
     }
     if (this.qubesXmlChunks.length === 0) throw new BackupError('qubes.xml missing from the backup');
     this.endFile();
@@ -237,14 +258,11 @@ export class BackupArchive {
         if (this.version === 3) await this.v3Partner(e.name, false);
         continue;
       }
-      if (e.storedSize > CHUNK_MAX) throw new BackupError(`Chunk too large in archive: ${e.name} (${e.storedSize} bytes)`);
-      const data = await this.reader.readBody(CHUNK_MAX);
+      if (e.storedSize > (this.version >= 4 ? CHUNK_MAX : V3_CHUNK)) throw new BackupError(`Chunk too large in archive: ${e.name} (${e.storedSize} bytes)`);
+      if (this.version >= 4) return this.readContainer({ member: e.name, base, index, data: Buffer.alloc(0) }, e.storedSize);
+      const data = await this.reader.readBody(V3_CHUNK);
       const p: Pending = { member: e.name, base, index, data };
-      if (this.version >= 4) {
-        const params = containerParams(data, this.opts.maxKdfMemory);
-        p.keys = deriveKeys(chunkPassword(this.header.backupId as string, e.name.slice(0, -4), this.passphrase), Buffer.from(data.subarray(16, 48)), params);
-        p.keys.catch(() => {});
-      } else {
+      {
         const mac = await this.v3Partner(e.name, true);
         const mine = crypto.createHmac(this.hmacAlgorithm, this.passphrase).update(data).digest('hex');
         if (mac === undefined || mine.length !== mac.length || !crypto.timingSafeEqual(Buffer.from(mine), Buffer.from(mac)))
@@ -291,47 +309,208 @@ export class BackupArchive {
     if (!c) return;
     this.current = undefined;
     this.finished.add(c.base);
-    const full = c.index > 0 ? c.firstSize : STANDARD_CHUNK;
+    // a lone chunk may have any size up to the writer's chunk size (format 4); the inner archive's end then tells
+    const full = c.index > 0 ? c.firstSize : this.version >= 4 ? Infinity : V3_CHUNK;
     if (c.lastSize >= full && c.lastSize > 0)
       throw new BackupError(`Missing chunk in archive: ${c.base}.${String(c.index + 1).padStart(3, '0')}${this.version >= 4 ? '.enc' : ''} (after a full chunk ${c.index})`);
   }
 
-  private async authenticate(p: Pending): Promise<Chunk> {
-    if (!p.keys) return { base: p.base, index: p.index, member: p.member, data: p.data };
+  /** Staged chunk files not yet removed. */
+  private readonly staged = new Set<string>();
+  private stageDir?: string;
+
+  private forget(p: Pending): void {
+    const f = p.body?.file;
+    if (f !== undefined) {
+      this.staged.delete(f);
+      fs.rmSync(f, { force: true });
+    }
+  }
+
+  private newStageFile(): string {
     try {
-      const data = decryptWithKeys(await abortable(p.keys, this.opts.signal, 'Restore'), p.data);
-      return { base: p.base, index: p.index, member: p.member, data };
+      this.stageDir ??= fs.mkdtempSync(path.join(this.opts.stageIn ?? os.tmpdir(), '.qubes-restore-'));
     } catch (e) {
-      if (e instanceof BackupCancelledError) throw e;
-      const msg = (e as Error).message;
-      throw new BackupError(`failed to decrypt ${p.member}: ${msg}${msg === BAD_PASSPHRASE ? ' (wrong passphrase, or the chunk was renamed, moved or comes from another backup)' : ''}`);
+      throw new BackupError(`Cannot make a temporary directory for the restore in ${this.opts.stageIn ?? os.tmpdir()}: ${ioReason(e)}`);
+    }
+    const f = path.join(this.stageDir, `chunk-${this.staged.size}-${crypto.randomBytes(4).toString('hex')}`);
+    this.staged.add(f);
+    return f;
+  }
+
+  /** Remove what was staged (after the restore, or when it stops). */
+  private unstage(): void {
+    for (const f of this.staged) fs.rmSync(f, { force: true });
+    this.staged.clear();
+    if (this.stageDir) fs.rmSync(this.stageDir, { recursive: true, force: true });
+    this.stageDir = undefined;
+  }
+
+  /**
+   * Format 4: read a chunk's scrypt container: its header first (the key
+   * derivation starts from its salt at once), then the rest into memory
+   * or, beyond STAGE_IN_MEMORY, into a staging file.
+   */
+  private async readContainer(p: Pending, size: number): Promise<Pending> {
+    if (size < SCRYPT_OVERHEAD) throw new BackupError(`failed to decrypt ${p.member}: ${NOT_SCRYPT}`);
+    const head: Buffer[] = [];
+    let have = 0;
+    const pieces = this.reader.body(BLOCK);
+    const restSize = size - SCRYPT_HEADER;
+    const body: NonNullable<Pending['body']> = { size: restSize };
+    p.body = body;
+    let file: fs.promises.FileHandle | undefined;
+    let at = 0;
+    try {
+      for await (const piece of pieces) {
+        let b = piece;
+        if (have < SCRYPT_HEADER) {
+          const take = Math.min(b.length, SCRYPT_HEADER - have);
+          head.push(b.subarray(0, take));
+          have += take;
+          b = b.subarray(take);
+          if (have === SCRYPT_HEADER) {
+            p.data = Buffer.concat(head);
+            const params = containerParams(p.data, this.opts.maxKdfMemory, size);
+            p.keys = deriveKeys(chunkPassword(this.header.backupId as string, p.member.slice(0, -4), this.passphrase), Buffer.from(p.data.subarray(16, 48)), params);
+            p.keys.catch(() => {});
+            if (restSize <= STAGE_IN_MEMORY) body.mem = Buffer.allocUnsafe(restSize);
+            else {
+              body.file = this.newStageFile();
+              file = await fs.promises.open(body.file, 'wx', 0o600);
+            }
+          }
+        }
+        if (!b.length) continue;
+        if (body.mem) b.copy(body.mem, at);
+        else await (file as fs.promises.FileHandle).write(b);
+        at += b.length;
+      }
+    } catch (e) {
+      this.forget(p);
+      if (e instanceof BackupError || e instanceof BackupCancelledError) throw e;
+      throw new BackupError(`Cannot stage ${p.member} for the restore: ${ioReason(e)}`);
+    } finally {
+      await file?.close();
+    }
+    return p;
+  }
+
+  private async authenticate(p: Pending): Promise<Chunk> {
+    if (!p.keys || !p.body) {
+      const data = p.data;
+      return { base: p.base, index: p.index, member: p.member, parts: (async function* () { yield data; })() };
+    }
+    const failed = (msg: string) =>
+      new BackupError(`failed to decrypt ${p.member}: ${msg}${msg === BAD_PASSPHRASE ? ' (wrong passphrase, or the chunk was renamed, moved or comes from another backup)' : ''}`);
+    const body = p.body;
+    let keys: ScryptKeys;
+    try {
+      keys = await abortable(p.keys, this.opts.signal, 'Restore');
+    } catch (e) {
+      this.forget(p);
+      if (e instanceof BackupCancelledError || e instanceof KdfMemoryError) throw e;
+      throw failed((e as Error).message);
+    }
+    const head = p.data;
+    const headerMac = crypto.createHmac('sha256', keys.hmacKey).update(head.subarray(0, 64)).digest();
+    if (!crypto.timingSafeEqual(headerMac, head.subarray(64, 96))) {
+      this.forget(p);
+      throw failed(BAD_PASSPHRASE);
+    }
+    const dataSize = body.size - 32;
+    // the whole container's HMAC first: nothing is decrypted before it matches
+    const mac = crypto.createHmac('sha256', keys.hmacKey).update(head);
+    let tail: Buffer;
+    if (body.mem) {
+      mac.update(body.mem.subarray(0, dataSize));
+      tail = body.mem.subarray(dataSize);
+    } else {
+      tail = Buffer.alloc(32);
+      try {
+        for await (const b of this.stagedBlocks(body.file as string, body.size)) {
+          const end = Math.min(b.at + b.data.length, dataSize);
+          if (end > b.at) mac.update(b.data.subarray(0, end - b.at));
+          for (let i = Math.max(b.at, dataSize); i < b.at + b.data.length; i++) tail[i - dataSize] = b.data[i - b.at] as number;
+        }
+      } catch (e) {
+        this.forget(p);
+        throw e;
+      }
+    }
+    if (!crypto.timingSafeEqual(mac.digest(), tail)) {
+      this.forget(p);
+      throw failed(NOT_SCRYPT);
+    }
+    const decipher = crypto.createDecipheriv('aes-256-ctr', keys.encKey, Buffer.alloc(16));
+    const blocks = body.mem ? undefined : this.stagedBlocks(body.file as string, dataSize);
+    const mem = body.mem;
+    const self = this;
+    const parts = (async function* () {
+      try {
+        if (mem) {
+          yield decipher.update(mem.subarray(0, dataSize));
+          return;
+        }
+        for await (const b of blocks as AsyncIterable<{ data: Buffer }>) yield decipher.update(b.data);
+      } finally {
+        self.forget(p);
+      }
+    })();
+    return { base: p.base, index: p.index, member: p.member, parts };
+  }
+
+  /** The first `size` bytes of a staged chunk in blocks, with their offsets. */
+  private async *stagedBlocks(file: string, size: number): AsyncGenerator<{ at: number; data: Buffer }> {
+    let fh: fs.promises.FileHandle;
+    try {
+      fh = await fs.promises.open(file, 'r');
+    } catch (e) {
+      throw new BackupError(`Cannot read the staged chunk ${file}: ${ioReason(e)}`);
+    }
+    try {
+      for (let at = 0; at < size; ) {
+        const buf = Buffer.allocUnsafe(Math.min(BLOCK, size - at));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+        if (bytesRead === 0) throw new BackupError(`The staged chunk ${file} is shorter than it was written`);
+        yield { at, data: buf.subarray(0, bytesRead) };
+        at += bytesRead;
+      }
+    } finally {
+      await fh.close();
     }
   }
 
   /**
    * The data chunks after qubes.xml, authenticated, in archive order;
    * `route` decides per file (it throws for names outside the layout).
+   * The next chunk is read (and staged, its key derived) in the
+   * background while the caller consumes the current one's parts, which
+   * it must read whole before asking for the next chunk.
    * Ends after the last member, with the last file's end checked.
    */
   async *chunks(route: (base: string) => Route): AsyncGenerator<Chunk> {
-    const queue: Pending[] = [];
-    // chunks read ahead, each with its key being derived
-    const lookahead = kdfParallelism();
-    let ended = false;
-    const fill = async () => {
-      while (!ended && queue.length < lookahead) {
-        const p = await this.nextPending(route);
-        if (p) queue.push(p);
-        else ended = true;
+    const ahead = new Channel<Pending>(1);
+    const reading = (async () => {
+      try {
+        for (;;) {
+          const p = await this.nextPending(route);
+          if (!p) break;
+          await ahead.push(p);
+        }
+        ahead.close();
+      } catch (e) {
+        ahead.fail(e);
       }
-    };
-    for (;;) {
-      await fill();
-      const p = queue.shift();
-      if (!p) break;
-      const c = await this.authenticate(p);
-      yield c;
+    })();
+    try {
+      for await (const p of ahead) yield await this.authenticate(p);
+      this.endFile();
+    } finally {
+      // the background read may wait on a silent input: not waited for; what it stages later is removed when it ends
+      ahead.fail(new BackupError('restore stopped'));
+      this.unstage();
+      void reading.then(() => this.unstage());
     }
-    this.endFile();
   }
 }

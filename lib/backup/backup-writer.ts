@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * Writing a format-4 backup: header, header.hmac, qubes.xml, then each
- * file of each qube as an inner tar, compressed, cut into 100 MiB chunks,
- * each chunk an scrypt container keyed by `<backup-id>!<name>!<passphrase>`
+ * file of each qube as an inner tar, compressed, cut into chunks, each
+ * chunk an scrypt container keyed by `<backup-id>!<name>!<passphrase>`
  * and written as its own outer tar archive (spec backup.md §2).
  *
- * Two loops run side by side: the producer reads the volumes, builds the
- * inner tar and compresses (compression on the thread pool), cutting
- * chunks into memory; the writer encrypts and writes them in order. Key
- * derivations (the cost of every chunk: ~3 s of one core) run on the
- * thread pool ahead of need, up to one per core, so derivation,
- * compression and encryption overlap. At most three chunks are held in
- * memory and no temporary files are used, so memory and disk stay bounded
- * whatever the backup size.
+ * Every chunk costs one key derivation (N=2^20: 1 GiB of memory and
+ * seconds of one core), so chunks are large: 1 GiB by default for a file
+ * (the format leaves the size to the writer; the reference's restore
+ * stages one chunk at a time in its temporary directory). Two loops run
+ * side by side: the producer reads the volumes, builds the inner tar and
+ * compresses (on the thread pool), cutting the stream into chunks; the
+ * writer encrypts and writes each piece as it comes. A chunk's outer tar
+ * header is written with the full chunk size and rewritten in place once
+ * a short last chunk ends, so no chunk is held in memory. Standard output
+ * cannot be rewritten: there a chunk (at most 100 MiB) is held until it
+ * ends. Key derivations run on the thread pool ahead of need, as many at
+ * once as memory allows (kdf-memory.ts: one with the written parameters),
+ * so derivation, compression and encryption overlap on two cores.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,15 +25,22 @@ import { BackupCancelledError, BackupError } from '../errors.js';
 import { ioReason } from '../util/io-error.js';
 import type { BackupFile, QubeContent } from './backup-content.js';
 import { serializeHeader } from './backup-header.js';
-import { Channel, Limiter, regroup } from './channel.js';
+import { Channel } from './channel.js';
 import { abortable, cancelError } from './run-control.js';
 import { compress, throughProgram } from './compression.js';
-import { chunkPassword, headerPassword, kdfParallelism, newKeys, ScryptEncryptor, SCRYPT_OVERHEAD, WRITE_PARAMS, type KdfParams, type ScryptKeys } from './scrypt-container.js';
+import { chunkPassword, headerPassword, newKeys, ScryptEncryptor, SCRYPT_OVERHEAD, WRITE_PARAMS, type KdfParams, type ScryptKeys } from './scrypt-container.js';
 import type { Sink } from './sink.js';
 import { dataExtents } from './data-extents.js';
 import { outerMember, outerMemberHead, outerMemberTail, smallFileTar, sparseImageTar } from './tar-writer.js';
 
-export const CHUNK_SIZE = 100 * 1024 * 1024;
+/** The chunk size written to a file: one key derivation per GiB. */
+export const CHUNK_SIZE = 1024 ** 3;
+/** The chunk size written to standard output, where each chunk is held in memory; the largest allowed there. */
+export const STREAM_CHUNK_SIZE = 100 * 1024 ** 2;
+/** The largest chunk size (the reference's restore stages a chunk and its decryption side by side). */
+export const MAX_CHUNK_SIZE = 4 * 1024 ** 3;
+/** The smallest chunk size a user may choose (the reference's restore limits the number of files to about one per 100 MB). */
+export const MIN_CHUNK_SIZE = 100 * 1024 ** 2;
 
 export interface WriteOptions {
   passphrase: string;
@@ -42,34 +54,38 @@ export interface WriteOptions {
   /** Bytes of file data read so far (progress). */
   onProgress?: (done: number) => void;
   kdf?: KdfParams;
-  /** Test hook (QUBES_BACKUP_CHUNK_SIZE): chunk naming past .999 without 100 GB of data. */
+  /** Bytes of compressed data per chunk (default CHUNK_SIZE, STREAM_CHUNK_SIZE on standard output). */
   chunkSize?: number;
+}
+
+/**
+ * The chunk size of a backup: `asked`, or the default for the destination.
+ * @throws BackupError for more than STREAM_CHUNK_SIZE to a destination that cannot be rewritten
+ */
+export function chunkSizeFor(asked: number | undefined, seekable: boolean): number {
+  if (!seekable && asked !== undefined && asked > STREAM_CHUNK_SIZE)
+    throw new BackupError(`A chunk size above ${STREAM_CHUNK_SIZE / 1024 ** 2} MiB needs a file as the destination: on standard output each chunk is held in memory`);
+  return asked ?? (seekable ? CHUNK_SIZE : STREAM_CHUNK_SIZE);
 }
 
 /** The chunk suffix: `%03d`, growing past 999. */
 export const chunkIndex = (i: number): string => String(i).padStart(3, '0');
 
-interface Chunk {
-  name: string;
-  parts: Buffer[];
-  size: number;
-}
+/** What the producer hands the writer: a chunk begins, a piece of its data, the chunk ends. */
+type Piece = { start: string } | { data: Buffer } | { end: true };
 
-/** Keys for chunk names, derived on the thread pool at most `limit` at a time, in the order asked. */
+/** Keys for chunk names, derived through the process's derivation gate in the order asked. */
 class KeyCache {
   private readonly keys = new Map<string, Promise<ScryptKeys>>();
-  private readonly limiter: Limiter;
 
   constructor(
     private readonly password: (name: string) => string,
     private readonly params: KdfParams,
-  ) {
-    this.limiter = new Limiter(kdfParallelism(params));
-  }
+  ) {}
 
   ensure(name: string): void {
     if (!this.keys.has(name)) {
-      const p = this.limiter.run(() => newKeys(this.password(name), this.params));
+      const p = newKeys(this.password(name), this.params);
       p.catch(() => {});
       this.keys.set(name, p);
     }
@@ -142,13 +158,18 @@ async function* innerTar(f: BackupFile, count: (n: number) => void): AsyncGenera
 /** Write a whole backup. On error or cancel the caller aborts the sink. */
 export async function writeBackup(o: WriteOptions): Promise<void> {
   const params = o.kdf ?? WRITE_PARAMS;
-  const chunkSize = o.chunkSize ?? CHUNK_SIZE;
+  const seekable = o.sink.seekable;
+  const chunkSize = chunkSizeFor(o.chunkSize, seekable);
   const keys = new KeyCache((name) => (name === 'backup-header' ? headerPassword(o.passphrase) : chunkPassword(o.backupId, name, o.passphrase)), params);
+  const files = o.content.flatMap((q) => q.files);
+  const chunkName = (member: string, i: number) => `${member}.${chunkIndex(i)}`;
   keys.ensure('backup-header');
   keys.ensure('qubes.xml.000');
+  if (files[0]) keys.ensure(chunkName(files[0].member, 0));
   const header = serializeHeader({ compressed: o.compression !== null, compressionFilter: o.compression ?? 'gzip', backupId: o.backupId });
   const now = Date.now();
-  const chan = new Channel<Chunk>(1);
+  // pieces of up to 4 MiB (compressed blocks): a few in flight
+  const chan = new Channel<Piece>(8);
   let done = 0;
   const count = (n: number) => {
     done += n;
@@ -160,19 +181,34 @@ export async function writeBackup(o: WriteOptions): Promise<void> {
       await o.sink.write(outerMember('backup-header', header, now));
       const hk = new ScryptEncryptor(await abortable(keys.take('backup-header'), o.signal, 'Backup'));
       await o.sink.write(outerMember('backup-header.hmac', Buffer.concat([hk.header(), hk.update(header), hk.final()]), now));
-      for await (const c of chan) {
+      let chunk: { name: string; enc: ScryptEncryptor; at: number; mtime: number; size: number; held: Buffer[] } | undefined;
+      for await (const piece of chan) {
         cancelled(o.signal);
-        const enc = new ScryptEncryptor(await abortable(keys.take(c.name.slice(0, -'.enc'.length)), o.signal, 'Backup'));
-        cancelled(o.signal);
-        const total = c.size + SCRYPT_OVERHEAD;
-        await o.sink.write(outerMemberHead(c.name, total, Date.now()));
-        await o.sink.write(enc.header());
-        while (c.parts.length) {
-          await o.sink.write(enc.update(c.parts.shift() as Buffer));
+        if ('start' in piece) {
+          const enc = new ScryptEncryptor(await abortable(keys.take(piece.start), o.signal, 'Backup'));
           cancelled(o.signal);
+          chunk = { name: `${piece.start}.enc`, enc, at: o.sink.bytes, mtime: Date.now(), size: 0, held: [] };
+          // a full chunk's header: rewritten below if the chunk ends short
+          if (seekable) await o.sink.write(Buffer.concat([outerMemberHead(chunk.name, chunkSize + SCRYPT_OVERHEAD, chunk.mtime), enc.header()]));
+        } else if ('data' in piece) {
+          const c = chunk as NonNullable<typeof chunk>;
+          c.size += piece.data.length;
+          if (seekable) await o.sink.write(c.enc.update(piece.data));
+          else c.held.push(piece.data);
+        } else {
+          const c = chunk as NonNullable<typeof chunk>;
+          chunk = undefined;
+          const total = c.size + SCRYPT_OVERHEAD;
+          if (!seekable) {
+            await o.sink.write(Buffer.concat([outerMemberHead(c.name, total, c.mtime), c.enc.header()]));
+            while (c.held.length) {
+              await o.sink.write(c.enc.update(c.held.shift() as Buffer));
+              cancelled(o.signal);
+            }
+          }
+          await o.sink.write(Buffer.concat([c.enc.final(), outerMemberTail(c.name, total)]));
+          if (seekable && c.size !== chunkSize) await o.sink.rewrite(outerMemberHead(c.name, total, c.mtime), c.at);
         }
-        await o.sink.write(enc.final());
-        await o.sink.write(outerMemberTail(c.name, total));
       }
     } catch (e) {
       chan.fail(e);
@@ -180,28 +216,58 @@ export async function writeBackup(o: WriteOptions): Promise<void> {
     }
   })();
 
-  /** Cut one file's compressed stream into chunks; each chunk's key is asked for before it is needed. */
-  const chunkFile = async (member: string, stream: AsyncIterable<Buffer>) => {
-    const name = (i: number) => `${member}.${chunkIndex(i)}`;
+  /**
+   * Cut one file's compressed stream into chunks of `chunkSize` bytes, the
+   * last one shorter (empty after a stream of exactly N chunks: spec §2.6).
+   * The key of the chunk likely to come next is asked for as soon as the
+   * current one begins (derivations take longer than a chunk's data):
+   * the file's next chunk while its bytes left to read fill a chunk,
+   * else the next file's first (a key asked for in vain would hold the
+   * derivation gate, and the process, for its whole time).
+   */
+  const chunkFile = async (member: string, stream: AsyncIterable<Buffer>, left: () => number, next?: string) => {
     let index = 0;
-    keys.ensure(name(0));
-    const nextSoon = (have: number) => {
-      cancelled(o.signal);
-      if (have >= chunkSize * 0.9) keys.ensure(name(index + 1));
+    let have = 0;
+    const begin = async () => {
+      const ahead = left() >= chunkSize ? chunkName(member, index + 1) : next;
+      if (ahead !== undefined) keys.ensure(ahead);
+      await chan.push({ start: chunkName(member, index) });
     };
-    for await (const parts of regroup(stream, chunkSize, nextSoon)) {
-      await chan.push({ name: `${name(index)}.enc`, parts, size: parts.reduce((s, p) => s + p.length, 0) });
+    await begin();
+    for await (const buf of stream) {
+      let b = buf;
+      while (b.length) {
+        if (have === chunkSize) {
+          await chan.push({ end: true });
+          index++;
+          have = 0;
+          await begin();
+        }
+        const take = Math.min(b.length, chunkSize - have);
+        await chan.push({ data: b.subarray(0, take) });
+        have += take;
+        b = b.subarray(take);
+        cancelled(o.signal);
+        if (have >= chunkSize * 0.9) keys.ensure(chunkName(member, index + 1));
+      }
+    }
+    await chan.push({ end: true });
+    if (have === chunkSize) {
       index++;
+      await begin();
+      await chan.push({ end: true });
     }
   };
 
   const producer = (async () => {
     try {
       const xml = smallFileTar('qubes.xml', o.qubesXml, 0o660, now);
-      await chunkFile('qubes.xml', compress(o.compression, (async function* () { yield xml; })()));
-      for (const q of o.content) for (const f of q.files) {
+      await chunkFile('qubes.xml', compress(o.compression, (async function* () { yield xml; })()), () => 0, files[0] && chunkName(files[0].member, 0));
+      for (const [i, f] of files.entries()) {
         cancelled(o.signal);
-        await chunkFile(f.member, compress(o.compression, innerTar(f, count)));
+        let read = 0;
+        const next = files[i + 1];
+        await chunkFile(f.member, compress(o.compression, innerTar(f, (n) => ((read += n), count(n)))), () => f.estimate - read, next && chunkName(next.member, 0));
       }
       chan.close();
     } catch (e) {

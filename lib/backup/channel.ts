@@ -55,25 +55,6 @@ export class Channel<T> {
   }
 }
 
-/** Runs async jobs at most `limit` at a time, in the order they were asked for. */
-export class Limiter {
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly limit: number) {}
-
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
-    this.running++;
-    try {
-      return await job();
-    } finally {
-      this.running--;
-      this.waiting.shift()?.();
-    }
-  }
-}
-
 /**
  * Regroup a stream of buffers into groups of exactly `size` bytes, then one
  * last shorter group, possibly empty (so a stream of exactly N·size bytes

@@ -49,7 +49,7 @@ export async function smallFile(chunks: Chunk[], member: string, archive: Backup
     signal,
   });
   try {
-    for (const c of chunks) await f.push(c.data);
+    for (const c of chunks) for await (const part of c.parts) await f.push(part);
     await f.end();
   } catch (e) {
     await f.fail(e);

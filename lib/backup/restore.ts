@@ -58,7 +58,7 @@ export interface RestoreOptions {
   /** Bytes of restored data, of the total expected. */
   progress?: (done: number, total: number) => void;
   signal?: AbortSignal;
-  /** dom0 home parent of home-restore-* (default: QUBES_DOM0_HOME or the home directory). */
+  /** dom0 home parent of home-restore-* (default: QUBES_DOM0_HOME or the home directory); large chunks are staged in a hidden directory here. */
   home: string;
   maxKdfMemory?: number;
 }
@@ -83,7 +83,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     o.log('qubesadmin.backup', m);
   };
   o.log('app', 'Checking backup content...');
-  const archive = await BackupArchive.open(o.input, o.passphrase, { forcedFilter: o.forcedFilter, maxKdfMemory: o.maxKdfMemory, installed: (p) => programInstalled(p, o.env), signal: o.signal });
+  const archive = await BackupArchive.open(o.input, o.passphrase, { forcedFilter: o.forcedFilter, maxKdfMemory: o.maxKdfMemory, stageIn: o.home, installed: (p) => programInstalled(p, o.env), signal: o.signal });
   const txn = new Txn();
   try {
     const xml = await smallFile(archive.qubesXmlChunks, 'qubes.xml', archive, o.passphrase, o.signal);
@@ -252,7 +252,7 @@ async function dataPhase(
         await finish();
         current = { base: chunk.base, file: startFile(chunk.base) };
       }
-      await current.file.push(chunk.data);
+      for await (const part of chunk.parts) await current.file.push(part);
     }
     await finish();
   } catch (e) {

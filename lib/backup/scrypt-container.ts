@@ -10,14 +10,14 @@
  *  12   4  p (BE)          96+X  32  HMAC-SHA256(key_hmac, bytes 0..95+X)
  *
  * key_enc ‖ key_hmac = scrypt(password, salt, N, r, p, 64). The key
- * derivation runs on libuv's thread pool (crypto.scrypt), so several
- * chunks' keys are derived side by side while the main thread streams.
+ * derivation runs on libuv's thread pool (crypto.scrypt), beside the
+ * main thread's streaming, as many at once as memory allows (kdf-memory.ts).
  *
  * Reference: Tarsnap/scrypt FORMAT and lib/scryptenc; spec backup.md §2.5.
  */
 import crypto from 'node:crypto';
-import os from 'node:os';
 import { BackupError } from '../errors.js';
+import { kdfBytes, kdfGate } from './kdf-memory.js';
 
 export const SCRYPT_HEADER = 96;
 export const SCRYPT_OVERHEAD = 128;
@@ -39,16 +39,6 @@ export const WRITE_PARAMS: KdfParams = { logN: 20, r: 8, p: 1 };
 /** Refuse to derive with more memory than this unless forced: the KDF runs before anything is authenticated. */
 export const DEFAULT_MAX_KDF_MEMORY = 2 * 1024 ** 3;
 
-/**
- * How many key derivations may run at once: one per core, at most two (a
- * third gains nothing on memory bandwidth), and only as many as free
- * memory holds (each needs 128·N·r bytes: 1 GiB for N=2^20).
- */
-export function kdfParallelism(params: KdfParams = WRITE_PARAMS): number {
-  const each = 128 * 2 ** params.logN * params.r * params.p;
-  return Math.max(1, Math.min(os.availableParallelism(), 2, Math.floor(os.freemem() / (each * 1.25))));
-}
-
 export interface ScryptKeys {
   params: KdfParams;
   salt: Buffer;
@@ -58,14 +48,18 @@ export interface ScryptKeys {
 
 const kdfMemory = (p: KdfParams): number => 128 * 2 ** p.logN * p.r * p.p + 128 * p.r * p.p + 1024 * 1024;
 
-/** Derive the keys of one container (thread pool). */
+/** Derive the keys of one container (thread pool), once the process's derivation gate lets it (kdf-memory.ts). */
 export function deriveKeys(password: string | Buffer, salt: Buffer, params: KdfParams): Promise<ScryptKeys> {
-  return new Promise((resolve, reject) => {
-    crypto.scrypt(password, salt, 64, { N: 2 ** params.logN, r: params.r, p: params.p, maxmem: kdfMemory(params) }, (err, key) => {
-      if (err) reject(new BackupError(`scrypt key derivation failed: ${err.message}`));
-      else resolve({ params, salt, encKey: key.subarray(0, 32), hmacKey: key.subarray(32, 64) });
-    });
-  });
+  return kdfGate.run(
+    kdfBytes(params),
+    () =>
+      new Promise((resolve, reject) => {
+        crypto.scrypt(password, salt, 64, { N: 2 ** params.logN, r: params.r, p: params.p, maxmem: kdfMemory(params) }, (err, key) => {
+          if (err) reject(new BackupError(`scrypt key derivation failed: ${err.message}`));
+          else resolve({ params, salt, encKey: key.subarray(0, 32), hmacKey: key.subarray(32, 64) });
+        });
+      }),
+  );
 }
 
 /** Fresh keys with a random salt, for writing. */
@@ -121,9 +115,9 @@ export async function encryptBuffer(password: string, data: Buffer, params: KdfP
 export const NOT_SCRYPT = 'Input is not valid scrypt-encrypted block';
 export const BAD_PASSPHRASE = 'Passphrase is incorrect';
 
-/** The KDF parameters of a container, checked as the utility checks them (no key needed). */
-export function containerParams(buf: Buffer, maxMemory = DEFAULT_MAX_KDF_MEMORY): KdfParams {
-  if (buf.length < SCRYPT_OVERHEAD || buf.subarray(0, 6).toString('latin1') !== 'scrypt' || buf[6] !== 0) throw new BackupError(NOT_SCRYPT);
+/** The KDF parameters of a container (`buf`: at least its first 64 bytes, of `total`), checked as the utility checks them (no key needed). */
+export function containerParams(buf: Buffer, maxMemory = DEFAULT_MAX_KDF_MEMORY, total = buf.length): KdfParams {
+  if (total < SCRYPT_OVERHEAD || buf.length < 64 || buf.subarray(0, 6).toString('latin1') !== 'scrypt' || buf[6] !== 0) throw new BackupError(NOT_SCRYPT);
   const params = { logN: buf[7] as number, r: buf.readUInt32BE(8), p: buf.readUInt32BE(12) };
   const check = crypto.createHash('sha256').update(buf.subarray(0, 48)).digest().subarray(0, 16);
   if (!check.equals(buf.subarray(48, 64))) throw new BackupError(NOT_SCRYPT);
@@ -147,7 +141,7 @@ export async function decryptBuffer(password: string, buf: Buffer, maxMemory = D
 }
 
 /** The synchronous half of decryptBuffer, for keys derived in advance. */
-export function decryptWithKeys(keys: ScryptKeys, buf: Buffer): Buffer {
+function decryptWithKeys(keys: ScryptKeys, buf: Buffer): Buffer {
   const headerMac = crypto.createHmac('sha256', keys.hmacKey).update(buf.subarray(0, 64)).digest();
   if (!crypto.timingSafeEqual(headerMac, buf.subarray(64, 96))) throw new BackupError(BAD_PASSPHRASE);
   const end = buf.length - 32;

@@ -72,6 +72,27 @@ export class Sink {
     }
   }
 
+  /** Whether written bytes can be rewritten in place (a file; not a pipe). */
+  get seekable(): boolean {
+    return this.fd !== undefined;
+  }
+
+  /**
+   * Overwrite bytes already written at `position` (a member header whose
+   * size is known only after its data), once every earlier write reached
+   * the file. Only for a seekable sink.
+   */
+  async rewrite(b: Buffer, position: number): Promise<void> {
+    if (this.error) throw this.error;
+    await new Promise<void>((resolve) => this.stream.write(Buffer.alloc(0), () => resolve()));
+    if (this.error) throw this.error;
+    try {
+      fs.writeSync(this.fd as number, b, 0, b.length, position);
+    } catch (e) {
+      throw new BackupError(`Failed to write the backup${this.path ? ` to ${this.path}` : ''}: ${ioReason(e)}`);
+    }
+  }
+
   /** Flush and close; a file is fsynced and gets its final name. */
   async finish(): Promise<void> {
     if (this.error) throw this.error;

@@ -12,10 +12,12 @@ import { backupTarget } from '../backup/destination.js';
 import { checkPassphrase, passphraseFromFile } from '../backup/passphrase.js';
 import { loadProfile, saveProfile, type BackupProfile } from '../backup/profile.js';
 import { exitBySignal, scryptParamsFromEnv } from '../backup/run-control.js';
+import { chunkSizeFor, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../backup/backup-writer.js';
 import { Sink } from '../backup/sink.js';
-import { backupChunkSize, dom0Home } from '../config.js';
+import { backupChunkSize, dom0Home, type Env } from '../config.js';
 import { BackupError, QubesError } from '../errors.js';
 import { planBackup, selectBackupQubes, writeBackupRun } from '../ops/backup-run.js';
+import { parseSize } from '../storage/sizes.js';
 import { UsageError } from './common/errors.js';
 import { stderrProgress } from './common/progress.js';
 import { readSecret } from './common/prompt.js';
@@ -41,6 +43,7 @@ export const spec: CommandSpec = {
     { flags: '--no-compress', description: 'do not compress the backup' },
     { flags: '-Z, --compress-filter <PROG>', description: 'compress with PROG (restore accepts gzip, bzip2, xz, and if installed lzma, pbzip2, pigz, zstd, zstdmt)', kind: 'text' },
     { flags: '-y, --yes', description: 'do not ask for confirmation' },
+    { flags: '--chunk-size <SIZE>', description: 'bytes of compressed data per encrypted chunk, each costing one key derivation (100MiB to 4GiB; default 1GiB to a file, 100MiB to standard output, the most allowed there)', kind: 'text' },
     { flags: '--keep-partial', description: 'keep a partly written backup file after an error or a cancel, as NAME.partial (default: remove it)' },
   ],
 };
@@ -57,6 +60,20 @@ interface Opts {
   compressFilter?: string;
   yes?: boolean;
   keepPartial?: boolean;
+  chunkSize?: string;
+}
+
+/** --chunk-size, within what the restores of this build and the reference's take; else the test hook QUBES_BACKUP_CHUNK_SIZE (any size). */
+function chunkSizeOption(opts: Opts, env: Env): number | undefined {
+  if (opts.chunkSize === undefined) return backupChunkSize(env);
+  let n: number;
+  try {
+    n = parseSize(opts.chunkSize);
+  } catch (e) {
+    throw new UsageError(`--chunk-size: ${(e as Error).message}`);
+  }
+  if (n < MIN_CHUNK_SIZE || n > MAX_CHUNK_SIZE) throw new UsageError(`--chunk-size must be 100MiB to 4GiB, not ${opts.chunkSize}`);
+  return n;
 }
 
 /** The profile the options describe (what the reference writes to backup-run-PID.conf). */
@@ -93,6 +110,7 @@ function askPassphrase(ctx: Context): string {
 }
 
 export async function run(opts: Opts, args: string[], ctx: Context): Promise<number> {
+  const chunkSize = chunkSizeOption(opts, ctx.env);
   let profile: BackupProfile;
   if (opts.profile !== undefined) {
     checkProfileConflicts(opts, args);
@@ -111,6 +129,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const target = backupTarget(profile.destination_path, ctx.session.streams.cwd, home);
   const toStdout = target === '-';
   if (toStdout && ctx.isTTY) throw new BackupError('Refusing to write a backup to a terminal; redirect standard output to a file or a pipe');
+  chunkSizeFor(chunkSize, !toStdout);
   // the summary and questions must not mix with a backup written to standard output
   const say = toStdout ? ctx.err : ctx.out;
 
@@ -141,7 +160,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     },
     progress,
     kdf,
-    chunkSize: backupChunkSize(ctx.env),
+    chunkSize,
     keepPartial: Boolean(opts.keepPartial),
   });
   if (ended) {

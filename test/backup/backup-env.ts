@@ -144,6 +144,39 @@ export function bash(script: string, cwd: string, env: NodeJS.ProcessEnv = proce
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * The emergency procedure of spec §5, run by bash with stock tools (GNU
+ * tar, Debian's scrypt, the compression filter's -d) in a new directory
+ * under `parent`: the header checked, qubes.xml and then each of `files`
+ * (paths in the archive, e.g. vm3/private.img) extracted; returns the directory.
+ */
+export function emergencyProcedure(backup: string, files: string[], parent: string, pass: string): string {
+  const dir = fs.mkdtempSync(path.join(parent, 'em-'));
+  fs.writeFileSync(path.join(dir, 'pass'), pass);
+  const script = `
+set -euo pipefail
+backup_pass=$(cat pass)
+tar -i -xf ${JSON.stringify(backup)} backup-header backup-header.hmac qubes.xml.000.enc
+printf '%s' "backup-header!$backup_pass" | scrypt dec -P backup-header.hmac backup-header.verified
+cmp backup-header backup-header.verified
+backup_id=$(sed -n 's/^backup-id=//p' backup-header)
+compressed=$(sed -n 's/^compressed=//p' backup-header)
+filter=$(sed -n 's/^compression-filter=//p' backup-header)
+unpack() { if [ "$compressed" = True ]; then "$filter" -d; else cat; fi; }
+printf '%s' "$backup_id!qubes.xml.000!$backup_pass" | scrypt dec -P qubes.xml.000.enc | unpack | tar -x
+for f in ${files.join(' ')}; do
+  tar -i -xf ${JSON.stringify(backup)} "$(dirname "$f")/"
+  for c in $(ls "$f".*.enc | sort -V); do
+    printf '%s' "$backup_id!\${c%.enc}!$backup_pass" | scrypt dec -P "$c" "\${c%.enc}"
+  done
+  cat $(ls "$f".*.enc | sort -V | sed 's/\\.enc$//') | unpack | tar -x
+done
+`;
+  const r = bash(script, dir);
+  if (r.code !== 0) throw new Error(`emergency procedure failed: ${r.stderr}`);
+  return dir;
+}
+
 export const BIN = (name: string) => path.join(ROOT, 'bin', name);
 
 /** Debian's python3 (with python3-lxml) rather than another one first on PATH. */
