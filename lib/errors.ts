@@ -350,6 +350,7 @@ export class BackupError extends QubesError {
 /** The machine cannot give the memory of one scrypt key derivation (refused before it starts, not killed halfway). */
 export class KdfMemoryError extends BackupError {
   override name = 'KdfMemoryError';
+  override readonly code: string = 'EQUBES_BACKUP_MEMORY';
 }
 
 /** The user cancelled a backup or restore (SIGINT/SIGTERM). */
