@@ -5,7 +5,8 @@
  * reach a user. Short, stable wording for the errors users meet; for any
  * other code the C library's description, as libuv gives it.
  */
-import { getSystemErrorMap } from 'node:util';
+import util from 'node:util';
+const { getSystemErrorMap } = util;
 
 const ERRNO_TEXT: Record<string, string> = {
   ENOSPC: 'no space left on device',

@@ -12,6 +12,7 @@
  * errors print `PROG: error: MESSAGE` and exit 2 as the reference's
  * argparse does. Help (`-h`) goes to stdout with exit 0.
  */
+import tty from 'node:tty';
 import { Command, CommanderError, Option } from 'commander';
 import type { Env } from '../../config.js';
 import type { Store } from '../../app/store.js';
@@ -215,30 +216,39 @@ class StdoutGoneError extends Error {
  */
 function processIo(prog: string): Io {
   let endCode: number | undefined;
+  // process.stderr is a stream made on first use (~5 ms at start-up, bench/RESULTS.md): most runs write nothing to it.
+  let stderr: NodeJS.WriteStream | undefined;
+  const errStream = (): NodeJS.WriteStream => {
+    if (stderr === undefined) {
+      stderr = process.stderr;
+      // Nothing can be said about a closed standard error; it must not crash the command either.
+      stderr.on('error', () => {});
+    }
+    return stderr;
+  };
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (endCode !== undefined) return;
     if (e.code === 'EPIPE') {
       endCode = CLOSED_STDOUT_EXIT;
     } else {
       endCode = 1;
-      process.stderr.write(`${errorLine(prog, new StdoutGoneError(`cannot write to standard output: ${ioReason(e)}`), 0)}\n`);
+      errStream().write(`${errorLine(prog, new StdoutGoneError(`cannot write to standard output: ${ioReason(e)}`), 0)}\n`);
     }
     // The event may come after the command has returned its status.
     process.exitCode = endCode;
   });
-  // Nothing can be said about a closed standard error; it must not crash the command either.
-  process.stderr.on('error', () => {});
   return {
     out: (s) => {
       if (endCode !== undefined) throw new StdoutGoneError('standard output gone');
       process.stdout.write(s);
     },
-    err: (s) => process.stderr.write(s),
+    err: (s) => errStream().write(s),
     isTTY: Boolean(process.stdout.isTTY),
     env: process.env,
     stdout: () => process.stdout,
     stdin: () => process.stdin,
-    stderrIsTTY: Boolean(process.stderr.isTTY),
+    // what process.stderr.isTTY says (Node makes it a tty.WriteStream exactly then), without making the stream
+    stderrIsTTY: tty.isatty(2),
     stdinIsTTY: () => Boolean(process.stdin.isTTY),
     readLine: readFd0Line,
     cwd: process.cwd(),

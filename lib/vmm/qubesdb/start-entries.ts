@@ -25,7 +25,7 @@
  * qubes/vm/dispvm.py, qubes/vm/mix/net.py, qubes/ext/{r3compatibility,
  * services,gui,audio,vm_config,custom_persist}.py; shared/spec/vmm.md §4.6.
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import type { Qubes } from '../../app/app.js';
 import { QubesError } from '../../errors.js';
 import { firewallAddresses } from '../../firewall/firewall.js';
@@ -36,6 +36,7 @@ import { checkWithTemplate, featureIsTrue } from '../../vm/features.js';
 import type { PropValue } from '../../vm/property.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { iptablesDomainRules, iptablesHeader } from './legacy-iptables.js';
+const { createHash } = crypto;
 
 /** What a start needs to know beyond the store. */
 export interface StartRuntime {
