@@ -25,7 +25,7 @@ export function callSession(call: Call): Session {
       stdout: none('standard output'),
       stdin: none('standard input'),
       stdoutIsTTY: false,
-      stderrIsTTY: false,
+      stderrIsTTY: () => false,
       stdinIsTTY: () => false,
       readLine: () => '',
       cwd: '/',

@@ -58,7 +58,7 @@ export async function runInMemory(name: string, args: string[], o: InMemoryOptio
     env: o.env,
     stdout: () => stdout,
     stdin: () => Readable.from([input]),
-    stderrIsTTY: false,
+    stderrIsTTY: () => false,
     stdinIsTTY: () => false,
     readLine: () => {
       // as a terminal line: up to the newline, which is consumed; at the end what is left

@@ -12,7 +12,6 @@
  * errors print `PROG: error: MESSAGE` and exit 2 as the reference's
  * argparse does. Help (`-h`) goes to stdout with exit 0.
  */
-import tty from 'node:tty';
 import { Command, CommanderError, Option } from 'commander';
 import type { Env } from '../../config.js';
 import type { Store } from '../../app/store.js';
@@ -34,7 +33,7 @@ export interface Io {
   stdout?: () => NodeJS.WritableStream;
   /** Standard input, asked only by commands that read it (process.stdin is made on first use, and may load net). */
   stdin?: () => InputStream;
-  stderrIsTTY?: boolean;
+  stderrIsTTY?: () => boolean;
   stdinIsTTY?: () => boolean;
   /** One line of standard input, read synchronously (default: end of input at once). */
   readLine?: () => string;
@@ -247,8 +246,7 @@ function processIo(prog: string): Io {
     env: process.env,
     stdout: () => process.stdout,
     stdin: () => process.stdin,
-    // what process.stderr.isTTY says (Node makes it a tty.WriteStream exactly then), without making the stream
-    stderrIsTTY: tty.isatty(2),
+    stderrIsTTY: () => Boolean(errStream().isTTY),
     stdinIsTTY: () => Boolean(process.stdin.isTTY),
     readLine: readFd0Line,
     cwd: process.cwd(),
@@ -271,7 +269,7 @@ function sessionFor(prog: string, io: Io, verbose: number, offlineFlag: boolean 
       stdout: io.stdout ?? missing('standard output stream'),
       stdin: io.stdin ?? missing('standard input'),
       stdoutIsTTY: io.isTTY,
-      stderrIsTTY: io.stderrIsTTY ?? false,
+      stderrIsTTY: io.stderrIsTTY ?? (() => false),
       stdinIsTTY: io.stdinIsTTY ?? (() => false),
       readLine: io.readLine ?? (() => ''),
       cwd: io.cwd ?? '/',
