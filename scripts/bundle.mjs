@@ -50,6 +50,11 @@ const lazyChildProcessForCommander = {
  * module each that requires the built-in once: without this, esbuild gives
  * every importing file its own copy of the built-in's exports (fs has over
  * a hundred) for `import fs from 'node:fs'`, at start-up, a dozen times.
+ * The module has only a default export, the built-in itself: `export *`
+ * would copy every export of each built-in at start-up (esbuild's
+ * __reExport: ~7 ms in a qvm-ls profile), so lib/ imports a built-in's
+ * default and takes what it needs from it (`const { spawn } =
+ * childProcess;`), and a named import of a built-in in lib/ fails the build.
  */
 const builtinsOncePerBundle = {
   name: 'builtins-once-per-bundle',
@@ -57,11 +62,13 @@ const builtinsOncePerBundle = {
     b.onResolve({ filter: /^node:/ }, (args) => {
       if (args.namespace === 'builtin') return { path: args.path, external: true };
       if (args.kind !== 'import-statement' && args.kind !== 'dynamic-import') return undefined;
+      // dependencies (execa) import names; esbuild requires the built-in where they use it
+      if (/[\\/]node_modules[\\/]/.test(args.importer)) return undefined;
       return { path: args.path, namespace: 'builtin' };
     });
     b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => {
       const id = JSON.stringify(args.path);
-      return { contents: `const m = require(${id});\nexport default m;\nexport * from ${id};\n`, loader: 'js' };
+      return { contents: `const m = require(${id});\nexport default m;\n`, loader: 'js' };
     });
   },
 };

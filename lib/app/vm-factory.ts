@@ -11,7 +11,7 @@
  * qubes-core-admin-client: qubesadmin/app.py clone_vm;
  * shared/spec/store-and-core-tools.md §10.
  */
-import { randomInt, randomUUID } from 'node:crypto';
+import crypto from 'node:crypto';
 import { MAX_DISPID } from '../config.js';
 import { QubesError, QubesValueError, QubesVMNotFoundError } from '../errors.js';
 import { addTag, CREATED_BY_PREFIX } from '../vm/admin-extension.js';
@@ -20,6 +20,7 @@ import type { QubesVM } from '../vm/qubes-vm.js';
 import { CREATABLE_CLASSES, syncGuiTags, type VmClass } from '../vm/vm-properties.js';
 import { DEFAULT_VOLUMES, defaultVolumeConfig, setVolumeAttr, volumeAttr, type PoolInfo } from '../vm/volume-config.js';
 import type { Pool, Qubes } from './app.js';
+const { randomInt, randomUUID } = crypto;
 
 const VOLUME_NAMES: readonly string[] = ['root', 'private', 'volatile', 'kernel'];
 

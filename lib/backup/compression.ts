@@ -11,13 +11,15 @@
  * deflate search that would gain nothing, the same stored blocks gzip
  * itself falls back to. Other filters run as child processes.
  */
-import { spawn } from 'node:child_process';
+import childProcess from 'node:child_process';
 import fs from 'node:fs';
-import { Readable } from 'node:stream';
+import stream from 'node:stream';
 import zlib from 'node:zlib';
 import { searchPath, type Env } from '../config.js';
 import { BackupError } from '../errors.js';
 import { regroup } from './channel.js';
+const { spawn } = childProcess;
+const { Readable } = stream;
 
 const BLOCK = 4 * 1024 * 1024;
 const SAMPLE = 32 * 1024;

@@ -8,12 +8,13 @@
  * read from the start of its output and tar is stopped there. Block devices,
  * and files tar does not treat as sparse, are one extent.
  */
-import { spawn } from 'node:child_process';
+import childProcess from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ByteSource } from './byte-source.js';
 import { TarReader } from './tar-reader.js';
 import type { SparseMap } from './tar-writer.js';
+const { spawn } = childProcess;
 
 /** Allocated extents of `file` (offset, length), covering at least its data; whole file when unknown. */
 export async function dataExtents(file: string, size: number): Promise<SparseMap> {

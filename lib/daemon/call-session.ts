@@ -31,7 +31,7 @@ export function daemonSession(services: DaemonServices, log: (message: string) =
       stdout: none('standard output'),
       stdin: none('standard input'),
       stdoutIsTTY: false,
-      stderrIsTTY: false,
+      stderrIsTTY: () => false,
       stdinIsTTY: () => false,
       readLine: () => '',
       cwd: '/',

@@ -8,7 +8,8 @@
  * Reference: qubes-core-admin: qubes/devices.py DeviceCollection;
  * shared/spec/firewall-and-devices.md B5, B6.
  */
-import { EventEmitter } from 'node:events';
+import events from 'node:events';
+const { EventEmitter } = events;
 
 export type DeviceEventName =
   | 'device-pre-attach'

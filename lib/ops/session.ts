@@ -40,7 +40,8 @@ export interface SessionStreams {
   /** Standard input, made when first asked (the process's may load the net module). */
   stdin: () => InputStream;
   stdoutIsTTY: boolean;
-  stderrIsTTY: boolean;
+  /** Whether standard error is a terminal (asked only by progress displays: process.stderr is made on first use). */
+  stderrIsTTY: () => boolean;
   stdinIsTTY: () => boolean;
   /** One line of standard input, read synchronously (a confirmation; EOF gives what was read, possibly ''). */
   readLine: () => string;

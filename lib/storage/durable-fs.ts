@@ -8,12 +8,13 @@
  * Reference: qubes-core-admin: qubes/utils.py (replace_file, rename_file,
  * remove_file, create_dir, hardlink); spec storage.md §3.2.
  */
-import { randomBytes } from 'node:crypto';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { QubesError, StoragePoolError } from '../errors.js';
 import { syncDir } from '../util/atomic-write.js';
 import { ioReason } from '../util/io-error.js';
+const { randomBytes } = crypto;
 
 const fail = (what: string, file: string, e: unknown) => new StoragePoolError(`Cannot ${what} ${file}: ${ioReason(e)}`);
 

@@ -12,7 +12,7 @@
  * Reference: qubes-core-qubesdb: daemon/db-daemon.c (main, the fork and
  * readiness pipe); shared/spec/vmm.md §3.2 step 10b, §4.1.
  */
-import { spawn } from 'node:child_process';
+import childProcess from 'node:child_process';
 import fs from 'node:fs';
 import { QUBESDB_READY_FD_VAR, type Env } from '../config.js';
 import { QubesError } from '../errors.js';
@@ -22,6 +22,7 @@ import { socketDir, socketPaths } from '../vmm/qubesdb/paths.js';
 import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
+const { spawn } = childProcess;
 
 export const spec: CommandSpec = {
   name: 'qubesdb-daemon',

@@ -138,7 +138,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
       skipConflicting: Boolean(opts.skipConflicting),
       log: (logger, msg) => {
         if (quiet) return;
-        if (progress && ctx.session.streams.stderrIsTTY) ctx.err('\r\x1b[K');
+        if (progress && ctx.session.streams.stderrIsTTY()) ctx.err('\r\x1b[K');
         ctx.err(`${logger}: ${msg}\n`);
       },
       summary: (entries) => {

@@ -8,7 +8,7 @@
  *
  * Reference: qubesadmin/tools/qvm_notes.py, doc/manpages/qvm-notes.rst.
  */
-import { spawnSync } from 'node:child_process';
+import childProcess from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { changeNotes, getNotes } from '../app/qube-notes.js';
@@ -20,6 +20,7 @@ import { UsageError } from './common/errors.js';
 import type { Context } from './common/program.js';
 import type { CommandSpec } from './common/spec.js';
 import { resolveVm } from './common/vm-args.js';
+const { spawnSync } = childProcess;
 
 export const spec: CommandSpec = {
   name: 'qvm-notes',

@@ -5,7 +5,6 @@
  * reach a user. Short, stable wording for the errors users meet; for any
  * other code the C library's description, as libuv gives it.
  */
-import { getSystemErrorMap } from 'node:util';
 
 const ERRNO_TEXT: Record<string, string> = {
   ENOSPC: 'no space left on device',
@@ -47,7 +46,8 @@ export function ioReason(e: unknown): string {
   const known = err?.code ? ERRNO_TEXT[err.code] : undefined;
   if (known) return known;
   if (isSystemError(err) && typeof err.errno === 'number') {
-    const described = getSystemErrorMap().get(err.errno)?.[1];
+    // node:util only when needed (rarely): loading it is ~7 ms of every command's start-up otherwise
+    const described = process.getBuiltinModule('node:util').getSystemErrorMap().get(err.errno)?.[1];
     if (described) return described;
   }
   return err?.message ?? String(e);

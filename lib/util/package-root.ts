@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import url from 'node:url';
+const { fileURLToPath } = url;
 
 const PACKAGE_NAME = 'qubes-dom0-tools';
 

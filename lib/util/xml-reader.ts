@@ -36,7 +36,8 @@
  * declaration; the reference writer never emits one); XML 1.0 §2.2 (Char).
  */
 
-import { isUtf8 } from 'node:buffer';
+import buffer from 'node:buffer';
+const { isUtf8 } = buffer;
 
 export interface XmlElement {
   name: string;

@@ -11,7 +11,7 @@
  *
  * Reference: qubes-core-admin: qubes/api/admin.py (vm_volume_*).
  */
-import { randomInt } from 'node:crypto';
+import crypto from 'node:crypto';
 import { ProtocolError, QubesError, QubesVMNotHaltedError, QubesVolumeCopyTokenNotFoundError } from '../../errors.js';
 import { storageContext } from '../../storage/pools.js';
 import { PoolSet } from '../../storage/qube-storage.js';
@@ -32,6 +32,7 @@ import { MalformedRequest } from '../malformed.js';
 import { method, type Call, type MethodDecl } from '../method.js';
 import { validateNumber } from '../number-arg.js';
 import { enforceArg } from './pools.js';
+const { randomInt } = crypto;
 
 const local = { scope: 'local', destAdminvm: null } as const;
 

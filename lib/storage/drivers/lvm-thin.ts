@@ -17,7 +17,7 @@
  *
  * Reference: qubes-core-admin: qubes/storage/lvm.py; spec storage.md §3.3.
  */
-import { randomBytes } from 'node:crypto';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../../app/app.js';
@@ -28,6 +28,7 @@ import { StoragePool, type BlockDevice, type PoolSpace, type StorageContext } fr
 import { isoDate, type Revision, type Volume, type VolumeOwner, type VolumeSettings } from '../volume.js';
 import { VolumeQueue } from '../volume-queue.js';
 import { LVM_ENV, lvmArgv, mapperName, meaningfulStderr, parseLvsReport, type LvmChange, type LvsReport } from './lvm-commands.js';
+const { randomBytes } = crypto;
 
 /** Usage figures older than this are re-read (qubes-issues#4888). */
 export const USAGE_MAX_AGE_MS = 30_000;

@@ -31,10 +31,10 @@
  *
  * Reference: qubes-core-admin: qubes/storage/zfs.py; spec storage.md §3.5.
  */
-import { randomInt } from 'node:crypto';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import timersPromises from 'node:timers/promises';
 import type { Pool } from '../../app/app.js';
 import { StoragePoolError } from '../../errors.js';
 import { parseQubesBool } from '../volume.js';
@@ -44,6 +44,8 @@ import { StoragePool, type BlockDevice, type PoolSpace, type StorageContext } fr
 import { runningMarker } from '../running-marker.js';
 import { isoDate, type Revision, type Volume, type VolumeOwner, type VolumeSettings } from '../volume.js';
 import { VolumeQueue } from '../volume-queue.js';
+const { randomInt } = crypto;
+const { setTimeout: sleep } = timersPromises;
 
 const POOL_FLAG = 'org.qubes-os:part-of-qvm-pool';
 const DIRTY = 'org.qubes:dirty';

@@ -7,12 +7,13 @@
  * statuses of the binary, a closed pipe, start-up and locking between
  * processes stay process tests); a daemon can serve a request with it.
  */
-import { Readable, Writable } from 'node:stream';
+import stream from 'node:stream';
 import type { Env } from '../../config.js';
 import type { Session } from '../../ops/session.js';
 import type { Vmm } from '../../vmm/vmm.js';
 import { loadModule } from '../registry.js';
 import { commandAs, runTool, type CommandModule, type Io } from './program.js';
+const { Readable, Writable } = stream;
 
 export interface InMemoryOptions {
   env: Env;
@@ -57,7 +58,7 @@ export async function runInMemory(name: string, args: string[], o: InMemoryOptio
     env: o.env,
     stdout: () => stdout,
     stdin: () => Readable.from([input]),
-    stderrIsTTY: false,
+    stderrIsTTY: () => false,
     stdinIsTTY: () => false,
     readLine: () => {
       // as a terminal line: up to the newline, which is consumed; at the end what is left

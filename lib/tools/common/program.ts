@@ -33,7 +33,7 @@ export interface Io {
   stdout?: () => NodeJS.WritableStream;
   /** Standard input, asked only by commands that read it (process.stdin is made on first use, and may load net). */
   stdin?: () => InputStream;
-  stderrIsTTY?: boolean;
+  stderrIsTTY?: () => boolean;
   stdinIsTTY?: () => boolean;
   /** One line of standard input, read synchronously (default: end of input at once). */
   readLine?: () => string;
@@ -215,30 +215,38 @@ class StdoutGoneError extends Error {
  */
 function processIo(prog: string): Io {
   let endCode: number | undefined;
+  // process.stderr is a stream made on first use (~5 ms at start-up, bench/RESULTS.md): most runs write nothing to it.
+  let stderr: NodeJS.WriteStream | undefined;
+  const errStream = (): NodeJS.WriteStream => {
+    if (stderr === undefined) {
+      stderr = process.stderr;
+      // Nothing can be said about a closed standard error; it must not crash the command either.
+      stderr.on('error', () => {});
+    }
+    return stderr;
+  };
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (endCode !== undefined) return;
     if (e.code === 'EPIPE') {
       endCode = CLOSED_STDOUT_EXIT;
     } else {
       endCode = 1;
-      process.stderr.write(`${errorLine(prog, new StdoutGoneError(`cannot write to standard output: ${ioReason(e)}`), 0)}\n`);
+      errStream().write(`${errorLine(prog, new StdoutGoneError(`cannot write to standard output: ${ioReason(e)}`), 0)}\n`);
     }
     // The event may come after the command has returned its status.
     process.exitCode = endCode;
   });
-  // Nothing can be said about a closed standard error; it must not crash the command either.
-  process.stderr.on('error', () => {});
   return {
     out: (s) => {
       if (endCode !== undefined) throw new StdoutGoneError('standard output gone');
       process.stdout.write(s);
     },
-    err: (s) => process.stderr.write(s),
+    err: (s) => errStream().write(s),
     isTTY: Boolean(process.stdout.isTTY),
     env: process.env,
     stdout: () => process.stdout,
     stdin: () => process.stdin,
-    stderrIsTTY: Boolean(process.stderr.isTTY),
+    stderrIsTTY: () => Boolean(errStream().isTTY),
     stdinIsTTY: () => Boolean(process.stdin.isTTY),
     readLine: readFd0Line,
     cwd: process.cwd(),
@@ -261,7 +269,7 @@ function sessionFor(prog: string, io: Io, verbose: number, offlineFlag: boolean 
       stdout: io.stdout ?? missing('standard output stream'),
       stdin: io.stdin ?? missing('standard input'),
       stdoutIsTTY: io.isTTY,
-      stderrIsTTY: io.stderrIsTTY ?? false,
+      stderrIsTTY: io.stderrIsTTY ?? (() => false),
       stdinIsTTY: io.stdinIsTTY ?? (() => false),
       readLine: io.readLine ?? (() => ''),
       cwd: io.cwd ?? '/',

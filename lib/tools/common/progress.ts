@@ -12,7 +12,7 @@ import type { Context } from './program.js';
 
 /** The progress of `total` bytes of work named `label`, on the command's standard error. */
 export const stderrProgress = (ctx: Context, label: string, total: number): Progress =>
-  new Progress(label, total, { write: ctx.err, isTTY: ctx.session.streams.stderrIsTTY }, ctx.verbose < 0);
+  new Progress(label, total, { write: ctx.err, isTTY: ctx.session.streams.stderrIsTTY() }, ctx.verbose < 0);
 
 /** The watcher to set on the command's storage context (none with -q); `label` names a copy into the volume `vid`. */
 export function copyProgress(ctx: Context, label: (vid: string) => string): CopyWatcher | undefined {

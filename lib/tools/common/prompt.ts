@@ -5,8 +5,9 @@
  * the session's standard input (stdin-line.ts for a process, the given
  * input for a command run in memory).
  */
-import { spawnSync } from 'node:child_process';
+import childProcess from 'node:child_process';
 import type { SessionStreams } from '../../ops/session.js';
+const { spawnSync } = childProcess;
 
 /**
  * A secret typed on the terminal with echo off (`stty -echo` on the

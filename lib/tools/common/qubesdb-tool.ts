@@ -11,12 +11,13 @@
  * Reference: qubes-core-qubesdb: client/qubesdb-cmd.c;
  * shared/spec/vmm.md §4.5.
  */
-import { isUtf8 } from 'node:buffer';
+import buffer from 'node:buffer';
 import { DisconnectedError, QubesDbError } from '../../errors.js';
 import { QubesDbClient } from '../../vmm/qubesdb/client.js';
 import { SilentExit, UsageError } from './errors.js';
 import type { Context } from './program.js';
 import type { ArgSpec, OptionSpec } from './spec.js';
+const { isUtf8 } = buffer;
 
 export interface QdbToolOpts {
   d?: string;

@@ -103,7 +103,7 @@ export class RpcTransport {
    */
   static async connect(path: string, timeoutMs: number, onEvent: (frame: Frame) => void): Promise<RpcTransport> {
     // Loaded here, not with the module: commands that never connect (offline) do not pay for Node's net modules.
-    const { createConnection } = await import('node:net');
+    const { createConnection } = (await import('node:net')).default;
     return new Promise((resolve, reject) => {
       const socket = createConnection({ path });
       const timer = setTimeout(() => {

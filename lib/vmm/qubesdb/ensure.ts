@@ -11,13 +11,14 @@
  * Reference: qubes-core-admin: qubes/vm/qubesvm.py start_qubesdb;
  * shared/spec/vmm.md §3.2 step 10b.
  */
-import { execFile } from 'node:child_process';
+import childProcess from 'node:child_process';
 import fs from 'node:fs';
 import { qubesdbDaemonProgram, type Env } from '../../config.js';
 import { QubesError } from '../../errors.js';
 import { packageBin } from '../../util/package-root.js';
 import { socketDir, socketPaths } from './paths.js';
 import { socketAnswers } from './unix-socket.js';
+const { execFile } = childProcess;
 
 export interface EnsureDaemonOptions {
   /** The command's environment: the socket directory, another daemon program; the daemon runs with it. */

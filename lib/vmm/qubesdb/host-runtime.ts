@@ -6,13 +6,14 @@
  *
  * Reference: qubes-core-admin: qubes/utils.py (get_timezone, urandom).
  */
-import { randomBytes } from 'node:crypto';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { Qubes } from '../../app/app.js';
 import { nowMs, type Env } from '../../config.js';
 import { storedRules } from '../../firewall/firewall.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import type { StartRuntime } from './start-entries.js';
+const { randomBytes } = crypto;
 
 /** The zone name /etc/localtime links to (`…/zoneinfo/Europe/Paris` → `Europe/Paris`), or null. */
 export function hostTimezone(localtime = '/etc/localtime'): string | null {

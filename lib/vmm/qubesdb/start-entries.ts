@@ -25,7 +25,7 @@
  * qubes/vm/dispvm.py, qubes/vm/mix/net.py, qubes/ext/{r3compatibility,
  * services,gui,audio,vm_config,custom_persist}.py; shared/spec/vmm.md §4.6.
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import type { Qubes } from '../../app/app.js';
 import { QubesError } from '../../errors.js';
 import { firewallAddresses } from '../../firewall/firewall.js';
@@ -37,6 +37,7 @@ import type { PropValue } from '../../vm/property.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { SERVICE_PREFIX, VM_CONFIG_PREFIX } from '../../vm/services.js';
 import { iptablesDomainRules, iptablesHeader } from './legacy-iptables.js';
+const { createHash } = crypto;
 
 /** What a start needs to know beyond the store. */
 export interface StartRuntime {
