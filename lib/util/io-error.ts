@@ -46,8 +46,10 @@ export function ioReason(e: unknown): string {
   const known = err?.code ? ERRNO_TEXT[err.code] : undefined;
   if (known) return known;
   if (isSystemError(err) && typeof err.errno === 'number') {
-    // node:util only when needed (rarely): loading it is ~7 ms of every command's start-up otherwise
-    const described = process.getBuiltinModule('node:util').getSystemErrorMap().get(err.errno)?.[1];
+    // node:util only when needed (rarely): loading it is ~7 ms of every command's start-up otherwise.
+    // getBuiltinModule came with Node 22.3; on 22.0-22.2 the error keeps Node's own message.
+    const util = typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule('node:util') : undefined;
+    const described = util?.getSystemErrorMap().get(err.errno)?.[1];
     if (described) return described;
   }
   return err?.message ?? String(e);
