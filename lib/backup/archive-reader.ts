@@ -32,6 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BackupCancelledError, BackupError, KdfMemoryError } from '../errors.js';
 import { ioReason } from '../util/io-error.js';
+import { processAlive, selfIdentity } from '../util/process-identity.js';
 import { MAX_CHUNK_SIZE } from './backup-writer.js';
 import { Channel } from './channel.js';
 import { abortable } from './run-control.js';
@@ -328,10 +329,15 @@ export class BackupArchive {
   }
 
   private newStageFile(): string {
-    try {
-      this.stageDir ??= fs.mkdtempSync(path.join(this.opts.stageIn ?? os.tmpdir(), '.qubes-restore-'));
-    } catch (e) {
-      throw new BackupError(`Cannot make a temporary directory for the restore in ${this.opts.stageIn ?? os.tmpdir()}: ${ioReason(e)}`);
+    const where = this.opts.stageIn ?? os.tmpdir();
+    if (this.stageDir === undefined) {
+      sweepStaleStaging(where);
+      try {
+        const me = selfIdentity();
+        this.stageDir = fs.mkdtempSync(path.join(where, `${STAGE_PREFIX}${me.pid}-${me.start}-`));
+      } catch (e) {
+        throw new BackupError(`Cannot make a temporary directory for the restore in ${where}: ${ioReason(e)}`);
+      }
     }
     const f = path.join(this.stageDir, `chunk-${this.staged.size}-${crypto.randomBytes(4).toString('hex')}`);
     this.staged.add(f);
@@ -511,6 +517,34 @@ export class BackupArchive {
       ahead.fail(new BackupError('restore stopped'));
       this.unstage();
       void reading.then(() => this.unstage());
+    }
+  }
+}
+
+/** Staging directories are named `.qubes-restore-PID-START-XXXXXX` after the restore that made them. */
+const STAGE_PREFIX = '.qubes-restore-';
+
+/**
+ * Remove the staging directories of restores that are gone (killed with
+ * SIGKILL, or the machine lost power): their chunks (up to the largest
+ * chunk size each) would otherwise stay in dom0's home for good. A
+ * directory whose restore still runs, or whose name does not say whose it
+ * is, is left alone.
+ */
+function sweepStaleStaging(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return; // mkdtemp reports it
+  }
+  for (const name of names) {
+    const m = /^\.qubes-restore-(\d+)-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m || processAlive({ pid: Number(m[1]), start: m[2] as string })) continue;
+    try {
+      fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    } catch {
+      // another user's, or going at the same time: not this restore's business
     }
   }
 }

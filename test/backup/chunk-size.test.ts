@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { processStartTime } from '../../lib/util/process-identity.js';
 import { ROOT } from '../helpers.js';
 import { testWithout } from '../needs.js';
 import { clientMissing, PYTHON } from '../daemon/daemon-env.js';
@@ -67,12 +68,19 @@ function restoredEverywhere(file: string, paths: Map<string, string>, reference:
 
   const h = freshHost();
   h.ok('qvm-create', '-C', 'TemplateVM', '-l', 'black', 'tpl');
+  // what a restore killed with SIGKILL left (its process gone), and what a running one stages
+  const dead = spawnSync('true').pid;
+  const stale = path.join(h.home, `.qubes-restore-${dead}-1-abcdef`);
+  fs.mkdirSync(stale);
+  fs.writeFileSync(path.join(stale, 'chunk-0-00000000'), 'left by a killed restore');
+  const running = `.qubes-restore-${process.pid}-${processStartTime(process.pid)}-ghijkl`;
+  fs.mkdirSync(path.join(h.home, running));
   const r = h.q('qvm-backup-restore', '-p', passFile(h.dir, PASS), file, ...QUBES);
   expect(r.stderr).not.toMatch(/error/);
   expect(r.code).toBe(0);
   for (const vm of QUBES) expect(sha256(h.img(vm, 'private'))).toBe(digests.get(vm));
-  // the staged chunks are gone
-  expect(fs.readdirSync(h.home).filter((n) => n.startsWith('.qubes-restore-'))).toEqual([]);
+  // the staged chunks are gone, and the killed restore's with them; the running one's are kept
+  expect(fs.readdirSync(h.home).filter((n) => n.startsWith('.qubes-restore-'))).toEqual([running]);
   fs.rmSync(h.dir, { recursive: true, force: true });
 
   if (!reference) return;
