@@ -2,11 +2,14 @@
 // and the daemon's timer with the reload or the expiry itself replaced by
 // one that fails, on a copy of the q10 vector store with real firewall.xml
 // files (written by the built qvm-firewall).
+import fs from 'node:fs';
+import path from 'node:path';
 import { Store } from '../../lib/app/store.js';
 import type { Qubes } from '../../lib/app/app.js';
 import { pathsFromEnv } from '../../lib/config.js';
 import type { DaemonServices } from '../../lib/daemon/method.js';
 import { startFirewallExpiry } from '../../lib/daemon/reactions/firewall-expiry.js';
+import { nextRuleExpiry, RuleFileCache } from '../../lib/firewall/firewall.js';
 import { expireRules, type ExpiryResult } from '../../lib/ops/firewall-reload.js';
 import type { QubesVM } from '../../lib/vm/qubes-vm.js';
 import { OfflineVmm } from '../../lib/vmm/offline-vmm.js';
@@ -105,5 +108,26 @@ describe('the daemon expiry timer', () => {
     setTimeout(() => release(), 50);
     await stopped;
     expect(finished).toBe(true);
+  });
+});
+
+describe('nextRuleExpiry with a cache (the timer, at each store change)', () => {
+  test('reads again only the files whose inode, size or time changed', () => {
+    addExpiring('vm0001', T0 + 50);
+    addExpiring('vm0002', T0 + 60);
+    const store = new Store(pathsFromEnv(s.env), new OfflineVmm());
+    const cache = new RuleFileCache();
+    // a whole second, that utimes can give back exactly
+    const file = path.join(s.dir, 'appvms', 'vm0001', 'firewall.xml');
+    fs.utimesSync(file, T0 - 100, T0 - 100);
+    expect(nextRuleExpiry(store.read(), T0 * 1000, cache)).toBe(T0 + 50);
+    // the same bytes' length, time and inode: taken as unchanged (not parsed again)
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(String(T0 + 50), String(T0 + 70)));
+    fs.utimesSync(file, T0 - 100, T0 - 100);
+    expect(nextRuleExpiry(store.read(), T0 * 1000, cache)).toBe(T0 + 50);
+    expect(nextRuleExpiry(store.read(), T0 * 1000)).toBe(T0 + 60);
+    // a save (a new file) is read again
+    addExpiring('vm0001', T0 + 40, T0);
+    expect(nextRuleExpiry(store.read(), T0 * 1000, cache)).toBe(T0 + 40);
   });
 });

@@ -29,7 +29,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { nowMs } from '../../config.js';
-import { firewallFiles, nextRuleExpiry } from '../../firewall/firewall.js';
+import { firewallFiles, nextRuleExpiry, RuleFileCache } from '../../firewall/firewall.js';
 import { expireRules } from '../../ops/firewall-reload.js';
 import type { DaemonServices } from '../method.js';
 import type { Log } from '../server.js';
@@ -63,6 +63,8 @@ export function startFirewallExpiry(services: DaemonServices, log: Log, o: Firew
   let backoff = 0;
   /** Qubes whose rules were saved without expired ones but not reloaded into their net qube. */
   let reloadPending = new Set<string>();
+  /** Every qube's rules as last read: a store change re-reads only the files that changed. */
+  const files = new RuleFileCache();
   /** Expiry and re-arming, one at a time. */
   let queue: Promise<void> = Promise.resolve();
   const watchers = new Map<string, fs.FSWatcher>();
@@ -112,7 +114,7 @@ export function startFirewallExpiry(services: DaemonServices, log: Log, o: Firew
     try {
       watchFiles(firewallFiles(app));
       const now = nowMs(services.env);
-      const next = nextRuleExpiry(app, now);
+      const next = nextRuleExpiry(app, now, files);
       // a rule expires once its second lies strictly behind now
       if (next !== undefined) delay = Math.max(next * 1000 + 1 - now, 0);
     } catch (e) {
