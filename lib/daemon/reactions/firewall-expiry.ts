@@ -133,7 +133,7 @@ export function startFirewallExpiry(services: DaemonServices, log: Log, o: Firew
       const result = await expire(services.store, services.env, { warn: (m) => log.warning(m), retry: reloadPending });
       if (stopped) return;
       for (const { vm, removed, reload } of result.expired)
-        if (reload !== undefined) log.info(`${vm.name}: ${removed} expired firewall rule${removed === 1 ? '' : 's'} removed${reload === 'written' ? `, rules reloaded in ${vm.netvmVm()?.name}` : ''}`);
+        log.info(`${vm.name}: ${removed} expired firewall rule${removed === 1 ? '' : 's'} removed${reload === 'written' ? `, rules reloaded in ${vm.netvmVm()?.name}` : ''}`);
       for (const { vm, error } of result.failed) log.error(`${vm.name}: ${error.message}`);
       for (const { vm, error } of result.reloadFailed) log.error(`${vm.name}: cannot reload its firewall rules in its net qube (tried again later): ${error.message}`);
       reloadPending = new Set(result.reloadFailed.map(({ vm }) => vm.name));
