@@ -163,8 +163,8 @@ export const DEFAULT_LOCK_TIMEOUT_MS = lockTimeoutMs({});
 /**
  * The current time in milliseconds. `QUBES_TEST_NOW` (seconds since the
  * epoch, may have a fraction) replaces the clock; it exists so tests can
- * check when expiring firewall rules stop applying, and is not meant to be
- * set anywhere else.
+ * check when expiring firewall rules stop applying (and the dates qubesd
+ * records for update checks), and is not meant to be set anywhere else.
  */
 export function nowMs(env: Env): number {
   const t = env.QUBES_TEST_NOW;

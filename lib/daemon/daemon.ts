@@ -74,7 +74,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     stop: async () => {
       await hypervisor.stop();
       await devices.stop();
-      for (const r of reactions) r.stop();
+      await Promise.all(reactions.map((r) => r.stop()));
       view.close();
       await daemon.stop();
     },

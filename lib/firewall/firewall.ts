@@ -13,6 +13,7 @@
  * _expire_rules), qubes/api/admin.py (vm.firewall.Get/Set);
  * shared/spec/firewall-and-devices.md A5–A7.
  */
+import fs from 'node:fs';
 import type { Qubes } from '../app/app.js';
 import type { Store } from '../app/store.js';
 import { QubesError, QubesVMNotFoundError } from '../errors.js';
@@ -107,21 +108,67 @@ export async function sweepExpiredRules(store: Store, nowMs: number, dryRun: boo
 }
 
 /**
+ * The rules files as last read, so that looking at every qube's file again
+ * (qubesd's expiry timer, at each store change) reads only the files that
+ * changed: one is read again when its inode, size or modification time
+ * differ (a save replaces the file, so its inode changes).
+ */
+export class RuleFileCache {
+  private files = new Map<string, { stamp: string; rules: Rule[] | QubesError }>();
+  private seen = new Set<string>();
+
+  /** The stored rules of `file` (undefined: no file). @throws QubesError as loadRules */
+  rules(file: string): Rule[] | undefined {
+    this.seen.add(file);
+    const st = fs.statSync(file, { throwIfNoEntry: false });
+    if (!st) {
+      this.files.delete(file);
+      return undefined;
+    }
+    const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    let entry = this.files.get(file);
+    if (entry?.stamp !== stamp) {
+      let rules: Rule[] | QubesError;
+      try {
+        rules = loadRules(file);
+      } catch (e) {
+        if (!(e instanceof QubesError)) throw e;
+        rules = e;
+      }
+      entry = { stamp, rules };
+      this.files.set(file, entry);
+    }
+    if (entry.rules instanceof QubesError) throw entry.rules;
+    return entry.rules;
+  }
+
+  /** Forget the files not asked for since the last sweep (qubes removed). */
+  sweep(): void {
+    for (const file of this.files.keys()) if (!this.seen.has(file)) this.files.delete(file);
+    this.seen = new Set();
+  }
+}
+
+/**
  * The earliest second at which a stored rule of any qube expires, among
  * rules not expired yet (undefined: none will). A file that cannot be read
- * counts as having none; the sweep reports it when it runs.
+ * counts as having none; the sweep reports it when it runs. With `cache`,
+ * only the files changed since its last use are read.
  */
-export function nextRuleExpiry(app: Qubes, nowMs: number): number | undefined {
+export function nextRuleExpiry(app: Qubes, nowMs: number, cache = new RuleFileCache()): number | undefined {
   let next: number | undefined;
-  for (const vm of qubesWithFile(app)) {
+  for (const vm of app.domains.sorted()) {
+    if (vm.klass === 'AdminVM') continue;
     let at: number | undefined;
     try {
-      at = nextExpiry(loadRules(firewallPath(app.baseDir, vm)), nowMs);
+      const rules = cache.rules(firewallPath(app.baseDir, vm));
+      if (rules) at = nextExpiry(rules, nowMs);
     } catch (e) {
       if (!(e instanceof QubesError)) throw e;
     }
     if (at !== undefined && (next === undefined || at < next)) next = at;
   }
+  cache.sweep();
   return next;
 }
 

@@ -88,17 +88,30 @@ export async function attachAssignedAtStart(ctx: AutoAttach, vm: QubesVM): Promi
     if (devclass === 'pci') continue;
     const picked = new Map<string, { dev: DeviceInfo; assignment: DeviceAssignment }>();
     for (const a of mostSpecificFirst(assignments.filter((x) => x.mode !== 'required'))) {
-      for (const dev of await devicesOf(ctx, a, devclass)) {
+      // the qube runs already: a backend that cannot be asked costs this assignment, not the start
+      const devs = await orWarn(ctx, `${vm.name}: ${devclass} devices of ${a.backend}:${a.port} assigned (${a.mode}) not looked at`, () => devicesOf(ctx, a, devclass));
+      for (const dev of devs ?? []) {
         if (dev.unknown || picked.has(portText(dev))) continue;
         if (!matches(assignmentDevice(a, devclass), dev)) {
           ctx.warn(`${vm.name}: unrecognized identity at ${portText(dev)} (${dev.deviceId}, assigned ${a.identity}): not attached`);
           continue;
         }
-        if (await attachedElsewhere(ctx.svc, ctx.app, dev, vm)) continue;
+        const elsewhere = await orWarn(ctx, `${vm.name}: ${devclass} device ${portText(dev)} assigned (${a.mode}) was not attached`, () => attachedElsewhere(ctx.svc, ctx.app, dev, vm).then((other) => other !== undefined));
+        if (elsewhere !== false) continue;
         picked.set(portText(dev), { dev, assignment: a });
       }
     }
     for (const { dev, assignment } of picked.values()) await attachFor(ctx, vm, dev, assignment, false);
+  }
+}
+
+/** `step`'s result, or undefined with a warning `what: MESSAGE` when it fails (an auto-attach never fails a start). */
+async function orWarn<T>(ctx: AutoAttach, what: string, step: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await step();
+  } catch (e) {
+    ctx.warn(`${what}: ${(e as Error).message}`);
+    return undefined;
   }
 }
 
@@ -137,6 +150,8 @@ export async function attachAppeared(ctx: AutoAttach, added: DeviceInfo[]): Prom
  */
 export async function attachAtStart(app: Qubes, vm: QubesVM, session: Pick<Session, 'env' | 'hostRoots' | 'warn'>): Promise<void> {
   if (!vm.devices.some((d) => d.devclass !== 'pci' && d.assignments.some((a) => a.mode !== 'required'))) return;
-  await app.vmm.refresh([vm]);
-  await attachAssignedAtStart(autoAttachContext(app, session), vm);
+  const ctx = autoAttachContext(app, session);
+  const refreshed = await orWarn(ctx, `${vm.name}: its assigned devices were not attached`, () => app.vmm.refresh([vm]).then(() => true));
+  if (!refreshed) return;
+  await attachAssignedAtStart(ctx, vm);
 }

@@ -69,8 +69,29 @@ export interface ExpiredQube {
   vm: QubesVM;
   /** How many rules expired (dropped from its file unless a dry run). */
   removed: number;
-  /** What became of the reload in its net qube (undefined: not tried, a dry run). */
+  /** What became of the reload in its net qube (undefined: not tried, a dry run, or it failed: see `reloadFailed`). */
   reload?: FirewallReload;
+}
+
+export interface ExpiryResult {
+  expired: ExpiredQube[];
+  /** Qubes whose firewall.xml could not be read or written: their expired rules are still stored. */
+  failed: { vm: QubesVM; error: QubesError }[];
+  /**
+   * Qubes whose rules are saved without the expired ones but whose reload
+   * into the net qube failed: the net qube may still enforce the expired
+   * rules until a reload succeeds (pass their names as `retry` next time).
+   */
+  reloadFailed: { vm: QubesVM; error: Error }[];
+}
+
+export interface ExpiryOptions {
+  dryRun?: boolean;
+  warn?: (m: string) => void;
+  /** Qubes whose reload failed before (by name): reloaded again, expired rules or not. */
+  retry?: Iterable<string>;
+  /** The reload of one qube's rules (reloadFirewallFor; replaced by tests of the failure paths). */
+  reload?: (app: Qubes, vm: QubesVM, env: Env, warn?: (m: string) => void) => Promise<FirewallReload>;
 }
 
 /**
@@ -78,21 +99,37 @@ export interface ExpiredQube {
  * the rules of each such qube in its net qube when that runs: the
  * reference's `_expire_rules` for all qubes at once. Used by
  * qubes-firewall-expire (the systemd timer) and by qubesd's expiry timer.
- * Qubes whose file cannot be read or written are in `failed`; the others
- * are still handled.
+ * Qubes whose file cannot be read or written are in `failed`, those whose
+ * reload failed in `reloadFailed`; the others are still handled (the rules
+ * are saved out of every file before the first reload, so one failing
+ * reload must not leave the later net qubes enforcing expired rules).
  */
-export async function expireRules(
-  store: Store,
-  env: Env,
-  opts: { dryRun?: boolean; warn?: (m: string) => void } = {},
-): Promise<{ expired: ExpiredQube[]; failed: { vm: QubesVM; error: QubesError }[] }> {
+export async function expireRules(store: Store, env: Env, opts: ExpiryOptions = {}): Promise<ExpiryResult> {
   const result = await sweepExpiredRules(store, nowMs(env), opts.dryRun === true);
-  const expired: ExpiredQube[] = [];
-  if (opts.dryRun || result.expired.length === 0) return { expired: result.expired.map(({ vm, removed }) => ({ vm, removed })), failed: result.failed };
+  const retry = new Set(opts.retry ?? []);
+  if (opts.dryRun || (result.expired.length === 0 && retry.size === 0)) return { expired: result.expired.map(({ vm, removed }) => ({ vm, removed })), failed: result.failed, reloadFailed: [] };
+  const reload = opts.reload ?? reloadFirewallFor;
   const app = store.read();
-  for (const { vm, removed } of result.expired) {
+  const expired: ExpiredQube[] = [];
+  const reloadFailed: ExpiryResult['reloadFailed'] = [];
+  const reloadOne = async (vm: QubesVM): Promise<FirewallReload | undefined> => {
     const now = app.domains.get(vm.name);
-    expired.push({ vm, removed, reload: now ? await reloadFirewallFor(app, now, env, opts.warn) : 'no net qube' });
+    if (!now) return 'no net qube';
+    try {
+      return await reload(app, now, env, opts.warn);
+    } catch (e) {
+      reloadFailed.push({ vm, error: e as Error });
+      return undefined;
+    }
+  };
+  for (const { vm, removed } of result.expired) {
+    retry.delete(vm.name);
+    expired.push({ vm, removed, reload: await reloadOne(vm) });
   }
-  return { expired, failed: result.failed };
+  // a qube removed since its reload failed needs none
+  for (const name of retry) {
+    const vm = app.domains.get(name);
+    if (vm) await reloadOne(vm);
+  }
+  return { expired, failed: result.failed, reloadFailed };
 }

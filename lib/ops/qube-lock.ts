@@ -14,7 +14,8 @@
  * The lock is the store lock's mechanism (lib/app/store-lock.ts: a lock
  * directory recording the holder's pid and process start time, so that a
  * killed holder's lock is taken over at once) on
- * `<runDir>/qube-locks/<name>.lock`; the run directory is a tmpfs, so a
+ * `<runDir>/qube-locks/<name>.lock` (lockStore adds `.lock` to
+ * `qubeLockPath`); the run directory is a tmpfs, so a
  * reboot leaves none. It excludes within one process too: the daemon
  * handles one qube's stop once at a time.
  *
@@ -27,7 +28,7 @@ import { lockTimeoutMs, runDir, type Env } from '../config.js';
 import { QubesError, StoreLockError } from '../errors.js';
 import { ioReason } from '../util/io-error.js';
 
-/** Where the lock of qube `name` lives (qube names are file-name safe: no `/`, no leading dot). */
+/** The path whose lock (`<path>.lock`, lockStore's) is qube `name`'s; qube names are file-name safe (no `/`, no leading dot). */
 export const qubeLockPath = (env: Env, name: string): string => path.join(runDir(env), 'qube-locks', name);
 
 /**
@@ -42,6 +43,7 @@ export async function withQubeLock<T>(env: Env, name: string, work: () => Promis
   } catch (e) {
     throw new QubesError(`Cannot lock qube ${name}: ${ioReason(e)}`);
   }
+  // loaded on first use, as the store does: a command that neither starts nor stops a qube never loads the lock code
   const { lockStore } = await import('../app/store-lock.js');
   let release;
   try {

@@ -20,7 +20,7 @@ const STORAGE = Symbol('storage context of the session');
  * command runner: what it learnt of the host, such as device-mapper, holds
  * for the session); a fresh copy, to which callers may add a signal. Its
  * clock (lvm revision names) is the system's: QUBES_TEST_NOW is for
- * firewall rule expiry only.
+ * firewall rule expiry and update-check dates only.
  */
 export function sessionStorage(session: Session): StorageContext {
   return { ...session.once(STORAGE, () => ({ ...storageContext(session.env), onPoolSet: () => session.countPoolSet() })) };

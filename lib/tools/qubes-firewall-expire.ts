@@ -38,5 +38,7 @@ export async function run(opts: Opts, _args: string[], ctx: Context): Promise<nu
     if (ctx.verbose >= 0) ctx.out(`${vm.name}: ${what}; ${where}\n`);
   }
   for (const { vm, error } of result.failed) ctx.err(`${ctx.prog}: error: ${vm.name}: ${error.message}\n`);
-  return result.failed.length ? 1 : 0;
+  // its expired rules are gone from the file but maybe not from the net qube: the next run does not see them
+  for (const { vm, error } of result.reloadFailed) ctx.err(`${ctx.prog}: error: ${vm.name}: cannot reload its firewall rules in ${vm.netvmVm()?.name ?? 'its net qube'}: ${error.message}\n`);
+  return result.failed.length || result.reloadFailed.length ? 1 : 0;
 }

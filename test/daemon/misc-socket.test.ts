@@ -117,13 +117,16 @@ const comparable = (xml: string) =>
     .replace(/^\s*<devices class="\w+"\/>\n/gm, '')
     .replace(/(<(?:features|tags)>\n)((?:\s*<(?:feature|tag) name="[^"]*"(?:\/>|>[^<]*<\/feature>)\n)+)/g, (_m, open: string, f: string) => open + f.split('\n').filter(Boolean).sort().join('\n') + '\n');
 
+/** The daemon's clock in the reference comparison (seconds since 1970). */
+const CHECKED_AT = 1_700_000_123;
+
 const absent = missing([REF_PYTHON, '/usr/bin/python3']);
 
 testWithout(absent, "the misc socket's methods against the reference's handlers: same replies, same store", async () => {
   const q = qdbDir();
   const callers = [...new Set(REQUESTS.map((r) => r[1]))];
   for (const [i, name] of callers.entries()) expect(q.start(name, 20 + i).code).toBe(0);
-  const d = await startDaemon('qubes-xml/q10.xml', { env: { QUBESDB_SOCKET_DIR: q.dir } });
+  const d = await startDaemon('qubes-xml/q10.xml', { env: { QUBESDB_SOCKET_DIR: q.dir, QUBES_TEST_NOW: String(CHECKED_AT) } });
   const refStore = tmpStore('qubes-xml/q10.xml');
   const misc = path.join(d.store.dir, 'qubesd.misc.sock');
   try {
@@ -152,6 +155,11 @@ testWithout(absent, "the misc socket's methods against the reference's handlers:
     expect(features('fedora-41')).toMatch(/^gui +1$/m);
     expect(features('fedora-41')).not.toMatch(/gui-emulated|unknown|dangerous|supported-service\.a\b|fedora;/);
     // from the qube based on the template only supported-rpc.*, and a request without any "1" changes nothing
+    // the date of an update check by the daemon's clock (QUBES_TEST_NOW), in local time
+    const at = new Date(CHECKED_AT * 1000);
+    const p2 = (n: number) => String(n).padStart(2, '0');
+    const stamp = `${at.getFullYear()}-${p2(at.getMonth() + 1)}-${p2(at.getDate())} ${p2(at.getHours())}:${p2(at.getMinutes())}:${p2(at.getSeconds())}`;
+    expect(features('fedora-41')).toMatch(new RegExp(`^last-updates-check +${stamp}$`, 'm'));
     expect(features('vm0001').split('\n').map((l) => l.split(/ +/)[0])).toEqual(['service.cups', 'supported-rpc.qubes.Z', '']);
 
     // Qubes Windows Tools with qrexec: what a Windows qube needs

@@ -292,6 +292,21 @@ describe('expiring rules (clock injected with QUBES_TEST_NOW)', () => {
     expect(expire([], T0 + 7)).toEqual({ code: 0, stdout: '', stderr: '' });
   });
 
+  test('a reload that fails (libvirt out of reach) is reported for each qube, and the others are still reloaded; exit 1', () => {
+    for (const vm of ['vm0001', 'vm0002']) ok([vm, 'add', 'drop', `expire=${T0 + 10}`]);
+    // not offline: the reload asks libvirt, at a socket that is not there
+    const env = { ...s.env, QUBES_OFFLINE_MODE: '', LIBVIRT_DEFAULT_URI: `qemu:///system?socket=${path.join(s.dir, 'no-libvirt-sock')}`, QUBES_TEST_NOW: String(T0 + 20) };
+    const r = run('qubes-firewall-expire', [], env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('vm0001: 1 expired rule removed; rules to reload in sys-firewall\nvm0002: 1 expired rule removed; rules to reload in sys-firewall\n');
+    const lines = r.stderr.split('\n').filter(Boolean);
+    expect(lines.map((l) => l.replace(/: Cannot connect to libvirt .*/, ''))).toEqual([
+      'qubes-firewall-expire: error: vm0001: cannot reload its firewall rules in sys-firewall',
+      'qubes-firewall-expire: error: vm0002: cannot reload its firewall rules in sys-firewall',
+    ]);
+    expect(stored('vm0002')).toEqual([{ action: 'accept' }]);
+  });
+
   test('any save drops expired rules; the sweep reports every qube and goes on past a broken file', () => {
     ok(['vm0001', 'add', 'drop', `expire=${T0 + 10}`]);
     ok(['vm0001', 'add', 'accept', 'a.example', 'tcp', '443'], T0 + 20);

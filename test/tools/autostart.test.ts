@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { autostartCommand } from '../../lib/ops/autostart.js';
-import { ROOT, runIn, tmpDir, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
+import { ROOT, run, runIn, tmpDir, tmpStore, tmpStoreLocalPools, type TmpStore } from '../helpers.js';
 
 /** A systemctl (and sudo, for a run without root) that record their arguments and exit with $FAKE_SYSTEMCTL_EXIT. */
 function recordingBin(): { env: (s: TmpStore, exit?: number) => NodeJS.ProcessEnv; calls: () => string[] } {
@@ -80,4 +80,23 @@ test('the unit of an autostarting qube starts it, skipping a qube that runs alre
   const unit = fs.readFileSync(path.join(ROOT, 'contrib', 'systemd', 'qubes-vm@.service'), 'utf8');
   expect(unit).toMatch(/^ExecStart=\/usr\/bin\/qvm-start --skip-if-running -- %i$/m);
   expect(unit).toMatch(/^WantedBy=multi-user\.target$/m);
+});
+
+test("the unit's ExecStart, run with the built qvm-start for an instance, is accepted and skips a running qube", () => {
+  const unit = fs.readFileSync(path.join(ROOT, 'contrib', 'systemd', 'qubes-vm@.service'), 'utf8');
+  const line = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? '';
+  const [exe, ...args] = line.split(/ +/);
+  expect(exe).toBe('/usr/bin/qvm-start');
+  const s = tmpStore('qubes-xml/q10.xml');
+  try {
+    const start = (name: string) => run('qvm-start', args.map((a) => a.replaceAll('%i', name)), s.env);
+    // offline only dom0 runs: the unit's start of a running qube succeeds doing nothing
+    expect(start('dom0')).toEqual({ code: 0, stdout: '', stderr: '' });
+    // a halted qube is started (here: fails at its missing image, a runtime error, not a usage one)
+    const r = start('vm0001');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^qvm-start: error: Starting qube failed: vm0001: /);
+  } finally {
+    s.remove();
+  }
 });

@@ -24,15 +24,16 @@
  *
  * Reference: qubes-core-admin: qubes/api/misc.py.
  */
+import { nowMs } from '../../config.js';
 import { DisconnectedError, ProtocolError } from '../../errors.js';
-import { storageContext } from '../../storage/pools.js';
-import { PoolSet } from '../../storage/qube-storage.js';
+import { sessionPools } from '../../ops/session-storage.js';
 import { applyFeatureRequest, REQUEST_VALUE_RE } from '../../vm/feature-requests.js';
 import { featureIsTrue } from '../../vm/features.js';
 import type { QubesVM } from '../../vm/qubes-vm.js';
 import { QubesDbClient } from '../../vmm/qubesdb/client.js';
 import { isRunningState } from '../../vmm/power-state.js';
 import { MalformedRequest } from '../malformed.js';
+import { callSession } from '../call-session.js';
 import { method, type Call, type MethodDecl } from '../method.js';
 
 const FEATURES_REQUEST = '/features-request/';
@@ -107,8 +108,8 @@ function localStamp(d: Date): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-function recordUpdates(vm: QubesVM, available: boolean): void {
-  const now = localStamp(new Date());
+function recordUpdates(vm: QubesVM, available: boolean, nowMs: number): void {
+  const now = localStamp(new Date(nowMs));
   if (featureIsTrue(vm.features.get('updates-available')) && !available) vm.features.set('last-update', now);
   vm.features.set('updates-available', available);
   vm.features.set('last-updates-check', now);
@@ -116,7 +117,7 @@ function recordUpdates(vm: QubesVM, available: boolean): void {
 
 /** Whether a running qube's volumes lag behind their sources (its template was updated since it started). */
 async function hasOutdatedVolumes(call: Call, vm: QubesVM): Promise<boolean> {
-  const storage = await new PoolSet(call.app, storageContext(call.services.env)).qube(vm);
+  const storage = await sessionPools(callSession(call), call.app).qube(vm);
   for (const v of storage.volumes) if (await v.pool.isOutdated(v.volume)) return true;
   return false;
 }
@@ -144,7 +145,7 @@ async function notifyUpdates(call: Call): Promise<void> {
   const name = target.name;
   await call.write((app) => {
     const vm = app.domains.get(name);
-    if (vm) recordUpdates(vm, count > 0);
+    if (vm) recordUpdates(vm, count > 0, nowMs(call.services.env));
   });
 }
 

@@ -117,6 +117,9 @@ export class DeviceWatch {
   private async look(first: boolean): Promise<void> {
     const app = this.o.current();
     const qubes = app.domains.all().filter((vm) => vm.klass !== 'RemoteVM');
+    // forget the qubes removed (a qube created again under the name starts afresh)
+    const names = new Set(qubes.map((vm) => vm.name));
+    for (const map of [this.known, this.wasRunning]) for (const name of map.keys()) if (!names.has(name)) map.delete(name);
     await app.vmm.refresh(qubes);
     for (const vm of qubes) {
       const running = vm.klass === 'AdminVM' || app.vmm.info(vm).state === 'Running';

@@ -57,6 +57,8 @@ const RESET_ON_STOP = ['xid', 'stubdom_xid', 'start_time'];
 class Reactions implements HypervisorReactions {
   private subscription: Subscription | undefined;
   private retry: NodeJS.Timeout | undefined;
+  /** The retry under way (stop waits for it, then nothing it opens is left open). */
+  private attempt: Promise<void> | undefined;
   private stopped = false;
   /** Per qube, the handling in progress: one after the other (the qube lock orders them with other processes). */
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -85,10 +87,13 @@ class Reactions implements HypervisorReactions {
     try {
       this.subscription = await this.conn.subscribeLifecycle((e) => this.onEvent(e));
     } catch (e) {
+      if (this.stopped) return;
       this.o.log.warning(`cannot watch libvirt: ${(e as Error).message}; trying again in the background`);
       this.scheduleRetry();
       return;
     }
+    // stopped while subscribing: the subscription opened since is closed here, not leaked
+    if (this.stopped) return this.closeSubscription();
     this.reconcileAll();
   }
 
@@ -96,7 +101,7 @@ class Reactions implements HypervisorReactions {
     if (this.retry || this.stopped) return;
     this.retry = setTimeout(() => {
       this.retry = undefined;
-      void this.tryAgain();
+      this.attempt = this.tryAgain();
     }, RETRY_MS);
   }
 
@@ -109,7 +114,14 @@ class Reactions implements HypervisorReactions {
       await this.conn.open();
     } catch {
       this.scheduleRetry();
+      return;
     }
+    // stopped while opening: the connection opened again registered the subscription again
+    if (this.stopped) await this.closeSubscription();
+  }
+
+  private async closeSubscription(): Promise<void> {
+    await this.subscription?.close().catch(() => undefined);
   }
 
   private onEvent(e: LifecycleEvent): void {
@@ -192,8 +204,9 @@ class Reactions implements HypervisorReactions {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
+    await this.attempt;
     await Promise.allSettled([...this.queues.values()]);
-    await this.subscription?.close().catch(() => undefined);
+    await this.closeSubscription();
   }
 }
 

@@ -23,7 +23,7 @@ import { followFeatureChanges, followNetvmChange } from '../../ops/running-qube-
 import type { DaemonServices } from '../method.js';
 import type { Log } from '../server.js';
 import type { EventFields } from '../wire.js';
-import type { Reaction } from './firewall-expiry.js';
+import type { Reaction } from './reaction.js';
 
 const field = (fields: EventFields, name: string) => fields.find(([k]) => k === name)?.[1];
 
@@ -54,6 +54,7 @@ export function startQubesDbSync(services: DaemonServices, log: Log): Reaction {
         if (c.kind === 'features') await followFeatureChanges(app, vm, c.features, services.env, warn);
         else await followNetvmChange(app, vm, c.old ? (app.domains.get(c.old) ?? null) : null, services.env, warn);
       } catch (e) {
+        if (stopped) return;
         log.error(`${c.vm}: cannot follow its changed ${c.kind === 'features' ? 'features' : 'net qube'}: ${(e as Error).message}`);
       }
     }
@@ -80,9 +81,11 @@ export function startQubesDbSync(services: DaemonServices, log: Log): Reaction {
   }
 
   return {
-    stop: () => {
+    stop: async () => {
       stopped = true;
       unsubscribe();
+      // the change being carried out finishes; the others are dropped
+      await queue;
     },
   };
 }
