@@ -29,10 +29,15 @@ export function autostartCommand(name: string, enable: boolean): string[] {
   return ['systemctl', enable ? 'enable' : 'disable', autostartUnit(name)];
 }
 
+/** Run the systemctl command of qube `name`'s unit; why it failed, or undefined. */
+async function systemctl(runner: CommandRunner, name: string, enable: boolean): Promise<string | undefined> {
+  const r = await runner.run(asRoot(autostartCommand(name, enable)));
+  return r.exitCode === 0 ? undefined : r.stderr.trim() || `systemctl exited ${r.exitCode}`;
+}
+
 /** @throws QubesError in the reference's words when the command fails */
 async function run(runner: CommandRunner, name: string, enable: boolean, what: 'set' | 'reset'): Promise<void> {
-  const r = await runner.run(asRoot(autostartCommand(name, enable)));
-  if (r.exitCode !== 0) throw new QubesError(`Failed to ${what} autostart for VM in systemd`);
+  if ((await systemctl(runner, name, enable)) !== undefined) throw new QubesError(`Failed to ${what} autostart for VM in systemd`);
 }
 
 const isQube = (h: PropertyHolder): h is PropertyHolder & { name: string; klass: string } => 'klass' in h && 'name' in h;
@@ -61,6 +66,6 @@ export async function changeProperty(runner: CommandRunner, h: PropertyHolder, n
  */
 export async function autostartChanged(runner: CommandRunner, name: string, autostart: boolean, enable: boolean): Promise<string | undefined> {
   if (!autostart) return undefined;
-  const r = await runner.run(asRoot(autostartCommand(name, enable)));
-  return r.exitCode === 0 ? undefined : `cannot ${enable ? 'enable' : 'disable'} ${autostartUnit(name)}: ${r.stderr.trim() || `systemctl exited ${r.exitCode}`}`;
+  const why = await systemctl(runner, name, enable);
+  return why === undefined ? undefined : `cannot ${enable ? 'enable' : 'disable'} ${autostartUnit(name)}: ${why}`;
 }
