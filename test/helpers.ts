@@ -102,16 +102,38 @@ export async function runIn(name: string, args: string[], env: NodeJS.ProcessEnv
   return { code, stdout, stderr };
 }
 
-/** Run bin/NAME without blocking (for concurrency tests). */
-export function runAsync(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+/** Run bin/NAME without blocking (for concurrency tests); with `input`, that is its whole standard input, as for `run`. */
+export function runAsync(name: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<RunResult> {
   return new Promise((resolve) => {
     const p = spawn(path.join(ROOT, 'bin', name), args, { env });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
+    if (input !== undefined) p.stdin.end(input);
     p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/**
+ * At most `n` of the functions given to the returned one run at a time
+ * (the others wait their turn): e.g. two processes at once on CI's two
+ * cores, where jest runs the files one after another and leaves the
+ * second core idle under a single-threaded command.
+ */
+export function slots(n: number): <T>(f: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (f) => {
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await f();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 /**

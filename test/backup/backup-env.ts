@@ -11,7 +11,7 @@ import { ByteSource } from '../../lib/backup/byte-source.js';
 import { TarReader } from '../../lib/backup/tar-reader.js';
 import { outerMember } from '../../lib/backup/tar-writer.js';
 import { parseXml, type XmlElement } from '../../lib/util/xml-reader.js';
-import { ROOT, run, tmpDir, type RunResult } from '../helpers.js';
+import { ROOT, run, runAsync, tmpDir, type RunResult } from '../helpers.js';
 import { sha256 } from '../storage/storage-env.js';
 
 export { sha256 };
@@ -22,6 +22,8 @@ export interface Host {
   env: NodeJS.ProcessEnv;
   home: string;
   q(cmd: string, ...args: string[]): RunResult;
+  /** `q` without blocking: for commands run side by side. */
+  qAsync(cmd: string, ...args: string[]): Promise<RunResult>;
   ok(cmd: string, ...args: string[]): string;
   img(vm: string, volume: string): string;
   xml(): string;
@@ -64,6 +66,7 @@ export function freshHost(extraEnv: NodeJS.ProcessEnv = {}): Host {
     env,
     home,
     q,
+    qAsync: (cmd, ...args) => runAsync(cmd, args, env, ''),
     ok,
     img: (vm, volume) => {
       const t = path.join(dir, 'vm-templates', vm, `${volume}.img`);

@@ -3,10 +3,16 @@
  * format 3 by the R2/R3 writer) into fresh stores: every restored image
  * has the recorded sha256 and size; properties, features and tags as in
  * the source store (format 3: converted as the reference converts R3.2).
+ *
+ * The tests run side by side, their restores two at a time: the format 4
+ * vectors derive a key per file at the reference's N = 2^20 (seconds of
+ * one core each, fixed by the vectors), and jest runs this file alone on
+ * CI's two cores. Each restore has its own host; two at once need
+ * 2 × 1.2 GiB.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { vector } from '../helpers.js';
+import { slots, vector } from '../helpers.js';
 import { domainFacts, domains, freshHost, passFile, sha256, type Host } from './backup-env.js';
 
 interface Digest {
@@ -14,6 +20,12 @@ interface Digest {
   size: number;
 }
 const digests = (dir: string): Record<string, Digest> => JSON.parse(fs.readFileSync(vector(`${dir}/digests.json`), 'utf8')) as Record<string, Digest>;
+
+const restoreSlot = slots(2);
+/** Each test's limit, counted from the start of the file: it includes the wait for a slot. */
+const LIMIT_MS = 900_000;
+/** qvm-backup-restore with these arguments in the host, in its turn. */
+const restore = (h: Host, ...args: string[]) => restoreSlot(() => h.qAsync('qvm-backup-restore', ...args));
 
 function expectImage(file: string, d: Digest): void {
   expect(fs.statSync(file).size).toBe(d.size);
@@ -30,9 +42,9 @@ describe.each([
   ['backup-v4/gzip', 'correct horse battery staple'],
   ['backup-v4/uncompressed', 's3cret pass'],
 ])('format 4 vector %s', (dir, pass) => {
-  test('restores every image, property, feature and tag', () => {
+  test.concurrent('restores every image, property, feature and tag', async () => {
     const h = freshHost();
-    const r = h.q('qvm-backup-restore', '-p', passFile(h.dir, pass), vector(`${dir}/backup.bin`));
+    const r = await restore(h, '-p', passFile(h.dir, pass), vector(`${dir}/backup.bin`));
     expect(r.stderr).toContain('qubesadmin.backup: -> Done.');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(' work |        AppVM | debian-12 |         - |  blue |');
@@ -53,24 +65,24 @@ describe.each([
       expect(Object.fromEntries(g.features)).toEqual(Object.fromEntries(s.features));
       expect(g.tags.filter((t) => t !== 'created-by-dom0').sort()).toEqual([...s.tags].sort());
     }
-  });
+  }, LIMIT_MS);
 });
 
-test('format 4 --verify-only reads everything and changes nothing', () => {
+test.concurrent('format 4 --verify-only reads everything and changes nothing', async () => {
   const h = freshHost();
   const before = h.xml();
-  const r = h.q('qvm-backup-restore', '--verify-only', '-p', passFile(h.dir, 'correct horse battery staple'), vector('backup-v4/gzip/backup.bin'));
+  const r = await restore(h, '--verify-only', '-p', passFile(h.dir, 'correct horse battery staple'), vector('backup-v4/gzip/backup.bin'));
   expect(r.code).toBe(0);
   expect(r.stderr).toContain('qubesadmin.backup: -> Verifying work...');
   expect(r.stderr).toContain('app: The above VM archive(s) will be verified.');
   expectUntouched(h, before);
-});
+}, LIMIT_MS);
 
 describe.each(['encrypted-gzip', 'plain-gzip'])('format 3 vector %s', (kind) => {
-  test('restores private and root images, converts the R3.2 qubes, restores dom0 home', () => {
+  test.concurrent('restores private and root images, converts the R3.2 qubes, restores dom0 home', async () => {
     const h = freshHost();
     h.ok('qvm-create', '-C', 'TemplateVM', '-l', 'black', 'fedora-20-x64');
-    const r = h.q('qvm-backup-restore', '--ignore-missing', '-p', passFile(h.dir, 'qubes'), vector(`backup-v3/${kind}/backup.bin`));
+    const r = await restore(h, '--ignore-missing', '-p', passFile(h.dir, 'qubes'), vector(`backup-v3/${kind}/backup.bin`));
     expect(r.stderr).toContain('-> Done.');
     expect(r.code).toBe(0);
     const d = digests(`backup-v3/${kind}`);
@@ -109,17 +121,17 @@ describe.each(['encrypted-gzip', 'plain-gzip'])('format 3 vector %s', (kind) => 
     const restored = fs.readdirSync(h.home).filter((n) => n.startsWith('home-restore-'));
     expect(restored).toHaveLength(1);
     expect(fs.statSync(path.join(h.home, restored[0] as string, 'dom0-home/user/Pictures/another-file.png')).size).toBe(12);
-  });
+  }, LIMIT_MS);
 });
 
-test('format 3 --verify-only needs nothing on the host (no template) and changes nothing', () => {
+test.concurrent('format 3 --verify-only needs nothing on the host (no template) and changes nothing', async () => {
   const h = freshHost();
   const before = h.xml();
-  const r = h.q('qvm-backup-restore', '--verify-only', '-p', passFile(h.dir, 'qubes'), vector('backup-v3/encrypted-gzip/backup.bin'));
+  const r = await restore(h, '--verify-only', '-p', passFile(h.dir, 'qubes'), vector('backup-v3/encrypted-gzip/backup.bin'));
   expect(r.stderr).toContain('-> Verifying test-work...');
   expect(r.code).toBe(0);
   expectUntouched(h, before);
   expect(fs.readdirSync(h.home)).toEqual([]);
-  const wrong = h.q('qvm-backup-restore', '--verify-only', '-p', passFile(h.dir, 'qubez'), vector('backup-v3/encrypted-gzip/backup.bin'));
+  const wrong = await restore(h, '--verify-only', '-p', passFile(h.dir, 'qubez'), vector('backup-v3/encrypted-gzip/backup.bin'));
   expect(wrong).toMatchObject({ code: 1, stderr: 'app: Checking backup content...\nqvm-backup-restore: error: Corrupted backup header (hmac verification failed). Is the password correct?\n' });
-});
+}, LIMIT_MS);
