@@ -213,9 +213,9 @@ class StdoutGoneError extends Error {
  * whatever writes to stdout (the table printer, a backup streamed to `-`).
  *
  * Text goes to descriptor 1 with fs.writeSync, not through process.stdout:
- * making that stream loads Node's stream modules (and net or tty), ~5
- * million instructions, a tenth of `node -e 0` (bench/RESULTS.md), which a
- * listing does not need. Node writes its standard output synchronously
+ * making that stream loads Node's stream modules (and net or tty), ~13
+ * million instructions, a seventh of `node -e 0` (bench/RESULTS.md), which
+ * a listing does not need. Node writes its standard output synchronously
  * anyway when it is a file, a pipe or a terminal (on Linux), so nothing
  * changes but the cost. The stream is made only when a command asks for it
  * (binary data, whether stdout is a terminal), or when the descriptor is
