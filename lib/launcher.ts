@@ -32,6 +32,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
 import { codeCacheDir, codeCacheDisabled } from './config.js';
+import { blockChecksum } from './util/block-checksum.js';
 
 /** The code cache file of one bundle, and the header naming what its code was made from. */
 interface CacheSlot {
@@ -49,33 +50,12 @@ function pathTag(s: string): string {
 }
 
 /**
- * A checksum of the V8 data (Fletcher's, over 32-bit words in blocks of
- * 8): V8 checks a cache's version, flags and length, not its bytes, and
- * crashes on corrupt ones, every run, where this makes the launcher compile
- * from source instead. ~2 ms for a 250 KB cache; a CRC would need zlib.
- */
-function checksum(data: Uint8Array): string {
-  if ((data.byteOffset & 3) !== 0) data = new Uint8Array(data); // Int32Array needs aligned memory
-  const n = (data.length >>> 5) << 3;
-  const w = new Int32Array(data.buffer, data.byteOffset, n);
-  let a = 0;
-  let b = 0;
-  for (let i = 0; i < n; i += 8) {
-    a = (a + (w[i] as number) + (w[i + 1] as number) + (w[i + 2] as number) + (w[i + 3] as number)) | 0;
-    a = (a + (w[i + 4] as number) + (w[i + 5] as number) + (w[i + 6] as number) + (w[i + 7] as number)) | 0;
-    b = (b + a) | 0;
-  }
-  for (let i = n * 4; i < data.length; i++) {
-    a = (a + (data[i] as number)) | 0;
-    b = (b + a) | 0;
-  }
-  return `${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}`;
-}
-
-/**
  * A cache file: one line of text, `MAGIC KEY CHECKSUM`, padded with spaces
  * to a multiple of 8 bytes (the data then starts aligned for the checksum),
- * then the V8 data.
+ * then the V8 data. The checksum (util/block-checksum.ts) is there because V8 checks
+ * a cache's version, flags and length, not its bytes, and crashes on
+ * corrupt ones, every run, where this makes the launcher compile from
+ * source instead.
  */
 function headerLine(key: string, sum: string): Buffer {
   const line = `${MAGIC} ${key} ${sum}`;
@@ -116,7 +96,7 @@ function readCache(slot: CacheSlot): Buffer | undefined {
   const prefix = `${MAGIC} ${slot.key} `;
   if (!line.startsWith(prefix)) return undefined;
   const v8data = data.subarray(end + 1);
-  return v8data.length > 0 && checksum(v8data) === line.slice(prefix.length) ? v8data : undefined;
+  return v8data.length > 0 && blockChecksum(v8data) === line.slice(prefix.length) ? v8data : undefined;
 }
 
 /** Written whole and synced under a temporary name, then renamed: a cache file is complete or absent. */
@@ -125,7 +105,7 @@ function writeCache(slot: CacheSlot, data: Buffer): void {
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx', 0o600);
-    fs.writeFileSync(fd, Buffer.concat([headerLine(slot.key, checksum(data)), data]));
+    fs.writeFileSync(fd, Buffer.concat([headerLine(slot.key, blockChecksum(data)), data]));
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;

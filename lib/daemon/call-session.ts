@@ -30,7 +30,7 @@ export function daemonSession(services: DaemonServices, log: (message: string) =
       err: (s) => services.warn(s.replace(/\n$/, '')),
       stdout: none('standard output'),
       stdin: none('standard input'),
-      stdoutIsTTY: false,
+      stdoutIsTTY: () => false,
       stderrIsTTY: () => false,
       stdinIsTTY: () => false,
       readLine: () => '',

@@ -39,7 +39,8 @@ export interface SessionStreams {
   stdout: () => NodeJS.WritableStream;
   /** Standard input, made when first asked (the process's may load the net module). */
   stdin: () => InputStream;
-  stdoutIsTTY: boolean;
+  /** Whether standard output is a terminal (asked only by the commands that change their output for one: the process's stream is made on first use). */
+  stdoutIsTTY: () => boolean;
   /** Whether standard error is a terminal (asked only by progress displays: process.stderr is made on first use). */
   stderrIsTTY: () => boolean;
   stdinIsTTY: () => boolean;

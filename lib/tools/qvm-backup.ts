@@ -128,7 +128,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
   const home = selected.some((v) => v.klass === 'AdminVM') ? dom0Home(ctx.env).home : undefined;
   const target = backupTarget(profile.destination_path, ctx.session.streams.cwd, home);
   const toStdout = target === '-';
-  if (toStdout && ctx.isTTY) throw new BackupError('Refusing to write a backup to a terminal; redirect standard output to a file or a pipe');
+  if (toStdout && ctx.stdoutIsTTY()) throw new BackupError('Refusing to write a backup to a terminal; redirect standard output to a file or a pipe');
   chunkSizeFor(chunkSize, !toStdout);
   // the summary and questions must not mix with a backup written to standard output
   const say = toStdout ? ctx.err : ctx.out;

@@ -172,7 +172,7 @@ async function list(opts: Opts, names: string[], ctx: Context): Promise<void> {
   const rows = [['POOL:VOLUME', 'VMNAME', 'VOLUME_NAME', 'REVERT_POSSIBLE']];
   for (const g of sorted)
     g.rows.forEach((r, i) => {
-      const label = i > 0 && ctx.isTTY && !opts.full ? '' : `${g.key[0]}:${g.key[1]}`;
+      const label = i > 0 && ctx.stdoutIsTTY() && !opts.full ? '' : `${g.key[0]}:${g.key[1]}`;
       rows.push([label, r.vm, r.volume, r.revertible ? 'Yes' : 'No']);
     });
   ctx.out(formatTable(rows));

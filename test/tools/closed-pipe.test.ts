@@ -58,3 +58,33 @@ describe('a closed standard output ends the command quietly', () => {
     }
   });
 });
+
+/*
+ * The runner writes text straight to descriptor 1 (fs.writeSync), not
+ * through process.stdout; a descriptor left non-blocking by the caller
+ * answers EAGAIN once its pipe is full, and the rest goes through the
+ * stream: all of it, in order.
+ */
+test('a non-blocking pipe that fills up before its reader reads gets the whole listing, in order', () => {
+  const slowReader = [
+    'import array, fcntl, os, subprocess, sys, termios, time',
+    'r, w = os.pipe()',
+    'os.set_blocking(w, False)',
+    'p = subprocess.Popen(sys.argv[1:], stdout=w)',
+    'os.close(w)',
+    'queued = array.array("i", [0])',
+    '# not a byte read until the pipe is full (64 KiB): the command meets EAGAIN',
+    'while fcntl.ioctl(r, termios.FIONREAD, queued) == 0 and queued[0] < 65536 and p.poll() is None: time.sleep(0.01)',
+    'time.sleep(0.2)',
+    'out = b""',
+    'while chunk := os.read(r, 65536): out += chunk',
+    'sys.stdout.buffer.write(out)',
+    'sys.exit(p.wait())',
+  ].join('\n');
+  const args = ['--format', 'full'];
+  const expected = spawnSync(path.join(ROOT, 'bin', 'qvm-ls'), args, { env: s.env, encoding: 'utf8', maxBuffer: 1 << 26 });
+  expect(expected.stdout.length).toBeGreaterThan(65536);
+  const r = spawnSync('python3', ['-c', slowReader, path.join(ROOT, 'bin', 'qvm-ls'), ...args], { env: s.env, encoding: 'utf8', maxBuffer: 1 << 26 });
+  expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  expect(r.stdout === expected.stdout).toBe(true);
+});

@@ -33,7 +33,7 @@ async function parse(argv: string[]) {
   const code = await runTool(spec, argv, (opts: Record<string, unknown>, args) => void (seen = { opts, args }), {
     out: (s) => void (out += s),
     err: (s) => void (err += s),
-    isTTY: false,
+    stdoutIsTTY: () => false,
     env: { QUBES_OFFLINE_MODE: '1' },
   });
   return { code, seen, out, err };

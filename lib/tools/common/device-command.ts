@@ -284,7 +284,7 @@ async function list(svc: DeviceServices, app: Qubes, devclass: string, opts: Dev
   }
   const rows = await listRows(svc, app, { devclass, ...(selected ? { vms: selected } : {}), assignments: opts.assignments, withSbdf });
   const header = withSbdf ? ['BACKEND:DEVID', 'SBDF', 'DESCRIPTION', 'USED BY'] : ['BACKEND:DEVID', 'DESCRIPTION', 'USED BY'];
-  ctx.out(formatTable(ctx.isTTY ? [header, ...rows] : rows));
+  ctx.out(formatTable(ctx.stdoutIsTTY() ? [header, ...rows] : rows));
 }
 
 /** A listed device as JSON (see JSON OUTPUT in qvm-device(1)); the SBDF of a PCI device whether or not --with-sbdf is given. */

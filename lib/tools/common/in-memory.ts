@@ -54,7 +54,7 @@ export async function runInMemory(name: string, args: string[], o: InMemoryOptio
   const io: Io = {
     out: (s) => void out.push(Buffer.from(s)),
     err: (s) => void (stderr += s),
-    isTTY: o.isTTY ?? false,
+    stdoutIsTTY: () => o.isTTY ?? false,
     env: o.env,
     stdout: () => stdout,
     stdin: () => Readable.from([input]),

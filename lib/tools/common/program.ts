@@ -12,6 +12,7 @@
  * errors print `PROG: error: MESSAGE` and exit 2 as the reference's
  * argparse does. Help (`-h`) goes to stdout with exit 0.
  */
+import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import type { Env } from '../../config.js';
 import type { Store } from '../../app/store.js';
@@ -26,8 +27,8 @@ import { allSpecOptions, COMMON_OPTIONS, findSubcommand, subcommandWords, type A
 export interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
-  /** Whether standard output is a terminal. */
-  isTTY: boolean;
+  /** Whether standard output is a terminal (a question: the process's stdout stream is made on first use). */
+  stdoutIsTTY: () => boolean;
   env: Env;
   /** Standard output as a stream, for binary data; asked only by commands that write such (process.stdout is made on first use). */
   stdout?: () => NodeJS.WritableStream;
@@ -58,7 +59,7 @@ export interface Context {
   out: (s: string) => void;
   err: (s: string) => void;
   /** Whether standard output is a terminal. */
-  isTTY: boolean;
+  stdoutIsTTY: () => boolean;
   /** The store, opened lazily (nothing is read until asked). */
   store(): Store;
   /** Everything else the command works with, made once for it. */
@@ -206,12 +207,20 @@ class StdoutGoneError extends Error {
 
 /**
  * The process's streams, with the one rule for a standard output that can
- * no longer be written: Node reports the failure as an 'error' event (an
- * uncaught one prints a stack trace), possibly after the command's last
- * write. A closed pipe (EPIPE) ends the command quietly with
+ * no longer be written: a closed pipe (EPIPE) ends the command quietly with
  * CLOSED_STDOUT_EXIT; any other failure (ENOSPC on `> /dev/full`) is said
  * in one line and ends it with 1. This holds for every command and
  * whatever writes to stdout (the table printer, a backup streamed to `-`).
+ *
+ * Text goes to descriptor 1 with fs.writeSync, not through process.stdout:
+ * making that stream loads Node's stream modules (and net or tty), ~13
+ * million instructions, a seventh of `node -e 0` (bench/RESULTS.md), which
+ * a listing does not need. Node writes its standard output synchronously
+ * anyway when it is a file, a pipe or a terminal (on Linux), so nothing
+ * changes but the cost. The stream is made only when a command asks for it
+ * (binary data, whether stdout is a terminal), or when the descriptor is
+ * non-blocking and full (EAGAIN: a parent's non-blocking pipe); from then
+ * on all output goes through it, in order.
  */
 function processIo(prog: string): Io {
   let endCode: number | undefined;
@@ -225,7 +234,8 @@ function processIo(prog: string): Io {
     }
     return stderr;
   };
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  /** Standard output failed: remember the status to exit with and say why (the stream's 'error' may come after the command returned). */
+  const failed = (e: NodeJS.ErrnoException): void => {
     if (endCode !== undefined) return;
     if (e.code === 'EPIPE') {
       endCode = CLOSED_STDOUT_EXIT;
@@ -233,18 +243,42 @@ function processIo(prog: string): Io {
       endCode = 1;
       errStream().write(`${errorLine(prog, new StdoutGoneError(`cannot write to standard output: ${ioReason(e)}`), 0)}\n`);
     }
-    // The event may come after the command has returned its status.
     process.exitCode = endCode;
-  });
+  };
+  let stdout: NodeJS.WriteStream | undefined;
+  const stdoutStream = (): NodeJS.WriteStream => {
+    if (stdout === undefined) {
+      stdout = process.stdout;
+      stdout.on('error', failed);
+    }
+    return stdout;
+  };
   return {
     out: (s) => {
       if (endCode !== undefined) throw new StdoutGoneError('standard output gone');
-      process.stdout.write(s);
+      if (stdout !== undefined) {
+        stdout.write(s);
+        return;
+      }
+      const bytes = Buffer.from(s, 'utf8');
+      for (let done = 0; done < bytes.length; ) {
+        try {
+          done += fs.writeSync(1, bytes, done);
+        } catch (e) {
+          const err = e as NodeJS.ErrnoException;
+          if (err.code === 'EAGAIN') {
+            stdoutStream().write(bytes.subarray(done));
+            return;
+          }
+          failed(err);
+          throw new StdoutGoneError('standard output gone');
+        }
+      }
     },
     err: (s) => errStream().write(s),
-    isTTY: Boolean(process.stdout.isTTY),
+    stdoutIsTTY: () => Boolean(stdoutStream().isTTY),
     env: process.env,
-    stdout: () => process.stdout,
+    stdout: stdoutStream,
     stdin: () => process.stdin,
     stderrIsTTY: () => Boolean(errStream().isTTY),
     stdinIsTTY: () => Boolean(process.stdin.isTTY),
@@ -268,7 +302,7 @@ function sessionFor(prog: string, io: Io, verbose: number, offlineFlag: boolean 
       err: io.err,
       stdout: io.stdout ?? missing('standard output stream'),
       stdin: io.stdin ?? missing('standard input'),
-      stdoutIsTTY: io.isTTY,
+      stdoutIsTTY: io.stdoutIsTTY,
       stderrIsTTY: io.stderrIsTTY ?? (() => false),
       stdinIsTTY: io.stdinIsTTY ?? (() => false),
       readLine: io.readLine ?? (() => ''),
@@ -326,7 +360,7 @@ export async function runTool<O>(spec: CommandSpec, argv: string[], body: Body<O
       env: session.env,
       out: io.out,
       err: io.err,
-      isTTY: io.isTTY,
+      stdoutIsTTY: io.stdoutIsTTY,
       store: () => session.store(),
       session,
     };
