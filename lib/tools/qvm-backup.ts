@@ -160,6 +160,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     },
     progress,
     kdf,
+    env: ctx.env,
     chunkSize,
     keepPartial: Boolean(opts.keepPartial),
   });
