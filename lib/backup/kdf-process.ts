@@ -11,7 +11,7 @@
  * one), which halves the derivation; glibc reads its tunables only when a
  * process starts, so the derivations run in a process started so
  * (config.ts kdfProcessEnv), with the same Node binary, for the whole run:
- * one start, its cost hidden behind the first derivation. Without huge
+ * one start, when the run begins. Without huge
  * pages (THP `never`, older glibc) it works the same, only slower.
  *
  * The passphrase goes over the IPC channel, never on a command line or in
@@ -123,13 +123,25 @@ let child: KdfChild | undefined;
 /** The child could not run on this machine: derive in this process from now on. */
 let unusable = false;
 
+const running = (): KdfChild => {
+  if (!child || child.ended)
+    child = new KdfChild(holderEnv, () => {
+      unusable = true;
+    });
+  return child;
+};
+
 /**
  * Run `work` with the key derivations of this process in the child
- * (started at the first derivation, killed when the last of the runs that
- * hold it ends). `env`: the command's environment (its GLIBC_TUNABLES).
+ * (started at once, so that Node's start-up overlaps the run's first
+ * reads; killed when the last of the runs that hold it ends). `env`: the
+ * command's environment (its GLIBC_TUNABLES).
  */
 export async function withKdfProcess<T>(env: Env, work: () => Promise<T>): Promise<T> {
-  if (holders++ === 0) holderEnv = env;
+  if (holders++ === 0) {
+    holderEnv = env;
+    if (!unusable) running();
+  }
   try {
     return await work();
   } finally {
@@ -143,9 +155,5 @@ export async function withKdfProcess<T>(env: Env, work: () => Promise<T>): Promi
 /** The 64 bytes of key of `q`: in the child during a run (withKdfProcess), else here. */
 export function scryptKey(q: ScryptRequest): Promise<Buffer> {
   if (holders === 0 || unusable) return inProcess(q);
-  if (!child || child.ended)
-    child = new KdfChild(holderEnv, () => {
-      unusable = true;
-    });
-  return child.derive(q);
+  return running().derive(q);
 }
