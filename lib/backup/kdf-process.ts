@@ -58,7 +58,7 @@ class KdfChild {
   ended = false;
 
   constructor(env: Env, onUnusable: () => void) {
-    this.child = childProcess.spawn(process.execPath, [path.join(packageRoot(), 'dist', 'lib', 'backup', 'kdf-child.js')], {
+    this.child = childProcess.spawn(process.execPath, [path.join(packageRoot(), 'dist', 'bin', 'kdf-child.cjs')], {
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       env: kdfProcessEnv(env),
     });

@@ -34,7 +34,7 @@ function kdfChildren(parent: number): number[] {
     const pid = Number(name);
     if (stat(pid)?.[1] !== String(parent)) continue;
     try {
-      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('kdf-child.js')) out.push(pid);
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('kdf-child.cjs')) out.push(pid);
     } catch {
       // gone meanwhile
     }
