@@ -69,7 +69,7 @@ DISTDIR ?= $(CURDIR)
 RPMDIR ?= $(CURDIR)/rpmbuild
 
 COMMANDS := $(filter-out package.json,$(notdir $(wildcard bin/*)))
-BUNDLES := $(COMMANDS:%=dist/bin/%.cjs) dist/bin/launch.cjs
+BUNDLES := $(COMMANDS:%=dist/bin/%.cjs) dist/bin/launch.cjs dist/bin/kdf-child.cjs
 MAN1 := $(wildcard man/*.1)
 MAN8 := $(wildcard man/*.8)
 COMPLETION := completions/qubes-tools.bash

@@ -226,3 +226,15 @@ export function qubesdDevicePollMs(env: Env): number {
   const v = Number(env.QUBESD_DEVICE_POLL_MS);
   return Number.isFinite(v) && v > 0 ? v : 1000;
 }
+
+/**
+ * The environment of the key derivation process (lib/backup/kdf-process.ts):
+ * glibc's tunables of the command with `glibc.malloc.hugetlb=1` added, so
+ * that glibc (>= 2.35) asks transparent huge pages for scrypt's 1 GiB
+ * allocation (older glibc ignores the tunable); nothing else of the
+ * command's environment (NODE_OPTIONS among it) reaches that process.
+ */
+export function kdfProcessEnv(env: Env): Record<string, string> {
+  const own = (env.GLIBC_TUNABLES ?? '').split(':').filter((t) => t !== '' && !t.startsWith('glibc.malloc.hugetlb='));
+  return { GLIBC_TUNABLES: [...own, 'glibc.malloc.hugetlb=1'].join(':') };
+}

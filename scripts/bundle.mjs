@@ -129,6 +129,8 @@ if (process.argv[2] === '--contents') {
   fs.rmSync(outDir, { recursive: true, force: true });
   const results = await Promise.all([
     build({ ...common, entryPoints: [path.join(root, 'lib', 'launcher.ts')], outfile: path.join(outDir, 'launch.cjs') }),
+    // the program of the key derivation process (lib/backup/kdf-process.ts starts it), installed beside the bundles
+    build({ ...common, entryPoints: [path.join(root, 'lib', 'backup', 'kdf-child.ts')], outfile: path.join(outDir, 'kdf-child.cjs') }),
     ...commands.map((name) => bundleCommand(name, { outfile: path.join(outDir, `${name}.cjs`) })),
   ]);
   for (const r of results) await writeOutputs(r);

@@ -10,14 +10,16 @@
  *  12   4  p (BE)          96+X  32  HMAC-SHA256(key_hmac, bytes 0..95+X)
  *
  * key_enc ‖ key_hmac = scrypt(password, salt, N, r, p, 64). The key
- * derivation runs on libuv's thread pool (crypto.scrypt), beside the
- * main thread's streaming, as many at once as memory allows (kdf-memory.ts).
+ * derivation runs beside the main thread's streaming: in the run's key
+ * derivation process (kdf-process.ts), else on libuv's thread pool, as
+ * many at once as memory allows (kdf-memory.ts).
  *
  * Reference: Tarsnap/scrypt FORMAT and lib/scryptenc; spec backup.md §2.5.
  */
 import crypto from 'node:crypto';
 import { BackupError } from '../errors.js';
 import { kdfBytes, kdfGate } from './kdf-memory.js';
+import { scryptKey } from './kdf-process.js';
 
 export const SCRYPT_HEADER = 96;
 export const SCRYPT_OVERHEAD = 128;
@@ -48,18 +50,17 @@ export interface ScryptKeys {
 
 const kdfMemory = (p: KdfParams): number => 128 * 2 ** p.logN * p.r * p.p + 128 * p.r * p.p + 1024 * 1024;
 
-/** Derive the keys of one container (thread pool), once the process's derivation gate lets it (kdf-memory.ts). */
+/** Derive the keys of one container (in the run's key derivation process, kdf-process.ts), once the process's derivation gate lets it (kdf-memory.ts). */
 export function deriveKeys(password: string | Buffer, salt: Buffer, params: KdfParams): Promise<ScryptKeys> {
-  return kdfGate.run(
-    kdfBytes(params),
-    () =>
-      new Promise((resolve, reject) => {
-        crypto.scrypt(password, salt, 64, { N: 2 ** params.logN, r: params.r, p: params.p, maxmem: kdfMemory(params) }, (err, key) => {
-          if (err) reject(new BackupError(`scrypt key derivation failed: ${err.message}`));
-          else resolve({ params, salt, encKey: key.subarray(0, 32), hmacKey: key.subarray(32, 64) });
-        });
-      }),
-  );
+  return kdfGate.run(kdfBytes(params), async () => {
+    let key: Buffer;
+    try {
+      key = await scryptKey({ password, salt, N: 2 ** params.logN, r: params.r, p: params.p, maxmem: kdfMemory(params) });
+    } catch (err) {
+      throw new BackupError(`scrypt key derivation failed: ${(err as Error).message}`);
+    }
+    return { params, salt, encKey: key.subarray(0, 32), hmacKey: key.subarray(32, 64) };
+  });
 }
 
 /** Fresh keys with a random salt, for writing. */

@@ -3,8 +3,9 @@
  * A backup run (qvm-backup, later the daemon's backup method): which qubes
  * a profile selects, what of them goes in (volumes asked from their pools,
  * firewall, notes, dom0's home) with the summary the user confirms, the
- * writing under SIGINT/SIGTERM with progress, and on success each included
- * qube's backup_timestamp. The command parses, asks and reports.
+ * writing under SIGINT/SIGTERM with progress (key derivations in a process
+ * of their own, kdf-process.ts), and on success each included qube's
+ * backup_timestamp. The command parses, asks and reports.
  *
  * Reference: qubes-core-admin: qubes/backup.py Backup (get_files_to_backup,
  * backup_do); spec backup.md §2, §6, §8.
@@ -16,8 +17,10 @@ import { backupQubesXml, collectContent, summaryTable, type QubeContent } from '
 import { writeBackup } from '../backup/backup-writer.js';
 import type { Progress } from '../util/progress.js';
 import { onCancelSignals } from '../backup/run-control.js';
+import { withKdfProcess } from '../backup/kdf-process.js';
 import type { KdfParams } from '../backup/scrypt-container.js';
 import type { Sink } from '../backup/sink.js';
+import type { Env } from '../config.js';
 import { BackupCancelledError, BackupError, QubesVMNotFoundError } from '../errors.js';
 import { storageContext } from '../storage/pools.js';
 import { PoolSet } from '../storage/qube-storage.js';
@@ -63,6 +66,8 @@ export interface BackupWrite {
   openSink: () => Sink;
   progress: Progress;
   kdf: KdfParams;
+  /** The command's environment, for the key derivation process (kdf-process.ts). */
+  env: Env;
   chunkSize?: number;
   /** After an error or a cancel, keep the partly written file as NAME.partial. */
   keepPartial: boolean;
@@ -90,18 +95,20 @@ export async function writeBackupRun(store: Store, plan: BackupPlan, o: BackupWr
   // a daemon's signals are its own: a run it makes is cancelled by its caller only
   const stopSignals = o.signal ? () => {} : onCancelSignals(controller);
   try {
-    await writeBackup({
-      passphrase: o.passphrase,
-      compression: o.compression,
-      backupId: newBackupId(),
-      qubesXml,
-      content: plan.content,
-      sink,
-      signal: o.signal ?? controller.signal,
-      onProgress: (n) => o.progress.update(n),
-      kdf: o.kdf,
-      chunkSize: o.chunkSize,
-    });
+    await withKdfProcess(o.env, () =>
+      writeBackup({
+        passphrase: o.passphrase,
+        compression: o.compression,
+        backupId: newBackupId(),
+        qubesXml,
+        content: plan.content,
+        sink,
+        signal: o.signal ?? controller.signal,
+        onProgress: (n) => o.progress.update(n),
+        kdf: o.kdf,
+        chunkSize: o.chunkSize,
+      }),
+    );
     await sink.finish();
     o.progress.finish(true);
   } catch (e) {

@@ -43,7 +43,7 @@ export const spec: CommandSpec = {
     { flags: '--no-compress', description: 'do not compress the backup' },
     { flags: '-Z, --compress-filter <PROG>', description: 'compress with PROG (restore accepts gzip, bzip2, xz, and if installed lzma, pbzip2, pigz, zstd, zstdmt)', kind: 'text' },
     { flags: '-y, --yes', description: 'do not ask for confirmation' },
-    { flags: '--chunk-size <SIZE>', description: 'bytes of compressed data per encrypted chunk, each costing one key derivation (100MiB to 4GiB; default 1GiB to a file, 100MiB to standard output, the most allowed there)', kind: 'text' },
+    { flags: '--chunk-size <SIZE>', description: 'bytes of compressed data per encrypted chunk, each costing one key derivation (100MiB to 4GiB; default 1028MiB to a file (a 1 GiB volume and its framing), 100MiB to standard output, the most allowed there)', kind: 'text' },
     { flags: '--keep-partial', description: 'keep a partly written backup file after an error or a cancel, as NAME.partial (default: remove it)' },
   ],
 };
@@ -160,6 +160,7 @@ export async function run(opts: Opts, args: string[], ctx: Context): Promise<num
     },
     progress,
     kdf,
+    env: ctx.env,
     chunkSize,
     keepPartial: Boolean(opts.keepPartial),
   });

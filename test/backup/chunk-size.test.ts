@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /**
  * Chunks larger than the reference's 100 MiB (issue 15): the default chunk
- * size of a backup to a file (1 GiB: a volume of 101 MiB of random data is
- * one chunk), and with --chunk-size a volume of exactly one chunk (then an
+ * size of a backup to a file (1 GiB and 4 MiB: a volume of 101 MiB of
+ * random data is one chunk, and so is a volume of 1 GiB of random data
+ * with its framing), and with --chunk-size a volume of exactly one chunk (then an
  * empty chunk, spec §2.6) and of one byte more (a chunk of one byte), and
  * an empty volume. Each archive restored bit for bit by the emergency
  * procedure (GNU tar, scrypt, gzip -d), by our qvm-backup-restore (which
@@ -13,6 +14,8 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ByteSource } from '../../lib/backup/byte-source.js';
+import { TarReader } from '../../lib/backup/tar-reader.js';
 import { processStartTime } from '../../lib/util/process-identity.js';
 import { ROOT } from '../helpers.js';
 import { testWithout } from '../needs.js';
@@ -109,6 +112,27 @@ describe('default settings to a file', () => {
     expect(chunksOf(b.sizes, b.paths.get('empty') as string)).toHaveLength(1);
     restoredEverywhere(b.file, b.paths, true);
   });
+
+  test('a volume of 1 GiB of random data is one chunk: its framing (tar headers, stored gzip blocks) does not spill into a second', async () => {
+    const h = freshHost();
+    h.ok('qvm-create', '-C', 'TemplateVM', '-l', 'black', 'tpl');
+    h.ok('qvm-create', '-l', 'blue', '-t', 'tpl', 'gig');
+    fs.truncateSync(h.img('gig', 'private'), 0);
+    const fd = fs.openSync(h.img('gig', 'private'), 'r+');
+    for (let i = 0; i < 64; i++) fs.writeSync(fd, randomBytes(16 * MiB), 0, 16 * MiB, i * 16 * MiB);
+    fs.closeSync(fd);
+    const dest = fs.mkdtempSync(path.join(h.dir, 'dest-'));
+    h.ok('qvm-backup', '-y', '-q', '-p', passFile(h.dir, PASS), dest, 'gig');
+    fs.rmSync(h.img('gig', 'private'));
+    // names and sizes only: the chunk itself is not read into memory
+    const file = backupIn(dest);
+    const r = new TarReader(new ByteSource(fs.createReadStream(file)), { ignoreZeros: true, what: file });
+    const chunks: [string, number][] = [];
+    for (let e; (e = await r.next()); ) if (/private\.img\.\d+\.enc$/.test(e.name)) chunks.push([e.name.replace(/^.*private/, 'private'), e.size - 128]);
+    expect(chunks).toEqual([['private.img.000.enc', expect.any(Number)]]);
+    expect(chunks[0]?.[1]).toBeGreaterThan(1024 * MiB);
+    fs.rmSync(h.dir, { recursive: true, force: true });
+  }, 300_000);
 });
 
 describe('--chunk-size', () => {

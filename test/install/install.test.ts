@@ -90,6 +90,8 @@ function expectedFiles(): string[] {
     `f ${PKGLIBDIR}/completions/qubes-tools.bash`,
     `f ${PKGLIBDIR}/bin/package.json`,
     `f ${PKGLIBDIR}/dist/bin/launch.cjs`,
+    // the program of the backup's key derivation process
+    `f ${PKGLIBDIR}/dist/bin/kdf-child.cjs`,
     ...COMMANDS.flatMap((c) => [
       `f ${PKGLIBDIR}/bin/${c}`,
       `f ${PKGLIBDIR}/dist/bin/${c}.cjs`,

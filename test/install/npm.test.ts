@@ -39,7 +39,7 @@ test("package.json's man field names the generated man pages, one per command", 
   expect(pages.map((p) => p.slice(0, -2)).sort()).toEqual(COMMANDS);
 });
 
-testNeeding(['npm'], 'npm pack takes every shim, its bundle, the launcher and every man page', () => {
+testNeeding(['npm'], 'npm pack takes every shim, its bundle, the launcher, the key derivation program and every man page', () => {
   const r = npm(['pack', '--dry-run', '--json']);
   expect(r.status).toBe(0);
   const files = new Set((JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]?.files.map((f) => f.path));
@@ -48,6 +48,7 @@ testNeeding(['npm'], 'npm pack takes every shim, its bundle, the launcher and ev
     expect(files).toContain(`dist/bin/${c}.cjs`);
   }
   expect(files).toContain('dist/bin/launch.cjs');
+  expect(files).toContain('dist/bin/kdf-child.cjs');
   expect(files).toContain('bin/package.json');
   for (const m of pkg.man ?? []) expect(files).toContain(m.replace(/^\.\//, ''));
 });

@@ -103,6 +103,7 @@ async function execute(call: Call): Promise<void> {
       openSink: () => Sink.toFile(target),
       progress: new Progress('', 0, { write: () => {}, isTTY: false }, true),
       kdf: scryptParamsFromEnv(call.services.env),
+      env: call.services.env,
       keepPartial: false,
       signal: controller.signal,
     });
