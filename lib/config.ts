@@ -192,6 +192,23 @@ export function codeCacheDir(env: Env): string | undefined {
   return base && path.join(base, 'qubes-dom0-tools');
 }
 
+/** `QUBES_NO_STORE_CACHE=1` loads qubes.xml without the parsed-store cache (lib/app/store-cache.ts). */
+export const storeCacheDisabled = (env: Env): boolean => env.QUBES_NO_STORE_CACHE === '1';
+
+/**
+ * Where the commands keep the parsed form of the store they last read
+ * (lib/app/store-cache.ts): `QUBES_STORE_CACHE_DIR` (absolute), else `stores`
+ * in the code cache's directory; undefined when none can be found or
+ * `QUBES_NO_STORE_CACHE=1` (no cache then).
+ */
+export function storeCacheDir(env: Env): string | undefined {
+  if (storeCacheDisabled(env)) return undefined;
+  const own = env.QUBES_STORE_CACHE_DIR;
+  if (own && path.isAbsolute(own)) return own;
+  const base = codeCacheDir(env);
+  return base && path.join(base, 'stores');
+}
+
 /**
  * Where qubesd makes its sockets: qubesd.sock (the Admin API),
  * qubesd.internal.sock and qubesd.misc.sock. `QUBESD_SOCKET_DIR` names
