@@ -26,7 +26,7 @@ import type { Vmm } from '../vmm/vmm.js';
 import type { Qubes } from './app.js';
 import type { HostFacts } from './load-migrations.js';
 import { loadRawStore, scanQubesXml, type LoadWarnings } from './qubes-xml-read.js';
-import { StoreCache, storeCacheKey } from './store-cache.js';
+import { StoreCache } from './store-cache.js';
 import { serializeQubes } from './qubes-xml-write.js';
 import type { Release } from './store-lock.js';
 
@@ -119,8 +119,7 @@ export class Store {
     this.loads++;
     const { host, defaultLvmPool } = this.settings;
     const cache = this.cache();
-    const key = cache && storeCacheKey(src, st);
-    let raw = key !== undefined ? cache?.get(key) : undefined;
+    let raw = cache?.get(src, st);
     let text: () => string;
     if (raw) {
       // decoded only for a message's line number: these bytes were decoded (strictly) when the entry was made
@@ -129,7 +128,7 @@ export class Store {
       const scanned = scanQubesXml(src, this.file);
       raw = scanned.raw;
       text = () => scanned.src;
-      if (remember && key !== undefined) cache?.put(key, raw);
+      if (remember) cache?.put(src, st, raw);
     }
     return loadRawStore(raw, text, this.file, this.vmm, this.paths.baseDir, this.warnings, { host, defaultLvmPool });
   }

@@ -6,7 +6,6 @@
  * times) is read again; an entry that is not the user's own, not intact,
  * or in a directory others may write is ignored.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -115,12 +114,12 @@ describe('an entry is used only when it is the user\'s own, intact, in a private
     expected = seen(listing({ ...env, QUBES_NO_STORE_CACHE: '1' }));
     expect(expected.stdout).toContain('\nvm0004\n');
     expect(seen(listing(env))).toEqual(expected); // makes the entry
-    // An entry for these very bytes whose records name vm0004 'forged', with a sum that holds.
+    // An entry for these very bytes whose records (both copies of the JSON, same length) name vm0004 'forged'.
     const good = fs.readFileSync(path.join(dir, ENTRY));
-    const end = good.indexOf(10);
-    const header = good.toString('latin1', 0, end);
-    const json = good.subarray(end + 1).toString('utf8').replace('"vm0004"', '"forged"');
-    forged = Buffer.from(`${header.slice(0, header.lastIndexOf(' '))} ${crypto.hash('sha256', json)}\n${json}`);
+    const xmlEnd = good.indexOf(10) + 1 + fs.statSync(s.xml).size;
+    const records = good.subarray(xmlEnd).toString('latin1');
+    expect(records.split('"vm0004"').length).toBe(3);
+    forged = Buffer.concat([good.subarray(0, xmlEnd), Buffer.from(records.replaceAll('"vm0004"', '"forged"'), 'latin1')]);
   });
   afterEach(() => s.remove());
 
@@ -137,11 +136,15 @@ describe('an entry is used only when it is the user\'s own, intact, in a private
     expect(listing(env).stdout).toContain('\nforged\n');
   });
 
-  test('a corrupt or truncated entry is ignored and made again', () => {
+  test('a corrupt or truncated entry, or one of other bytes, is ignored and made again', () => {
+    // one copy of the records changed: 'forged' in the first, 'Forged' in the second
     const corrupt = Buffer.from(forged);
-    const i = corrupt.lastIndexOf('forged');
-    corrupt[i] = 'F'.charCodeAt(0);
-    for (const bad of [corrupt, forged.subarray(0, forged.length - 100), forged.subarray(0, forged.indexOf(10)), Buffer.alloc(0)]) {
+    corrupt[corrupt.lastIndexOf('forged')] = 'F'.charCodeAt(0);
+    // the store's bytes in the entry changed: an entry for another content of the same length
+    const otherStore = Buffer.from(forged);
+    otherStore[forged.indexOf('vm0004')] = '9'.charCodeAt(0);
+    const cuts = [forged.subarray(0, forged.length - 100), forged.subarray(0, forged.indexOf(10)), Buffer.alloc(0)];
+    for (const bad of [corrupt, otherStore, ...cuts]) {
       const file = plant(bad);
       expect(seen(listing(env))).toEqual(expected);
       expect(fs.readFileSync(file).equals(bad)).toBe(false);
