@@ -61,6 +61,23 @@ describe.each(['q10', 'q100', 'q1000'])('%s.xml', (vec) => {
   });
 });
 
+test('text beyond ASCII (kept escaped in the entry) reads back the same from the cache', () => {
+  const s = tmpStore('qubes-xml/q10.xml');
+  const text = s.read();
+  const qube = 'vm0004';
+  const at = text.indexOf('</features>', text.indexOf(`>${qube}<`));
+  expect(at).toBeGreaterThan(0);
+  fs.writeFileSync(s.xml, `${text.slice(0, at)}<feature name="note">\u00e9t\u00e9 \u20ac \u{1F600} \\u00e9</feature>${text.slice(at)}`);
+  const dir = path.join(tmp, 'cache');
+  const none = run('qvm-features', [qube, 'note'], { ...s.env, QUBES_NO_STORE_CACHE: '1' });
+  expect(none).toEqual({ code: 0, stdout: '\u00e9t\u00e9 \u20ac \u{1F600} \\u00e9\n', stderr: '' });
+  expect(run('qvm-features', [qube, 'note'], { ...s.env, QUBES_STORE_CACHE_DIR: dir })).toEqual(none);
+  const made = identity(path.join(dir, ENTRY));
+  expect(run('qvm-features', [qube, 'note'], { ...s.env, QUBES_STORE_CACHE_DIR: dir })).toEqual(none);
+  expect(identity(path.join(dir, ENTRY))).toBe(made);
+  s.remove();
+});
+
 describe('the cache never serves another store', () => {
   let s: TmpStore;
   beforeEach(() => {
