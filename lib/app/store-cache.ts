@@ -60,13 +60,15 @@ export class StoreCache {
 
   /** The records cached for exactly these bytes of this file, intact; undefined on any doubt. */
   get(bytes: Uint8Array, st: fs.Stats): RawStore | undefined {
-    const data = readPrivateFile(this.file);
-    if (!data) return undefined;
-    const end = data.indexOf(10);
-    if (end < 0) return undefined;
     const prefix = `${FORMAT} ${identity(st)} ${bytes.length} `;
-    const header = data.toString('latin1', 0, end);
-    if (!header.startsWith(prefix)) return undefined;
+    const headerOf = (b: Buffer): string | undefined => {
+      const end = b.indexOf(10);
+      return end < 0 ? undefined : b.toString('latin1', 0, end);
+    };
+    const data = readPrivateFile(this.file, (head) => headerOf(head)?.startsWith(prefix) === true);
+    const header = data && headerOf(data);
+    if (!data || header === undefined || !header.startsWith(prefix)) return undefined;
+    const end = header.length;
     const jsonLength = Number(header.slice(prefix.length));
     const xmlStart = end + 1;
     const jsonStart = xmlStart + bytes.length;
