@@ -46,8 +46,9 @@ const variants = [
 ];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qubes-bench-'));
-// The code cache of these runs only (made by the warm-up round), not the user's.
+// The code and store caches of these runs only (made by the warm-up round), not the user's.
 const cacheDir = path.join(tmp, 'code-cache');
+const storeCacheDir = path.join(tmp, 'store-cache');
 const copy = path.join(tmp, 'qubes.xml');
 const trees = [
   { label: '', dir: root, variants },
@@ -83,7 +84,7 @@ const VALGRIND = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=
 /** Milliseconds, or millions of instructions (the shims are node scripts: run by node under valgrind). */
 function runOnce(c) {
   c.before?.();
-  const env = { ...process.env, QUBES_CODE_CACHE_DIR: cacheDir, ...c.env };
+  const env = { ...process.env, QUBES_CODE_CACHE_DIR: cacheDir, QUBES_STORE_CACHE_DIR: storeCacheDir, ...c.env };
   const [cmd, args] = instructions ? ['valgrind', [...VALGRIND, 'node', ...(c.cmd === 'node' ? [] : [c.cmd]), ...c.args]] : [c.cmd, c.args];
   const t0 = process.hrtime.bigint();
   const r = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });

@@ -185,11 +185,40 @@ export const codeCacheDisabled = (env: Env): boolean => env.QUBES_NO_CODE_CACHE 
  * directory; undefined when neither can be found (no cache then).
  */
 export function codeCacheDir(env: Env): string | undefined {
-  const absolute = (p: string | undefined) => (p && path.isAbsolute(p) ? p : undefined);
-  const own = absolute(env.QUBES_CODE_CACHE_DIR);
-  if (own) return own;
+  return absolute(env.QUBES_CODE_CACHE_DIR) ?? userCacheDir(env, 'qubes-dom0-tools');
+}
+
+const absolute = (p: string | undefined) => (p && path.isAbsolute(p) ? p : undefined);
+
+/** `name` in the user's XDG cache directory (`$XDG_CACHE_HOME`, else `~/.cache`); undefined when neither is known. */
+function userCacheDir(env: Env, name: string): string | undefined {
   const base = absolute(env.XDG_CACHE_HOME) ?? (absolute(env.HOME) && path.join(env.HOME as string, '.cache'));
-  return base && path.join(base, 'qubes-dom0-tools');
+  return base && path.join(base, name);
+}
+
+/** `QUBES_NO_STORE_CACHE=1` loads qubes.xml without the parsed-store cache (lib/app/store-cache.ts). */
+export const storeCacheDisabled = (env: Env): boolean => env.QUBES_NO_STORE_CACHE === '1';
+
+/**
+ * Stores smaller than this are scanned, never cached: scanning a few dozen
+ * qubes costs less than writing an entry (and every temporary store of the
+ * test suite would write one). `QUBES_STORE_CACHE_MIN_BYTES` (a test hook).
+ */
+export function storeCacheMinBytes(env: Env): number {
+  const n = Number(env.QUBES_STORE_CACHE_MIN_BYTES);
+  return env.QUBES_STORE_CACHE_MIN_BYTES !== undefined && env.QUBES_STORE_CACHE_MIN_BYTES !== '' && Number.isSafeInteger(n) && n >= 0 ? n : 128 * 1024;
+}
+
+/**
+ * Where the commands keep the parsed form of the store they last read
+ * (lib/app/store-cache.ts): data, beside the code cache rather than in it.
+ * `QUBES_STORE_CACHE_DIR` (absolute), else `qubes-dom0-tools-store` in the
+ * XDG cache directory; undefined when none can be found or
+ * `QUBES_NO_STORE_CACHE=1` (no cache then).
+ */
+export function storeCacheDir(env: Env): string | undefined {
+  if (storeCacheDisabled(env)) return undefined;
+  return absolute(env.QUBES_STORE_CACHE_DIR) ?? userCacheDir(env, 'qubes-dom0-tools-store');
 }
 
 /**

@@ -54,6 +54,24 @@ export interface LoadOptions {
 }
 
 /**
+ * A store's text, or its bytes (decoded as strict UTF-8), as raw records,
+ * and its text (for the line numbers of messages).
+ * @throws StoreError naming the file and, where known, the line
+ */
+export function scanQubesXml(input: string | Uint8Array, file: string): { raw: RawStore; src: string } {
+  const reader = new RawStoreReader();
+  try {
+    // Bytes are decoded as strict UTF-8 (refused, never patched with U+FFFD).
+    const src = typeof input === 'string' ? input : decodeXmlBytes(input);
+    scanXml(src, reader);
+    return { raw: reader.store, src };
+  } catch (e) {
+    if (e instanceof XmlSyntaxError) throw new StoreError(`${file}: malformed XML: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
  * Parse and load a store: its text, or its bytes (decoded as strict UTF-8).
  * @throws StoreError naming the file and, where known, the line
  */
@@ -65,23 +83,32 @@ export function loadQubesXml(
   warnings: LoadWarnings = [],
   options: LoadOptions = {},
 ): Qubes {
+  const { raw, src } = scanQubesXml(input, file);
+  return loadRawStore(raw, () => src, file, vmm, baseDir, warnings, options);
+}
+
+/**
+ * Load a store from its raw records (scanQubesXml's, or the parsed-store
+ * cache's: lib/app/store-cache.ts). The records are the store's from here
+ * on (the qubes keep parts of them). `text` gives the store's text, asked
+ * only for the line number of a message.
+ * @throws StoreError naming the file and, where known, the line
+ */
+export function loadRawStore(
+  raw: RawStore,
+  text: () => string,
+  file: string,
+  vmm: Vmm,
+  baseDir: string,
+  warnings: LoadWarnings = [],
+  options: LoadOptions = {},
+): Qubes {
   const host = options.host ?? {};
-  const reader = new RawStoreReader();
-  let src = '';
-  try {
-    // Bytes are decoded as strict UTF-8 (refused, never patched with U+FFFD).
-    src = typeof input === 'string' ? input : decodeXmlBytes(input);
-    scanXml(src, reader);
-  } catch (e) {
-    if (e instanceof XmlSyntaxError) throw new StoreError(`${file}: malformed XML: ${e.message}`);
-    throw e;
-  }
-  const raw = reader.store;
   if (raw.root === 'QubesVmCollection')
     throw new StoreError(`${file}: this is an R3.2 store (QubesVmCollection); migrate it with Qubes R4 tools first`);
   if (raw.root !== 'qubes') throw new StoreError(`${file}: root element is <${raw.root}>, expected <qubes>`);
 
-  const app = new Qubes(vmm, baseDir, readLabels(raw, src, file));
+  const app = new Qubes(vmm, baseDir, readLabels(raw, text, file));
   app.loading = true;
   app.defaultLvmPool = options.defaultLvmPool;
   // What is being loaded, for error messages (a function: line numbers cost a scan).
@@ -99,7 +126,7 @@ export function loadQubesXml(
     // Every qid the file uses, so a renumbered duplicate cannot take one of a later qube.
     const fileQids = new Set(raw.domains.map((d) => Number(d.props.find(([k]) => k === 'qid')?.[1])));
     for (const d of raw.domains) {
-      where = () => `domain on line ${lineAt(src, d.pos)}`;
+      where = () => `domain on line ${lineAt(text(), d.pos)}`;
       if (options.lenient && !isVmClass(d.klass)) {
         warnings.push(`${where()}: skipped: unknown class '${d.klass}'`);
         continue;
@@ -155,17 +182,17 @@ export function loadQubesXml(
   return app;
 }
 
-function readLabels(raw: RawStore, src: string, file: string): Labels {
+function readLabels(raw: RawStore, text: () => string, file: string): Labels {
   const labels = new Labels();
   for (const l of raw.labels) {
     const id = attr(l, 'id') ?? '';
-    if (!/^[^-]*-\d+$/.test(id)) throw new StoreError(`${file}: line ${lineAt(src, l.pos)}: label id '${id}' is not of the form label-N`);
+    if (!/^[^-]*-\d+$/.test(id)) throw new StoreError(`${file}: line ${lineAt(text(), l.pos)}: label id '${id}' is not of the form label-N`);
     let color = attr(l, 'color') ?? '0x000000';
     if (color === '0x555753') color = '0x555555'; // old gray (reference migration)
     try {
       labels.add({ index: Number(id.slice(id.indexOf('-') + 1)), name: l.name, color });
     } catch (e) {
-      throw new StoreError(`${file}: line ${lineAt(src, l.pos)}: ${(e as Error).message}`);
+      throw new StoreError(`${file}: line ${lineAt(text(), l.pos)}: ${(e as Error).message}`);
     }
   }
   return labels;

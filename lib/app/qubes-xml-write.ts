@@ -16,7 +16,7 @@
  * qubes/vm/__init__.py BaseVM.__xml__; shared/spec/store-and-core-tools.md §1.2–1.4.
  */
 import type { XmlElement } from '../util/xml-reader.js';
-import { attrText, container, element, escapeAttr, serializeXml, type XmlNode } from '../util/xml-writer.js';
+import { attrText, container, element, escapeAttr, isPlainAttr, serializeXml, type XmlNode } from '../util/xml-writer.js';
 import { propertyOrder, type AnyPropertyDef } from '../vm/property.js';
 import type { QubesVM } from '../vm/qubes-vm.js';
 import { runsHere } from '../vm/vm-properties.js';
@@ -30,7 +30,7 @@ import type { Qubes } from './app.js';
 const CANONICAL_ATTRS_RE = /^(?: [A-Za-z_:][-A-Za-z0-9_:.]*="[^"&<>\n\r\t\u0000-\u001f\ud800-\udfff\ufffe\uffff]*")*$/;
 
 /** ` name="N"` of a property, feature, tag or option. */
-const nameAttr = (of: string, n: string) => ` name="${escapeAttr(n, () => `the name of a <${of}>`)}"`;
+const nameAttr = (of: string, n: string) => ` name="${isPlainAttr(n) ? n : escapeAttr(n, () => `the name of a <${of}>`)}"`;
 
 /**
  * An element this version does not know, as loaded. A childless one without

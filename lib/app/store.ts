@@ -25,7 +25,8 @@ import { XmlWriteError } from '../util/xml-writer.js';
 import type { Vmm } from '../vmm/vmm.js';
 import type { Qubes } from './app.js';
 import type { HostFacts } from './load-migrations.js';
-import { loadQubesXml, type LoadWarnings } from './qubes-xml-read.js';
+import { loadRawStore, scanQubesXml, type LoadWarnings } from './qubes-xml-read.js';
+import { StoreCache } from './store-cache.js';
 import { serializeQubes } from './qubes-xml-write.js';
 import type { Release } from './store-lock.js';
 
@@ -56,12 +57,18 @@ export interface StoreSettings {
   host?: HostFacts;
   /** The installer's thin pool, which the default pool prefers. */
   defaultLvmPool?: string;
+  /** The directory of the parsed-store cache (lib/app/store-cache.ts); none: no cache. */
+  cacheDir?: string;
+  /** Stores smaller than this many bytes are not cached (config.ts storeCacheMinBytes). */
+  cacheMinBytes?: number;
 }
 
 export class Store {
   readonly warnings: LoadWarnings = [];
   /** How many times qubes.xml was parsed: a command's steps share one load where they can (tests count). */
   loads = 0;
+  /** The parsed-store cache once opened (undefined: none), null before. */
+  private cacheOpened: StoreCache | undefined | null = null;
 
   constructor(
     readonly paths: Paths,
@@ -83,7 +90,7 @@ export class Store {
    * STORE_MAX_BYTES is read (QUBES_XML_PATH=/dev/zero is refused, not read
    * forever); its identity is that of the descriptor read.
    */
-  private readRaw(): { src: Buffer; id: FileIdentity } {
+  private readRaw(): { src: Buffer; id: FileIdentity; st: fs.Stats } {
     let st: fs.Stats;
     let src: Buffer;
     try {
@@ -94,20 +101,43 @@ export class Store {
       if (e instanceof InputFileError) throw new StoreError(e.message);
       throw ioError('read', this.file, e);
     }
-    return { src, id: { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size } };
+    return { src, st, id: { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size } };
   }
 
-  /** Warnings are those of the latest load (commands may load more than once). */
-  private parse(src: Buffer): Qubes {
+  /** The parsed-store cache, opened on first use (undefined: none). */
+  private cache(): StoreCache | undefined {
+    if (this.cacheOpened === null) this.cacheOpened = StoreCache.open(this.settings.cacheDir);
+    return this.cacheOpened;
+  }
+
+  /**
+   * Warnings are those of the latest load (commands may load more than
+   * once). The raw records come from the parsed-store cache when it holds
+   * these very bytes; else they are scanned, and kept there when `remember`
+   * (readers: a writer's store is replaced by its own save right after).
+   */
+  private parse({ src, st }: { src: Buffer; st: fs.Stats }, remember: boolean): Qubes {
     this.warnings.length = 0;
     this.loads++;
     const { host, defaultLvmPool } = this.settings;
-    return loadQubesXml(src, this.file, this.vmm, this.paths.baseDir, this.warnings, { host, defaultLvmPool });
+    const cache = src.length >= (this.settings.cacheMinBytes ?? 0) ? this.cache() : undefined;
+    let raw = cache?.get(src, st);
+    let text: () => string;
+    if (raw) {
+      // decoded only for a message's line number: these bytes were decoded (strictly) when the entry was made
+      text = () => src.toString('utf8');
+    } else {
+      const scanned = scanQubesXml(src, this.file);
+      raw = scanned.raw;
+      text = () => scanned.src;
+      if (remember) cache?.put(src, st, raw);
+    }
+    return loadRawStore(raw, text, this.file, this.vmm, this.paths.baseDir, this.warnings, { host, defaultLvmPool });
   }
 
   /** Load a snapshot without locking. */
   read(): Qubes {
-    return this.parse(this.readRaw().src);
+    return this.parse(this.readRaw(), true);
   }
 
   /**
@@ -118,10 +148,10 @@ export class Store {
     const release = await this.lock();
     try {
       this.removeStaleTemps();
-      const { src, id } = this.readRaw();
-      const app = this.parse(src);
+      const file = this.readRaw();
+      const app = this.parse(file, false);
       const result = await change(app);
-      this.save(app, id);
+      this.save(app, file.id);
       return result;
     } finally {
       await release();
@@ -137,7 +167,7 @@ export class Store {
   async locked<T>(work: (app: Qubes) => T | Promise<T>): Promise<T> {
     const release = await this.lock();
     try {
-      return await work(this.parse(this.readRaw().src));
+      return await work(this.parse(this.readRaw(), false));
     } finally {
       await release();
     }

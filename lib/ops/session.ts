@@ -21,7 +21,7 @@
 import type { Readable } from 'node:stream';
 import type { Qubes } from '../app/app.js';
 import { Store } from '../app/store.js';
-import { defaultLvmPool, deprecatedEnvWarnings, hostRoots, lockTimeoutMs, nowMs, pathsFromEnv, type Env, type HostRoots, type Paths } from '../config.js';
+import { defaultLvmPool, deprecatedEnvWarnings, hostRoots, lockTimeoutMs, nowMs, pathsFromEnv, storeCacheDir, storeCacheMinBytes, type Env, type HostRoots, type Paths } from '../config.js';
 import { hostFacts } from '../host/load-facts.js';
 import { makeVmm, offlineRequested } from '../vmm/open-vmm.js';
 import type { Vmm } from '../vmm/vmm.js';
@@ -132,6 +132,8 @@ export class Session {
       lockTimeoutMs: lockTimeoutMs(this.env),
       host: hostFacts(this.hostRoots),
       defaultLvmPool: defaultLvmPool(this.env),
+      cacheDir: storeCacheDir(this.env),
+      cacheMinBytes: storeCacheMinBytes(this.env),
     }));
   }
 
