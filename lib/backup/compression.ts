@@ -110,7 +110,9 @@ export function compress(filter: string | null, input: AsyncIterable<Buffer>): A
 export function decompress(filter: string | null, input: AsyncIterable<Buffer>, what: string): AsyncIterable<Buffer> {
   if (filter === null) return input;
   if (filter === 'gzip') {
-    const gunzip = zlib.createGunzip();
+    // inflate output in 1 MiB pieces, 4 MiB buffered: one thread-pool round trip per MiB (16 KiB by default),
+    // and inflating goes on while the reader writes what came before
+    const gunzip = zlib.createGunzip({ chunkSize: 1024 * 1024, readableHighWaterMark: 4 * 1024 * 1024 } as zlib.ZlibOptions & stream.TransformOptions);
     const src = Readable.from(input);
     src.on('error', (e) => gunzip.destroy(e));
     src.pipe(gunzip);
