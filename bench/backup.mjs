@@ -88,7 +88,7 @@ backup_pass=$(head -n1 ${passFile})
 tar -i -xf ${backup} backup-header
 backup_id=$(sed -n 's/^backup-id=//p' backup-header)
 tar -i -xf ${backup} ${path.dirname(member)}/
-for c in $(ls ${member}.*.enc | sort -V); do printf '%s' "$backup_id!\${c%.enc}!$backup_pass" | scrypt dec -P "$c" "\${c%.enc}"; rm "$c"; done
+for c in $(ls ${member}.*.enc | sort -V); do printf '%s' "$backup_id!\${c%.enc}!$backup_pass" | scrypt dec -f -P "$c" "\${c%.enc}"; rm "$c"; done
 cat $(ls ${member}.* | sort -V) | gzip -d | tar -x`;
 
 /** The N of the reference's header container, as `scrypt info` shows it. */

@@ -17,7 +17,10 @@
  * cannot be rewritten: there a chunk (at most 100 MiB) is held until it
  * ends. Key derivations run on the thread pool ahead of need, as many at
  * once as memory allows (kdf-memory.ts: one with the written parameters),
- * so derivation, compression and encryption overlap on two cores.
+ * so derivation, compression and encryption overlap on two cores. To a
+ * file the first data chunk's key is derived first, and the header's and
+ * qubes.xml's while that chunk's data flows: their members (small, sizes
+ * known) are written as zeros first and rewritten in place at the end.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -170,6 +173,11 @@ export async function writeBackup(o: WriteOptions): Promise<void> {
   const keys = new KeyCache((name) => (name === 'backup-header' ? headerPassword(o.passphrase) : chunkPassword(o.backupId, name, o.passphrase)), params);
   const files = o.content.flatMap((q) => q.files);
   const chunkName = (member: string, i: number) => `${member}.${chunkIndex(i)}`;
+  // to a file the first data chunk's key comes first: the header's and qubes.xml's are derived
+  // while that chunk is compressed and written (their members are written as placeholders of their
+  // exact size and rewritten at the end), so only one derivation's time passes before data flows
+  const late = seekable;
+  if (late && files[0]) keys.ensure(chunkName(files[0].member, 0));
   keys.ensure('backup-header');
   keys.ensure('qubes.xml.000');
   if (files[0]) keys.ensure(chunkName(files[0].member, 0));
@@ -185,26 +193,45 @@ export async function writeBackup(o: WriteOptions): Promise<void> {
 
   const writer = (async () => {
     try {
+      /** Small members written as placeholders, encrypted and rewritten in place once their keys come (`late`). */
+      const deferred: { key: string; name: string; plain: Buffer; at: number; mtime: number }[] = [];
+      const container = async (key: string, plain: Buffer) => {
+        const e = new ScryptEncryptor(await abortable(keys.take(key), o.signal, 'Backup'));
+        return Buffer.concat([e.header(), e.update(plain), e.final()]);
+      };
+      /** A small member encrypted under `key`: now, or (late) as a placeholder of its size for now. */
+      const small = async (key: string, name: string, plain: Buffer, mtime: number) => {
+        if (late) {
+          deferred.push({ key, name, plain, at: o.sink.bytes, mtime });
+          await o.sink.write(outerMember(name, Buffer.alloc(plain.length + SCRYPT_OVERHEAD), mtime));
+        } else await o.sink.write(outerMember(name, await container(key, plain), mtime));
+      };
       await o.sink.write(outerMember('backup-header', header, now));
-      const hk = new ScryptEncryptor(await abortable(keys.take('backup-header'), o.signal, 'Backup'));
-      await o.sink.write(outerMember('backup-header.hmac', Buffer.concat([hk.header(), hk.update(header), hk.final()]), now));
-      let chunk: { name: string; enc: ScryptEncryptor; at: number; mtime: number; size: number; held: Buffer[] } | undefined;
+      await small('backup-header', 'backup-header.hmac', header, now);
+      let chunk: { name: string; enc?: ScryptEncryptor; at: number; mtime: number; size: number; held: Buffer[] } | undefined;
       for await (const piece of chan) {
         cancelled(o.signal);
         if ('start' in piece) {
+          chunk = { name: `${piece.start}.enc`, at: o.sink.bytes, mtime: Date.now(), size: 0, held: [] };
+          // qubes.xml (in memory anyway) waits for its key with the header's
+          if (late && piece.start.startsWith('qubes.xml.')) continue;
           const enc = new ScryptEncryptor(await abortable(keys.take(piece.start), o.signal, 'Backup'));
           cancelled(o.signal);
-          chunk = { name: `${piece.start}.enc`, enc, at: o.sink.bytes, mtime: Date.now(), size: 0, held: [] };
+          chunk.enc = enc;
           // a full chunk's header: rewritten below if the chunk ends short
           if (seekable) await o.sink.write(Buffer.concat([outerMemberHead(chunk.name, chunkSize + SCRYPT_OVERHEAD, chunk.mtime), enc.header()]));
         } else if ('data' in piece) {
           const c = chunk as NonNullable<typeof chunk>;
           c.size += piece.data.length;
-          if (seekable) await o.sink.write(c.enc.update(piece.data));
+          if (seekable && c.enc) await o.sink.write(c.enc.update(piece.data));
           else c.held.push(piece.data);
         } else {
           const c = chunk as NonNullable<typeof chunk>;
           chunk = undefined;
+          if (!c.enc) {
+            await small(c.name.slice(0, -4), c.name, Buffer.concat(c.held), c.mtime);
+            continue;
+          }
           const total = c.size + SCRYPT_OVERHEAD;
           if (!seekable) {
             await o.sink.write(Buffer.concat([outerMemberHead(c.name, total, c.mtime), c.enc.header()]));
@@ -217,6 +244,7 @@ export async function writeBackup(o: WriteOptions): Promise<void> {
           if (seekable && c.size !== chunkSize) await o.sink.rewrite(outerMemberHead(c.name, total, c.mtime), c.at);
         }
       }
+      for (const d of deferred) await o.sink.rewrite(outerMember(d.name, await container(d.key, d.plain), d.mtime), d.at);
     } catch (e) {
       chan.fail(e);
       throw e;

@@ -35,11 +35,21 @@ function looksCompressible(b: Buffer): boolean {
   return false;
 }
 
+/**
+ * The deflate level of compressible blocks. Level 3 (deflate's fast
+ * matcher) against gzip's default 6 on an ext4 image of /usr/share: 1.7
+ * times the speed for 4% more output (0.390 of the input against 0.375);
+ * level 1 was hardly faster and 2% larger. Any level is plain deflate to
+ * `gzip -d`.
+ */
+const GZIP_LEVEL = 3;
+
+/** One member; its output in one piece (a stored block is slightly larger than its input): one thread-pool round trip, not one per 16 KiB. */
 const gzipAsync = (b: Buffer, level: number): Promise<Buffer> =>
-  new Promise((resolve, reject) => zlib.gzip(b, { level }, (e, out) => (e ? reject(e) : resolve(out))));
+  new Promise((resolve, reject) => zlib.gzip(b, { level, chunkSize: b.length + 64 * 1024 }, (e, out) => (e ? reject(e) : resolve(out))));
 
 /** In-process gzip of a stream as a series of members, up to IN_FLIGHT blocks in parallel. */
-export async function* gzipBlocks(input: AsyncIterable<Buffer>, level = 6): AsyncGenerator<Buffer> {
+export async function* gzipBlocks(input: AsyncIterable<Buffer>, level = GZIP_LEVEL): AsyncGenerator<Buffer> {
   const queue: Promise<Buffer>[] = [];
   for await (const parts of regroup(input, BLOCK)) {
     const block = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
@@ -110,7 +120,9 @@ export function compress(filter: string | null, input: AsyncIterable<Buffer>): A
 export function decompress(filter: string | null, input: AsyncIterable<Buffer>, what: string): AsyncIterable<Buffer> {
   if (filter === null) return input;
   if (filter === 'gzip') {
-    const gunzip = zlib.createGunzip();
+    // inflate output in 1 MiB pieces, 4 MiB buffered: one thread-pool round trip per MiB (16 KiB by default),
+    // and inflating goes on while the reader writes what came before
+    const gunzip = zlib.createGunzip({ chunkSize: 1024 * 1024, readableHighWaterMark: 4 * 1024 * 1024 } as zlib.ZlibOptions & stream.TransformOptions);
     const src = Readable.from(input);
     src.on('error', (e) => gunzip.destroy(e));
     src.pipe(gunzip);

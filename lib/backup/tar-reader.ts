@@ -212,24 +212,29 @@ export class TarReader {
     return { map, realsize, extra: 0 };
   }
 
-  /** Pax sparse 1.0: decimal map at the start of the data, padded to 512. */
+  /**
+   * Pax sparse 1.0: decimal map at the start of the data, padded to 512.
+   * A volume's map may hold a hundred thousand entries (megabytes of
+   * text): newlines are counted block by block and the text parsed once
+   * it is complete, never re-split as it grows.
+   */
   private async pax1Map(stored: number, offset: number): Promise<{ map: SparseMap; bytes: number }> {
-    let text = '';
+    const blocks: Buffer[] = [];
     let bytes = 0;
-    const lines = (): string[] => text.split('\n');
+    let newlines = 0;
     let count = -1;
     for (;;) {
       if (bytes + BLOCK > stored) throw this.bad(`invalid sparse map at offset ${offset}`);
       const b = await this.src.read(BLOCK);
       if (b.length < BLOCK) throw this.short();
       bytes += BLOCK;
-      text += b.toString('latin1');
-      const l = lines();
-      if (count < 0 && l.length > 1) count = this.number(l[0], offset);
-      if (count >= 0 && l.length > 1 + 2 * count) break;
+      blocks.push(b);
+      for (let at = b.indexOf(10); at >= 0; at = b.indexOf(10, at + 1)) newlines++;
+      if (count < 0 && newlines > 0) count = this.number(Buffer.concat(blocks).toString('latin1').split('\n', 1)[0], offset);
+      if (count >= 0 && newlines > 2 * count) break;
       if (bytes > 64 * 1024 * 1024) throw this.bad(`sparse map too long at offset ${offset}`);
     }
-    const l = lines();
+    const l = Buffer.concat(blocks).toString('latin1').split('\n');
     const map: SparseMap = [];
     for (let i = 0; i < count; i++) map.push([this.number(l[1 + 2 * i], offset), this.number(l[2 + 2 * i], offset)]);
     return { map, bytes };

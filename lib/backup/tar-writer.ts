@@ -140,33 +140,52 @@ function sparseHeaders(memberName: string, realSize: number, storedSize: number)
   return Buffer.concat([x, records, Buffer.alloc(padLength(records.length)), h]);
 }
 
-const READ = 1024 * 1024;
+/**
+ * The pieces sparseImageTar hands out: the compressor's block size, so the
+ * compressor takes them as they are (no regrouping copy), and image data
+ * is read straight into them, one read per extent piece.
+ */
+const PIECE = 4 * 1024 * 1024;
 
 /**
  * The inner archive of a volume image: scan for data extents, then the
- * headers, the map and the data of each extent, read again from `fd`.
- * `onData` counts image bytes as they pass (progress).
+ * headers, the map and the data of each extent, read again from `fd`,
+ * in pieces of PIECE bytes (the last one shorter).
  */
 export async function* sparseImageTar(fd: number, size: number, memberName: string, extents?: SparseMap): AsyncGenerator<Buffer> {
   const map = scanSparse(fd, size, extents);
   const mb = mapBlock(map);
   const dataLen = map.reduce((s, [, l]) => s + l, 0);
-  yield sparseHeaders(memberName, size, mb.length + dataLen);
-  yield mb;
-  for (const [off, len] of map) {
-    for (let at = 0; at < len; ) {
-      const n = Math.min(READ, len - at);
-      const buf = Buffer.allocUnsafe(n);
-      let got = 0;
-      while (got < n) {
-        const r = fs.readSync(fd, buf, got, n - got, off + at + got);
-        if (r === 0) throw new Error('image changed while it was being backed up (shorter)');
-        got += r;
-      }
-      yield buf;
+  let out = Buffer.allocUnsafe(PIECE);
+  let used = 0;
+  /** Room left in the current piece; a full piece is handed out first. */
+  const room = function* (): Generator<Buffer, number> {
+    if (used === PIECE) {
+      yield out;
+      out = Buffer.allocUnsafe(PIECE);
+      used = 0;
+    }
+    return PIECE - used;
+  };
+  const put = function* (b: Buffer): Generator<Buffer> {
+    for (let at = 0; at < b.length; ) {
+      const n = Math.min(yield* room(), b.length - at);
+      b.copy(out, used, at, at + n);
+      used += n;
       at += n;
     }
+  };
+  yield* put(sparseHeaders(memberName, size, mb.length + dataLen));
+  yield* put(mb);
+  for (const [off, len] of map) {
+    for (let at = 0; at < len; ) {
+      const n = Math.min(yield* room(), len - at);
+      const r = fs.readSync(fd, out, used, n, off + at);
+      if (r === 0) throw new Error('image changed while it was being backed up (shorter)');
+      used += r;
+      at += r;
+    }
   }
-  const pad = padLength(mb.length + dataLen);
-  yield Buffer.concat([Buffer.alloc(pad), END]);
+  yield* put(Buffer.alloc(padLength(mb.length + dataLen) + END.length));
+  if (used > 0) yield out.subarray(0, used);
 }

@@ -19,21 +19,27 @@ import { dataBytes, watched, type StartCounter } from './copy-watch.js';
 
 const BLOCK = 128 * 1024;
 
-const isAllZero = (b: Buffer): boolean => {
-  // compare 8 bytes at a time; the tail byte by byte
-  const words = Math.floor(b.length / 8);
-  for (let i = 0; i < words; i++) if (b.readBigUInt64LE(i * 8) !== 0n) return false;
-  for (let i = words * 8; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
-};
+const ZEROS = Buffer.alloc(BLOCK);
 
-/** Write `data` at `offset` unless it is all zeros (a hole in a fresh sparse target). */
+/** Whether `b` (at most BLOCK bytes) holds only zeros: memcmp against zeros, not a loop in JS. */
+const isAllZero = (b: Buffer): boolean => b[0] === 0 && b[b.length - 1] === 0 && ZEROS.compare(b, 0, b.length, 0, b.length) === 0;
+
+/**
+ * Write `data` at `offset` except its all-zero blocks (holes in a fresh
+ * sparse target); each run of data blocks is one write.
+ */
 export function writeSparse(fd: number, data: Buffer, offset: number): void {
+  let run = -1;
+  const flush = (end: number) => {
+    for (let w = run; w < end; ) w += fs.writeSync(fd, data, w, end - w, offset + w);
+    run = -1;
+  };
   for (let at = 0; at < data.length; at += BLOCK) {
-    const block = data.subarray(at, at + BLOCK);
-    if (isAllZero(block)) continue;
-    for (let w = 0; w < block.length; ) w += fs.writeSync(fd, block, w, block.length - w, offset + at + w);
+    if (isAllZero(data.subarray(at, at + BLOCK))) {
+      if (run >= 0) flush(at);
+    } else if (run < 0) run = at;
   }
+  if (run >= 0) flush(data.length);
 }
 
 /**
