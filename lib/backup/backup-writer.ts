@@ -66,6 +66,12 @@ export interface WriteOptions {
   kdf?: KdfParams;
   /** Bytes of compressed data per chunk (default CHUNK_SIZE, STREAM_CHUNK_SIZE on standard output). */
   chunkSize?: number;
+  /**
+   * A partial archive may be kept (--keep-partial): then the header's and
+   * qubes.xml's members are written in order, complete, before the data,
+   * so that what is kept can be read; otherwise they may come last (below).
+   */
+  keepPartial?: boolean;
 }
 
 /**
@@ -176,7 +182,7 @@ export async function writeBackup(o: WriteOptions): Promise<void> {
   // to a file the first data chunk's key comes first: the header's and qubes.xml's are derived
   // while that chunk is compressed and written (their members are written as placeholders of their
   // exact size and rewritten at the end), so only one derivation's time passes before data flows
-  const late = seekable;
+  const late = seekable && o.keepPartial !== true;
   if (late && files[0]) keys.ensure(chunkName(files[0].member, 0));
   keys.ensure('backup-header');
   keys.ensure('qubes.xml.000');

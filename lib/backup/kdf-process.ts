@@ -83,8 +83,10 @@ class KdfChild {
         for (const p of left) inProcess(p.q).then(p.resolve, p.reject);
       } else for (const p of left) p.reject(new Error(why));
     };
-    // spawn failed (no such binary, no process left): derive here
-    this.child.on('error', () => end('', true));
+    // spawn failed (no such binary, no process left; no pid then): derive here. Any other
+    // error (the channel of a child that died) ends the run's derivations with an error: falling
+    // back then would put 1 GiB derivations in this process just after memory ran short
+    this.child.on('error', (e) => end(`the key derivation process failed: ${e.message}`, this.child.pid === undefined));
     // killed (by the kernel's out-of-memory killer, most likely): an error; ended by itself before any answer: it cannot run here
     this.child.on('exit', (code, signal) =>
       end(`the key derivation process ended (${signal ?? `exit code ${code}`})`, !this.answered && signal === null),
@@ -105,7 +107,14 @@ class KdfChild {
       this.pending.set(id, { resolve, reject, q });
       this.idle();
       const password = Buffer.isBuffer(q.password) ? q.password : Buffer.from(q.password, 'utf8');
-      this.child.send({ id, password: password.toString('base64'), salt: q.salt.toString('base64'), N: q.N, r: q.r, p: q.p, maxmem: q.maxmem });
+      this.child.send({ id, password: password.toString('base64'), salt: q.salt.toString('base64'), N: q.N, r: q.r, p: q.p, maxmem: q.maxmem }, (err) => {
+        // the channel closed under this request (the child died): this request fails, now
+        const p = err ? this.pending.get(id) : undefined;
+        if (!p) return;
+        this.pending.delete(id);
+        this.idle();
+        p.reject(new Error(`the key derivation process failed: ${err?.message ?? ''}`));
+      });
     });
   }
 

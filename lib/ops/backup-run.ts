@@ -107,6 +107,7 @@ export async function writeBackupRun(store: Store, plan: BackupPlan, o: BackupWr
         onProgress: (n) => o.progress.update(n),
         kdf: o.kdf,
         chunkSize: o.chunkSize,
+        keepPartial: o.keepPartial,
       }),
     );
     await sink.finish();

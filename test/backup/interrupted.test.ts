@@ -5,7 +5,7 @@
  * of qvm-backup-restore in the middle of an import does not block the next
  * restore.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -75,6 +75,11 @@ test('a failed backup leaves nothing; --keep-partial keeps it as NAME.partial, n
     expect(r.code).toBe(1);
     expect(fs.readdirSync(dest)).toEqual(keep.length ? ['mybackup.partial'] : []);
   }
+  // what is kept can be read: the header's container comes complete before the data (without
+  // --keep-partial it may be written last, in place, its key derived while data flows)
+  const t = spawnSync('tar', ['-i', '-xOf', path.join(dest, 'mybackup.partial'), 'backup-header.hmac']);
+  expect(t.status).toBe(0);
+  expect(t.stdout.subarray(0, 6).toString('latin1')).toBe('scrypt');
 });
 
 test('kill -9 of qvm-backup-restore in the middle of an import: the next restore works and leaves no leftover', async () => {
