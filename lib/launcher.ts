@@ -33,6 +33,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import { codeCacheDir, codeCacheDisabled } from './config.js';
 import { blockChecksum } from './util/block-checksum.js';
+import { privateCacheDir } from './util/private-cache.js';
 
 /** The code cache file of one bundle, and the header naming what its code was made from. */
 interface CacheSlot {
@@ -62,20 +63,9 @@ function headerLine(key: string, sum: string): Buffer {
   return Buffer.from(`${line.padEnd(Math.ceil((line.length + 1) / 8) * 8 - 1)}\n`, 'utf8');
 }
 
-/** The cache directory when it exists (made if missing) and only this user can write it. */
-function privateDir(dir: string): boolean {
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const st = fs.lstatSync(dir);
-    return st.isDirectory() && st.uid === process.geteuid?.() && (st.mode & 0o022) === 0;
-  } catch {
-    return false;
-  }
-}
-
 function cacheSlot(bundle: string, st: fs.BigIntStats): CacheSlot | undefined {
   const dir = codeCacheDir(process.env);
-  if (!dir || !privateDir(dir)) return undefined;
+  if (!dir || !privateCacheDir(dir)) return undefined;
   const name = path.basename(bundle, '.cjs');
   const identity = [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
   // The path is the last word: bundle paths have no newline (they come from the shims' directory).

@@ -14,8 +14,8 @@
  *   it, and is then written again.
  *
  * Errors are swallowed: a cache that cannot be read or written is absent.
- * (lib/launcher.ts keeps the same rules for the code cache on its own: it
- * runs before any of lib/ is loaded.)
+ * (lib/launcher.ts takes its directory check from here for the code cache;
+ * it reads and writes its files itself, synced, with its own checksum.)
  */
 import fs from 'node:fs';
 import path from 'node:path';
